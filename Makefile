@@ -1,0 +1,42 @@
+# kinspect — build, fixtures, tests. See README.md.
+SHELL := /bin/bash
+GO ?= go
+KINSPECT_FIXTURES ?= $(HOME)/.cache/kinspect/fixtures
+export KINSPECT_FIXTURES
+export PATH := $(PATH):/usr/local/go/bin
+ARCHES := arm arm64 x86_64
+
+.PHONY: build fixtures test demo bench clean deps readme $(addprefix fixture-,$(ARCHES))
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/kinspect ./cmd/kinspect
+
+# Host packages the fixture builder and the tests need (idempotent).
+deps:
+	testdata/install-deps.sh
+
+fixture-%: deps
+	testdata/build-fixture.sh $* bookworm
+
+fixtures: deps
+	for a in $(ARCHES); do testdata/build-fixture.sh $$a bookworm || exit 1; done
+
+# All tests, integration included: builds the fixtures it needs first.
+test: fixtures
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# Build kinspect and the arm64 fixture, then open the REPL on it.
+demo: build fixture-arm64
+	./bin/kinspect "$$(ls -d $(KINSPECT_FIXTURES)/arm64-bookworm-*/ | head -1)vmcore.elf" "$$(ls -d $(KINSPECT_FIXTURES)/arm64-bookworm-*/ | head -1)vmlinux"
+
+clean:
+	rm -rf bin
+
+# Regenerate the README's command reference from the command table.
+readme:
+	$(GO) run ./internal/gendocs README.md
+
+# kinspect vs drgn vs crash on the same dump (see bench/compare.sh).
+bench: build
+	bench/compare.sh x86_64

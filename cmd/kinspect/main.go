@@ -1,0 +1,263 @@
+// Command kinspect opens a Linux kernel crash dump with its vmlinux and
+// answers questions about it, interactively or from a script.
+//
+//	kinspect VMCORE VMLINUX                 # REPL
+//	kinspect VMCORE VMLINUX -c 'ps -l; runq'
+//	kinspect VMCORE VMLINUX -i cmds.txt --json
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/kstructs"
+	"github.com/kinspect/kinspect/repl"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses: 0 all commands succeeded, 1 a command failed, 2 usage error.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+)
+
+type cliFlags struct {
+	commands   string
+	inputFile  string
+	json       bool
+	keepGoing  bool
+	force      bool
+	physOffset string
+	kaslr      string
+	arch       string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// exitError carries an exit status out of cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.code == exitUsage {
+			fmt.Fprintf(stderr, "kinspect: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own errors (unknown flag, bad args) are usage errors.
+	fmt.Fprintf(stderr, "kinspect: %v\n", err)
+	return exitUsage
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var f cliFlags
+	root := &cobra.Command{
+		Use:   "kinspect VMCORE VMLINUX",
+		Short: "Linux kernel crash-dump inspector",
+		Long: `kinspect opens a kernel crash dump (kdump/QEMU ELF vmcore, kdump-compressed
+or flattened file, or raw RAM images as FILE@PHYSADDR[,FILE@PHYSADDR]) with the
+kernel's vmlinux (with DWARF), in either order, and answers questions through
+the kernel's own types: sys, ps, task, runq, p, struct, v.v, log, bt, ...
+
+Without -c or -i it opens an interactive session (when stdin is a terminal)
+or reads commands from stdin, crash-style.`,
+		Example: `  kinspect vmcore vmlinux
+  kinspect vmcore vmlinux -c 'sys; ps -l'
+  echo ps | kinspect vmcore vmlinux --json
+  kinspect vmlinux DDR0.bin@0x0,DDR1.bin@0x40000000 --phys-offset 0x0`,
+		Args:          cobra.ExactArgs(2),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSession(f, args, stdin, stdout, stderr)
+		},
+	}
+	root.Flags().StringVarP(&f.commands, "command", "c", "", "run these ';'-separated commands and exit")
+	root.Flags().StringVarP(&f.inputFile, "input", "i", "", "run commands from FILE ('-' for stdin) and exit")
+	root.Flags().BoolVar(&f.json, "json", false, "print each command's result as one JSON document (JSON Lines)")
+	root.Flags().BoolVar(&f.keepGoing, "keep-going", false, "in script mode, go on after a failed command (exit status is still 1)")
+	root.Flags().BoolVar(&f.force, "force", false, "open even if the vmlinux does not match the dump")
+	root.Flags().StringVar(&f.physOffset, "phys-offset", "", "physical address of the start of RAM (PHYS_OFFSET), overriding detection")
+	root.Flags().StringVar(&f.kaslr, "kaslr", "", "KASLR offset of the kernel image, overriding detection")
+	root.Flags().StringVar(&f.arch, "arch", "", "target architecture (arm, arm64, x86_64), overriding detection")
+
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "print kinspect's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Fprintf(stdout, "kinspect %s\n", version)
+		},
+	})
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{exitUsage, err}
+	})
+	return root
+}
+
+func parseAddrFlag(name, s string) (*uint64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 64)
+	if err != nil {
+		return nil, &exitError{exitUsage, fmt.Errorf("--%s %q: not a hex address", name, s)}
+	}
+	return &v, nil
+}
+
+func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if f.commands != "" && f.inputFile != "" {
+		return &exitError{exitUsage, errors.New("-c and -i cannot be used together")}
+	}
+	opts := kstructs.Options{Force: f.force}
+	var err error
+	if opts.PhysOffset, err = parseAddrFlag("phys-offset", f.physOffset); err != nil {
+		return err
+	}
+	if opts.KASLR, err = parseAddrFlag("kaslr", f.kaslr); err != nil {
+		return err
+	}
+	switch f.arch {
+	case "":
+	case "arm", "arm64", "x86_64":
+		opts.Arch = dump.Arch(f.arch)
+	default:
+		return &exitError{exitUsage, fmt.Errorf("--arch %q: want arm, arm64 or x86_64", f.arch)}
+	}
+
+	interactive := f.commands == "" && f.inputFile == "" && isTerminal(stdin) && isTerminal(stdout)
+	stop := startProgress(stderr, isTerminal(stderr) && interactive)
+	opts.Progress = stop.set
+	k, err := kstructs.Open(args[0], args[1], opts)
+	stop.done()
+	if err != nil {
+		fmt.Fprintf(stderr, "kinspect: %v\n", err)
+		return &exitError{exitFailed, nil}
+	}
+	defer k.Close()
+	for _, w := range k.Warnings {
+		fmt.Fprintf(stderr, "kinspect: warning: %s\n", w)
+	}
+
+	s := repl.NewSession(k, stdout, stderr)
+	s.JSON = f.json
+	ctx := context.Background()
+	switch {
+	case f.commands != "":
+		err = s.Exec(ctx, f.commands, f.keepGoing)
+	case f.inputFile == "-":
+		err = s.RunScript(ctx, stdin, f.keepGoing)
+	case f.inputFile != "":
+		fh, ferr := os.Open(f.inputFile)
+		if ferr != nil {
+			return &exitError{exitUsage, ferr}
+		}
+		defer fh.Close()
+		err = s.RunScript(ctx, fh, f.keepGoing)
+	case interactive:
+		_ = s.Exec(ctx, "sys", true)
+		fmt.Fprintln(stdout)
+		err = s.RunInteractive()
+	default:
+		err = s.RunScript(ctx, stdin, f.keepGoing)
+	}
+	if err != nil {
+		var ue *repl.UsageError
+		if errors.As(err, &ue) {
+			return &exitError{exitUsage, nil}
+		}
+		return &exitError{exitFailed, nil}
+	}
+	return nil
+}
+
+func isTerminal(x any) bool {
+	f, ok := x.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// progress prints "kinspect: <stage>..." on stderr once opening has taken
+// more than half a second, and only on a terminal.
+type progress struct {
+	w       io.Writer
+	enabled bool
+	stage   atomic.Value
+	stopped chan struct{}
+	shown   atomic.Bool
+}
+
+func startProgress(w io.Writer, enabled bool) *progress {
+	p := &progress{w: w, enabled: enabled, stopped: make(chan struct{})}
+	p.stage.Store("opening")
+	if enabled {
+		go p.loop()
+	}
+	return p
+}
+
+func (p *progress) set(stage string) { p.stage.Store(stage) }
+
+func (p *progress) loop() {
+	t := time.NewTimer(500 * time.Millisecond)
+	defer t.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	select {
+	case <-p.stopped:
+		return
+	case <-t.C:
+	}
+	spin := `|/-\`
+	for i := 0; ; i++ {
+		p.shown.Store(true)
+		fmt.Fprintf(p.w, "\r\033[Kkinspect: %s %c", p.stage.Load(), spin[i%4])
+		select {
+		case <-p.stopped:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *progress) done() {
+	close(p.stopped)
+	if p.enabled && p.shown.Load() {
+		time.Sleep(10 * time.Millisecond)
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

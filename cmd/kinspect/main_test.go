@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/fixture"
+)
+
+// kinspectRun runs the CLI in-process and returns exit status, stdout, stderr.
+func kinspectRun(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestScriptModeSys(t *testing.T) {
+	for _, arch := range []string{"arm", "arm64", "x86_64"} {
+		t.Run(arch, func(t *testing.T) {
+			f := fixture.Require(t, arch)
+			code, out, errs := kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "-c", "sys")
+			if code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", code, errs)
+			}
+			for _, want := range []string{
+				"     RELEASE: " + f.GT.Release + "\n",
+				"        CPUS: ",
+				"    DUMPFILE: " + f.Path("vmcore.elf"),
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("sys output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestArgumentOrderAndJSON(t *testing.T) {
+	f := fixture.Require(t, "arm64")
+	// vmlinux first, dump second: the contents decide.
+	code, out, errs := kinspectRun(t, "", f.Vmlinux(), f.Path("vmcore.elf"), "--json", "-c", "sys; p init_task.comm")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	var docs []map[string]any
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line is not one JSON document: %v\n%s", err, sc.Text())
+		}
+		docs = append(docs, m)
+	}
+	if len(docs) != 2 {
+		t.Fatalf("want 2 JSON documents (one per command), got %d:\n%s", len(docs), out)
+	}
+	if docs[0]["release"] != f.GT.Release {
+		t.Errorf("sys --json release = %v, want %q", docs[0]["release"], f.GT.Release)
+	}
+}
+
+func TestExitStatuses(t *testing.T) {
+	f := fixture.Require(t, "x86_64")
+	dumpf, vml := f.Path("vmcore.elf"), f.Vmlinux()
+
+	// A failing command: exit 1, message on stderr naming the command, nothing after it runs.
+	code, out, errs := kinspectRun(t, "", dumpf, vml, "-c", "p no_such_symbol_xyz; sys")
+	if code != 1 {
+		t.Errorf("failing command: exit %d, want 1", code)
+	}
+	if !strings.Contains(errs, "no_such_symbol_xyz") {
+		t.Errorf("stderr does not name the unknown symbol: %q", errs)
+	}
+	if strings.Contains(out, "RELEASE") {
+		t.Errorf("stop-at-first-error: sys ran after the failure")
+	}
+
+	// --keep-going runs the rest but still exits 1.
+	code, out, _ = kinspectRun(t, "", dumpf, vml, "--keep-going", "-c", "p no_such_symbol_xyz; sys")
+	if code != 1 || !strings.Contains(out, "RELEASE") {
+		t.Errorf("--keep-going: exit %d (want 1), sys ran: %v", code, strings.Contains(out, "RELEASE"))
+	}
+
+	// JSON errors are documents too.
+	code, out, _ = kinspectRun(t, "", dumpf, vml, "--json", "-c", "p no_such_symbol_xyz")
+	var doc map[string]string
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &doc); err != nil || doc["error"] == "" || doc["command"] == "" {
+		t.Errorf("JSON error document: %q (%v)", out, err)
+	}
+
+	// Usage errors: exit 2.
+	for _, args := range [][]string{
+		{dumpf, vml, "--no-such-flag"},
+		{dumpf},
+		{dumpf, vml, "-c", "no_such_command"},
+		{dumpf, vml, "-c", "rd"},
+	} {
+		if code, _, _ := kinspectRun(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args[1:], code)
+		}
+	}
+}
+
+func TestInputFileAndStdin(t *testing.T) {
+	f := fixture.Require(t, "arm")
+	script := filepath.Join(t.TempDir(), "cmds")
+	if err := os.WriteFile(script, []byte("# comment\nsym linux_banner\n\np init_task.comm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, fromFile, errs := kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "-i", script)
+	if code != 0 {
+		t.Fatalf("-i: exit %d\n%s", code, errs)
+	}
+	code, fromStdin, errs := kinspectRun(t, "sym linux_banner\np init_task.comm\n", f.Path("vmcore.elf"), f.Vmlinux())
+	if code != 0 {
+		t.Fatalf("stdin: exit %d\n%s", code, errs)
+	}
+	if fromFile != fromStdin {
+		t.Errorf("-i and stdin differ:\n%s\n---\n%s", fromFile, fromStdin)
+	}
+	if !strings.Contains(fromFile, "(D) linux_banner") && !strings.Contains(fromFile, "(R) linux_banner") {
+		t.Errorf("sym linux_banner: %q", fromFile)
+	}
+	if !strings.Contains(fromFile, `"swapper/0`) {
+		t.Errorf("p init_task.comm: %q", fromFile)
+	}
+}
+
+func TestMismatchedVmlinux(t *testing.T) {
+	arm64 := fixture.Require(t, "arm64")
+	x86 := fixture.Require(t, "x86_64")
+	code, _, errs := kinspectRun(t, "", arm64.Path("vmcore.elf"), x86.Vmlinux(), "-c", "sys")
+	if code != 1 {
+		t.Errorf("mismatched vmlinux: exit %d, want 1", code)
+	}
+	if !strings.Contains(errs, "arm64") || !strings.Contains(errs, "x86_64") {
+		t.Errorf("mismatch error should name both architectures: %q", errs)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := kinspectRun(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "kinspect ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}

@@ -1,0 +1,104 @@
+// Package dump gives access to a crashed target's memory: it opens a dump
+// file (ELF vmcore, kdump-compressed including the flattened variant, or raw
+// RAM images), exposes its physical memory, its notes (VMCOREINFO, per-CPU
+// register sets) and, given a kernel memory layout, translates kernel virtual
+// addresses to physical ones.
+//
+// The package knows nothing of vmlinux or DWARF: whatever it needs from the
+// kernel image (symbol addresses for the page tables, say) is handed to it by
+// the caller in a KernelLayout.
+//
+// A Dump only ever reads its files.
+package dump
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Arch names a target architecture as kinspect spells it.
+type Arch string
+
+const (
+	ArchUnknown Arch = ""
+	ArchARM     Arch = "arm"    // 32-bit ARMv7 (Raspberry Pi 2/3 32-bit, Debian armmp)
+	ArchARM64   Arch = "arm64"  // AArch64
+	ArchX86_64  Arch = "x86_64" // x86-64
+)
+
+// PtrSize is the size of a pointer on a in bytes, 0 if unknown.
+func (a Arch) PtrSize() int {
+	switch a {
+	case ArchARM:
+		return 4
+	case ArchARM64, ArchX86_64:
+		return 8
+	}
+	return 0
+}
+
+// PhysMemory is anything that can read the target's physical memory.
+// ReadPhys fills all of p from physical address addr or returns an error
+// (normally a *ReadError) saying why it could not.
+type PhysMemory interface {
+	ReadPhys(p []byte, addr uint64) error
+}
+
+// PhysRange is one contiguous range of physical memory held by a dump.
+type PhysRange struct {
+	Start uint64 // first physical address
+	Size  uint64 // bytes
+}
+
+// End is one past the last address of r.
+func (r PhysRange) End() uint64 { return r.Start + r.Size }
+
+// Errors that a ReadError wraps; test with errors.Is.
+var (
+	// ErrNotInDump: the address lies outside every range the dump holds.
+	ErrNotInDump = errors.New("address not in dump")
+	// ErrExcluded: the page was filtered out when the dump was written
+	// (makedumpfile -d), as crash says "page excluded".
+	ErrExcluded = errors.New("page excluded from dump")
+	// ErrTruncated: the dump describes the page but its data lies past the
+	// end of the file (an incomplete or cut dump).
+	ErrTruncated = errors.New("dump file truncated")
+	// ErrCorrupt: the page's descriptor or data is malformed
+	// (bad compressed data, impossible offsets or sizes).
+	ErrCorrupt = errors.New("corrupt dump data")
+	// ErrNotMapped: a virtual address has no valid translation.
+	ErrNotMapped = errors.New("virtual address not mapped")
+)
+
+// ReadError reports a failed read of the target's memory, naming where.
+type ReadError struct {
+	Space  string // "physical" or "virtual"
+	Addr   uint64 // address that failed (the first failing byte)
+	Size   int    // bytes requested
+	Offset int64  // file offset involved, -1 if none
+	Err    error  // one of the Err* sentinels above, possibly wrapped with detail
+}
+
+func (e *ReadError) Error() string {
+	s := fmt.Sprintf("reading %d bytes of %s memory at %#x: %v", e.Size, e.Space, e.Addr, e.Err)
+	if e.Offset >= 0 {
+		s += fmt.Sprintf(" (file offset %#x)", e.Offset)
+	}
+	return s
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// FormatError reports a dump file whose structure cannot be parsed.
+type FormatError struct {
+	File   string
+	Offset int64  // file offset of the offending structure
+	What   string // the structure being read, e.g. "kdump sub-header"
+	Err    error
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("%s: %s at file offset %#x: %v", e.File, e.What, e.Offset, e.Err)
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }

@@ -1,0 +1,363 @@
+package dwarfx
+
+import (
+	"bytes"
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// ErrNoDWARF is wrapped by Open's error when the file is an ELF image
+// without a .debug_info section (a stripped vmlinux).
+var ErrNoDWARF = errors.New("vmlinux has no DWARF")
+
+// FormatError reports malformed data in the image, naming the section and
+// the byte offset within it.
+type FormatError struct {
+	Section string // ".debug_info", ".symtab", ...
+	Offset  uint64 // offset within Section
+	Msg     string
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("dwarfx: %s+%#x: %s", e.Section, e.Offset, e.Msg)
+}
+
+// Image is an opened kernel image. Its methods are safe for concurrent use.
+// Strings, types and values it returns stay valid after Close, but the Image
+// itself must not be used after Close.
+type Image struct {
+	path   string
+	f      *os.File
+	mmap   []byte
+	ef     *elf.File
+	order  binary.ByteOrder
+	ptr    int
+	kaslr  atomic.Uint64
+	buildID string
+
+	sects map[string][]byte // section contents by name (ALLOC and debug sections)
+
+	// percpu: a zero-based per-cpu section (x86-64): addresses within it are
+	// never relocated.
+	percpuLo, percpuHi uint64
+	percpuZero         bool
+
+	syms symtab
+	idx  *index
+
+	// Kernel image bounds (link-time), from symbols; 0 if unknown.
+	stext, etext, sinittext, einittext, text, end uint64
+
+	dataMu   sync.Mutex
+	cuData   map[int]*cuDwarf // lazily created per-CU debug/dwarf readers
+	typeMu   sync.Mutex
+	typeByName map[string]dwarf.Type // Type(name) cache, keyed by the normalised name
+	complete   map[dwarf.Type]dwarf.Type // incomplete struct -> full definition
+
+	completion     sync.Once
+	typeNamesSorted []string
+	symNamesSorted  []string
+
+	warnings []error
+	closed   atomic.Bool
+}
+
+// Open maps the vmlinux at path read-only and indexes its symbols and DWARF.
+// It fails with a clear error if the file is not ELF or has no DWARF.
+func Open(path string) (*Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Size() < 64 {
+		f.Close()
+		return nil, fmt.Errorf("dwarfx: %s: not an ELF file (%d bytes)", path, st.Size())
+	}
+	if int64(int(st.Size())) != st.Size() {
+		f.Close()
+		return nil, fmt.Errorf("dwarfx: %s: file too large to map", path)
+	}
+	m, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("dwarfx: mmap %s: %w", path, err)
+	}
+	im, err := newImage(path, m)
+	if err != nil {
+		syscall.Munmap(m)
+		f.Close()
+		return nil, err
+	}
+	im.f = f
+	return im, nil
+}
+
+// OpenBytes indexes an image held in memory (tests, fuzzing, embedded
+// images). data must not be modified while the Image is in use.
+func OpenBytes(name string, data []byte) (*Image, error) {
+	return newImage(name, data)
+}
+
+func newImage(path string, m []byte) (*Image, error) {
+	if len(m) < 4 || !bytes.Equal(m[:4], []byte(elf.ELFMAG)) {
+		return nil, fmt.Errorf("dwarfx: %s: not an ELF file", path)
+	}
+	ef, err := elf.NewFile(bytes.NewReader(m))
+	if err != nil {
+		return nil, fmt.Errorf("dwarfx: %s: %w", path, err)
+	}
+	im := &Image{
+		path:       path,
+		mmap:       m,
+		ef:         ef,
+		order:      ef.ByteOrder,
+		sects:      make(map[string][]byte),
+		cuData:     make(map[int]*cuDwarf),
+		typeByName: make(map[string]dwarf.Type),
+		complete:   make(map[dwarf.Type]dwarf.Type),
+	}
+	switch ef.Class {
+	case elf.ELFCLASS32:
+		im.ptr = 4
+	default:
+		im.ptr = 8
+	}
+	for _, s := range ef.Sections {
+		if s.Type == elf.SHT_NOBITS || s.Type == elf.SHT_NULL {
+			continue
+		}
+		isDebug := len(s.Name) > 7 && s.Name[:7] == ".debug_"
+		if s.Flags&elf.SHF_ALLOC == 0 && !isDebug && s.Type != elf.SHT_SYMTAB && s.Type != elf.SHT_STRTAB && s.Type != elf.SHT_NOTE {
+			continue
+		}
+		var data []byte
+		if s.Flags&elf.SHF_COMPRESSED != 0 {
+			data, err = s.Data() // decompressed copy
+			if err != nil {
+				return nil, fmt.Errorf("dwarfx: %s: section %s: %w", path, s.Name, err)
+			}
+		} else {
+			if s.Offset > uint64(len(m)) || s.Size > uint64(len(m))-s.Offset {
+				return nil, &FormatError{Section: s.Name, Offset: s.Offset, Msg: fmt.Sprintf("section extends past end of file (size %#x)", s.Size)}
+			}
+			data = m[s.Offset : s.Offset+s.Size : s.Offset+s.Size]
+		}
+		if _, dup := im.sects[s.Name]; !dup {
+			im.sects[s.Name] = data
+			switch s.Name {
+			case ".debug_info", ".debug_abbrev", ".debug_str":
+				if s.Flags&elf.SHF_COMPRESSED == 0 {
+					adviseWillNeed(m, s.Offset, s.Size)
+				}
+			}
+		}
+		if s.Name == ".data..percpu" {
+			im.percpuLo, im.percpuHi = s.Addr, s.Addr+s.Size
+			im.percpuZero = s.Addr == 0
+		}
+	}
+	im.buildID = findBuildID(ef, im)
+	if len(im.sects[".debug_info"]) == 0 {
+		return nil, fmt.Errorf("dwarfx: %s: %w: no .debug_info section (a stripped image?): install the -dbg package (e.g. linux-image-<version>-dbg) and use its /usr/lib/debug/boot/vmlinux-<version>", path, ErrNoDWARF)
+	}
+	if len(im.sects[".debug_abbrev"]) == 0 {
+		return nil, fmt.Errorf("dwarfx: %s: %w: .debug_info without .debug_abbrev", path, ErrNoDWARF)
+	}
+
+	// Symbols and DWARF are indexed concurrently.
+	var wg sync.WaitGroup
+	var symErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		symErr = im.loadSymbols()
+	}()
+	idx, err := buildIndex(im)
+	wg.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("dwarfx: %s: %w", path, err)
+	}
+	if symErr != nil {
+		im.warnings = append(im.warnings, symErr)
+	}
+	im.idx = idx
+	im.warnings = append(im.warnings, idx.warnings...)
+	return im, nil
+}
+
+// adviseWillNeed asks the kernel to start reading m[off:off+size] in (the
+// mapping starts page-aligned, so rounding off down keeps the start aligned).
+// Errors are ignored: this is only a hint.
+func adviseWillNeed(m []byte, off, size uint64) {
+	start := off &^ 4095
+	if size == 0 || start >= uint64(len(m)) || off+size > uint64(len(m)) {
+		return
+	}
+	_ = syscall.Madvise(m[start:off+size], syscall.MADV_WILLNEED)
+}
+
+// Close unmaps the file. The Image must not be used afterwards.
+func (im *Image) Close() error {
+	if im.closed.Swap(true) {
+		return nil
+	}
+	var err error
+	if im.f != nil {
+		err = syscall.Munmap(im.mmap)
+		if cerr := im.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	im.mmap = nil
+	return err
+}
+
+// Path is the file the image was opened from.
+func (im *Image) Path() string { return im.path }
+
+// Machine is the ELF machine (EM_AARCH64, EM_X86_64, EM_ARM, ...).
+func (im *Image) Machine() elf.Machine { return im.ef.Machine }
+
+// PtrSize is the target's pointer size in bytes (4 or 8).
+func (im *Image) PtrSize() int { return im.ptr }
+
+// ByteOrder is the target's byte order.
+func (im *Image) ByteOrder() binary.ByteOrder { return im.order }
+
+// BuildID is the hex NT_GNU_BUILD_ID of the image, "" if it has none.
+func (im *Image) BuildID() string { return im.buildID }
+
+// Warnings lists non-fatal problems met while indexing (malformed compile
+// units that were skipped, an unreadable symbol table).
+func (im *Image) Warnings() []error { return im.warnings }
+
+// SetKASLROffset sets the KASLR slide: every symbol, variable and function
+// address reported afterwards is shifted by off; addresses given to
+// SymbolAt/FunctionAt/InText are un-shifted. 0 (the default) reports link-time
+// addresses.
+func (im *Image) SetKASLROffset(off uint64) { im.kaslr.Store(off) }
+
+// KASLROffset is the slide set by SetKASLROffset.
+func (im *Image) KASLROffset() uint64 { return im.kaslr.Load() }
+
+// reloc shifts a link-time address to a run-time one.
+func (im *Image) reloc(addr uint64) uint64 {
+	if im.percpuZero && addr >= im.percpuLo && addr < im.percpuHi {
+		return addr
+	}
+	return addr + im.kaslr.Load()
+}
+
+// unreloc maps a run-time address back to link time.
+func (im *Image) unreloc(addr uint64) uint64 {
+	if im.percpuZero && addr >= im.percpuLo && addr < im.percpuHi {
+		return addr
+	}
+	return addr - im.kaslr.Load()
+}
+
+// SectionData returns the contents of the named section (e.g. ".debug_frame",
+// ".rodata") and whether it exists. The slice aliases the mapped file: do not
+// modify it.
+func (im *Image) SectionData(name string) ([]byte, bool) {
+	b, ok := im.sects[name]
+	return b, ok
+}
+
+// PerCPURange is the link-time address range of .data..percpu, and whether
+// the section is zero-based (x86-64), in which case per-cpu variable
+// addresses are offsets from each CPU's per-cpu base.
+func (im *Image) PerCPURange() (lo, hi uint64, zeroBased bool) {
+	return im.percpuLo, im.percpuHi, im.percpuZero
+}
+
+func findBuildID(ef *elf.File, im *Image) string {
+	for _, s := range ef.Sections {
+		if s.Type != elf.SHT_NOTE {
+			continue
+		}
+		if id := parseBuildIDNote(im.sects[s.Name], ef.ByteOrder); id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+func parseBuildIDNote(b []byte, order binary.ByteOrder) string {
+	for len(b) >= 12 {
+		namesz := uint64(order.Uint32(b[0:]))
+		descsz := uint64(order.Uint32(b[4:]))
+		typ := order.Uint32(b[8:])
+		b = b[12:]
+		nameEnd := (namesz + 3) &^ 3
+		descEnd := (descsz + 3) &^ 3
+		if nameEnd > uint64(len(b)) || descEnd > uint64(len(b))-nameEnd {
+			return ""
+		}
+		name := b[:namesz]
+		desc := b[nameEnd : nameEnd+descsz]
+		if typ == 3 && string(bytes.TrimRight(name, "\x00")) == "GNU" {
+			return hex.EncodeToString(desc)
+		}
+		b = b[nameEnd+descEnd:]
+	}
+	return ""
+}
+
+// StaticMemory is a Memory reading the image's own initialised sections
+// (.text, .rodata, .data, ...) at their run-time addresses (link-time plus
+// the KASLR offset): enough to evaluate constant data such as linux_banner
+// without a dump. Reads outside file-backed sections fail; .bss reads as
+// zeros.
+func (im *Image) StaticMemory() Memory { return staticMemory{im} }
+
+type staticMemory struct{ im *Image }
+
+func (m staticMemory) ByteOrder() binary.ByteOrder { return m.im.order }
+
+func (m staticMemory) ReadVirt(p []byte, addr uint64) error {
+	im := m.im
+	for len(p) > 0 {
+		a := im.unreloc(addr)
+		var sec *elf.Section
+		for _, s := range im.ef.Sections {
+			if s.Flags&elf.SHF_ALLOC != 0 && s.Size > 0 && a >= s.Addr && a-s.Addr < s.Size {
+				sec = s
+				break
+			}
+		}
+		if sec == nil {
+			return fmt.Errorf("address %#x is not in the kernel image's sections", addr)
+		}
+		n := sec.Addr + sec.Size - a
+		if n > uint64(len(p)) {
+			n = uint64(len(p))
+		}
+		if sec.Type == elf.SHT_NOBITS {
+			clear(p[:n])
+		} else {
+			data := im.sects[sec.Name]
+			off := a - sec.Addr
+			if off+n > uint64(len(data)) {
+				return fmt.Errorf("address %#x: section %s is truncated in the file", addr, sec.Name)
+			}
+			copy(p[:n], data[off:off+n])
+		}
+		p = p[n:]
+		addr += n
+	}
+	return nil
+}

@@ -1,0 +1,873 @@
+package dwarfx
+
+import (
+	"debug/dwarf"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// typeSpec is a parsed C type name: a specifier plus an abstract declarator
+// made of pointers and array dimensions.
+type typeSpec struct {
+	pos  int
+	kw   string // "struct", "union", "enum" or ""
+	name string // tag or typedef name, canonical base type name, or "void"
+	base bool   // name is a base type (or void)
+	ptrs int
+	dims []int64 // outermost first; -1 for []
+}
+
+func (s typeSpec) key() string {
+	var b strings.Builder
+	if s.kw != "" {
+		b.WriteString(s.kw)
+		b.WriteByte(' ')
+	} else if s.base {
+		b.WriteString("base ")
+	} else {
+		b.WriteString("name ")
+	}
+	b.WriteString(s.name)
+	for i := 0; i < s.ptrs; i++ {
+		b.WriteByte('*')
+	}
+	for _, d := range s.dims {
+		b.WriteString("[" + strconv.FormatInt(d, 10) + "]")
+	}
+	return b.String()
+}
+
+var baseWords = map[string]bool{
+	"void": true, "char": true, "short": true, "int": true, "long": true, "signed": true, "unsigned": true,
+	"float": true, "double": true, "_Bool": true, "__int128": true, "__signed__": true,
+}
+
+var qualWords = map[string]bool{
+	"const": true, "volatile": true, "restrict": true, "__restrict": true, "__volatile__": true, "__const": true,
+}
+
+// startsTypeName reports whether the tokens at toks[i] begin a type name;
+// a bare identifier is a type if isType says so.
+func startsTypeName(toks []token, i int, isType func(string) bool) bool {
+	t := toks[i]
+	if t.kind != tIdent {
+		return false
+	}
+	switch t.text {
+	case "struct", "union", "enum":
+		return true
+	}
+	if baseWords[t.text] || qualWords[t.text] {
+		return true
+	}
+	return isType != nil && isType(t.text)
+}
+
+// parseTypeName parses a type name starting at toks[i].
+func parseTypeName(expr string, toks []token, i int) (typeSpec, int, error) {
+	errAt := func(t token, format string, args ...any) error {
+		return &ExprError{Expr: expr, Col: t.pos + 1, Msg: fmt.Sprintf(format, args...)}
+	}
+	spec := typeSpec{pos: toks[i].pos}
+	for toks[i].kind == tIdent && qualWords[toks[i].text] {
+		i++
+	}
+	t := toks[i]
+	if t.kind != tIdent {
+		return spec, i, errAt(t, "expected a type name, found %s", t)
+	}
+	switch {
+	case t.text == "struct" || t.text == "union" || t.text == "enum":
+		spec.kw = t.text
+		i++
+		if toks[i].kind != tIdent {
+			return spec, i, errAt(toks[i], "expected a %s tag after '%s', found %s", t.text, t.text, toks[i])
+		}
+		spec.name = toks[i].text
+		i++
+	case baseWords[t.text]:
+		var words []string
+		for toks[i].kind == tIdent && (baseWords[toks[i].text] || qualWords[toks[i].text]) {
+			if baseWords[toks[i].text] {
+				words = append(words, toks[i].text)
+			}
+			i++
+		}
+		name, err := canonicalBase(words)
+		if err != nil {
+			return spec, i, errAt(t, "%v", err)
+		}
+		spec.name, spec.base = name, true
+	default:
+		spec.name = t.text
+		i++
+	}
+	for toks[i].kind == tIdent && qualWords[toks[i].text] {
+		i++
+	}
+	for toks[i].kind == tPunct && toks[i].text == "*" {
+		spec.ptrs++
+		i++
+		for toks[i].kind == tIdent && qualWords[toks[i].text] {
+			i++
+		}
+		if spec.ptrs > 64 {
+			return spec, i, errAt(toks[i], "too many '*'")
+		}
+	}
+	for toks[i].kind == tPunct && toks[i].text == "[" {
+		i++
+		n := int64(-1)
+		if toks[i].kind == tNum {
+			if toks[i].val > 1<<40 {
+				return spec, i, errAt(toks[i], "array dimension %s too large", toks[i].text)
+			}
+			n = int64(toks[i].val)
+			i++
+		}
+		if toks[i].kind != tPunct || toks[i].text != "]" {
+			return spec, i, errAt(toks[i], "expected ']' in array type, found %s", toks[i])
+		}
+		i++
+		spec.dims = append(spec.dims, n)
+		if len(spec.dims) > 16 {
+			return spec, i, errAt(toks[i], "too many array dimensions")
+		}
+	}
+	return spec, i, nil
+}
+
+// canonicalBase maps C base type words to GCC's DW_AT_name spelling.
+func canonicalBase(words []string) (string, error) {
+	var signed, unsigned, char, short, int_, float, double, bool_, void, i128 int
+	long := 0
+	for _, w := range words {
+		switch w {
+		case "signed", "__signed__":
+			signed++
+		case "unsigned":
+			unsigned++
+		case "char":
+			char++
+		case "short":
+			short++
+		case "int":
+			int_++
+		case "long":
+			long++
+		case "float":
+			float++
+		case "double":
+			double++
+		case "_Bool":
+			bool_++
+		case "void":
+			void++
+		case "__int128":
+			i128++
+		}
+	}
+	bad := fmt.Errorf("invalid type '%s'", strings.Join(words, " "))
+	if signed+unsigned > 1 || char+short+int_+float+double+bool_+void+i128 > 1 && !(int_ == 1 && (short == 1 || long > 0)) || long > 2 || short > 1 {
+		return "", bad
+	}
+	switch {
+	case void == 1:
+		if len(words) != 1 {
+			return "", bad
+		}
+		return "void", nil
+	case bool_ == 1:
+		if len(words) != 1 {
+			return "", bad
+		}
+		return "_Bool", nil
+	case float == 1:
+		if len(words) != 1 {
+			return "", bad
+		}
+		return "float", nil
+	case double == 1:
+		if signed+unsigned+short > 0 || long > 1 {
+			return "", bad
+		}
+		if long == 1 {
+			return "long double", nil
+		}
+		return "double", nil
+	case i128 == 1:
+		if short+long > 0 {
+			return "", bad
+		}
+		if unsigned == 1 {
+			return "__int128 unsigned", nil
+		}
+		return "__int128", nil
+	case char == 1:
+		if short+long > 0 {
+			return "", bad
+		}
+		switch {
+		case unsigned == 1:
+			return "unsigned char", nil
+		case signed == 1:
+			return "signed char", nil
+		}
+		return "char", nil
+	case short == 1:
+		if long > 0 {
+			return "", bad
+		}
+		if unsigned == 1 {
+			return "short unsigned int", nil
+		}
+		return "short int", nil
+	case long == 2:
+		if unsigned == 1 {
+			return "long long unsigned int", nil
+		}
+		return "long long int", nil
+	case long == 1:
+		if unsigned == 1 {
+			return "long unsigned int", nil
+		}
+		return "long int", nil
+	}
+	if unsigned == 1 {
+		return "unsigned int", nil
+	}
+	return "int", nil
+}
+
+// syntheticBase builds a base type the image's DWARF lacks.
+func (im *Image) syntheticBase(name string) dwarf.Type {
+	size := int64(4)
+	signed := true
+	switch name {
+	case "void":
+		return &dwarf.VoidType{}
+	case "_Bool":
+		return &dwarf.BoolType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 1, Name: name}}}
+	case "char", "signed char":
+		return &dwarf.CharType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 1, Name: name}}}
+	case "unsigned char":
+		return &dwarf.UcharType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 1, Name: name}}}
+	case "float":
+		return &dwarf.FloatType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 4, Name: name}}}
+	case "double":
+		return &dwarf.FloatType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 8, Name: name}}}
+	case "long double":
+		n := int64(16)
+		if im.Machine() == 40 /* EM_ARM */ {
+			n = 8
+		}
+		return &dwarf.FloatType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: n, Name: name}}}
+	case "short int":
+		size = 2
+	case "short unsigned int":
+		size, signed = 2, false
+	case "unsigned int":
+		signed = false
+	case "long int":
+		size = int64(im.ptr)
+	case "long unsigned int":
+		size, signed = int64(im.ptr), false
+	case "long long int":
+		size = 8
+	case "long long unsigned int":
+		size, signed = 8, false
+	case "__int128":
+		size = 16
+	case "__int128 unsigned":
+		size, signed = 16, false
+	}
+	if signed {
+		return &dwarf.IntType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: size, Name: name}}}
+	}
+	return &dwarf.UintType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: size, Name: name}}}
+}
+
+// Type returns the type called name: "struct task_struct", "task_struct"
+// (tried as struct, union, enum, then typedef), "union x", "enum x",
+// "unsigned long", "u64", "struct rq *", "char [16]", "int [2][3]".
+func (im *Image) Type(name string) (dwarf.Type, error) {
+	toks, err := lex(name)
+	if err != nil {
+		return nil, err
+	}
+	if toks[0].kind == tEOF {
+		return nil, &ExprError{Expr: name, Msg: "empty type name"}
+	}
+	spec, i, err := parseTypeName(name, toks, 0)
+	if err != nil {
+		return nil, err
+	}
+	if toks[i].kind != tEOF {
+		return nil, &ExprError{Expr: name, Col: toks[i].pos + 1, Msg: fmt.Sprintf("unexpected %s after type name", toks[i])}
+	}
+	return im.resolveSpec(spec)
+}
+
+// resolveSpec turns a parsed type name into a type.
+func (im *Image) resolveSpec(spec typeSpec) (dwarf.Type, error) {
+	key := spec.key()
+	im.typeMu.Lock()
+	t, ok := im.typeByName[key]
+	im.typeMu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := im.resolveBase(spec)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < spec.ptrs; i++ {
+		t = im.PointerTo(t)
+	}
+	for i := len(spec.dims) - 1; i >= 0; i-- {
+		t, err = im.ArrayOf(t, spec.dims[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	im.typeMu.Lock()
+	if old, ok := im.typeByName[key]; ok {
+		t = old
+	} else {
+		im.typeByName[key] = t
+	}
+	im.typeMu.Unlock()
+	return t, nil
+}
+
+func (im *Image) resolveBase(spec typeSpec) (dwarf.Type, error) {
+	if spec.base {
+		if spec.name == "void" {
+			return &dwarf.VoidType{}, nil
+		}
+		if c, ok := im.idx.types[typeKey{kBase, spec.name}]; ok {
+			return im.typeAt(c.off)
+		}
+		return im.syntheticBase(spec.name), nil
+	}
+	kinds := []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
+	switch spec.kw {
+	case "struct":
+		kinds = []uint8{kStruct}
+	case "union":
+		kinds = []uint8{kUnion}
+	case "enum":
+		kinds = []uint8{kEnum}
+	}
+	for _, k := range kinds {
+		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok {
+			return im.typeAt(c.off)
+		}
+	}
+	what := spec.kw
+	if what == "" {
+		what = "type"
+	}
+	return nil, &NotFoundError{What: what, Name: spec.name}
+}
+
+// isTypeName reports whether a bare identifier names a type (and not a
+// variable, function or enumerator, which win in expressions).
+func (im *Image) isTypeName(name string) bool {
+	if _, ok := im.idx.vars[name]; ok {
+		return false
+	}
+	if _, ok := im.idx.funcs[name]; ok {
+		return false
+	}
+	if _, ok := im.idx.types[typeKey{kEnumerator, name}]; ok {
+		return false
+	}
+	for _, k := range []uint8{kTypedef, kStruct, kUnion, kEnum, kBase} {
+		if _, ok := im.idx.types[typeKey{k, name}]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// HasType reports whether name resolves with Type, without decoding it.
+func (im *Image) HasType(name string) bool {
+	toks, err := lex(name)
+	if err != nil || toks[0].kind == tEOF {
+		return false
+	}
+	spec, i, err := parseTypeName(name, toks, 0)
+	if err != nil || toks[i].kind != tEOF {
+		return false
+	}
+	if spec.base {
+		return true
+	}
+	kinds := []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
+	switch spec.kw {
+	case "struct":
+		kinds = []uint8{kStruct}
+	case "union":
+		kinds = []uint8{kUnion}
+	case "enum":
+		kinds = []uint8{kEnum}
+	}
+	for _, k := range kinds {
+		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok && !c.decl {
+			return true
+		}
+	}
+	return false
+}
+
+// PointerTo returns the type "pointer to t" of the image's pointer size.
+func (im *Image) PointerTo(t dwarf.Type) dwarf.Type {
+	return pointerTo(t, int64(im.ptr))
+}
+
+func pointerTo(t dwarf.Type, size int64) *dwarf.PtrType {
+	if size == 0 {
+		size = 8
+	}
+	return &dwarf.PtrType{CommonType: dwarf.CommonType{ByteSize: size}, Type: t}
+}
+
+// ArrayOf returns the type "array of n t" (n = -1: unknown bound).
+func (im *Image) ArrayOf(t dwarf.Type, n int64) (dwarf.Type, error) {
+	return arrayOf(t, n)
+}
+
+func arrayOf(t dwarf.Type, n int64) (*dwarf.ArrayType, error) {
+	es := sizeOf(t)
+	if es < 0 {
+		es = 0
+	}
+	size := int64(0)
+	if n > 0 {
+		if es > 0 && n > (1<<62)/es {
+			return nil, fmt.Errorf("array type %s [%d] too large", TypeString(t), n)
+		}
+		size = n * es
+	}
+	return &dwarf.ArrayType{CommonType: dwarf.CommonType{ByteSize: size}, Type: t, Count: n}, nil
+}
+
+// Strip removes typedefs and qualifiers.
+func Strip(t dwarf.Type) dwarf.Type {
+	for i := 0; i < 64 && t != nil; i++ {
+		switch x := t.(type) {
+		case *dwarf.TypedefType:
+			t = x.Type
+		case *dwarf.QualType:
+			t = x.Type
+		default:
+			return t
+		}
+	}
+	return t
+}
+
+// Complete returns the full definition of t if t (after typedefs) is an
+// incomplete struct or union (a declaration), as seen through pointers to
+// types opaque in the unit that declared them; otherwise t itself.
+func (im *Image) Complete(t dwarf.Type) dwarf.Type {
+	if im == nil || im.idx == nil {
+		return t
+	}
+	st, ok := Strip(t).(*dwarf.StructType)
+	if !ok || !st.Incomplete || st.StructName == "" {
+		return t
+	}
+	im.typeMu.Lock()
+	full, ok := im.complete[st]
+	im.typeMu.Unlock()
+	if ok {
+		return full
+	}
+	kind := kStruct
+	if st.Kind == "union" {
+		kind = kUnion
+	}
+	full = t
+	if c, ok := im.idx.types[typeKey{kind, st.StructName}]; ok && !c.decl {
+		if ft, err := im.typeAt(c.off); err == nil {
+			full = ft
+		}
+	}
+	im.typeMu.Lock()
+	im.complete[st] = full
+	im.typeMu.Unlock()
+	return full
+}
+
+func stripQual(t dwarf.Type) dwarf.Type {
+	for i := 0; i < 64; i++ {
+		q, ok := t.(*dwarf.QualType)
+		if !ok {
+			return t
+		}
+		t = q.Type
+	}
+	return t
+}
+
+// sizeOf is t's size in bytes, -1 if it has none (void, functions, incomplete).
+func sizeOf(t dwarf.Type) int64 {
+	if t == nil {
+		return -1
+	}
+	switch x := Strip(t).(type) {
+	case *dwarf.VoidType, *dwarf.FuncType:
+		return -1
+	case *dwarf.StructType:
+		if x.Incomplete {
+			return -1
+		}
+	case *dwarf.ArrayType:
+		if x.Count < 0 {
+			return 0
+		}
+		es := sizeOf(x.Type)
+		if es < 0 {
+			return -1
+		}
+		if x.StrideBitSize > 0 {
+			es = x.StrideBitSize / 8
+		}
+		if es > 0 && x.Count > (1<<62)/es {
+			return -1
+		}
+		return x.Count * es
+	case nil:
+		return -1
+	}
+	return t.Size()
+}
+
+// Sizeof is the size of t in bytes, completing opaque structs; an error
+// for void, function and incomplete types.
+func (im *Image) Sizeof(t dwarf.Type) (int64, error) {
+	n := sizeOf(im.Complete(t))
+	if n < 0 {
+		return 0, fmt.Errorf("type %s has no size", TypeString(t))
+	}
+	return n, nil
+}
+
+// Field is a struct/union member found by name, with its offset from the
+// start of the outermost struct searched.
+type Field struct {
+	Name       string
+	Type       dwarf.Type
+	ByteOffset int64 // of the member (bit-fields: of the byte holding its first bit)
+	BitSize    int64 // 0 if not a bit-field
+	// BitOffset is the bit-field's offset in bits from the struct start in
+	// DW_AT_data_bit_offset terms (for big-endian targets counted from the
+	// most significant bit of the first byte).
+	BitOffset int64
+}
+
+// FindMember looks name up among the members of struct/union t, through
+// anonymous struct/union members. Opaque member types are completed.
+func (im *Image) FindMember(t dwarf.Type, name string) (Field, bool) {
+	return findMember(im, t, name, 0)
+}
+
+func findMember(im *Image, t dwarf.Type, name string, depth int) (Field, bool) {
+	if depth > 32 {
+		return Field{}, false
+	}
+	t = im.Complete(t)
+	st, ok := Strip(t).(*dwarf.StructType)
+	if !ok {
+		return Field{}, false
+	}
+	for _, f := range st.Field {
+		if f.Name == name {
+			return fieldOf(f, im), true
+		}
+	}
+	for _, f := range st.Field {
+		if f.Name != "" {
+			continue
+		}
+		if inner, ok := findMember(im, f.Type, name, depth+1); ok {
+			inner.ByteOffset += f.ByteOffset
+			inner.BitOffset += f.ByteOffset * 8
+			return inner, true
+		}
+	}
+	return Field{}, false
+}
+
+func fieldOf(f *dwarf.StructField, im *Image) Field {
+	fd := Field{Name: f.Name, Type: f.Type, ByteOffset: f.ByteOffset, BitSize: f.BitSize}
+	if f.BitSize > 0 {
+		switch {
+		case f.DataBitOffset != 0 || f.BitOffset == 0 && f.ByteSize == 0:
+			// DWARF 4+: offset from the start of the struct.
+			fd.BitOffset = f.DataBitOffset
+		default:
+			// DWARF 2/3: BitOffset counts from the most significant bit of a
+			// ByteSize storage unit at ByteOffset.
+			unit := f.ByteSize
+			if unit == 0 {
+				unit = sizeOf(f.Type)
+			}
+			bigEndian := im != nil && im.order.String() == "BigEndian"
+			if bigEndian {
+				fd.BitOffset = f.ByteOffset*8 + f.BitOffset
+			} else {
+				fd.BitOffset = f.ByteOffset*8 + unit*8 - f.BitOffset - f.BitSize
+			}
+		}
+		fd.ByteOffset = fd.BitOffset / 8
+	}
+	return fd
+}
+
+// MemberNames lists the member names of struct/union t (or of what t points
+// to), anonymous members' members included, for completion.
+// A nil Image may be used (no completion of opaque types).
+func (im *Image) MemberNames(t dwarf.Type) []string {
+	var out []string
+	if p, ok := Strip(t).(*dwarf.PtrType); ok {
+		t = p.Type
+	}
+	var walk func(t dwarf.Type, depth int)
+	walk = func(t dwarf.Type, depth int) {
+		if depth > 32 {
+			return
+		}
+		st, ok := Strip(im.Complete(t)).(*dwarf.StructType)
+		if !ok {
+			return
+		}
+		for _, f := range st.Field {
+			if f.Name == "" {
+				walk(f.Type, depth+1)
+				continue
+			}
+			out = append(out, f.Name)
+		}
+	}
+	walk(t, 0)
+	return out
+}
+
+// OffsetOf returns the byte offset and type of the member designated by path
+// ("se.vruntime", "pids[1].node", "a.b[2]") within t. A bit-field's offset
+// is that of the byte holding its first bit. A nil Image may be used (no
+// completion of opaque types).
+func (im *Image) OffsetOf(t dwarf.Type, path string) (int64, dwarf.Type, error) {
+	steps, err := parsePath(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	off := int64(0)
+	cur := t
+	desc := TypeString(t)
+	for _, st := range steps {
+		switch st.kind {
+		case stepMember, stepArrow:
+			if st.kind == stepArrow && off != 0 {
+				return 0, nil, fmt.Errorf("offsetof %s: '->' cannot be used in a member path", path)
+			}
+			if p, ok := Strip(cur).(*dwarf.PtrType); ok && st.kind == stepArrow {
+				cur = p.Type
+			}
+			f, ok := findMember(im, cur, st.name, 0)
+			if !ok {
+				return 0, nil, &MemberError{Type: TypeString(cur), Member: st.name}
+			}
+			off += f.ByteOffset
+			cur = f.Type
+			desc += "." + st.name
+		case stepIndex:
+			at, ok := Strip(cur).(*dwarf.ArrayType)
+			if !ok {
+				return 0, nil, fmt.Errorf("%s is not an array", desc)
+			}
+			es := sizeOf(at.Type)
+			if es < 0 {
+				return 0, nil, fmt.Errorf("%s: element type has no size", desc)
+			}
+			off += st.index * es
+			cur = at.Type
+		}
+	}
+	return off, cur, nil
+}
+
+// MemberError reports a missing struct/union member.
+type MemberError struct {
+	Type   string // C spelling of the type searched
+	Member string
+}
+
+func (e *MemberError) Error() string { return fmt.Sprintf("%s has no member '%s'", e.Type, e.Member) }
+
+type stepKind uint8
+
+const (
+	stepMember stepKind = iota
+	stepArrow
+	stepIndex
+)
+
+type pathStep struct {
+	kind  stepKind
+	name  string
+	index int64
+}
+
+// parsePath parses "a.b", "a->b[3].c", ".a", "->a", "[2].x".
+func parsePath(path string) ([]pathStep, error) {
+	toks, err := lex(path)
+	if err != nil {
+		return nil, err
+	}
+	var steps []pathStep
+	i := 0
+	expectName := func(kind stepKind) error {
+		if toks[i].kind != tIdent {
+			return &ExprError{Expr: path, Col: toks[i].pos + 1, Msg: fmt.Sprintf("expected a member name, found %s", toks[i])}
+		}
+		steps = append(steps, pathStep{kind: kind, name: toks[i].text})
+		i++
+		return nil
+	}
+	if toks[0].kind == tIdent {
+		if err := expectName(stepMember); err != nil {
+			return nil, err
+		}
+	}
+	for toks[i].kind != tEOF {
+		t := toks[i]
+		if t.kind != tPunct {
+			return nil, &ExprError{Expr: path, Col: t.pos + 1, Msg: fmt.Sprintf("unexpected %s in member path", t)}
+		}
+		switch t.text {
+		case ".", "->":
+			i++
+			k := stepMember
+			if t.text == "->" {
+				k = stepArrow
+			}
+			if err := expectName(k); err != nil {
+				return nil, err
+			}
+		case "[":
+			i++
+			neg := false
+			if toks[i].kind == tPunct && toks[i].text == "-" {
+				neg = true
+				i++
+			}
+			if toks[i].kind != tNum && toks[i].kind != tChar {
+				return nil, &ExprError{Expr: path, Col: toks[i].pos + 1, Msg: fmt.Sprintf("expected an index, found %s", toks[i])}
+			}
+			v := int64(toks[i].val)
+			if neg {
+				v = -v
+			}
+			i++
+			if toks[i].kind != tPunct || toks[i].text != "]" {
+				return nil, &ExprError{Expr: path, Col: toks[i].pos + 1, Msg: fmt.Sprintf("expected ']', found %s", toks[i])}
+			}
+			i++
+			steps = append(steps, pathStep{kind: stepIndex, index: v})
+		default:
+			return nil, &ExprError{Expr: path, Col: t.pos + 1, Msg: fmt.Sprintf("unexpected %s in member path", t)}
+		}
+	}
+	if len(steps) == 0 {
+		return nil, &ExprError{Expr: path, Msg: "empty member path"}
+	}
+	return steps, nil
+}
+
+// TypeString spells t as C does in a cast: "struct task_struct *",
+// "char [16]", "long unsigned int", "void (*)(int)".
+func TypeString(t dwarf.Type) string { return CDecl(t, "") }
+
+// CDecl spells a declaration of name with type t: "char comm[16]",
+// "struct list_head *next", "void (*fn)(struct rcu_head *)". With name ""
+// it spells the type alone.
+func CDecl(t dwarf.Type, name string) string {
+	return cdecl(t, name, 0)
+}
+
+func cdecl(t dwarf.Type, inner string, depth int) string {
+	if depth > 64 {
+		return "..." + inner
+	}
+	join := func(base, inner string) string {
+		if inner == "" {
+			return base
+		}
+		return base + " " + inner
+	}
+	switch x := t.(type) {
+	case nil:
+		return join("void", inner)
+	case *dwarf.PtrType:
+		switch stripQual(x.Type).(type) {
+		case *dwarf.ArrayType, *dwarf.FuncType:
+			return cdecl(x.Type, "(*"+inner+")", depth+1)
+		}
+		return cdecl(x.Type, "*"+inner, depth+1)
+	case *dwarf.ArrayType:
+		n := ""
+		if x.Count >= 0 {
+			n = strconv.FormatInt(x.Count, 10)
+		}
+		return cdecl(x.Type, inner+"["+n+"]", depth+1)
+	case *dwarf.FuncType:
+		var ps []string
+		for _, p := range x.ParamType {
+			ps = append(ps, cdecl(p, "", depth+1))
+		}
+		if len(ps) == 0 {
+			ps = []string{"void"}
+		}
+		return cdecl(x.ReturnType, inner+"("+strings.Join(ps, ", ")+")", depth+1)
+	case *dwarf.QualType:
+		switch at := x.Type.(type) {
+		case *dwarf.PtrType:
+			return cdecl(x.Type, x.Qual+" "+inner, depth+1)
+		case *dwarf.ArrayType:
+			// A qualified array is an array of qualified elements.
+			if q, ok := at.Type.(*dwarf.QualType); ok && q.Qual == x.Qual {
+				return cdecl(at, inner, depth+1)
+			}
+			elem := &dwarf.QualType{Qual: x.Qual, Type: at.Type}
+			return cdecl(&dwarf.ArrayType{CommonType: at.CommonType, Type: elem, Count: at.Count, StrideBitSize: at.StrideBitSize}, inner, depth+1)
+		}
+		return join(x.Qual+" "+cdecl(x.Type, "", depth+1), inner)
+	case *dwarf.StructType:
+		if x.StructName == "" {
+			return join(x.Kind+" {...}", inner)
+		}
+		return join(x.Kind+" "+x.StructName, inner)
+	case *dwarf.EnumType:
+		if x.EnumName == "" {
+			return join("enum {...}", inner)
+		}
+		return join("enum "+x.EnumName, inner)
+	case *dwarf.TypedefType:
+		return join(x.Name, inner)
+	case *dwarf.VoidType:
+		return join("void", inner)
+	case *dwarf.DotDotDotType:
+		return "..."
+	case *dwarf.UnspecifiedType:
+		return join(x.Name, inner)
+	}
+	if n := t.Common().Name; n != "" {
+		return join(n, inner)
+	}
+	return join(t.String(), inner)
+}

@@ -1,0 +1,31 @@
+// Command gendocs regenerates the command reference in README.md from the
+// REPL's command table: go run ./internal/gendocs README.md
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/kinspect/kinspect/repl"
+)
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: gendocs README.md")
+		os.Exit(2)
+	}
+	b, err := os.ReadFile(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	out, err := repl.SpliceReference(string(b))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(os.Args[1], []byte(out), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

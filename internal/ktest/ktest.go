@@ -1,0 +1,55 @@
+// Package ktest opens fixture kernels for integration tests: one Kernel per
+// (arch, dump file) per test process, since opening a 600 MB vmlinux is the
+// expensive part and every test of a package wants the same ones.
+package ktest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/kstructs"
+)
+
+var (
+	mu      sync.Mutex
+	kernels = map[string]*kstructs.Kernel{}
+)
+
+// Arches is every architecture with a fixture.
+var Arches = []string{"arm", "arm64", "x86_64"}
+
+// Open returns the fixture kernel for arch opened from dumpFile (e.g.
+// "vmcore.elf", "vmcore.kdump-zlib"), with its fixture (ground truth in
+// f.GT). It skips or fails like fixture.Require when the fixture is missing.
+// The Kernel is shared: tests must not Close it.
+func Open(t testing.TB, arch, dumpFile string) (*kstructs.Kernel, *fixture.Fixture) {
+	t.Helper()
+	f := fixture.Require(t, arch)
+	key := arch + "/" + dumpFile
+	mu.Lock()
+	defer mu.Unlock()
+	if k, ok := kernels[key]; ok {
+		return k, f
+	}
+	k, err := kstructs.Open(f.Path(dumpFile), f.Vmlinux(), kstructs.Options{})
+	if err != nil {
+		t.Fatalf("opening %s fixture %s: %v", arch, dumpFile, err)
+	}
+	kernels[key] = k
+	return k, f
+}
+
+// ForEach runs fn as a subtest for every arch's fixture opened from its ELF dump.
+func ForEach(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	for _, arch := range Arches {
+		t.Run(arch, func(t *testing.T) {
+			k, f := Open(t, arch, "vmcore.elf")
+			fn(t, k, f)
+		})
+	}
+}
+
+// Name is a short label for messages.
+func Name(f *fixture.Fixture) string { return fmt.Sprintf("%s-%s", f.Arch, f.Release) }

@@ -1,0 +1,184 @@
+package kstructs_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/internal/ktest"
+	"github.com/kinspect/kinspect/kstructs"
+)
+
+// entryFuncs are where a kernel stack legitimately begins: syscall and
+// exception entry from user space, kernel thread and idle task start.
+var entryFuncs = map[string][]string{
+	"x86_64": {"entry_SYSCALL_64", "asm_", "ret_from_fork", "secondary_startup_64", "start_secondary", "x86_64_start_kernel", "start_kernel"},
+	"arm64":  {"el0t_64_", "el0t_32_", "ret_from_fork", "secondary_start_kernel", "__secondary_switched", "start_kernel", "__primary_switched", "rest_init"},
+	"arm":    {"ret_fast_syscall", "vector_swi", "__irq_usr", "__dabt_usr", "__pabt_usr", "__und_usr", "ret_from_fork", "secondary_start_kernel", "start_kernel", "rest_init", "cpu_startup_entry"},
+}
+
+// syscallEntry is where a task's stack begins when it is in a syscall.
+var syscallEntry = map[string][]string{
+	"x86_64": {"entry_SYSCALL_64"},
+	"arm64":  {"el0t_64_sync"},
+	"arm":    {"ret_fast_syscall", "vector_swi"},
+}
+
+func functions(bt *kstructs.Backtrace) []string {
+	var out []string
+	for _, f := range bt.Frames {
+		out = append(out, f.Function)
+	}
+	return out
+}
+
+func hasPrefixAny(s string, ps []string) bool {
+	for _, p := range ps {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// inOrder checks that each name appears (as a function or its .cold/.part
+// clone) after the previous one.
+func inOrder(fns []string, names ...string) error {
+	i := 0
+	for _, n := range names {
+		for i < len(fns) && fns[i] != n && !strings.HasPrefix(fns[i], n+".") {
+			i++
+		}
+		if i == len(fns) {
+			return fmt.Errorf("%s not found (in order) in %v", n, fns)
+		}
+		i++
+	}
+	return nil
+}
+
+func btText(bt *kstructs.Backtrace) string {
+	var b strings.Builder
+	for _, f := range bt.Frames {
+		fmt.Fprintf(&b, "  #%d [%x] %s+%#x at %x (%s)\n", f.Level, f.SP, f.Function, f.Offset, f.PC, f.Stack)
+		if f.ExceptionRegs != nil {
+			fmt.Fprintf(&b, "     exception regs at %x user=%v pc=%x sp=%x\n", f.ExceptionRegs.Addr, f.ExceptionRegs.User, f.ExceptionRegs.PC(), f.ExceptionRegs.SP())
+		}
+	}
+	if bt.Stopped != "" {
+		fmt.Fprintf(&b, "  stopped: %s\n", bt.Stopped)
+	}
+	return b.String()
+}
+
+func TestBacktracePanicTask(t *testing.T) {
+	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		task, err := k.TaskByPID(f.GT.CrashPID)
+		if err != nil {
+			t.Fatalf("crash pid %d: %v", f.GT.CrashPID, err)
+		}
+		bt, err := k.Backtrace(task.Addr)
+		if err != nil {
+			t.Fatalf("bt %d: %v", f.GT.CrashPID, err)
+		}
+		t.Logf("pid %d (active %v, cpu %d):\n%s", task.PID, bt.Active, bt.CPU, btText(bt))
+		if !bt.Active {
+			t.Errorf("the panic task was not unwound from its CPU's registers")
+		}
+		fns := functions(bt)
+		if err := inOrder(fns, "panic", "sysrq_handle_crash", "__handle_sysrq", "write_sysrq_trigger"); err != nil {
+			t.Error(err)
+		}
+		if bt.Stopped != "" || len(fns) == 0 || !hasPrefixAny(fns[len(fns)-1], syscallEntry[f.Arch]) {
+			t.Errorf("the panic task's stack does not end at the syscall entry %v", syscallEntry[f.Arch])
+		}
+		last := bt.Frames[len(bt.Frames)-1]
+		if last.ExceptionRegs == nil || !last.ExceptionRegs.User {
+			t.Errorf("the last frame has no user-mode exception registers")
+		}
+	})
+}
+
+func TestBacktraceSleeper(t *testing.T) {
+	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		pids := f.GT.Role("sleeper")
+		if len(pids) == 0 {
+			t.Fatal("the ground truth has no sleeper role")
+		}
+		for _, pid := range pids[:min(len(pids), 5)] {
+			task, err := k.TaskByPID(pid)
+			if err != nil {
+				t.Fatalf("sleeper %d: %v", pid, err)
+			}
+			bt, err := k.Backtrace(task.Addr)
+			if err != nil {
+				t.Fatalf("bt %d: %v", pid, err)
+			}
+			fns := functions(bt)
+			if err := inOrder(fns, "__schedule", "schedule", "do_nanosleep"); err != nil {
+				t.Errorf("pid %d: %v\n%s", pid, err, btText(bt))
+			}
+			if bt.Stopped != "" || !hasPrefixAny(fns[len(fns)-1], syscallEntry[f.Arch]) {
+				t.Errorf("pid %d does not end at the syscall entry:\n%s", pid, btText(bt))
+			}
+		}
+	})
+}
+
+// TestBacktraceEveryTask unwinds every task: none may fail, and every
+// stack should reach its entry point.
+func TestBacktraceEveryTask(t *testing.T) {
+	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		tasks, err := k.Tasks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete, early := 0, 0
+		for _, task := range tasks {
+			bt, err := k.Backtrace(task.Addr)
+			if err != nil {
+				if task.Stack == 0 {
+					continue // exited (zombie threads' stacks are freed)
+				}
+				t.Errorf("pid %d %s: %v", task.PID, task.Comm, err)
+				continue
+			}
+			fns := functions(bt)
+			if bt.Stopped == "" && len(fns) > 0 && !hasPrefixAny(fns[len(fns)-1], entryFuncs[f.Arch]) {
+				t.Errorf("pid %d %s ends at %s, not an entry point:\n%s", task.PID, task.Comm, fns[len(fns)-1], btText(bt))
+			}
+			if bt.Stopped == "" {
+				complete++
+				continue
+			}
+			early++
+			if early <= 10 {
+				t.Errorf("pid %d %s (active %v): %s\n%s", task.PID, task.Comm, bt.Active, bt.Stopped, btText(bt))
+			}
+		}
+		t.Logf("%s: %d tasks: %d stacks unwound to their entry point, %d stopped early", ktest.Name(f), len(tasks), complete, early)
+	})
+}
+
+func BenchmarkBacktraceAll(b *testing.B) {
+	for _, arch := range ktest.Arches {
+		b.Run(arch, func(b *testing.B) {
+			k, _ := ktest.Open(b, arch, "vmcore.elf")
+			tasks, err := k.Tasks()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := k.Backtrace(tasks[0].Addr); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, task := range tasks {
+					k.Backtrace(task.Addr)
+				}
+			}
+			b.ReportMetric(float64(len(tasks)), "tasks")
+		})
+	}
+}

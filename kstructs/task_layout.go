@@ -1,0 +1,261 @@
+package kstructs
+
+import (
+	"debug/dwarf"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// fieldLoc is where a member lies inside its outermost struct: found once
+// from DWARF so that whole structs can be read with one ReadVirt and their
+// members decoded from the bytes.
+type fieldLoc struct {
+	Off  int        // byte offset from the start of the outer struct; -1 if absent
+	Size int        // byte size of the member
+	Type dwarf.Type // its type (typedefs kept)
+}
+
+// ok reports whether the member exists in this kernel.
+func (f fieldLoc) ok() bool { return f.Off >= 0 }
+
+var noField = fieldLoc{Off: -1}
+
+// stripType removes typedefs and qualifiers.
+func stripType(t dwarf.Type) dwarf.Type {
+	for {
+		switch tt := t.(type) {
+		case *dwarf.TypedefType:
+			t = tt.Type
+		case *dwarf.QualType:
+			t = tt.Type
+		default:
+			return t
+		}
+	}
+}
+
+// memberPath finds a member path ("se.vruntime", "rss_stat.count[1]",
+// "thread_info.cpu") inside struct type t. Members of anonymous structs
+// and unions are found by their own names, as C allows.
+func memberPath(t dwarf.Type, path string) (fieldLoc, error) {
+	off := 0
+	cur := t
+	for _, part := range strings.Split(path, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
+			n, err := strconv.Atoi(part[i+1 : len(part)-1])
+			if err != nil {
+				return noField, fmt.Errorf("bad index in member path %q", path)
+			}
+			name, idx = part[:i], n
+		}
+		st, ok := stripType(cur).(*dwarf.StructType)
+		if !ok {
+			return noField, fmt.Errorf("%s: %s is not a struct or union", path, cur)
+		}
+		f, foff, found := findField(st, name)
+		if !found {
+			return noField, fmt.Errorf("%s has no member %q", typeName(t), path)
+		}
+		off += int(foff)
+		cur = f.Type
+		if idx >= 0 {
+			at, ok := stripType(cur).(*dwarf.ArrayType)
+			if !ok {
+				return noField, fmt.Errorf("%s: %s is not an array", path, name)
+			}
+			if at.Count >= 0 && int64(idx) >= at.Count {
+				return noField, fmt.Errorf("%s: index %d out of range (%d elements)", path, idx, at.Count)
+			}
+			esz := at.Type.Size()
+			off += idx * int(esz)
+			cur = at.Type
+		}
+	}
+	return fieldLoc{Off: off, Size: int(cur.Size()), Type: cur}, nil
+}
+
+// findField looks a member up by name, descending into anonymous members.
+func findField(st *dwarf.StructType, name string) (*dwarf.StructField, int64, bool) {
+	for _, f := range st.Field {
+		if f.Name == name {
+			return f, f.ByteOffset, true
+		}
+	}
+	for _, f := range st.Field {
+		if f.Name != "" {
+			continue
+		}
+		if inner, ok := stripType(f.Type).(*dwarf.StructType); ok {
+			if g, off, found := findField(inner, name); found {
+				return g, f.ByteOffset + off, true
+			}
+		}
+	}
+	return nil, 0, false
+}
+
+func typeName(t dwarf.Type) string {
+	if t == nil {
+		return "<nil type>"
+	}
+	return t.String()
+}
+
+// pointee returns the struct a pointer member points to (for types that have
+// no variable of their own, such as signal_struct).
+func pointee(t dwarf.Type) (dwarf.Type, bool) {
+	pt, ok := stripType(t).(*dwarf.PtrType)
+	if !ok || pt.Type == nil {
+		return nil, false
+	}
+	return pt.Type, true
+}
+
+// layoutBuilder collects the member locations of one struct type; required
+// members that are missing become one error naming them all.
+type layoutBuilder struct {
+	t       dwarf.Type
+	name    string
+	missing []string
+}
+
+// need finds the first of the alternative paths that exists (kernels rename
+// members: state → __state, pids → pid_links).
+func (b *layoutBuilder) need(paths ...string) fieldLoc {
+	f := b.opt(paths...)
+	if !f.ok() {
+		b.missing = append(b.missing, strings.Join(paths, "|"))
+	}
+	return f
+}
+
+// opt is need for a member that older or differently configured kernels lack.
+func (b *layoutBuilder) opt(paths ...string) fieldLoc {
+	for _, p := range paths {
+		if f, err := memberPath(b.t, p); err == nil {
+			return f
+		}
+	}
+	return noField
+}
+
+func (b *layoutBuilder) err() error {
+	if len(b.missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s lacks member(s) %s in the vmlinux's DWARF", b.name, strings.Join(b.missing, ", "))
+}
+
+// decoder reads members out of a struct's bytes.
+type decoder struct {
+	bo  binary.ByteOrder
+	ptr int
+}
+
+// uint decodes an unsigned member (1, 2, 4 or 8 bytes); 0 if absent.
+func (d decoder) uint(b []byte, f fieldLoc) uint64 {
+	if !f.ok() || f.Off+f.Size > len(b) {
+		return 0
+	}
+	return decodeUint(d.bo, b[f.Off:f.Off+f.Size])
+}
+
+// int decodes a signed member, sign-extending from its size.
+func (d decoder) int(b []byte, f fieldLoc) int64 {
+	if !f.ok() || f.Off+f.Size > len(b) {
+		return 0
+	}
+	v := decodeUint(d.bo, b[f.Off:f.Off+f.Size])
+	shift := 64 - 8*uint(f.Size)
+	return int64(v<<shift) >> shift
+}
+
+// ptrAt decodes a pointer at byte offset off.
+func (d decoder) ptrAt(b []byte, off int) uint64 {
+	if off < 0 || off+d.ptr > len(b) {
+		return 0
+	}
+	return decodeUint(d.bo, b[off:off+d.ptr])
+}
+
+func (d decoder) str(b []byte, f fieldLoc) string {
+	if !f.ok() || f.Off+f.Size > len(b) {
+		return ""
+	}
+	return string(cString(b[f.Off : f.Off+f.Size]))
+}
+
+func decodeUint(bo binary.ByteOrder, b []byte) uint64 {
+	switch len(b) {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(bo.Uint16(b))
+	case 4:
+		return uint64(bo.Uint32(b))
+	case 8:
+		return bo.Uint64(b)
+	}
+	return 0
+}
+
+// kcache is the per-Kernel state of this package's task and scheduler
+// walks: layouts found once from DWARF, and the task table read once.
+type kcache struct {
+	layoutOnce sync.Once
+	layout     *schedLayout
+	layoutErr  error
+
+	tasksOnce sync.Once
+	tasks     *taskTable
+	tasksErr  error
+
+	stateOnce sync.Once
+	states    *stateTable
+}
+
+// caches maps each open Kernel to its kcache. The Kernel type (kernel.go)
+// has no slot for it, so it lives here, keyed by the Kernel pointer; entries
+// are dropped by ForgetTasks.
+var caches sync.Map // *Kernel → *kcache
+
+func (k *Kernel) cache() *kcache {
+	if c, ok := caches.Load(k); ok {
+		return c.(*kcache)
+	}
+	c, _ := caches.LoadOrStore(k, &kcache{})
+	return c.(*kcache)
+}
+
+// ForgetTasks drops the cached task table and layouts of k (after Close, or
+// to re-read a live target).
+func (k *Kernel) ForgetTasks() { caches.Delete(k) }
+
+func (k *Kernel) decoder() decoder {
+	return decoder{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
+}
+
+// readPtr reads one pointer from the target.
+func (k *Kernel) readPointer(addr uint64) (uint64, error) {
+	b := make([]byte, k.PtrSize())
+	if err := k.ReadVirt(b, addr); err != nil {
+		return 0, err
+	}
+	return decodeUint(k.Image.ByteOrder(), b), nil
+}
+
+// readBytes reads n bytes at addr into a new slice.
+func (k *Kernel) readBytes(addr uint64, n int, what string) ([]byte, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("reading %s at %#x: unknown size", what, addr)
+	}
+	b := make([]byte, n)
+	if err := k.ReadVirt(b, addr); err != nil {
+		return nil, fmt.Errorf("reading %s at %#x: %w", what, addr, err)
+	}
+	return b, nil
+}

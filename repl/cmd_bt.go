@@ -1,0 +1,451 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/kstructs"
+)
+
+func btCmd() *Command {
+	return &Command{
+		Name:     "bt",
+		Synopsis: "bt [-a] [-c cpus] [-p] [-f] [-l] [-s] [-t] [pid | task | command] ...",
+		Summary:  "backtrace of tasks",
+		Description: `Shows the kernel call stack of the current context task, or of each task given
+by pid, task_struct address or command name. A task that was running when the
+dump was taken is unwound from its CPU's registers in the dump; the others from
+the context the scheduler saved. x86_64 uses the kernel's ORC tables, arm64 the
+frame records (frame pointers), arm the EHABI unwind tables.
+
+Exception and syscall entries show the registers they saved; stack changes are
+marked "--- <IRQ stack> ---". When an unwind stops before the stack's entry
+point, the reason and the address are printed; bt -t then lists the text
+addresses found on the stack.`,
+		Examples: []string{"bt", "bt -a", "bt -p", "bt -l 1", "bt -f ffff888100a58000", "bt -c 0,2", "bt -t sh"},
+		Flags: []Flag{
+			{Short: "a", Help: "the active task of every CPU"},
+			{Short: "c", Arg: "cpus", Help: "the active task of the given CPUs (e.g. 0,2-3)"},
+			{Short: "p", Help: "the panic task"},
+			{Short: "f", Help: "show the stack words of each frame"},
+			{Short: "l", Help: "show file and line numbers, with inlined functions as frames"},
+			{Short: "s", Help: "show function+offset"},
+			{Short: "t", Help: "list every kernel text address found on the stack"},
+		},
+		Complete: ArgTask,
+		Run:      runBt,
+	}
+}
+
+type btResult struct {
+	Tasks []btTask `json:"tasks"`
+
+	arch  dump.Arch
+	flags map[string]bool
+}
+
+type btTask struct {
+	PID       int           `json:"pid"`
+	Task      string        `json:"task"`
+	CPU       int           `json:"cpu"`
+	Comm      string        `json:"comm"`
+	Active    bool          `json:"active"`
+	Frames    []btFrame     `json:"frames"`
+	Stopped   string        `json:"stopped,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	TextWords []btStackWord `json:"text_words,omitempty"`
+
+	task *kstructs.Task
+	bt   *kstructs.Backtrace
+	// words holds each frame's raw stack words for -f.
+	words map[int][]uint64
+}
+
+type btFrame struct {
+	Level         int      `json:"level"`
+	SP            string   `json:"sp"`
+	PC            string   `json:"pc"`
+	FP            string   `json:"fp"`
+	Function      string   `json:"function"`
+	Offset        uint64   `json:"offset"`
+	File          string   `json:"file,omitempty"`
+	Line          int      `json:"line,omitempty"`
+	Inline        bool     `json:"inline,omitempty"`
+	Stack         string   `json:"stack"`
+	ExceptionRegs *btRegs  `json:"exception_regs,omitempty"`
+	Words         []string `json:"words,omitempty"`
+	frame         kstructs.Frame
+}
+
+type btRegs struct {
+	Addr    string            `json:"addr,omitempty"`
+	User    bool              `json:"user"`
+	Partial bool              `json:"partial,omitempty"`
+	Regs    map[string]string `json:"regs"`
+}
+
+type btStackWord struct {
+	Addr     string `json:"addr"`
+	Value    string `json:"value"`
+	Function string `json:"function"`
+	Offset   uint64 `json:"offset"`
+}
+
+func runBt(s *Session, inv *Invocation) (Result, error) {
+	k := s.K
+	var tasks []*kstructs.Task
+	switch {
+	case inv.Has("a"):
+		act, err := k.ActiveTasks()
+		if err != nil {
+			return nil, err
+		}
+		tasks = act
+	case inv.Has("c"):
+		possible, err := k.PossibleCPUs()
+		if err != nil {
+			return nil, err
+		}
+		cpus, err := parseCPUList(inv.Flag("c"), possible)
+		if err != nil {
+			return nil, &UsageError{"bt", err.Error()}
+		}
+		for _, c := range cpus {
+			t, err := k.ActiveTask(c)
+			if err != nil {
+				return nil, fmt.Errorf("cpu %d: %w", c, err)
+			}
+			tasks = append(tasks, t)
+		}
+	case inv.Has("p"):
+		t, err := k.PanicTask()
+		if err != nil {
+			return nil, err
+		}
+		tasks = []*kstructs.Task{t}
+	case len(inv.Args) > 0:
+		sels, err := s.parseTaskSelectors(inv, inv.Args)
+		if err != nil {
+			return nil, err
+		}
+		if tasks, err = s.selectTasks(sels); err != nil {
+			return nil, err
+		}
+	default:
+		t, err := s.contextTask()
+		if err != nil {
+			return nil, err
+		}
+		tasks = []*kstructs.Task{t}
+	}
+	res := &btResult{arch: k.Arch, flags: map[string]bool{}}
+	for _, f := range []string{"f", "l", "s", "t"} {
+		res.flags[f] = inv.Has(f)
+	}
+	for _, t := range tasks {
+		if err := s.Context().Err(); err != nil {
+			return nil, err
+		}
+		res.Tasks = append(res.Tasks, s.btOne(t, res.flags))
+	}
+	return res, nil
+}
+
+// btOne unwinds one task and prepares what the flags ask for.
+func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
+	k := s.K
+	out := btTask{PID: t.PID, Task: s.addr(t.Addr), CPU: t.CPU, Comm: t.Comm, task: t, words: map[int][]uint64{}}
+	bt, err := k.Backtrace(t.Addr)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	out.bt = bt
+	out.Active = bt.Active
+	out.Stopped = bt.Stopped
+	frames := bt.Frames
+	if flags["l"] {
+		frames = k.SymbolizeFrames(frames)
+	}
+	for i, f := range frames {
+		jf := btFrame{Level: f.Level, SP: s.addr(f.SP), PC: s.addr(f.PC), FP: s.addr(f.FP), Function: f.Function,
+			Offset: f.Offset, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, frame: f}
+		if r := f.ExceptionRegs; r != nil {
+			jr := &btRegs{User: r.User, Partial: r.Partial, Regs: map[string]string{}}
+			if r.Addr != 0 {
+				jr.Addr = s.addr(r.Addr)
+			}
+			for j, n := range r.RegNames() {
+				jr.Regs[n] = s.addr(r.Values[j])
+			}
+			for n, v := range r.Extra {
+				jr.Regs[n] = s.addr(v)
+			}
+			jf.ExceptionRegs = jr
+		}
+		if flags["f"] && !f.Inline {
+			if ws, ok := s.frameWords(bt, frames, i); ok {
+				out.words[i] = ws
+				for _, w := range ws {
+					jf.Words = append(jf.Words, s.addr(w))
+				}
+			}
+		}
+		out.Frames = append(out.Frames, jf)
+	}
+	if flags["t"] {
+		sp := uint64(0)
+		if len(bt.Frames) > 0 {
+			sp = bt.Frames[0].SP
+		}
+		words, err := k.StackTextWords(t.Addr, sp)
+		if err != nil {
+			out.Error = err.Error()
+		}
+		for _, w := range words {
+			out.TextWords = append(out.TextWords, btStackWord{Addr: s.addr(w.Addr), Value: s.addr(w.Value), Function: w.Function, Offset: w.Offset})
+		}
+	}
+	return out
+}
+
+// frameWords reads the stack words from frame i's stack address up to the
+// next frame's on the same stack (bt -f).
+func (s *Session) frameWords(bt *kstructs.Backtrace, frames []kstructs.Frame, i int) ([]uint64, bool) {
+	f := frames[i]
+	var next uint64
+	for j := i + 1; j < len(frames); j++ {
+		if !frames[j].Inline {
+			next = frames[j].SP
+			if frames[j].Stack != f.Stack {
+				next = 0
+			}
+			break
+		}
+	}
+	if next == 0 && f.Stack == "task" {
+		next = bt.StackTop
+	}
+	if next <= f.SP || next-f.SP > 4096 {
+		return nil, false
+	}
+	ws, err := s.K.ReadStackWords(f.SP, next)
+	if err != nil {
+		return nil, false
+	}
+	return ws, true
+}
+
+func (r *btResult) Text(w io.Writer, s *Session) error {
+	for i, t := range r.Tasks {
+		if t.task != nil {
+			io.WriteString(w, s.taskHeader(t.task, i > 0))
+		}
+		if t.Error != "" && t.bt == nil {
+			fmt.Fprintf(w, "bt: %s\n", t.Error)
+			continue
+		}
+		if r.flags["t"] {
+			r.textWords(w, s, t)
+			continue
+		}
+		r.textFrames(w, s, t)
+		if t.Stopped != "" {
+			fmt.Fprintf(w, "bt: %s\n", t.Stopped)
+		}
+	}
+	return nil
+}
+
+// textWords is bt -t.
+func (r *btResult) textWords(w io.Writer, s *Session, t btTask) {
+	start := "(unknown)"
+	pc := uint64(0)
+	if len(t.bt.Frames) > 0 {
+		f := t.bt.Frames[0]
+		start, pc = f.Function, f.PC
+	}
+	fmt.Fprintf(w, "%sSTART: %s at %x\n", strings.Repeat(" ", map[int]int{16: 14, 8: 6}[s.hexWidth()]), start, pc)
+	for _, sw := range t.TextWords {
+		fmt.Fprintf(w, "  [%*s] %s at %s\n", s.hexWidth(), strings.TrimLeft(sw.Addr, "0"), sw.Function, strings.TrimLeft(sw.Value, "0"))
+	}
+	if t.Error != "" {
+		fmt.Fprintf(w, "bt: %s\n", t.Error)
+	}
+}
+
+func stackMarker(kind string) string {
+	switch kind {
+	case "irq":
+		return "--- <IRQ stack> ---"
+	case "overflow":
+		return "--- <Overflow stack> ---"
+	case "task", "unknown", "":
+		return ""
+	}
+	return "--- <" + kind + " stack> ---"
+}
+
+func (r *btResult) funcName(s *Session, f kstructs.Frame) string {
+	name := f.Function
+	if name == "" {
+		return "(unknown)"
+	}
+	if r.flags["s"] {
+		if s.Vars.Radix == 16 {
+			name += fmt.Sprintf("+0x%x", f.Offset)
+		} else {
+			name += fmt.Sprintf("+%d", f.Offset)
+		}
+	}
+	return name
+}
+
+func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
+	for i, jf := range t.Frames {
+		f := jf.frame
+		prefix := ""
+		if f.Level < 10 {
+			prefix = " "
+		}
+		switch r.arch {
+		case dump.ArchARM:
+			from := uint64(0)
+			for j := i + 1; j < len(t.Frames); j++ {
+				if !t.Frames[j].frame.Inline {
+					from = t.Frames[j].frame.PC
+					break
+				}
+			}
+			if f.ExceptionRegs != nil {
+				from = f.ExceptionRegs.PC()
+			}
+			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, r.funcName(s, f), from)
+		default:
+			pc := f.PC
+			if r.arch == dump.ArchARM64 && f.IsReturn {
+				pc -= 4 // crash shows the branch, not the return address
+			}
+			fn := r.funcName(s, f)
+			if f.Inline {
+				fn += " (inlined)"
+			}
+			fmt.Fprintf(w, "%s#%d [%x] %s at %x\n", prefix, f.Level, f.SP, fn, pc)
+		}
+		if r.flags["l"] && f.File != "" {
+			fmt.Fprintf(w, "    %s: %d\n", f.File, f.Line)
+		}
+		if ws := t.words[i]; len(ws) > 0 {
+			writeFrameWords(w, s, f.SP, ws)
+		}
+		if f.ExceptionRegs != nil {
+			writeExceptionRegs(w, s, r.arch, f.ExceptionRegs)
+		}
+		if i+1 < len(t.Frames) && t.Frames[i+1].frame.Stack != f.Stack {
+			if m := stackMarker(f.Stack); m != "" {
+				fmt.Fprintln(w, m)
+			}
+		}
+	}
+}
+
+func writeFrameWords(w io.Writer, s *Session, sp uint64, ws []uint64) {
+	per := 2
+	if s.hexWidth() == 8 {
+		per = 4
+	}
+	ps := uint64(s.K.PtrSize())
+	for i := 0; i < len(ws); i += per {
+		fmt.Fprintf(w, "    %x:", sp+uint64(i)*ps)
+		for j := i; j < i+per && j < len(ws); j++ {
+			fmt.Fprintf(w, " %s", s.addr(ws[j]))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// writeExceptionRegs prints a pt_regs the way crash does for the arch.
+func writeExceptionRegs(w io.Writer, s *Session, arch dump.Arch, r *kstructs.Regs) {
+	img := s.K.Image
+	symOff := func(pc uint64) string {
+		if sym, off, ok := img.SymbolAt(pc); ok {
+			return fmt.Sprintf("%s+%d", sym.Name, off)
+		}
+		return "unknown"
+	}
+	v := r.Get
+	switch arch {
+	case dump.ArchX86_64:
+		if !r.User {
+			fmt.Fprintf(w, "    [exception RIP: %s]\n", symOff(r.PC()))
+		}
+		fmt.Fprintf(w, "    RIP: %016x  RSP: %016x  RFLAGS: %08x\n", v(16), v(19), v(18))
+		fmt.Fprintf(w, "    RAX: %016x  RBX: %016x  RCX: %016x\n", v(10), v(5), v(11))
+		fmt.Fprintf(w, "    RDX: %016x  RSI: %016x  RDI: %016x\n", v(12), v(13), v(14))
+		fmt.Fprintf(w, "    RBP: %016x   R8: %016x   R9: %016x\n", v(4), v(9), v(8))
+		fmt.Fprintf(w, "    R10: %016x  R11: %016x  R12: %016x\n", v(7), v(6), v(3))
+		fmt.Fprintf(w, "    R13: %016x  R14: %016x  R15: %016x\n", v(2), v(1), v(0))
+		fmt.Fprintf(w, "    ORIG_RAX: %016x  CS: %04x  SS: %04x\n", v(15), v(17), v(20))
+	case dump.ArchARM64:
+		if r.User {
+			fmt.Fprintf(w, "     PC: %016x   LR: %016x   SP: %016x\n    ", r.PC(), r.LR(), r.SP())
+		} else {
+			fmt.Fprintf(w, "     PC: %016x  [%s]\n", r.PC(), symOff(r.PC()))
+			fmt.Fprintf(w, "     LR: %016x  [%s]\n", r.LR(), symOff(r.LR()))
+			fmt.Fprintf(w, "     SP: %016x  PSTATE: %08x\n    ", r.SP(), v(33))
+		}
+		n := 0
+		for i := 29; i >= 0; i-- {
+			sp := ""
+			if i < 10 {
+				sp = " "
+			}
+			if n > 0 {
+				if n%3 == 0 {
+					io.WriteString(w, "\n    ")
+				} else {
+					io.WriteString(w, "  ")
+				}
+			}
+			fmt.Fprintf(w, "%sX%d: %016x", sp, i, v(i))
+			n++
+		}
+		io.WriteString(w, "\n")
+		if r.User {
+			fmt.Fprintf(w, "    ORIG_X0: %016x  SYSCALLNO: %x  PSTATE: %08x\n", r.Extra["orig_x0"], r.Extra["syscallno"], v(33))
+		}
+	case dump.ArchARM:
+		fmt.Fprintf(w, "    pc : [<%08x>]    lr : [<%08x>]    psr: %08x\n", v(15), v(14), v(16))
+		fmt.Fprintf(w, "    sp : %08x  ip : %08x  fp : %08x\n", v(13), v(12), v(11))
+		fmt.Fprintf(w, "    r10: %08x  r9 : %08x  r8 : %08x\n", v(10), v(9), v(8))
+		fmt.Fprintf(w, "    r7 : %08x  r6 : %08x  r5 : %08x  r4 : %08x\n", v(7), v(6), v(5), v(4))
+		fmt.Fprintf(w, "    r3 : %08x  r2 : %08x  r1 : %08x  r0 : %08x\n", v(3), v(2), v(1), v(0))
+		cpsr := v(16)
+		flags := ""
+		for i, c := range "NZCV" {
+			if cpsr&(1<<(31-uint(i))) != 0 {
+				flags += string(c)
+			} else {
+				flags += strings.ToLower(string(c))
+			}
+		}
+		onoff := func(bit uint) string {
+			if cpsr&(1<<bit) != 0 {
+				return "ff"
+			}
+			return "n"
+		}
+		modes := map[uint64]string{0x10: "USER_32", 0x11: "FIQ_32", 0x12: "IRQ_32", 0x13: "SVC_32", 0x17: "ABT_32", 0x1b: "UND_32", 0x1f: "SYSTEM_32"}
+		mode := modes[cpsr&0x1f]
+		if mode == "" {
+			mode = fmt.Sprintf("%#x", cpsr&0x1f)
+		}
+		isa := "ARM"
+		if cpsr&(1<<5) != 0 {
+			isa = "Thumb"
+		}
+		fmt.Fprintf(w, "    Flags: %s  IRQs o%s  FIQs o%s  Mode %s  ISA %s\n", flags, onoff(7), onoff(6), mode, isa)
+	}
+}

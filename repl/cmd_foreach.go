@@ -1,0 +1,205 @@
+package repl
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kinspect/kinspect/kstructs"
+)
+
+// foreachItem is one task's output in foreach's JSON.
+type foreachItem struct {
+	PID    int             `json:"pid"`
+	Task   string          `json:"task"`
+	Comm   string          `json:"comm"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+type foreachResult struct {
+	Command string        `json:"command"`
+	Tasks   []foreachItem `json:"tasks"`
+	text    string
+}
+
+func (r foreachResult) Text(w io.Writer, s *Session) error {
+	_, err := io.WriteString(w, r.text)
+	return err
+}
+
+var foreachStates = map[string]bool{"RU": true, "IN": true, "UN": true, "ST": true, "ZO": true, "TR": true,
+	"SW": true, "DE": true, "WA": true, "PA": true, "ID": true, "NE": true}
+
+func foreachCmd() *Command {
+	return &Command{
+		Name:     "foreach",
+		Synopsis: "foreach [pid|taskp|name|'regex'|state|kernel|user|gleader|active ...] command [flags]",
+		Summary:  "run a command for each selected task, with that task as the context",
+		Description: "Selects tasks (all by default) by pid, task address, command name, 'regex', state " +
+			"(RU IN UN ST ZO TR DE WA PA ID NE), kernel, user, gleader or active, and runs the command for " +
+			"each one with the task as the context, after the task's header. 'foreach ... ps' prints one ps " +
+			"table of the selected tasks; 'foreach task' prints only the struct.",
+		Examples: []string{"foreach bt", "foreach UN bt", "foreach kt_spin task -R se", "foreach user ps", "foreach active set"},
+		Complete: ArgCommand,
+		Run:      runForeach,
+	}
+}
+
+func runForeach(s *Session, inv *Invocation) (Result, error) {
+	words, err := tokenize(inv.Line)
+	if err != nil {
+		return nil, err
+	}
+	// --json anywhere applies to foreach itself.
+	kept := words[:0]
+	for _, w := range words {
+		if w != "--json" {
+			kept = append(kept, w)
+		}
+	}
+	words = kept
+	ci := -1
+	for i, w := range words {
+		if c := s.table.lookup(w); c != nil && c.Name != "foreach" && !foreachStates[w] {
+			ci = i
+			break
+		}
+	}
+	if ci < 0 {
+		return nil, &UsageError{"foreach", "no command given (e.g. foreach bt)"}
+	}
+	selWords, cmdWords := words[:ci], words[ci:]
+	all, err := s.K.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	var tasks []*kstructs.Task
+	if len(selWords) == 0 {
+		tasks = all
+	} else {
+		var plain []string
+		var keys []string
+		for _, w := range selWords {
+			switch {
+			case foreachStates[w], w == "kernel", w == "user", w == "gleader", w == "active":
+				keys = append(keys, w)
+			default:
+				plain = append(plain, w)
+			}
+		}
+		sels, err := s.parseTaskSelectors(inv, plain)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range all {
+			ok := false
+			for _, sel := range sels {
+				if sel.matches(t) {
+					ok = true
+				}
+			}
+			for _, k := range keys {
+				switch k {
+				case "kernel":
+					ok = ok || t.KernelThread
+				case "user":
+					ok = ok || !t.KernelThread
+				case "gleader":
+					ok = ok || (t.IsLeader() && !t.KernelThread)
+				case "active":
+					ok = ok || t.Active
+				default:
+					ok = ok || t.StateCode == k
+				}
+			}
+			if ok {
+				tasks = append(tasks, t)
+			}
+		}
+	}
+
+	res := foreachResult{Command: strings.Join(cmdWords, " "), Tasks: []foreachItem{}}
+	saved := s.Vars.ContextTask
+	defer func() { s.Vars.ContextTask = saved }()
+	name := s.table.lookup(cmdWords[0]).Name
+
+	// ps: one table of the selected tasks.
+	if name == "ps" {
+		line := strings.Join(cmdWords, " ")
+		for _, t := range tasks {
+			line += fmt.Sprintf(" %x", t.Addr)
+		}
+		if len(tasks) == 0 {
+			return res, nil
+		}
+		r, err := s.runLine(line)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		if err := r.Text(&b, s); err != nil {
+			return nil, err
+		}
+		res.text = b.String()
+		raw, _ := json.Marshal(r)
+		res.Tasks = append(res.Tasks, foreachItem{Result: raw})
+		return res, nil
+	}
+
+	var b strings.Builder
+	for i, t := range tasks {
+		if err := s.Context().Err(); err != nil {
+			return nil, err
+		}
+		s.Vars.ContextTask = t.Addr
+		item := foreachItem{PID: t.PID, Task: s.addr(t.Addr), Comm: t.Comm}
+		b.WriteString(s.taskHeader(t, i > 0))
+		line := strings.Join(cmdWords, " ")
+		if name == "task" {
+			line += fmt.Sprintf(" %x", t.Addr)
+		}
+		r, err := s.runLine(line)
+		if err != nil {
+			item.Error = err.Error()
+			fmt.Fprintf(&b, "%s: %v\n", cmdWords[0], err)
+			res.Tasks = append(res.Tasks, item)
+			continue
+		}
+		var out bytes.Buffer
+		if err := r.Text(&out, s); err != nil {
+			return nil, err
+		}
+		text := out.String()
+		if name == "task" {
+			// The header is foreach's: keep only the struct.
+			if _, rest, ok := strings.Cut(text, "\n"); ok {
+				text = rest
+			}
+		}
+		if name == "set" {
+			// foreach set prints the header and the context block.
+			text = strings.TrimPrefix(text, "")
+		}
+		b.WriteString(text)
+		item.Result, _ = json.Marshal(r)
+		res.Tasks = append(res.Tasks, item)
+	}
+	res.text = b.String()
+	return res, nil
+}
+
+// runLine parses and runs one command line in this session, returning its
+// Result (no output is written).
+func (s *Session) runLine(line string) (Result, error) {
+	inv, err := s.parse(line)
+	if err != nil {
+		return nil, err
+	}
+	if inv == nil {
+		return nil, fmt.Errorf("empty command")
+	}
+	return s.runProtected(inv)
+}

@@ -1,0 +1,331 @@
+package repl
+
+import (
+	"debug/dwarf"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
+)
+
+// hexWidth is the address width crash uses: 8 digits on 32-bit targets, 16 on 64-bit.
+func (s *Session) hexWidth() int { return 2 * s.K.PtrSize() }
+
+// addr formats a target address as crash does (lower-case, zero-padded).
+func (s *Session) addr(a uint64) string { return fmt.Sprintf("%0*x", s.hexWidth(), a) }
+
+// resolveAddress turns a command argument into an address: a hex number
+// (with or without 0x, as crash accepts), a symbol, or an expression whose
+// value (pointer/integer) or address (object) is the address.
+func (s *Session) resolveAddress(arg string) (uint64, error) {
+	if a, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(arg), "0x"), 16, 64); err == nil {
+		return a, nil
+	}
+	if sym, ok := s.K.Image.Lookup(arg); ok {
+		return sym.Addr, nil
+	}
+	v, err := s.K.Env().Eval(arg)
+	if err != nil {
+		return 0, err
+	}
+	switch stripTypedefs(v.Type()).(type) {
+	case *dwarf.PtrType, *dwarf.IntType, *dwarf.UintType:
+		return v.Uint(s.K.Mem)
+	}
+	if a, ok := v.Addr(); ok {
+		return a, nil
+	}
+	return v.Uint(s.K.Mem)
+}
+
+// ---- sym ----
+
+type symResult struct {
+	Symbols []symLine `json:"symbols"`
+}
+
+type symLine struct {
+	Addr   string `json:"addr"`
+	Kind   string `json:"type"`
+	Name   string `json:"name"`
+	Offset uint64 `json:"offset,omitempty"`
+}
+
+func (r symResult) Text(w io.Writer, s *Session) error {
+	for _, l := range r.Symbols {
+		name := l.Name
+		if l.Offset != 0 {
+			name += fmt.Sprintf("+%d", l.Offset)
+		}
+		fmt.Fprintf(w, "%s (%s) %s\n", l.Addr, l.Kind, name)
+	}
+	return nil
+}
+
+func symCmd() *Command {
+	return &Command{
+		Name:     "sym",
+		Synopsis: "sym [-q STRING] [ADDR|SYMBOL ...]",
+		Summary:  "translate a symbol to its address or an address to its symbol",
+		Description: "For each symbol, prints its address and type letter (as nm prints them: T text, " +
+			"D data, B bss, R read-only, lower case for local); for each address, the symbol that " +
+			"contains it with the offset. -q lists every symbol whose name contains STRING.",
+		Examples: []string{"sym schedule", "sym ffffffff81a3c2d0", "sym -q sched_class"},
+		Flags:    []Flag{{Short: "q", Arg: "STRING", Help: "search for symbols containing STRING"}},
+		Complete: ArgSymbol,
+		Run: func(s *Session, inv *Invocation) (Result, error) {
+			var r symResult
+			add := func(sym dwarfx.Symbol, off uint64) {
+				r.Symbols = append(r.Symbols, symLine{s.addr(sym.Addr + off), string(sym.Kind), sym.Name, off})
+			}
+			if inv.Has("q") {
+				for _, sym := range s.K.Image.SearchSymbols(inv.Flag("q")) {
+					add(sym, 0)
+				}
+			}
+			if !inv.Has("q") && len(inv.Args) == 0 {
+				return nil, &UsageError{"sym", "usage: " + "sym [-q STRING] [ADDR|SYMBOL ...]"}
+			}
+			for _, a := range inv.Args {
+				if sym, ok := s.K.Image.Lookup(a); ok {
+					add(sym, 0)
+					continue
+				}
+				addr, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(a), "0x"), 16, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: no such symbol", a)
+				}
+				sym, off, ok := s.K.Image.SymbolAt(addr)
+				if !ok {
+					return nil, fmt.Errorf("%s: no symbol contains this address", s.addr(addr))
+				}
+				add(sym, off)
+			}
+			return r, nil
+		},
+	}
+}
+
+// ---- rd ----
+
+type rdResult struct {
+	Addr     string   `json:"addr"`
+	Physical bool     `json:"physical"`
+	Size     int      `json:"size"` // bytes per value
+	Values   []uint64 `json:"values"`
+	Bytes    []byte   `json:"-"`
+	Symbols  bool     `json:"-"`
+	start    uint64
+}
+
+func (r rdResult) Text(w io.Writer, s *Session) error {
+	perLine := 16 / r.Size
+	for i := 0; i < len(r.Values); i += perLine {
+		end := min(i+perLine, len(r.Values))
+		// crash right-justifies the address (short physical ones are space-padded).
+		fmt.Fprintf(w, "%*x:  ", s.hexWidth(), r.start+uint64(i*r.Size))
+		var cells []string
+		for _, v := range r.Values[i:end] {
+			cells = append(cells, r.cell(s, v))
+		}
+		line := strings.Join(cells, " ")
+		if !r.Symbols {
+			// Pad a short last line so the ASCII column lines up.
+			full := perLine*(2*r.Size+1) - 1
+			line += strings.Repeat(" ", max(0, full-len(line)))
+			line += "   " + asciiColumn(r.Bytes[i*r.Size:end*r.Size])
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	return nil
+}
+
+func (r rdResult) cell(s *Session, v uint64) string {
+	if r.Symbols && r.Size == s.K.PtrSize() {
+		if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InKernelImage(v) {
+			if off == 0 {
+				return fmt.Sprintf("%-*s", 2*r.Size, sym.Name)
+			}
+			return fmt.Sprintf("%-*s", 2*r.Size, fmt.Sprintf("%s+%d", sym.Name, off))
+		}
+	}
+	return fmt.Sprintf("%0*x", 2*r.Size, v)
+}
+
+func asciiColumn(b []byte) string {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c >= 0x20 && c < 0x7f {
+			out[i] = c
+		} else {
+			out[i] = '.'
+		}
+	}
+	return string(out)
+}
+
+func rdCmd() *Command {
+	return &Command{
+		Name:     "rd",
+		Synopsis: "rd [-8|-16|-32|-64] [-p] [-s] ADDR|SYMBOL [COUNT]",
+		Summary:  "read memory, as hex words with an ASCII column",
+		Description: "Reads COUNT values (default 1) of kernel virtual memory, or physical memory with -p, " +
+			"starting at ADDR (hex) or a symbol's address. The value size is the pointer size unless " +
+			"-8, -16, -32 or -64 is given. -s shows values that point into the kernel image as symbol+offset.",
+		Examples: []string{"rd linux_banner 8", "rd -8 linux_banner 64", "rd -p 40000000 4", "rd -s init_task 8"},
+		Flags: []Flag{
+			{Short: "8", Help: "display 8-bit values"},
+			{Short: "16", Help: "display 16-bit values"},
+			{Short: "32", Help: "display 32-bit values"},
+			{Short: "64", Help: "display 64-bit values"},
+			{Short: "p", Help: "ADDR is a physical address"},
+			{Short: "s", Help: "show symbols for values pointing into the kernel"},
+		},
+		Complete: ArgSymbol,
+		Run:      runRd,
+	}
+}
+
+func runRd(s *Session, inv *Invocation) (Result, error) {
+	size := s.K.PtrSize()
+	switch {
+	case inv.Has("8"):
+		size = 1
+	case inv.Has("16"):
+		size = 2
+	case inv.Has("32"):
+		size = 4
+	case inv.Has("64"):
+		size = 8
+	}
+	if len(inv.Args) == 0 || len(inv.Args) > 2 {
+		return nil, &UsageError{"rd", "usage: rd [-8|-16|-32|-64] [-p] [-s] ADDR|SYMBOL [COUNT]"}
+	}
+	var addr uint64
+	var err error
+	if inv.Has("p") {
+		addr, err = strconv.ParseUint(strings.TrimPrefix(strings.ToLower(inv.Args[0]), "0x"), 16, 64)
+		if err != nil {
+			return nil, &UsageError{"rd", fmt.Sprintf("physical address %q is not hex", inv.Args[0])}
+		}
+	} else if addr, err = s.resolveAddress(inv.Args[0]); err != nil {
+		return nil, err
+	}
+	count := 1
+	if len(inv.Args) == 2 {
+		n, err := strconv.ParseUint(inv.Args[1], 0, 31)
+		if err != nil || n == 0 {
+			return nil, &UsageError{"rd", fmt.Sprintf("count %q is not a positive number", inv.Args[1])}
+		}
+		count = int(n)
+	}
+	if count > 1<<20 {
+		return nil, &UsageError{"rd", "count too large (at most 1048576 values)"}
+	}
+	buf := make([]byte, count*size)
+	if inv.Has("p") {
+		err = s.K.Dump.ReadPhys(buf, addr)
+	} else {
+		err = s.K.ReadVirt(buf, addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	bo := s.K.Image.ByteOrder()
+	r := rdResult{Addr: s.addr(addr), Physical: inv.Has("p"), Size: size, Bytes: buf, Symbols: inv.Has("s"), start: addr}
+	for i := 0; i < count; i++ {
+		r.Values = append(r.Values, readUintN(bo, buf[i*size:], size))
+	}
+	return r, nil
+}
+
+func readUintN(bo binary.ByteOrder, b []byte, size int) uint64 {
+	switch size {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(bo.Uint16(b))
+	case 4:
+		return uint64(bo.Uint32(b))
+	}
+	return bo.Uint64(b)
+}
+
+// ---- vtop / ptov ----
+
+type addrPair struct {
+	Virtual  string `json:"virtual"`
+	Physical string `json:"physical"`
+}
+
+type addrPairs struct {
+	Pairs []addrPair `json:"translations"`
+}
+
+func (r addrPairs) Text(w io.Writer, s *Session) error {
+	fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), "VIRTUAL", "PHYSICAL")
+	for _, p := range r.Pairs {
+		fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), p.Virtual, p.Physical)
+	}
+	return nil
+}
+
+func vtopCmd() *Command {
+	return &Command{
+		Name:        "vtop",
+		Synopsis:    "vtop ADDR|SYMBOL ...",
+		Summary:     "translate kernel virtual addresses to physical",
+		Description: "Translates each kernel virtual address through the kernel's page tables (or the linear map).",
+		Examples:    []string{"vtop init_task", "vtop ffff888003a8c000"},
+		Complete:    ArgSymbol,
+		Run: func(s *Session, inv *Invocation) (Result, error) {
+			if len(inv.Args) == 0 {
+				return nil, &UsageError{"vtop", "usage: vtop ADDR|SYMBOL ..."}
+			}
+			var r addrPairs
+			for _, a := range inv.Args {
+				va, err := s.resolveAddress(a)
+				if err != nil {
+					return nil, err
+				}
+				pa, err := s.K.Trans.Translate(va)
+				if err != nil {
+					return nil, err
+				}
+				r.Pairs = append(r.Pairs, addrPair{s.addr(va), fmt.Sprintf("%x", pa)})
+			}
+			return r, nil
+		},
+	}
+}
+
+func ptovCmd() *Command {
+	return &Command{
+		Name:        "ptov",
+		Synopsis:    "ptov PHYSADDR ...",
+		Summary:     "translate physical addresses to their linear-map kernel virtual address",
+		Description: "Prints the kernel's direct-map (linear map) virtual address of each physical address.",
+		Examples:    []string{"ptov 1000000"},
+		Run: func(s *Session, inv *Invocation) (Result, error) {
+			if len(inv.Args) == 0 {
+				return nil, &UsageError{"ptov", "usage: ptov PHYSADDR ..."}
+			}
+			var r addrPairs
+			for _, a := range inv.Args {
+				pa, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(a), "0x"), 16, 64)
+				if err != nil {
+					return nil, &UsageError{"ptov", fmt.Sprintf("%q is not a hex physical address", a)}
+				}
+				va, err := s.K.PhysToVirt(pa)
+				if err != nil {
+					return nil, err
+				}
+				r.Pairs = append(r.Pairs, addrPair{s.addr(va), fmt.Sprintf("%x", pa)})
+			}
+			return r, nil
+		},
+	}
+}

@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# Builds a real-kernel crash-dump fixture for kinspect's integration tests.
+#
+#   testdata/build-fixture.sh ARCH [SUITE]
+#     ARCH  arm | arm64 | x86_64
+#     SUITE bookworm (default) | bullseye | trixie (best effort)
+#
+# Downloads Debian's kernel and its exactly matching -dbg package, boots the
+# kernel under QEMU (TCG) with a busybox initramfs running a known workload,
+# captures the ground truth the guest prints, crashes it with sysrq-c and dumps
+# the guest's memory in every format QEMU offers (plus makedumpfile variants
+# where possible). Result: $KINSPECT_FIXTURES/<arch>-<suite>-<release>[-scaleN]/
+# with vmlinux, vmlinuz, console.log, ground-truth.json, vmcore.* and, written
+# last, fixture.json. A directory that has fixture.json is complete and reused.
+#
+# Environment:
+#   KINSPECT_FIXTURES      cache root (default ~/.cache/kinspect/fixtures)
+#   KINSPECT_SLEEPERS      extra sleeping processes (default 200; another value
+#                          builds a "-scaleN" fixture)
+#   KINSPECT_GUEST_MEM     guest memory (default 1G, 4G when sleepers > 1000)
+#   KINSPECT_SMP           vCPUs (default 4)
+#   KINSPECT_BOOT_TIMEOUT  seconds to wait for the panic (default 600)
+#   KINSPECT_MAKEDUMPFILE  0 to skip the makedumpfile variants (default 1)
+#   KINSPECT_KEEP_TMP      1 to keep the download/staging dir
+set -euo pipefail
+
+die() { echo "build-fixture: ERROR: $*" >&2; exit 1; }
+log() { echo "build-fixture: $*" >&2; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+[ $# -ge 1 ] || die "usage: $0 ARCH [SUITE]   (ARCH: arm, arm64, x86_64)"
+ARCH=$1
+SUITE=${2:-bookworm}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+
+EXTRA_APPEND=""
+case "$ARCH" in
+  arm)
+    DEBARCH=armhf FLAVOR=armmp QEMU=qemu-system-arm CC=arm-linux-gnueabihf-gcc
+    QEMU_MACHINE=(-M virt,highmem=off -cpu cortex-a15) CONSOLE=ttyAMA0
+    QEMU_USER=qemu-arm-static ;;
+  arm64)
+    DEBARCH=arm64 FLAVOR=arm64 QEMU=qemu-system-aarch64 CC=aarch64-linux-gnu-gcc
+    QEMU_MACHINE=(-M virt -cpu cortex-a72) CONSOLE=ttyAMA0
+    QEMU_USER=qemu-aarch64-static ;;
+  x86_64|amd64)
+    ARCH=x86_64 DEBARCH=amd64 FLAVOR=amd64 QEMU=qemu-system-x86_64 CC=gcc
+    QEMU_MACHINE=(-cpu max) CONSOLE=ttyS0 EXTRA_APPEND="no5lvl"
+    QEMU_USER="" ;;
+  *) die "unknown ARCH '$ARCH' (want arm, arm64 or x86_64)" ;;
+esac
+case "$SUITE" in
+  bookworm|bullseye|trixie) ;;
+  *) die "unknown SUITE '$SUITE' (want bookworm, bullseye or trixie)" ;;
+esac
+
+SLEEPERS=${KINSPECT_SLEEPERS:-200}
+[[ "$SLEEPERS" =~ ^[0-9]+$ ]] || die "KINSPECT_SLEEPERS must be a number"
+if [ -n "${KINSPECT_GUEST_MEM:-}" ]; then MEM=$KINSPECT_GUEST_MEM
+elif [ "$SLEEPERS" -gt 1000 ]; then MEM=4G
+else MEM=1G; fi
+if [ "$ARCH" = arm ] && [ "$MEM" != 1G ] && [ -z "${KINSPECT_GUEST_MEM:-}" ]; then
+  MEM=2G   # highmem=off: 32-bit virt has at most ~3 GiB of RAM below the devices
+fi
+SMP=${KINSPECT_SMP:-4}
+BOOT_TIMEOUT=${KINSPECT_BOOT_TIMEOUT:-600}
+FIXROOT=${KINSPECT_FIXTURES:-$HOME/.cache/kinspect/fixtures}
+
+# ---------------------------------------------------------------- preflight
+for tool in "$QEMU" apt-get apt-cache dpkg-deb cpio gzip readelf socat "$CC" go; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    die "'$tool' not found: run 'make deps' (testdata/install-deps.sh) first"
+done
+
+# ------------------------------------------------------------ apt for SUITE
+HOST_SUITE=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-}")
+APT_OPTS=(-o APT::Sandbox::User=root)
+if [ "$SUITE" != "$HOST_SUITE" ]; then
+  # A private apt configuration and state for the other suite: the system's
+  # sources and lists are left alone.
+  APTDIR="$FIXROOT/.apt-$SUITE"
+  mkdir -p "$APTDIR"/{lists/partial,archives/partial,parts,prefs}
+  MIRROR=$(grep -hoE '^URIs:[[:space:]]*\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+           awk '{print $2}' | grep -v security | head -1)
+  MIRROR=${MIRROR:-http://deb.debian.org/debian}
+  SECMIRROR=${MIRROR%/debian}/debian-security
+  {
+    echo "deb [arch=amd64,arm64,armhf] $MIRROR $SUITE main"
+    echo "deb [arch=amd64,arm64,armhf] $MIRROR $SUITE-updates main"
+    echo "deb [arch=amd64,arm64,armhf] $SECMIRROR $SUITE-security main"
+  } > "$APTDIR/sources.list"
+  APT_OPTS+=(
+    -o Dir::Etc::SourceList="$APTDIR/sources.list"
+    -o Dir::Etc::SourceParts="$APTDIR/parts"
+    -o Dir::Etc::PreferencesParts="$APTDIR/prefs"
+    -o Dir::State::Lists="$APTDIR/lists"
+    -o Dir::State::Status=/dev/null
+    -o Dir::Cache="$APTDIR"
+    -o Dir::Cache::pkgcache="" -o Dir::Cache::srcpkgcache=""
+    -o APT::Architectures::=amd64 -o APT::Architectures::=arm64 -o APT::Architectures::=armhf
+  )
+  stamp="$APTDIR/updated"
+  if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
+    log "apt-get update for $SUITE (private config in $APTDIR)"
+    apt-get "${APT_OPTS[@]}" update >&2 || log "WARNING: apt-get update for $SUITE reported errors"
+    touch "$stamp"
+  fi
+fi
+aptc() { apt-cache "${APT_OPTS[@]}" "$@"; }
+
+# ------------------------------------------------------- resolve the kernel
+META="linux-image-$FLAVOR:$DEBARCH"
+IMGPKG=$(aptc depends "$META" 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+IMGPKG=${IMGPKG%%:*}
+[ -n "$IMGPKG" ] || die "cannot resolve the kernel for $SUITE/$DEBARCH: package $META not found (apt-get update? for bookworm: make deps)"
+RELEASE=${IMGPKG#linux-image-}
+candidate() { aptc show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ {print $2; exit}'; }
+IMGVER=$(candidate "$IMGPKG:$DEBARCH")
+DBGPKG="$IMGPKG-dbg"
+DBGVER=$(candidate "$DBGPKG:$DEBARCH")
+[ -n "$IMGVER" ] || die "package $IMGPKG:$DEBARCH not found"
+[ -n "$DBGVER" ] || die "debug package $DBGPKG:$DEBARCH not found"
+if [ "$IMGVER" != "$DBGVER" ]; then
+  # Signed images can lag behind; the -unsigned image always matches -dbg.
+  if [ -n "$(candidate "$IMGPKG-unsigned:$DEBARCH")" ] &&
+     [ "$(candidate "$IMGPKG-unsigned:$DEBARCH")" = "$DBGVER" ]; then
+    IMGPKG="$IMGPKG-unsigned"; IMGVER=$DBGVER
+  else
+    die "$IMGPKG $IMGVER does not match $DBGPKG $DBGVER"
+  fi
+fi
+BBVER=$(candidate "busybox-static:$DEBARCH")
+[ -n "$BBVER" ] || die "busybox-static:$DEBARCH not found"
+
+NAME="$ARCH-$SUITE-$RELEASE"
+[ "$SLEEPERS" = 200 ] || NAME="$NAME-scale$SLEEPERS"
+DIR="$FIXROOT/$NAME"
+if [ -f "$DIR/fixture.json" ]; then
+  log "fixture complete, reusing: $DIR"
+  echo "$DIR"
+  exit 0
+fi
+log "building $DIR ($IMGPKG $IMGVER, sleepers=$SLEEPERS, -smp $SMP -m $MEM)"
+rm -rf "$DIR"
+mkdir -p "$DIR"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/kinspect-fixture-$ARCH.XXXXXX")
+QPID=""
+SOCAT_PID=""
+cleanup() {
+  if [ -n "$SOCAT_PID" ]; then kill "$SOCAT_PID" 2>/dev/null || true; fi
+  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; fi
+  if [ "${KINSPECT_KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+declare -A T
+
+# ---------------------------------------------------------------- download
+t0=$(now)
+(cd "$TMP" && apt-get "${APT_OPTS[@]}" download -q \
+   "$IMGPKG:$DEBARCH=$IMGVER" "$DBGPKG:$DEBARCH=$DBGVER" "busybox-static:$DEBARCH=$BBVER" >&2) ||
+  die "apt-get download failed"
+T[download]=$(elapsed "$t0")
+IMGDEB=$(ls "$TMP"/linux-image-*"$DEBARCH".deb | grep -v -- -dbg_ | head -1)
+DBGDEB=$(ls "$TMP"/linux-image-*-dbg_*.deb | head -1)
+BBDEB=$(ls "$TMP"/busybox-static_*.deb | head -1)
+log "downloaded in ${T[download]}s: $(du -sh "$TMP" | cut -f1)"
+
+# ----------------------------------------------------------------- extract
+t0=$(now)
+mkdir -p "$TMP/img" "$TMP/dbg" "$TMP/bb"
+dpkg-deb --fsys-tarfile "$IMGDEB" |
+  tar -x -C "$TMP/img" --wildcards './boot/vmlinuz-*' './boot/config-*' \
+      '*/modules/*/qemu_fw_cfg.ko*' 2>/dev/null || true
+VMLINUZ=$(ls "$TMP"/img/boot/vmlinuz-* 2>/dev/null | head -1)
+[ -n "$VMLINUZ" ] || die "no boot/vmlinuz-* in $IMGDEB"
+cp "$VMLINUZ" "$DIR/vmlinuz"
+cp "$TMP"/img/boot/config-* "$DIR/config" 2>/dev/null || true
+MODULES=()
+while IFS= read -r ko; do
+  case "$ko" in
+    *.ko.xz) xz -dc "$ko" > "${ko%.xz}"; ko=${ko%.xz} ;;
+    *.ko.zst) zstd -qdc "$ko" > "${ko%.zst}"; ko=${ko%.zst} ;;
+    *.ko.gz) gzip -dc "$ko" > "${ko%.gz}"; ko=${ko%.gz} ;;
+  esac
+  MODULES+=("$ko")
+done < <(find "$TMP/img" -name 'qemu_fw_cfg.ko*')
+[ ${#MODULES[@]} -gt 0 ] || log "note: $IMGPKG has no qemu_fw_cfg module: the dumps will have no VMCOREINFO"
+# Only the debug vmlinux from the -dbg package (it is ~5 GB unpacked). tar
+# stops reading once it has the member (--occurrence), which ends dpkg-deb with
+# SIGPIPE: the pipeline's status is not meaningful, the extracted file is
+# checked instead.
+VMLINUX="$TMP/dbg/usr/lib/debug/boot/vmlinux-$RELEASE"
+set +o pipefail
+dpkg-deb --fsys-tarfile "$DBGDEB" 2>/dev/null |
+  tar -x -C "$TMP/dbg" --occurrence=1 "./usr/lib/debug/boot/vmlinux-$RELEASE" 2>"$TMP/tar-dbg.err"
+set -o pipefail
+if [ ! -s "$VMLINUX" ]; then
+  # Not under the expected name: scan the whole archive.
+  dpkg-deb --fsys-tarfile "$DBGDEB" |
+    tar -x -C "$TMP/dbg" --wildcards './usr/lib/debug/boot/vmlinux-*' ||
+    die "extracting usr/lib/debug/boot/vmlinux-* from $DBGDEB failed: $(cat "$TMP/tar-dbg.err")"
+  VMLINUX=$(ls "$TMP"/dbg/usr/lib/debug/boot/vmlinux-* 2>/dev/null | head -1)
+fi
+[ -n "$VMLINUX" ] && readelf -h "$VMLINUX" >/dev/null 2>&1 || die "no valid usr/lib/debug/boot/vmlinux-* in $DBGDEB"
+mv "$VMLINUX" "$DIR/vmlinux"
+rm -f "$DBGDEB"
+rm -rf "$TMP/dbg"
+dpkg-deb --fsys-tarfile "$BBDEB" | tar -x -C "$TMP/bb" --wildcards '*bin/busybox' 2>/dev/null || true
+BUSYBOX=$(find "$TMP/bb" -name busybox -type f | head -1)
+[ -n "$BUSYBOX" ] || die "no busybox binary in $BBDEB"
+T[extract]=$(elapsed "$t0")
+BUILD_ID=$(readelf -n "$DIR/vmlinux" | awk '/Build ID:/ {print $3; exit}')
+log "extracted in ${T[extract]}s: vmlinux $(du -h "$DIR/vmlinux" | cut -f1), build-id $BUILD_ID"
+
+# --------------------------------------------------------------- initramfs
+t0=$(now)
+SRC="$HERE/guest/workload.c"
+WKEY=$( (sha256sum "$SRC" | cut -c1-16; "$CC" --version | head -1) | sha256sum | cut -c1-16)
+WBIN="$FIXROOT/.build/workload-$ARCH-$WKEY"
+if [ ! -x "$WBIN" ]; then
+  mkdir -p "$FIXROOT/.build"
+  "$CC" -static -O2 -Wall -pthread -o "$WBIN.tmp" "$SRC" || die "building $SRC with $CC failed"
+  mv "$WBIN.tmp" "$WBIN"
+fi
+R="$TMP/initramfs"
+mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,usr/bin,usr/sbin}
+cp "$BUSYBOX" "$R/bin/busybox"
+ln -s busybox "$R/bin/sh"
+cp "$WBIN" "$R/bin/workload"
+cp "$HERE/guest/raspbian_proc" "$R/bin/raspbian_proc"
+cp "$HERE/guest/init" "$R/init"
+cp "$HERE/guest/gt.sh" "$R/gt.sh"
+chmod 755 "$R/init" "$R/gt.sh" "$R/bin/raspbian_proc" "$R/bin/workload"
+for ko in "${MODULES[@]}"; do cp "$ko" "$R/lib/modules/"; done
+echo "SLEEPERS=$SLEEPERS" > "$R/etc/kinspect.conf"
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -6) > "$DIR/initramfs.cpio.gz"
+T[initramfs]=$(elapsed "$t0")
+
+# ------------------------------------------------------------ boot & crash
+APPEND="console=$CONSOLE panic=0 $EXTRA_APPEND"
+QMP_SOCK="$TMP/qmp.sock"
+QEMU_CMD=("$QEMU" "${QEMU_MACHINE[@]}" -smp "$SMP" -m "$MEM" -accel tcg,thread=multi
+  -kernel "$DIR/vmlinuz" -initrd "$DIR/initramfs.cpio.gz" -append "$APPEND"
+  -device vmcoreinfo -display none -serial "file:$DIR/console.log"
+  -qmp "unix:$QMP_SOCK,server=on,wait=off" -monitor none -no-reboot)
+log "booting: ${QEMU_CMD[*]}"
+t0=$(now)
+"${QEMU_CMD[@]}" </dev/null >"$TMP/qemu.out" 2>&1 &
+QPID=$!
+deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
+while ! grep -qa 'Kernel panic - not syncing' "$DIR/console.log" 2>/dev/null; do
+  if ! kill -0 "$QPID" 2>/dev/null; then
+    cat "$TMP/qemu.out" >&2
+    tail -n 40 "$DIR/console.log" >&2 2>/dev/null || true
+    die "QEMU exited before the guest panicked (console above)"
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    tail -n 40 "$DIR/console.log" >&2 || true
+    die "no 'Kernel panic' on the console within ${BOOT_TIMEOUT}s (console tail above)"
+  fi
+  sleep 1
+done
+T[boot_to_panic]=$(elapsed "$t0")
+# Let the panic finish printing.
+for _ in $(seq 30); do
+  grep -qa 'end Kernel panic' "$DIR/console.log" && break
+  sleep 1
+done
+sleep 1
+log "panicked after ${T[boot_to_panic]}s"
+
+# QMP session on a socat coprocess.
+coproc QMP { exec socat - "UNIX-CONNECT:$QMP_SOCK"; }
+SOCAT_PID=$QMP_PID   # bash unsets QMP_PID when the coprocess ends
+QMP_IN=${QMP[1]}
+QMP_OUT=${QMP[0]}
+QMP_REPLY=""
+qmp() { # qmp JSON [timeout] -> sets QMP_REPLY to the "return"/"error" line
+  local line
+  echo "$1" >&"$QMP_IN"
+  while IFS= read -r -t "${2:-60}" line <&"$QMP_OUT"; do
+    case "$line" in
+      *'"return"'*|*'"error"'*) QMP_REPLY=$line; return 0 ;;
+    esac
+  done
+  die "no QMP reply to $1"
+}
+IFS= read -r -t 30 greeting <&"$QMP_OUT" || die "no QMP greeting from QEMU"
+qmp '{"execute":"qmp_capabilities"}'
+qmp '{"execute":"stop"}'
+qmp '{"execute":"query-dump-guest-memory-capability"}'
+CAPS=$QMP_REPLY
+DUMPS_JSON=""
+UNSUPPORTED=()
+for spec in elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib kdump-lzo:vmcore.kdump-lzo kdump-snappy:vmcore.kdump-snappy; do
+  fmt=${spec%%:*} file=${spec#*:}
+  if ! grep -q "\"$fmt\"" <<<"$CAPS"; then
+    UNSUPPORTED+=("$fmt"); log "QEMU does not support dump format $fmt"; continue
+  fi
+  t0=$(now)
+  qmp "{\"execute\":\"dump-guest-memory\",\"arguments\":{\"paging\":false,\"protocol\":\"file:$DIR/$file\",\"format\":\"$fmt\"}}" 1800
+  if grep -q '"error"' <<<"$QMP_REPLY"; then
+    UNSUPPORTED+=("$fmt"); log "dump $fmt failed: $QMP_REPLY"; rm -f "$DIR/$file"; continue
+  fi
+  T[dump_$fmt]=$(elapsed "$t0")
+  size=$(stat -c %s "$DIR/$file")
+  log "dumped $file ($fmt, $size bytes) in ${T[dump_$fmt]}s"
+  DUMPS_JSON+="${DUMPS_JSON:+,}
+    {\"file\": \"$file\", \"format\": \"$fmt\", \"size\": $size, \"writer\": \"qemu\"}"
+done
+echo '{"execute":"quit"}' >&"$QMP_IN" || true
+for _ in $(seq 20); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.5; done
+kill "$QPID" 2>/dev/null || true
+wait "$QPID" 2>/dev/null || true
+QPID=""
+kill "$SOCAT_PID" 2>/dev/null || true
+SOCAT_PID=""
+[ -f "$DIR/vmcore.elf" ] || die "QEMU wrote no ELF dump"
+chmod 0644 "$DIR"/vmcore.*   # QEMU creates them 0400
+
+VMCOREINFO=false
+if readelf -n "$DIR/vmcore.elf" 2>/dev/null | grep -q VMCOREINFO; then VMCOREINFO=true; fi
+
+# ------------------------------------------------------------ ground truth
+t0=$(now)
+(cd "$REPO" && go run ./internal/fixture/cmd/gtparse -arch "$ARCH" -suite "$SUITE" "$DIR/console.log") \
+  > "$DIR/ground-truth.json.tmp" || die "gtparse could not parse $DIR/console.log"
+mv "$DIR/ground-truth.json.tmp" "$DIR/ground-truth.json"
+T[ground_truth]=$(elapsed "$t0")
+
+# --------------------------------------------------- makedumpfile variants
+MKDF_NOTES=()
+if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ]; then
+  # shellcheck source=/dev/null
+  . "$HERE/makedumpfile-variants.sh"
+fi
+
+chmod 0644 "$DIR"/vmcore.*
+# ------------------------------------------------------------ fixture.json
+json_list() { local out="" x; for x in "$@"; do out+="${out:+, }\"$x\""; done; echo "[$out]"; }
+TIMINGS=""
+for k in download extract initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_)' | sort); do
+  [ -n "${T[$k]:-}" ] || continue
+  TIMINGS+="${TIMINGS:+, }\"$k\": ${T[$k]}"
+done
+QEMU_VERSION=$("$QEMU" --version | head -1)
+cat > "$DIR/fixture.json.tmp" <<JSON
+{
+  "arch": "$ARCH",
+  "suite": "$SUITE",
+  "release": "$RELEASE",
+  "kernel_package": "$IMGPKG",
+  "kernel_version": "$IMGVER",
+  "dbg_package": "$DBGPKG",
+  "busybox_version": "$BBVER",
+  "build_id": "$BUILD_ID",
+  "vmcoreinfo": $VMCOREINFO,
+  "sleepers": $SLEEPERS,
+  "qemu": "$QEMU_VERSION",
+  "qemu_cmdline": "$(echo "${QEMU_CMD[*]}" | sed "s|$DIR/||g; s|$TMP/||g; s|\"|'|g")",
+  "dumps": [$DUMPS_JSON
+  ],
+  "unsupported_formats": $(json_list "${UNSUPPORTED[@]+"${UNSUPPORTED[@]}"}"),
+  "notes": $(json_list "${MKDF_NOTES[@]+"${MKDF_NOTES[@]}"}"),
+  "timings": {$TIMINGS}
+}
+JSON
+mv "$DIR/fixture.json.tmp" "$DIR/fixture.json"
+log "fixture complete: $DIR"
+echo "$DIR"
