@@ -58,7 +58,7 @@ if [ -x /usr/bin/drgn ]; then
 	measure drgn $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/comm.py"
 fi
 if command -v crash >/dev/null && [ "$ARCH" = x86_64 ]; then
-	measure crash sh -c "echo 'p init_task.comm' | crash -s '$VMLINUX' '$VMCORE'"
+	measure crash sh -c "printf 'p init_task.comm\nq\n' | crash -s '$VMLINUX' '$VMCORE'"
 fi
 echo "   kinspect vs drgn: $(ratio kinspect drgn) faster;  vs crash: $(ratio kinspect crash) faster"
 
@@ -72,7 +72,7 @@ for t in for_each_task(prog):
 PY
 	[ -x /usr/bin/drgn ] && measure drgn-ps $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/ps.py"
 	if command -v crash >/dev/null && [ "$ARCH" = x86_64 ]; then
-		measure crash-ps sh -c "echo ps | crash -s '$VMLINUX' '$VMCORE'"
+		measure crash-ps sh -c "printf 'ps\nq\n' | crash -s '$VMLINUX' '$VMCORE'"
 	fi
 	echo "   ps: kinspect vs drgn $(ratio kinspect-ps drgn-ps), vs crash $(ratio kinspect-ps crash-ps)"
 fi
@@ -92,7 +92,7 @@ print(n)
 PY
 	[ -x /usr/bin/drgn ] && measure drgn-bt $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/bt.py"
 	if command -v crash >/dev/null && [ "$ARCH" = x86_64 ]; then
-		measure crash-bt sh -c "echo 'foreach bt' | crash -s '$VMLINUX' '$VMCORE'"
+		measure crash-bt sh -c "printf 'foreach bt\nq\n' | crash -s '$VMLINUX' '$VMCORE'"
 	fi
 	echo "   foreach bt: kinspect vs drgn $(ratio kinspect-bt drgn-bt), vs crash $(ratio kinspect-bt crash-bt)"
 fi

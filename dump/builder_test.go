@@ -296,6 +296,8 @@ type kdumpSpec struct {
 	forceData map[uint64][]byte // pfn -> raw stored bytes with codec flags (corrupt data tests)
 	zeroDesc  map[uint64]bool   // pfn whose descriptor is left all-zero (incomplete dump)
 	timestamp int64
+	time64    bool   // 32-bit machine with a 64-bit time_t: 64-bit header layout
+	physBase  uint64 // sub-header phys_base (default 0x1000)
 }
 
 // buildKdump writes a kdump-compressed file.
@@ -333,7 +335,11 @@ func buildKdump(tb testing.TB, s kdumpSpec) []byte {
 			put32(bo, sub, off, uint32(v))
 		}
 	}
-	putLong(l.physBase, 0x1000)
+	physBase := s.physBase
+	if physBase == 0 {
+		physBase = 0x1000
+	}
+	putLong(l.physBase, physBase)
 	put32(bo, sub, l.dumpLevel, uint32(s.dumpLevel))
 	if s.vmci != "" {
 		put64(bo, sub, l.offVMCI, vmciOff)
@@ -401,7 +407,7 @@ func buildKdump(tb testing.TB, s kdumpSpec) []byte {
 
 	hsize := 464
 	c := 424
-	if ws == 4 {
+	if ws == 4 && !s.time64 {
 		hsize, c = 452, 412
 	}
 	out := make([]byte, int(bmOff)+len(bm)+len(descs)+len(data))
@@ -412,7 +418,7 @@ func buildKdump(tb testing.TB, s kdumpSpec) []byte {
 	copy(out[12+65*1:], "testhost")
 	copy(out[12+65*2:], "6.1.0-test")
 	copy(out[12+65*4:], s.machine)
-	if ws == 8 {
+	if c == 424 {
 		put64(bo, out, 408, uint64(s.timestamp))
 	} else {
 		put32(bo, out, 404, uint32(s.timestamp))

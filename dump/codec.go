@@ -7,7 +7,6 @@ import (
 	"io"
 	"sync"
 
-	lzo "github.com/anchore/go-lzo"
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
@@ -72,9 +71,9 @@ func (d *decoder) decode(dst, src []byte, flags uint32) (err error) {
 	case dumpCompressedZlib:
 		return d.zlib(dst, src)
 	case dumpCompressedLZO:
-		n, err := lzo.Decompress(src, dst)
+		n, err := lzo1xDecompress(dst, src)
 		if err != nil {
-			return fmt.Errorf("lzo: %w", err)
+			return err
 		}
 		if n != len(dst) {
 			return fmt.Errorf("lzo: %w (%d, want %d)", errPageSize, n, len(dst))

@@ -9,6 +9,21 @@
 // the caller in a KernelLayout.
 //
 // A Dump only ever reads its files.
+//
+// Open tells formats apart by content:
+//   - ELF32/ELF64 core files: /proc/vmcore copies, QEMU dump-guest-memory
+//     (including QEMU 7.2's PN_XNUM and odd e_phentsize), makedumpfile -E.
+//     PT_LOAD p_paddr gives physical addresses; bytes past p_filesz read as
+//     zeros.
+//   - kdump-compressed ("KDUMP   ", header versions 1 to 6 and later, 32-
+//     and 64-bit, both 32-bit sub-header layouts): zlib, LZO, snappy, zstd
+//     or uncompressed pages; pages makedumpfile filtered out fail with
+//     ErrExcluded. Decompressed pages are cached (Options.CacheBytes).
+//   - makedumpfile's flattened form of either (makedumpfile -F, QEMU's
+//     -z/-l/-s), indexed and read in place.
+//   - raw RAM images placed at physical addresses: "DDR0.bin@0x0,...".
+//
+// Files are memory-mapped where possible.
 package dump
 
 import (

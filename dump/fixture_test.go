@@ -139,7 +139,7 @@ func TestFixtureDumps(t *testing.T) {
 						got, want := make([]byte, n), make([]byte, n)
 						for _, a := range addrs {
 							if err := ref.ReadPhys(want, a); err != nil {
-								if errors.Is(err, ErrNotInDump) {
+								if errors.Is(err, ErrNotInDump) && n > 4096 {
 									continue // crossing read past the end of a range
 								}
 								t.Fatalf("ELF %#x: %v", a, err)
@@ -153,6 +153,12 @@ func TestFixtureDumps(t *testing.T) {
 								t.Fatalf("%#x: %v", a, err)
 							}
 							if !bytes.Equal(got, want) {
+								// makedumpfile -E -d N turns excluded pages into
+								// zero fill (p_memsz > p_filesz).
+								if fd.Format == "elf" && fd.DumpLevel > 0 && allZero(got) {
+									excluded++
+									continue
+								}
 								t.Fatalf("%#x: %d bytes differ from the ELF dump", a, n)
 							}
 							same++
@@ -160,7 +166,9 @@ func TestFixtureDumps(t *testing.T) {
 						return
 					}
 					filtered := fd.DumpLevel > 0
-					compare(refPages, 4096, filtered)
+					if same, _ := compare(refPages, 4096, filtered); same == 0 && !filtered {
+						t.Error("no ELF page compared")
+					}
 					var crossing []uint64
 					for _, a := range refPages {
 						crossing = append(crossing, a+4096-100)
@@ -202,8 +210,12 @@ func BenchmarkOpenKdumpLZO(b *testing.B)  { benchOpen(b, "vmcore.mkdf-lzo-d31") 
 // benchRead reads size bytes at random page-aligned-ish addresses of the
 // dump's ranges; hot limits the addresses to a small working set (cached).
 func benchRead(b *testing.B, file string, size int, hot bool) {
+	benchReadOpts(b, file, size, hot, Options{})
+}
+
+func benchReadOpts(b *testing.B, file string, size int, hot bool, opts Options) {
 	fx := benchFixture(b)
-	d, err := Open(fx.Path(file), Options{})
+	d, err := Open(fx.Path(file), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -235,4 +247,12 @@ func BenchmarkReadPhysFlattened8Hot(b *testing.B) { benchRead(b, "vmcore.kdump-z
 func BenchmarkReadPhysFlattenedPage(b *testing.B) { benchRead(b, "vmcore.kdump-zlib", 4096, false) }
 func BenchmarkReadPhysKdump8(b *testing.B)        { benchRead(b, "vmcore.kdump-zlib-rearranged", 8, false) }
 func BenchmarkReadPhysKdumpLZO8(b *testing.B)     { benchRead(b, "vmcore.mkdf-lzo-d31", 8, false) }
-func BenchmarkReadPhysKdumpLZO8Hot(b *testing.B)  { benchRead(b, "vmcore.mkdf-lzo-d31", 8, true) }
+
+// Uncached: every read decompresses its page.
+func BenchmarkReadPhysKdump8NoCache(b *testing.B) {
+	benchReadOpts(b, "vmcore.kdump-zlib-rearranged", 8, false, Options{CacheBytes: -1})
+}
+func BenchmarkReadPhysKdumpLZO8NoCache(b *testing.B) {
+	benchReadOpts(b, "vmcore.mkdf-lzo-d31", 8, false, Options{CacheBytes: -1})
+}
+func BenchmarkReadPhysKdumpLZO8Hot(b *testing.B) { benchRead(b, "vmcore.mkdf-lzo-d31", 8, true) }

@@ -72,6 +72,21 @@ func parseFlattened(under store, name string) (*flatStore, error) {
 	if fsize < flatHeaderSize {
 		return nil, ferr(0, "flattened header", fmt.Errorf("%w: file has %d bytes, header needs %d", ErrTruncated, fsize, flatHeaderSize))
 	}
+	// Record headers are read with pread rather than through the mapping:
+	// touching one page per record costs a page fault each, far more.
+	readHdr := func(p []byte, off int64) error { return readFull(under, p, off) }
+	if fs, ok := under.(*fileStore); ok {
+		readHdr = func(p []byte, off int64) error {
+			n, err := fs.f.ReadAt(p, off)
+			if n == len(p) {
+				return nil
+			}
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
 	var layers []layer
 	pos := int64(flatHeaderSize)
 	var rh [flatRecordHdr]byte
@@ -79,7 +94,7 @@ func parseFlattened(under store, name string) (*flatStore, error) {
 		if fsize-pos < flatRecordHdr {
 			break // cut short: no end marker
 		}
-		if err := readFull(under, rh[:], pos); err != nil {
+		if err := readHdr(rh[:], pos); err != nil {
 			return nil, ferr(pos, "flattened record header", err)
 		}
 		off := int64(binary.BigEndian.Uint64(rh[0:]))

@@ -213,6 +213,20 @@ func FuzzFlattened(f *testing.F) {
 	})
 }
 
+// FuzzLZO cross-checks lzo1xDecompress against an independent decoder.
+func FuzzLZO(f *testing.F) {
+	raws, _ := filepath.Glob("testdata/lzo/*.lzo")
+	for _, r := range raws {
+		if c, err := os.ReadFile(r); err == nil && len(c) < 2000 {
+			f.Add(c, uint16(4096))
+		}
+	}
+	f.Add([]byte{18, 'q', 0x20, 4, 0, 0, 0x11, 0, 0}, uint16(64))
+	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
+		checkLZODiff(t, src, int(n))
+	})
+}
+
 // TestWriteFuzzSeeds regenerates testdata/fuzz/*/seed-* from the builders.
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("KINSPECT_WRITE_FUZZ_SEEDS") != "1" {

@@ -53,6 +53,9 @@ type HeaderInfo struct {
 	EndPFN     uint64 // end pfn of a split part
 	SubLayout  string // "64-bit", "32-bit packed" (QEMU, i386), "32-bit padded" (ARM makedumpfile)
 	Incomplete bool   // status has DUMP_DH_COMPRESSED_INCOMPLETE: the dump was cut short when written
+	// PFNOffset is the physical page number of the bitmaps' bit 0: 0,
+	// except for makedumpfile's 32-bit ARM dumps (phys_base >> shift).
+	PFNOffset uint64
 }
 
 // kdumpHeader is the parsed disk_dump_header and kdump_sub_header.
@@ -197,36 +200,36 @@ func parseKdumpHeader(s store, name string) (*kdumpHeader, error) {
 	for i := range h.uts {
 		h.uts[i] = cstring(b[12+65*i : 12+65*(i+1)])
 	}
-	// Word size: from the machine name, else whichever layout gives a sane
-	// block size.
-	h.wordSize = machineWordSize(h.uts[4])
-	common := func(ws int) int {
-		if ws == 8 {
-			return 424
-		}
-		return 412
+	// The header's layout after utsname depends on struct timeval: 8-byte
+	// fields on 64-bit machines (and 32-bit ones with a 64-bit time_t),
+	// 4-byte ones otherwise. The machine name gives the word size when
+	// known (QEMU writes "Unknown" for 32-bit ARM); the field values
+	// decide.
+	ws := machineWordSize(h.uts[4])
+	if n < 452 || (n < 464 && ws == 8) {
+		return nil, ferr(0, "kdump header", fmt.Errorf("%w: header cut at %d bytes", ErrTruncated, n))
 	}
-	if h.wordSize == 0 {
-		for _, ws := range []int{8, 4} {
-			c := common(ws)
-			if n >= c+8 && validBlockSize(bo.Uint32(b[c+4:])) {
-				h.wordSize = ws
-				break
-			}
+	c, best := 424, math.MinInt
+	for _, cand := range []int{424, 412} {
+		sc := headerScore(b[:n], cand, bo, s.Size())
+		if (cand == 424) == (ws == 8) && ws != 0 {
+			sc++
 		}
-		if h.wordSize == 0 {
-			h.wordSize = 8
+		if sc > best {
+			c, best = cand, sc
 		}
 	}
-	hsize := 464
-	if h.wordSize == 4 {
-		hsize = 452
+	if n < c+40 {
+		return nil, ferr(0, "kdump header", fmt.Errorf("%w: header needs %d bytes, file has %d", ErrTruncated, c+40, s.Size()))
 	}
-	if n < hsize {
-		return nil, ferr(0, "kdump header", fmt.Errorf("%w: header needs %d bytes, file has %d", ErrTruncated, hsize, s.Size()))
+	if ws == 0 {
+		ws = 4
+		if c == 424 {
+			ws = 8
+		}
 	}
-	c := common(h.wordSize)
-	if h.wordSize == 8 {
+	h.wordSize = ws
+	if c == 424 {
 		h.tvSec, h.tvUsec = int64(bo.Uint64(b[408:])), int64(bo.Uint64(b[416:]))
 	} else {
 		h.tvSec, h.tvUsec = int64(int32(bo.Uint32(b[404:]))), int64(int32(bo.Uint32(b[408:])))
@@ -247,28 +250,63 @@ func parseKdumpHeader(s store, name string) (*kdumpHeader, error) {
 
 	// Sub-header, at block 1.
 	subOff := int64(h.blockSize)
-	var layouts []*subLayout
-	if h.wordSize == 8 {
-		layouts = []*subLayout{&subLayout64}
-	} else {
-		layouts = []*subLayout{&subLayout32Packed, &subLayout32Padded}
-	}
-	var best *kdumpHeader
+	var pick *kdumpHeader
+	var readErr error
 	bestScore := math.MinInt
-	for _, l := range layouts {
+	for _, l := range []*subLayout{&subLayout64, &subLayout32Packed, &subLayout32Padded} {
 		need := l.subBytes(h.version)
 		sb := make([]byte, need)
 		if err := readFull(s, sb, subOff); err != nil {
-			return nil, ferr(subOff, "kdump sub-header", truncErr(err, uint64(need), s.Size()))
+			readErr = ferr(subOff, "kdump sub-header", truncErr(err, uint64(need), s.Size()))
+			continue
 		}
 		cand := *h
 		cand.readSub(sb, l)
-		if sc := cand.score(s.Size()); sc > bestScore {
+		sc := cand.score(s.Size())
+		if l.long == ws {
+			sc += 2
+		}
+		if sc > bestScore {
 			c2 := cand
-			best, bestScore = &c2, sc
+			pick, bestScore = &c2, sc
 		}
 	}
-	return best, nil
+	if pick == nil {
+		return nil, readErr
+	}
+	pick.wordSize = 8
+	if pick.subLayout != subLayout64.name {
+		pick.wordSize = 4
+	}
+	return pick, nil
+}
+
+// headerScore rates the disk_dump_header fields that start at c (status)
+// for plausibility, to tell the 32-bit layout from the 64-bit one.
+func headerScore(b []byte, c int, bo binary.ByteOrder, size int64) int {
+	if len(b) < c+40 {
+		return math.MinInt + 1
+	}
+	status, bs := bo.Uint32(b[c:]), bo.Uint32(b[c+4:])
+	sub, bm := uint64(bo.Uint32(b[c+8:])), uint64(bo.Uint32(b[c+12:]))
+	maxMapnr, nrCPUs := uint64(bo.Uint32(b[c+16:])), int32(bo.Uint32(b[c+36:]))
+	sc := 0
+	if !validBlockSize(bs) {
+		return -100
+	}
+	if status&^0x3f == 0 {
+		sc++
+	}
+	if end := (1 + sub + bm) * uint64(bs); end <= uint64(size) {
+		sc += 2
+	}
+	if bm > 0 && bm*uint64(bs)*8 >= maxMapnr { // bitmaps cover max_mapnr
+		sc++
+	}
+	if nrCPUs > 0 && nrCPUs <= 1<<16 {
+		sc++
+	}
+	return sc
 }
 
 // readSub decodes the sub-header fields present in sb with layout l.
@@ -312,38 +350,48 @@ func (h *kdumpHeader) readSub(sb []byte, l *subLayout) {
 	h.maxMapnr64 = u64(l.maxMapnr64)
 }
 
-// score rates how consistent the sub-header looks: areas inside the file,
-// 64-bit pfn fields agreeing with the 32-bit ones.
+// score rates how consistent the sub-header looks: VMCOREINFO and notes
+// inside the sub-header blocks (where makedumpfile and QEMU put them), areas
+// inside the file, 64-bit pfn fields agreeing with the 32-bit ones.
 func (h *kdumpHeader) score(size int64) int {
 	sc := 0
-	area := func(off, n uint64) {
+	subStart := uint64(h.blockSize)
+	subEnd := (1 + uint64(h.subHdrSize)) * uint64(h.blockSize)
+	area := func(off, n uint64, inSub bool) {
 		switch {
 		case off == 0 && n == 0:
-		case off <= math.MaxInt64 && within(int64(off), n, size):
-			sc += 2
-		default:
+		case off == 0 || n == 0:
+			sc -= 5
+		case off > math.MaxInt64 || !within(int64(off), n, size):
 			sc -= 10
+		case inSub && off >= subStart && n <= subEnd-subStart && off-subStart <= subEnd-subStart-n:
+			sc += 3
+		default:
+			sc++
 		}
 	}
 	if h.version >= 3 {
-		area(h.offVMCoreInfo, h.sizeVMCoreInfo)
+		area(h.offVMCoreInfo, h.sizeVMCoreInfo, true)
 	}
 	if h.version >= 4 {
-		area(h.offNote, h.sizeNote)
+		area(h.offNote, h.sizeNote, true)
 	}
 	if h.version >= 5 {
-		area(h.offErase, h.sizeErase)
+		area(h.offErase, h.sizeErase, false)
 	}
 	if h.version >= 6 {
-		if h.maxMapnr64 >= uint64(h.maxMapnr32) && (h.maxMapnr64 > math.MaxUint32 || h.maxMapnr64 == uint64(h.maxMapnr32)) {
-			sc += 2
-		} else {
-			sc -= 10
+		switch {
+		case h.maxMapnr32 < math.MaxUint32 && h.maxMapnr64 == uint64(h.maxMapnr32):
+			sc += 3
+		case h.maxMapnr32 == math.MaxUint32 && h.maxMapnr64 >= math.MaxUint32:
+			sc++
+		default:
+			sc -= 5
 		}
-		if h.startPfn64 <= h.endPfn64 {
+		if h.startPfn64 <= h.endPfn64 && h.endPfn64 <= max(h.maxMapnr64, uint64(h.maxMapnr32)) {
 			sc++
 		} else {
-			sc -= 5
+			sc -= 2
 		}
 	}
 	return sc
@@ -382,6 +430,7 @@ type kdumpMem struct {
 	blockSize uint64
 	shift     uint
 	maxMapnr  uint64 // pfns covered by both bitmaps
+	pfnBase   uint64 // physical pfn of bitmap bit 0 (makedumpfile ARM: phys_base's)
 	bitmap1   []byte // pages in memory
 	bitmap2   []byte // pages dumped
 	rank      []uint64
@@ -396,6 +445,7 @@ const rankBlockBits = 512 // bits per rank entry
 
 // kdumpDump is what a kdump-compressed file yields.
 type kdumpDump struct {
+	arch       Arch
 	hdr        *kdumpHeader
 	mem        *kdumpMem
 	notes      []Note
@@ -485,7 +535,34 @@ func parseKdump(s store, name string, cacheBytes int) (*kdumpDump, error) {
 	}
 	m.descOff = int64(descOff)
 	d.mem = m
+
+	d.arch = archFromUname(h.uts[4])
+	if d.arch == ArchUnknown {
+		d.arch = archFromPrstatus(d.notes)
+	}
+	// makedumpfile on 32-bit ARM numbers pfns from phys_base (its
+	// ARCH_PFN_OFFSET); QEMU numbers them from 0 and still writes
+	// phys_base. Plain numbering would put memory below phys_base, where
+	// ARM has none: a set bit there means the pfns are relative.
+	if d.arch == ArchARM && h.physBase != 0 && h.physBase%bs == 0 {
+		base := h.physBase >> m.shift
+		if first, ok := m.firstPresent(); ok && first < base {
+			m.pfnBase = base
+		}
+	}
 	return d, nil
+}
+
+// firstPresent returns the lowest pfn set in the 1st bitmap.
+func (m *kdumpMem) firstPresent() (uint64, bool) {
+	nwords := (m.maxMapnr + 63) / 64
+	for w := uint64(0); w < nwords; w++ {
+		if x := word(m.bitmap1, w); x != 0 {
+			pfn := w*64 + uint64(bits.TrailingZeros64(x))
+			return pfn, pfn < m.maxMapnr
+		}
+	}
+	return 0, false
 }
 
 // word returns the idx'th little-endian 64-bit word of bm (bit i of the
@@ -545,7 +622,7 @@ func (m *kdumpMem) ranges() []PhysRange {
 	var runStart uint64
 	inRun := false
 	flush := func(end uint64) {
-		out = append(out, PhysRange{Start: runStart << m.shift, Size: (end - runStart) << m.shift})
+		out = append(out, PhysRange{Start: (runStart + m.pfnBase) << m.shift, Size: (end - runStart) << m.shift})
 		inRun = false
 	}
 	for w := uint64(0); w < nwords; w++ {
@@ -579,6 +656,10 @@ func (m *kdumpMem) readPhys(p []byte, addr uint64) error {
 		pfn := addr >> m.shift
 		in := addr & (m.blockSize - 1)
 		n := min(uint64(len(p)), m.blockSize-in)
+		if pfn < m.pfnBase {
+			return &ReadError{Space: "physical", Addr: addr, Size: size, Offset: -1,
+				Err: fmt.Errorf("%w: below the first pfn %#x of the dump", ErrNotInDump, m.pfnBase)}
+		}
 		if err := m.readPage(p[:n], pfn, in, descBuf[:]); err != nil {
 			err.Addr, err.Size = addr, size
 			return err
@@ -592,21 +673,23 @@ func (m *kdumpMem) readPhys(p []byte, addr uint64) error {
 	return nil
 }
 
-// readPage fills dst from page pfn starting at byte in of the page.
+// readPage fills dst from physical page pfn starting at byte in of the page.
 func (m *kdumpMem) readPage(dst []byte, pfn, in uint64, descBuf []byte) *ReadError {
 	rerr := func(off int64, err error) *ReadError {
 		return &ReadError{Space: "physical", Offset: off, Err: err}
 	}
-	if pfn >= m.maxMapnr {
-		return rerr(-1, fmt.Errorf("%w: pfn %#x beyond max_mapnr %#x", ErrNotInDump, pfn, m.maxMapnr))
+	// pfn is physical (and named in messages); bit is its bitmap index.
+	bit := pfn - m.pfnBase
+	if bit >= m.maxMapnr {
+		return rerr(-1, fmt.Errorf("%w: pfn %#x beyond max_mapnr %#x", ErrNotInDump, pfn, m.maxMapnr+m.pfnBase))
 	}
-	if !testBit(m.bitmap1, pfn) {
+	if !testBit(m.bitmap1, bit) {
 		return rerr(-1, fmt.Errorf("%w: pfn %#x is not in the memory bitmap", ErrNotInDump, pfn))
 	}
-	if !testBit(m.bitmap2, pfn) {
+	if !testBit(m.bitmap2, bit) {
 		return rerr(-1, fmt.Errorf("%w: pfn %#x", ErrExcluded, pfn))
 	}
-	pos := m.rankOf(pfn)
+	pos := m.rankOf(bit)
 	doff := m.descOff + int64(pos)*pageDescSize // pos < 2^40: no overflow
 	if !within(doff, pageDescSize, m.st.Size()) || m.st.missing(doff, pageDescSize) {
 		return rerr(doff, fmt.Errorf("%w: page descriptor of pfn %#x lies past the end of the file", ErrTruncated, pfn))

@@ -59,15 +59,20 @@ func kdumpCases() []kdumpCase {
 			arch    Arch
 			bs      uint32
 			version int32
+			time64  bool
 		}{
-			{"x86_64", le, 8, nil, "X86_64", ArchX86_64, 4096, 6},
-			{"arm64-64k", le, 8, nil, "aarch64", ArchARM64, 65536, 6},
-			{"arm-packed", le, 4, &subLayout32Packed, "ARM", ArchARM, 4096, 6},
-			{"arm-padded", le, 4, &subLayout32Padded, "armv7l", ArchARM, 4096, 6},
-			{"arm-padded-v4", le, 4, &subLayout32Padded, "armv7l", ArchARM, 4096, 4},
-			{"x86_64-v3", le, 8, nil, "x86_64", ArchX86_64, 4096, 3},
-			{"x86_64-v1", le, 8, nil, "x86_64", ArchX86_64, 4096, 1},
-			{"be64-unknown-machine", be, 8, nil, "", ArchARM64, 4096, 6},
+			{"x86_64", le, 8, nil, "X86_64", ArchX86_64, 4096, 6, false},
+			{"arm64-64k", le, 8, nil, "aarch64", ArchARM64, 65536, 6, false},
+			{"arm-packed", le, 4, &subLayout32Packed, "ARM", ArchARM, 4096, 6, false},
+			{"arm-qemu-unknown", le, 4, &subLayout32Packed, "Unknown", ArchARM, 4096, 6, false},
+			{"arm-padded-unknown", le, 4, &subLayout32Padded, "Unknown", ArchARM, 4096, 6, false},
+			{"arm-time64", le, 4, &subLayout32Padded, "armv7l", ArchARM, 4096, 6, true},
+			{"arm-time64-unknown", le, 4, &subLayout32Packed, "Unknown", ArchARM, 4096, 6, true},
+			{"arm-padded", le, 4, &subLayout32Padded, "armv7l", ArchARM, 4096, 6, false},
+			{"arm-padded-v4", le, 4, &subLayout32Padded, "armv7l", ArchARM, 4096, 4, false},
+			{"x86_64-v3", le, 8, nil, "x86_64", ArchX86_64, 4096, 3, false},
+			{"x86_64-v1", le, 8, nil, "x86_64", ArchX86_64, 4096, 1, false},
+			{"be64-unknown-machine", be, 8, nil, "", ArchARM64, 4096, 6, false},
 		} {
 			pages, excl := samplePages(int(v.bs), codec)
 			var prarch Arch = v.arch
@@ -79,7 +84,7 @@ func kdumpCases() []kdumpCase {
 			s := kdumpSpec{bo: bo, wordSize: v.ws, layout: v.layout, version: v.version, blockSize: v.bs,
 				machine: v.machine, maxMapnr: 0x200, pages: pages, excluded: excl, codec: codec,
 				notes: notes, vmci: "OSRELEASE=6.1.0-test\nPAGESIZE=4096\n", shareZero: true,
-				dumpLevel: 31, nrCPUs: 2, timestamp: 1700000000}
+				dumpLevel: 31, nrCPUs: 2, timestamp: 1700000000, time64: v.time64}
 			if v.version < 4 {
 				s.notes = nil
 			}
@@ -344,6 +349,54 @@ func TestKdumpConcurrent(t *testing.T) {
 			}(g)
 		}
 		wg.Wait()
+		d.Close()
+	}
+}
+
+// TestKdumpARMPFNOffset: makedumpfile on 32-bit ARM numbers pfns from
+// phys_base; QEMU from 0 (while writing phys_base too).
+func TestKdumpARMPFNOffset(t *testing.T) {
+	le := binary.LittleEndian
+	notes := buildNote(le, "CORE", NT_PRSTATUS, makePrstatus(ArchARM, le, 1, nil))
+	rel := map[uint64][]byte{0: testPage(0, 4096), 1: testPage(1, 4096), 0x20: testPage(0x20, 4096)}
+	abs := map[uint64][]byte{}
+	for pfn, p := range rel {
+		abs[pfn+0x40000] = p
+	}
+	for _, c := range []struct {
+		name    string
+		machine string
+		pages   map[uint64][]byte
+		mapnr   uint64
+	}{
+		{"makedumpfile", "armv7l", rel, 0x40000},
+		{"qemu", "Unknown", abs, 0x80000},
+	} {
+		s := kdumpSpec{wordSize: 4, layout: &subLayout32Padded, blockSize: 4096, machine: c.machine, maxMapnr: c.mapnr,
+			pages: c.pages, notes: notes, physBase: 0x40000000, codec: dumpCompressedZlib}
+		if c.name == "qemu" {
+			s.layout = &subLayout32Packed
+		}
+		d, err := Open(writeTemp(t, "vmcore", buildKdump(t, s)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		for pfn, p := range rel {
+			if err := d.ReadPhys(buf, 0x40000000+pfn*4096); err != nil || !bytes.Equal(buf, p) {
+				t.Errorf("%s: pfn %#x: %v", c.name, pfn, err)
+			}
+		}
+		if err := d.ReadPhys(buf[:8], 0x1000); !errors.Is(err, ErrNotInDump) {
+			t.Errorf("%s: below RAM: %v", c.name, err)
+		}
+		want := []PhysRange{{0x40000000, 0x2000}, {0x40020000, 0x1000}}
+		if !equalRanges(d.Ranges(), want) {
+			t.Errorf("%s: ranges %x", c.name, d.Ranges())
+		}
+		if d.Arch() != ArchARM || (c.name == "makedumpfile") != (d.Header().PFNOffset == 0x40000) {
+			t.Errorf("%s: arch %q pfn offset %#x", c.name, d.Arch(), d.Header().PFNOffset)
+		}
 		d.Close()
 	}
 }

@@ -220,10 +220,8 @@ func (d *Dump) initKdump(st store, flat bool, opts Options) error {
 	d.header = k.hdr.info()
 	d.pageSize = int(k.hdr.blockSize)
 	d.bo = k.hdr.bo
-	d.arch = archFromUname(k.hdr.uts[4])
-	if d.arch == ArchUnknown {
-		d.arch = archFromPrstatus(k.notes)
-	}
+	d.header.PFNOffset = k.mem.pfnBase
+	d.arch = k.arch
 	d.mem = k.mem
 	d.dec = k.mem.dec
 	d.ranges = k.mem.ranges()

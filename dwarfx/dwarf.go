@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // cuDwarf is a debug/dwarf reader over a single unit: creating one costs
@@ -247,8 +248,8 @@ type Var struct {
 	Name   string
 	Addr   uint64 // relocated by the KASLR offset (zero-based per-cpu addresses excepted)
 	Type   dwarf.Type
-	Decl   string // "static" for a file-local variable, "" for a global one
-	PerCPU bool   // lies in .data..percpu: Addr is a per-cpu offset/base, not a plain address
+	Decl   string       // "static" for a file-local variable, "" for a global one
+	PerCPU bool         // lies in .data..percpu: Addr is a per-cpu offset/base, not a plain address
 	Offset dwarf.Offset // DIE offset in .debug_info; 0 if the type came from a declaration only
 }
 
@@ -323,8 +324,8 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("no %s '%s'", e.What
 // Func is a function with code in the image.
 type Func struct {
 	Name     string
-	Low      uint64 // entry (relocated)
-	High     uint64 // end of the entry range, exclusive (relocated)
+	Low      uint64      // entry (relocated)
+	High     uint64      // end of the entry range, exclusive (relocated)
 	Ranges   [][2]uint64 // all code ranges (relocated); one range [Low, High) unless the function is split (hot/cold)
 	External bool
 	Offset   dwarf.Offset // DIE offset in .debug_info; 0 for a function known only from the symbol table
@@ -384,6 +385,14 @@ func (im *Image) FunctionAt(pc uint64) (Func, bool) {
 			return im.funcFromDef(pcs[j].def), true
 		}
 	}
+	// arm64 kernels built with -fpatchable-function-entry put NOPs between
+	// the ELF symbol and DW_AT_low_pc: a pc there belongs to the function
+	// whose symbol covers both.
+	if i < len(pcs) && pcs[i].lo-a <= 32 {
+		if s, _, ok := im.SymbolAt(pc); ok && s.IsText() && s.Addr <= pc && s.Addr+s.Size > pcs[i].lo+im.kaslr.Load() {
+			return im.funcFromDef(pcs[i].def), true
+		}
+	}
 	return Func{}, false
 }
 
@@ -423,9 +432,9 @@ func (im *Image) EnumConstant(name string) (int64, dwarf.Type, bool) {
 
 // IndexStats describes the name index.
 type IndexStats struct {
-	Units, DIEs                               int
-	Types, Variables, Functions, Enumerators  int
-	PCRanges, Symbols                         int
+	Units, DIEs                              int
+	Types, Variables, Functions, Enumerators int
+	PCRanges, Symbols                        int
 }
 
 // Stats counts what the index holds.
@@ -466,7 +475,7 @@ func (im *Image) PrepareCompletion() {
 				}
 			}
 			sort.Strings(names)
-			im.typeNamesSorted = dedupSorted(names)
+			im.typeNamesSorted = arena(dedupSorted(names))
 		}()
 		names := make([]string, 0, len(im.syms.all)+len(im.idx.vars))
 		for i := range im.syms.all {
@@ -481,9 +490,31 @@ func (im *Image) PrepareCompletion() {
 			}
 		}
 		sort.Strings(names)
-		im.symNamesSorted = dedupSorted(names)
+		im.symNamesSorted = arena(dedupSorted(names))
 		wg.Wait()
 	})
+}
+
+// arena copies strings (which may alias the mapped file) into one heap
+// block, so that they stay valid after Close and can be handed out as they
+// are.
+func arena(s []string) []string {
+	n := 0
+	for _, x := range s {
+		n += len(x)
+	}
+	buf := make([]byte, 0, n)
+	for _, x := range s {
+		buf = append(buf, x...)
+	}
+	off := 0
+	for i, x := range s {
+		if len(x) > 0 {
+			s[i] = unsafe.String(&buf[off], len(x))
+		}
+		off += len(x)
+	}
+	return s
 }
 
 func dedupSorted(s []string) []string {
@@ -498,14 +529,16 @@ func dedupSorted(s []string) []string {
 }
 
 func prefixRange(sorted []string, prefix string, max int) []string {
-	i := sort.SearchStrings(sorted, prefix)
 	var out []string
-	for ; i < len(sorted) && strings.HasPrefix(sorted[i], prefix); i++ {
-		if max > 0 && len(out) >= max {
-			break
-		}
-		out = append(out, strings.Clone(sorted[i]))
+	j := sort.SearchStrings(sorted, prefix)
+	end := j
+	for end < len(sorted) && strings.HasPrefix(sorted[end], prefix) {
+		end++
 	}
+	if max > 0 && end-j > max {
+		end = j + max
+	}
+	out = append(out, sorted[j:end]...)
 	return out
 }
 

@@ -93,8 +93,8 @@ func TestEvalMini(t *testing.T) {
 			{expr: "head[1].id", want: 8},
 			{expr: "*head->label", want: 'h'},
 			{expr: "head->label", want: "hello"},
-			{expr: "head.id", want: 7},              // '.' through a pointer, as gdb allows
-			{expr: "items[0]->id", want: 7},         // '->' on a struct, as gdb allows
+			{expr: "head.id", want: 7},      // '.' through a pointer, as gdb allows
+			{expr: "items[0]->id", want: 7}, // '->' on a struct, as gdb allows
 			{expr: "items[0].color", want: -2, typ: "enum color"},
 			{expr: "BLUE", want: -2, typ: "enum color"},
 			{expr: "GREEN * 2 + RED", want: 10},
@@ -181,8 +181,8 @@ func TestEvalMini(t *testing.T) {
 			{expr: "2147483648", typ: "long int"},
 			{expr: "0xffffffffffffffff", want: uint64(0xffffffffffffffff), typ: "long unsigned int"},
 			{expr: "0b101", want: 5},
-			{expr: "0 && *(int *)0", want: 0},   // short circuit: no read
-			{expr: "1 || *(int *)0", want: 1},   // short circuit: no read
+			{expr: "0 && *(int *)0", want: 0},             // short circuit: no read
+			{expr: "1 || *(int *)0", want: 1},             // short circuit: no read
 			{expr: "sizeof(*(struct item *)0)", want: 96}, // sizeof does not read
 
 			// Errors, with positions.

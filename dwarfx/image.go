@@ -34,13 +34,13 @@ func (e *FormatError) Error() string {
 // Strings, types and values it returns stay valid after Close, but the Image
 // itself must not be used after Close.
 type Image struct {
-	path   string
-	f      *os.File
-	mmap   []byte
-	ef     *elf.File
-	order  binary.ByteOrder
-	ptr    int
-	kaslr  atomic.Uint64
+	path    string
+	f       *os.File
+	mmap    []byte
+	ef      *elf.File
+	order   binary.ByteOrder
+	ptr     int
+	kaslr   atomic.Uint64
 	buildID string
 
 	sects map[string][]byte // section contents by name (ALLOC and debug sections)
@@ -56,13 +56,13 @@ type Image struct {
 	// Kernel image bounds (link-time), from symbols; 0 if unknown.
 	stext, etext, sinittext, einittext, text, end uint64
 
-	dataMu   sync.Mutex
-	cuData   map[int]*cuDwarf // lazily created per-CU debug/dwarf readers
-	typeMu   sync.Mutex
-	typeByName map[string]dwarf.Type // Type(name) cache, keyed by the normalised name
+	dataMu     sync.Mutex
+	cuData     map[int]*cuDwarf // lazily created per-CU debug/dwarf readers
+	typeMu     sync.Mutex
+	typeByName map[string]dwarf.Type     // Type(name) cache, keyed by the normalised name
 	complete   map[dwarf.Type]dwarf.Type // incomplete struct -> full definition
 
-	completion     sync.Once
+	completion      sync.Once
 	typeNamesSorted []string
 	symNamesSorted  []string
 

@@ -2,9 +2,12 @@ package dwarfx
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -91,8 +94,8 @@ const (
 	formGNURefAlt     = 0x1f20
 	formGNUStrpAlt    = 0x1f21
 
-	opAddr  = 0x03
-	opAddrx = 0xa1
+	opAddr         = 0x03
+	opAddrx        = 0xa1
 	opGNUAddrIndex = 0xfb
 )
 
@@ -151,14 +154,14 @@ func (a cand) better(b cand) bool {
 
 // def is a variable or function definition.
 type def struct {
-	name  string
-	off   uint64 // DIE offset
-	lo    uint64 // variable address or function entry
-	hi    uint64 // function end (one past)
-	ext   bool
-	isFn  bool
-	next  int32 // next def with the same name, -1 at the end
-	rng   int32 // functions with DW_AT_ranges: index of first range in index.pcs, else -1
+	name string
+	off  uint64 // DIE offset
+	lo   uint64 // variable address or function entry
+	hi   uint64 // function end (one past)
+	ext  bool
+	isFn bool
+	next int32 // next def with the same name, -1 at the end
+	rng  int32 // functions with DW_AT_ranges: index of first range in index.pcs, else -1
 }
 
 type pcRange struct {
@@ -177,7 +180,7 @@ type index struct {
 	defs     []def
 	vars     map[string]int32 // head of the def chain
 	funcs    map[string]int32
-	pcs      []pcRange // sorted by lo
+	pcs      []pcRange     // sorted by lo
 	ranges   [][][2]uint64 // DW_AT_ranges of functions that have them (def.rng)
 	warnings []error
 	dies     uint64 // DIEs visited (statistics)
@@ -213,6 +216,29 @@ type abbrev struct {
 	children bool
 	fixed    int32 // total size of all attributes if all are fixed, else -1
 	attrs    []abbrevAttr
+	shape    uint64 // hash of tag, children flag and attribute specs (not the code)
+	plan     []planOp
+	tail     int32 // fixed bytes after the last plan step
+	sibOff   int32 // offset of a ref1/2/4/8 DW_AT_sibling when all before it are fixed-size, else -1
+	sibForm  uint32
+}
+
+// planOp is a step of an abbreviation's plan for readAttrs: skip pre bytes
+// (fixed-size attributes of no interest), then handle attribute idx (one of
+// interest, or a variable-size one to skip).
+type planOp struct {
+	pre int32
+	idx int32
+}
+
+// abbrevSpan is an abbreviation while its table is parsed.
+type abbrevSpan struct {
+	code       uint64
+	tag        uint32
+	children   bool
+	fixed      int32
+	start, end int32
+	shape      uint64
 }
 
 type abbrevTable struct {
@@ -247,32 +273,30 @@ type scanner struct {
 
 	// reusable buffers (the table is valid while one unit is scanned)
 	attrBuf  []abbrevAttr
-	spanBuf  []struct {
-		code       uint64
-		tag        uint32
-		children   bool
-		fixed      int32
-		start, end int32
-	}
+	planBuf  []planOp
+	spanBuf  []abbrevSpan
 	denseBuf []abbrev
 	tabBuf   abbrevTable
+
+	fp    maphash.Hash
+	enums map[uint64]struct{} // fingerprints of the enumerations indexed
 
 	// per-worker results
 	m     keyTable // name key -> index into cands
 	cands []cand
-	defs []wdef
-	pcs  []wpc
-	errs []error
-	dies uint64
+	defs  []wdef
+	pcs   []wpc
+	errs  []error
+	dies  uint64
 
 	// per-unit state
-	u          *unitInfo
-	tab        *abbrevTable
-	strBase    uint64
-	addrBase   uint64
-	rngBase    uint64
-	cuBase     uint64
-	offsize    int
+	u           *unitInfo
+	tab         *abbrevTable
+	strBase     uint64
+	addrBase    uint64
+	rngBase     uint64
+	cuBase      uint64
+	offsize     int
 	haveStrBase bool
 }
 
@@ -404,12 +428,17 @@ func buildIndex(im *Image) (*index, error) {
 	if nw < 1 {
 		nw = 1
 	}
-	// Largest units first, for balance.
 	order := make([]int32, len(units))
 	for i := range order {
 		order[i] = int32(i)
 	}
-	sort.Slice(order, func(a, b int) bool { return units[order[a]].end-units[order[a]].off > units[order[b]].end-units[order[b]].off })
+	// Smallest units first: a name's preferred candidate is the one in the
+	// smallest unit, so later (bigger) units rarely replace it and the hot
+	// path stays a single table probe. The largest units come last, which
+	// costs little balance: each takes a few milliseconds.
+	sort.Slice(order, func(a, b int) bool {
+		return units[order[a]].end-units[order[a]].off < units[order[b]].end-units[order[b]].off
+	})
 
 	workers := make([]*scanner, nw)
 	var next atomic.Int64
@@ -426,6 +455,7 @@ func buildIndex(im *Image) (*index, error) {
 			rnglists: im.sects[".debug_rnglists"],
 			units:    units,
 			m:        newKeyTable(16),
+			enums:    make(map[uint64]struct{}, 1<<12),
 		}
 		workers[w] = s
 		wg.Add(1)
@@ -514,13 +544,6 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 	}
 	// Attributes go to one flat slice (reused across units by a scanner);
 	// abbreviations refer to it by index until it stops growing.
-	type span struct {
-		code       uint64
-		tag        uint32
-		children   bool
-		fixed      int32
-		start, end int32
-	}
 	attrs := s.attrBuf[:0]
 	spans := s.spanBuf[:0]
 	var maxCode uint64
@@ -540,7 +563,7 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 		if p < 0 || p >= len(b) {
 			return nil, trunc("truncated abbreviation")
 		}
-		sp := span{code: code, tag: uint32(tag), children: b[p] != 0, start: int32(len(attrs))}
+		sp := abbrevSpan{code: code, tag: uint32(tag), children: b[p] != 0, start: int32(len(attrs))}
 		p++
 		for {
 			var at, form uint64
@@ -571,12 +594,19 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 			attrs = append(attrs, aa)
 		}
 		sp.end = int32(len(attrs))
+		sp.shape = abbrevShape(sp.tag, sp.children, attrs[sp.start:sp.end])
 		spans = append(spans, sp)
 		if code > maxCode {
 			maxCode = code
 		}
 	}
 	s.attrBuf, s.spanBuf = attrs, spans[:0]
+	// Plans, in one buffer sized up front so slices into it stay valid.
+	np := len(attrs) + len(spans)
+	if cap(s.planBuf) < np {
+		s.planBuf = make([]planOp, 0, np)
+	}
+	s.planBuf = s.planBuf[:0]
 	t := &s.tabBuf
 	t.sparse = nil
 	if maxCode < uint64(4*len(spans)+256) {
@@ -587,16 +617,76 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 		clear(dense)
 		t.dense = dense
 		for _, sp := range spans {
-			dense[sp.code] = abbrev{tag: sp.tag, children: sp.children, fixed: sp.fixed, attrs: attrs[sp.start:sp.end:sp.end]}
+			dense[sp.code] = s.makeAbbrev(&sp, attrs)
 		}
 	} else {
 		t.dense = nil
 		t.sparse = make(map[uint64]*abbrev, len(spans))
 		for _, sp := range spans {
-			t.sparse[sp.code] = &abbrev{tag: sp.tag, children: sp.children, fixed: sp.fixed, attrs: attrs[sp.start:sp.end:sp.end]}
+			a := s.makeAbbrev(&sp, attrs)
+			t.sparse[sp.code] = &a
 		}
 	}
 	return t, nil
+}
+
+// makeAbbrev finishes an abbreviation, computing its readAttrs plan into
+// the scanner's plan buffer (whose capacity suffices: one step at most per
+// attribute).
+func (s *scanner) makeAbbrev(sp *abbrevSpan, attrs []abbrevAttr) abbrev {
+	as := attrs[sp.start:sp.end:sp.end]
+	start := len(s.planBuf)
+	pre := int32(0)
+	for i := range as {
+		a := &as[i]
+		if !wanted(a.attr) && a.size >= 0 && a.form != formIndirect {
+			pre += a.size
+			continue
+		}
+		s.planBuf = append(s.planBuf, planOp{pre: pre, idx: int32(i)})
+		pre = 0
+	}
+	ab := abbrev{tag: sp.tag, children: sp.children, fixed: sp.fixed, attrs: as, shape: sp.shape,
+		plan: s.planBuf[start:len(s.planBuf):len(s.planBuf)], tail: pre, sibOff: -1}
+	off := int32(0)
+	for i := range as {
+		a := &as[i]
+		if a.attr == atSibling {
+			switch a.form {
+			case formRef1, formRef2, formRef4, formRef8:
+				ab.sibOff, ab.sibForm = off, a.form
+			}
+			break
+		}
+		if a.size < 0 || a.form == formIndirect {
+			break
+		}
+		off += a.size
+	}
+	return ab
+}
+
+// abbrevShape hashes what an abbreviation means (FNV-1a).
+func abbrevShape(tag uint32, children bool, attrs []abbrevAttr) uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		for i := 0; i < 8; i++ {
+			h ^= v & 0xff
+			h *= 1099511628211
+			v >>= 8
+		}
+	}
+	mix(uint64(tag))
+	if children {
+		mix(1)
+	}
+	for _, a := range attrs {
+		mix(uint64(a.attr)<<32 | uint64(a.form))
+		if a.form == formImplicitConst {
+			mix(uint64(a.ic))
+		}
+	}
+	return h
 }
 
 // formSize is the fixed size of a form's data, -1 if it varies.
@@ -844,164 +934,187 @@ type dieAttrs struct {
 // start at p.
 func (s *scanner) readAttrs(b []byte, ab *abbrev, p int, d *dieAttrs) int {
 	*d = dieAttrs{name: nkNone}
-	for i := range ab.attrs {
-		a := &ab.attrs[i]
-		form := a.form
-		if form == formIndirect {
-			f, q := uleb(b, p)
-			if q < 0 {
-				return -1
-			}
-			form, p = uint32(f), q
-		}
-		if p < 0 || p > len(b) {
-			return -1
-		}
-		switch a.attr {
-		case atName:
-			d.name, p = s.readName(b, form, p)
-		case atDeclaration:
-			var v uint64
-			if form == formImplicitConst {
-				v = uint64(a.ic)
-			} else {
-				v, p = s.readUint(b, form, p)
-			}
-			d.decl = v != 0
-		case atExternal:
-			var v uint64
-			if form == formImplicitConst {
-				v = uint64(a.ic)
-			} else {
-				v, p = s.readUint(b, form, p)
-			}
-			d.ext = v != 0
-		case atInline:
-			var v uint64
-			if form == formImplicitConst {
-				v = uint64(a.ic)
-			} else {
-				v, p = s.readUint(b, form, p)
-			}
-			d.inline = v == 1 || v == 3 // DW_INL_inlined, DW_INL_declared_inlined
-		case atSpecification, atAbstractOrigin, atSibling:
-			var v uint64
-			switch form {
-			case formRef1, formRef2, formRef4, formRef8, formRefUdata:
-				v, p = s.readUint(b, form, p)
-				v += s.u.off
-			case formRefAddr:
-				v, p = s.readUint(b, form, p)
-			default:
-				p = s.skipForm(b, form, p)
-				continue
-			}
-			if a.attr == atSibling {
-				d.sibling, d.hasSib = v, true
-			} else if !d.hasRef {
-				d.ref, d.hasRef = v, true
-			}
-		case atLocation:
-			switch form {
-			case formExprloc, formBlock, formBlock1, formBlock2, formBlock4:
-				var n uint64
-				q := p
-				switch form {
-				case formExprloc, formBlock:
-					n, q = uleb(b, p)
-				case formBlock1:
-					n, q = uint64(b[p]), p+1
-				case formBlock2:
-					n, q = uint64(s.order.Uint16(b[p:])), p+2
-				case formBlock4:
-					n, q = uint64(s.order.Uint32(b[p:])), p+4
-				}
-				if q < 0 || n > uint64(len(b)-q) {
-					return -1
-				}
-				blk := b[q : q+int(n)]
-				p = q + int(n)
-				if len(blk) == 1+int(s.u.asize) && blk[0] == opAddr {
-					switch s.u.asize {
-					case 8:
-						d.loc = s.order.Uint64(blk[1:])
-					case 4:
-						d.loc = uint64(s.order.Uint32(blk[1:]))
-					}
-					d.hasLoc = true
-				} else if len(blk) > 1 && (blk[0] == opAddrx || blk[0] == opGNUAddrIndex) {
-					i, r := uleb(blk, 1)
-					if r == len(blk) {
-						d.loc, d.hasLoc = s.addrIndex(i)
-					}
-				}
-			default:
-				p = s.skipForm(b, form, p)
-			}
-		case atLowPC:
-			var v uint64
-			v, p = s.readUint(b, form, p)
-			switch form {
-			case formAddr:
-				d.lowpc, d.hasLow = v, true
-			case formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
-				d.lowpc, d.hasLow = s.addrIndex(v)
-			}
-		case atHighPC:
-			var v uint64
-			if form == formImplicitConst {
-				v = uint64(a.ic)
-			} else {
-				v, p = s.readUint(b, form, p)
-			}
-			switch form {
-			case formAddr:
-				d.highpc, d.hasHigh = v, true
-			case formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
-				d.highpc, d.hasHigh = s.addrIndex(v)
-			default:
-				d.highpc, d.hasHigh, d.highIsOff = v, true, true
-			}
-		case atRanges:
-			var v uint64
-			v, p = s.readUint(b, form, p)
-			d.ranges, d.hasRanges, d.rangesX = v, true, form == formRnglistx
-		case atConstValue:
-			switch form {
-			case formData1, formData2, formData4, formData8, formUdata:
-				var v uint64
-				v, p = s.readUint(b, form, p)
-				d.cval, d.hasCval = int64(v), true
-			case formSdata:
-				d.cval, p = sleb(b, p)
-				d.hasCval = true
-			case formImplicitConst:
-				d.cval, d.hasCval = a.ic, true
-			default:
-				p = s.skipForm(b, form, p)
-			}
-		default:
-			if a.size >= 0 && a.form == form {
-				p += int(a.size)
-			} else {
-				p = s.skipForm(b, form, p)
-			}
-		}
+	for _, op := range ab.plan {
+		p = s.readAttr(b, &ab.attrs[op.idx], p+int(op.pre), d)
 		if p < 0 {
 			return -1
 		}
 	}
+	p += int(ab.tail)
 	if p > len(b) {
 		return -1
 	}
 	return p
 }
 
+// readAttr decodes one attribute at p into d if it is of interest, skips
+// it otherwise, and returns the position after it (-1 if malformed).
+func (s *scanner) readAttr(b []byte, a *abbrevAttr, p int, d *dieAttrs) int {
+	form := a.form
+	if form == formIndirect {
+		f, q := uleb(b, p)
+		if q < 0 {
+			return -1
+		}
+		form, p = uint32(f), q
+	}
+	if p < 0 || p > len(b) {
+		return -1
+	}
+	switch a.attr {
+	case atName:
+		d.name, p = s.readName(b, form, p)
+	case atDeclaration:
+		var v uint64
+		if form == formImplicitConst {
+			v = uint64(a.ic)
+		} else {
+			v, p = s.readUint(b, form, p)
+		}
+		d.decl = v != 0
+	case atExternal:
+		var v uint64
+		if form == formImplicitConst {
+			v = uint64(a.ic)
+		} else {
+			v, p = s.readUint(b, form, p)
+		}
+		d.ext = v != 0
+	case atInline:
+		var v uint64
+		if form == formImplicitConst {
+			v = uint64(a.ic)
+		} else {
+			v, p = s.readUint(b, form, p)
+		}
+		d.inline = v == 1 || v == 3 // DW_INL_inlined, DW_INL_declared_inlined
+	case atSpecification, atAbstractOrigin, atSibling:
+		var v uint64
+		switch form {
+		case formRef1, formRef2, formRef4, formRef8, formRefUdata:
+			v, p = s.readUint(b, form, p)
+			v += s.u.off
+		case formRefAddr:
+			v, p = s.readUint(b, form, p)
+		default:
+			return s.skipForm(b, form, p)
+		}
+		if a.attr == atSibling {
+			d.sibling, d.hasSib = v, true
+		} else if !d.hasRef {
+			d.ref, d.hasRef = v, true
+		}
+	case atLocation:
+		switch form {
+		case formExprloc, formBlock, formBlock1, formBlock2, formBlock4:
+			var n uint64
+			q := p
+			switch form {
+			case formExprloc, formBlock:
+				n, q = uleb(b, p)
+			case formBlock1:
+				n, q = uint64(b[p]), p+1
+			case formBlock2:
+				n, q = uint64(s.order.Uint16(b[p:])), p+2
+			case formBlock4:
+				n, q = uint64(s.order.Uint32(b[p:])), p+4
+			}
+			if q < 0 || n > uint64(len(b)-q) {
+				return -1
+			}
+			blk := b[q : q+int(n)]
+			p = q + int(n)
+			if len(blk) == 1+int(s.u.asize) && blk[0] == opAddr {
+				switch s.u.asize {
+				case 8:
+					d.loc = s.order.Uint64(blk[1:])
+				case 4:
+					d.loc = uint64(s.order.Uint32(blk[1:]))
+				}
+				d.hasLoc = true
+			} else if len(blk) > 1 && (blk[0] == opAddrx || blk[0] == opGNUAddrIndex) {
+				i, r := uleb(blk, 1)
+				if r == len(blk) {
+					d.loc, d.hasLoc = s.addrIndex(i)
+				}
+			}
+		default:
+			p = s.skipForm(b, form, p)
+		}
+	case atLowPC:
+		var v uint64
+		v, p = s.readUint(b, form, p)
+		switch form {
+		case formAddr:
+			d.lowpc, d.hasLow = v, true
+		case formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
+			d.lowpc, d.hasLow = s.addrIndex(v)
+		}
+	case atHighPC:
+		var v uint64
+		if form == formImplicitConst {
+			v = uint64(a.ic)
+		} else {
+			v, p = s.readUint(b, form, p)
+		}
+		switch form {
+		case formAddr:
+			d.highpc, d.hasHigh = v, true
+		case formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
+			d.highpc, d.hasHigh = s.addrIndex(v)
+		default:
+			d.highpc, d.hasHigh, d.highIsOff = v, true, true
+		}
+	case atRanges:
+		var v uint64
+		v, p = s.readUint(b, form, p)
+		d.ranges, d.hasRanges, d.rangesX = v, true, form == formRnglistx
+	case atConstValue:
+		switch form {
+		case formData1, formData2, formData4, formData8, formUdata:
+			var v uint64
+			v, p = s.readUint(b, form, p)
+			d.cval, d.hasCval = int64(v), true
+		case formSdata:
+			d.cval, p = sleb(b, p)
+			d.hasCval = true
+		case formImplicitConst:
+			d.cval, d.hasCval = a.ic, true
+		default:
+			p = s.skipForm(b, form, p)
+		}
+	default:
+		if a.size >= 0 && a.form == form {
+			p += int(a.size)
+		} else {
+			p = s.skipForm(b, form, p)
+		}
+	}
+	return p
+}
+
+// wanted lists the attributes readAttr decodes; the others are skipped
+// (fixed-size ones in bulk, by the abbreviation's plan).
+func wanted(at uint32) bool {
+	switch at {
+	case atName, atDeclaration, atExternal, atInline, atSpecification, atAbstractOrigin, atSibling,
+		atLocation, atLowPC, atHighPC, atRanges, atConstValue:
+		return true
+	}
+	return false
+}
+
 // skipAttrs skips all attributes of a DIE, noting its sibling if it has
 // children.
 func (s *scanner) skipAttrs(b []byte, ab *abbrev, p int) (int, uint64, bool) {
-	if ab.fixed >= 0 && !ab.children {
-		return p + int(ab.fixed), 0, false
+	if ab.fixed >= 0 {
+		if !ab.children {
+			return p + int(ab.fixed), 0, false
+		}
+		if ab.sibOff >= 0 && p+int(ab.fixed) <= len(b) {
+			v, _ := s.readUint(b, ab.sibForm, p+int(ab.sibOff))
+			return p + int(ab.fixed), v + s.u.off, true
+		}
 	}
 	var sib uint64
 	var hasSib bool
@@ -1129,6 +1242,13 @@ func (s *scanner) scanUnit(u *unitInfo) error {
 			s.record(ab.tag, uint64(dieOff), cuSize, &d)
 			if ab.children {
 				if ab.tag == tagEnumerationType {
+					// Headers repeat the same enumerations in every unit:
+					// an enumeration whose enumerators are byte-for-byte
+					// those of one already indexed is skipped whole.
+					if end, dup := s.seenEnum(b, p, d.name); dup {
+						p = end
+						continue
+					}
 					depth++
 					inEnum, enumOff, enumDecl = true, uint64(dieOff), d.decl
 				} else if d.hasSib && d.sibling > uint64(dieOff) && d.sibling <= u.end {
@@ -1179,7 +1299,9 @@ func interesting(tag uint32) bool {
 	return false
 }
 
-func (s *scanner) record(tag uint32, off uint64, cuSize uint32, d *dieAttrs) {
+// record notes a top-level DIE; for a type it reports whether a definition
+// of that name was known already.
+func (s *scanner) record(tag uint32, off uint64, cuSize uint32, d *dieAttrs) bool {
 	var kind uint8
 	switch tag {
 	case tagStructType:
@@ -1195,44 +1317,108 @@ func (s *scanner) record(tag uint32, off uint64, cuSize uint32, d *dieAttrs) {
 	case tagVariable:
 		if d.hasLoc {
 			s.addDef(off, d, false)
-			return
+			return false
 		}
 		if d.name == nkNone || !d.decl {
-			return
+			return false
 		}
 		kind = kVarDecl
 		s.put(withKind(d.name, kind), cand{off: off, size: cuSize})
-		return
+		return false
 	case tagSubprogram:
 		if d.decl || !(d.hasLow || d.hasRanges) {
-			return
+			return false
 		}
 		s.addDef(off, d, true)
-		return
+		return false
 	default:
-		return
+		return false
 	}
 	if d.name == nkNone {
-		return
+		return false
 	}
 	s.put(withKind(d.name, kind), cand{off: off, size: cuSize, decl: d.decl})
+	return true
+}
+
+// seenEnum fingerprints the children of an enumeration (whose children
+// start at p): the tag's name and, for each child, the shape of its
+// abbreviation (not its code, which differs between units) and its attribute
+// bytes (which hold global .debug_str offsets and values). It reports the
+// position after the enumeration and whether the same fingerprint was met
+// before; if not, it is remembered.
+func (s *scanner) seenEnum(b []byte, p int, name nameKey) (int, bool) {
+	h := &s.fp
+	h.Reset()
+	var buf [8]byte
+	binary.LittleEndian.PutUint64(buf[:], name)
+	h.Write(buf[:])
+	n := 0
+	for p < len(b) {
+		code, q := uleb(b, p)
+		if q < 0 {
+			return 0, false
+		}
+		if code == 0 {
+			if n == 0 {
+				return 0, false
+			}
+			sum := h.Sum64()
+			if _, ok := s.enums[sum]; ok {
+				return q, true
+			}
+			s.enums[sum] = struct{}{}
+			return 0, false
+		}
+		ab := s.tab.get(code)
+		if ab == nil || ab.children {
+			return 0, false
+		}
+		end, _, _ := s.skipAttrs(b, ab, q)
+		if end < 0 || end > len(b) {
+			return 0, false
+		}
+		binary.LittleEndian.PutUint64(buf[:], ab.shape)
+		h.Write(buf[:])
+		h.Write(b[q:end])
+		p = end
+		n++
+	}
+	return 0, false
 }
 
 // put records c for key k unless a better candidate is known.
-func (s *scanner) put(k uint64, c cand) {
+// It reports whether k was known already, and the rank of what was known.
+func (s *scanner) put(k uint64, c cand) (bool, uint32) {
 	e := s.m.slot(k)
+	r := c.rank()
 	if e.k != 0 {
-		if c.better(s.cands[e.v]) {
+		prev := e.r
+		if r < e.r || r == e.r && c.better(s.cands[e.v]) {
 			s.cands[e.v] = c
+			e.r = r
 		}
-		return
+		return true, prev
 	}
-	e.k, e.v = k+1, int32(len(s.cands))
+	e.k, e.v, e.r = k+1, int32(len(s.cands)), r
 	s.cands = append(s.cands, c)
 	s.m.n++
 	if s.m.n*2 > len(s.m.e) {
 		s.m.grow()
 	}
+	return false, 0
+}
+
+// rank orders candidates as better does, but for the offset: lower is better.
+func (a cand) rank() uint32 {
+	r := a.size
+	if r > 1<<31-1 {
+		r = 1<<31 - 1
+	}
+	if a.decl {
+		r |= 1 << 31
+	}
+	return r
 }
 
 // keyTable is an open-addressing hash table from name keys to candidate
@@ -1246,7 +1432,8 @@ type keyTable struct {
 
 type keyEntry struct {
 	k uint64
-	v int32
+	v int32  // index into the scanner's cands
+	r uint32 // rank of cands[v], kept here to compare without touching cands
 }
 
 func newKeyTable(bits uint) keyTable {
@@ -1503,30 +1690,39 @@ func merge(idx *index, ws []*scanner, im *Image) {
 		idx.dies += w.dies
 		idx.warnings = append(idx.warnings, w.errs...)
 	}
-	// Types, declarations and enumerators.
-	idx.types = make(map[typeKey]cand, n/len(ws)+1024)
-	for _, w := range ws {
-		for _, e := range w.m.e {
-			if e.k == 0 {
-				continue
+	// Types, declarations and enumerators, concurrently with definitions.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		types := make(map[typeKey]cand, n/len(ws)+1024)
+		for _, w := range ws {
+			for _, e := range w.m.e {
+				if e.k == 0 {
+					continue
+				}
+				k, c := e.k-1, w.cands[e.v]
+				tk := typeKey{kind: uint8(k >> 60 & 7), name: keyString(k&^(7<<60), str, info)}
+				if old, ok := types[tk]; !ok || c.better(old) {
+					types[tk] = c
+				}
 			}
-			k, c := e.k-1, w.cands[e.v]
-			tk := typeKey{kind: uint8(k >> 60 & 7), name: keyString(k&^(7<<60), str, info)}
-			if old, ok := idx.types[tk]; !ok || c.better(old) {
-				idx.types[tk] = c
-			}
+			w.m, w.cands = keyTable{}, nil
 		}
-		w.m, w.cands = keyTable{}, nil
-	}
+		idx.types = types
+	}()
+	defer wg.Wait()
+
 	// Definitions.
-	nd := 0
+	nd, np := 0, 0
 	for _, w := range ws {
 		nd += len(w.defs)
+		np += len(w.pcs)
 	}
 	idx.defs = make([]def, 0, nd)
-	idx.vars = make(map[string]int32, nd/4)
+	idx.vars = make(map[string]int32, nd/2)
 	idx.funcs = make(map[string]int32, nd/2)
-	var pcs []pcRange
+	pcs := make([]pcRange, 0, np)
 	for _, w := range ws {
 		base := int32(len(idx.defs))
 		for i := range w.defs {
@@ -1537,29 +1733,23 @@ func merge(idx *index, ws []*scanner, im *Image) {
 			} else if wd.ref != 0 {
 				name = im.refNameSlow(wd.ref)
 			}
-			idx.defs = append(idx.defs, def{name: name, off: wd.off, lo: wd.lo, hi: wd.hi, ext: wd.ext, isFn: wd.isFn, next: -1, rng: -1})
+			d := def{name: name, off: wd.off, lo: wd.lo, hi: wd.hi, ext: wd.ext, isFn: wd.isFn, next: -1, rng: -1}
+			if len(wd.rngs) > 0 {
+				d.rng = int32(len(idx.ranges))
+				idx.ranges = append(idx.ranges, wd.rngs)
+			}
+			idx.defs = append(idx.defs, d)
 		}
 		for _, p := range w.pcs {
 			pcs = append(pcs, pcRange{lo: p.lo, hi: p.hi, def: base + p.def})
 		}
-		for i := range w.defs {
-			if len(w.defs[i].rngs) > 0 {
-				d := &idx.defs[base+int32(i)]
-				d.rng = int32(len(idx.ranges))
-				idx.ranges = append(idx.ranges, w.defs[i].rngs)
-			}
-		}
 		w.defs, w.pcs = nil, nil
 	}
-	// Deterministic order of definitions sharing a name: by DIE offset, with
-	// external ones first.
-	order := make([]int32, len(idx.defs))
-	for i := range order {
-		order[i] = int32(i)
-	}
+	// Chain definitions sharing a name; then put each chain in a
+	// deterministic order: external ones first, then by DIE offset.
 	defs := idx.defs
-	sort.Slice(order, func(a, b int) bool { return defs[order[a]].off > defs[order[b]].off })
-	for _, i := range order {
+	var dups []int32 // heads of chains with more than one definition
+	for i := range defs {
 		d := &defs[i]
 		if d.name == "" {
 			continue
@@ -1568,29 +1758,49 @@ func merge(idx *index, ws []*scanner, im *Image) {
 		if d.isFn {
 			m = idx.funcs
 		}
-		head, ok := m[d.name]
-		if !ok {
-			m[d.name] = i
-			continue
-		}
-		// Insert keeping external definitions ahead of static ones.
-		if d.ext || !defs[head].ext {
+		if head, ok := m[d.name]; ok {
 			d.next = head
-			m[d.name] = i
-			continue
+			if defs[head].next < 0 {
+				dups = append(dups, int32(i))
+			}
 		}
-		prev := head
-		for defs[prev].next >= 0 && defs[defs[prev].next].ext {
-			prev = defs[prev].next
-		}
-		d.next = defs[prev].next
-		defs[prev].next = i
+		m[d.name] = int32(i)
 	}
-	sort.Slice(pcs, func(a, b int) bool {
-		if pcs[a].lo != pcs[b].lo {
-			return pcs[a].lo < pcs[b].lo
+	var chain []int32
+	for _, h := range dups {
+		d := &defs[h]
+		m := idx.vars
+		if d.isFn {
+			m = idx.funcs
 		}
-		return pcs[a].hi > pcs[b].hi
+		head := m[d.name] // the chain may have grown past h
+		chain = chain[:0]
+		for i := head; i >= 0; i = defs[i].next {
+			chain = append(chain, i)
+		}
+		slices.SortFunc(chain, func(a, b int32) int {
+			if defs[a].ext != defs[b].ext {
+				if defs[a].ext {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Compare(defs[a].off, defs[b].off)
+		})
+		for j, i := range chain {
+			if j+1 < len(chain) {
+				defs[i].next = chain[j+1]
+			} else {
+				defs[i].next = -1
+			}
+		}
+		m[d.name] = chain[0]
+	}
+	slices.SortFunc(pcs, func(a, b pcRange) int {
+		if a.lo != b.lo {
+			return cmp.Compare(a.lo, b.lo)
+		}
+		return cmp.Compare(b.hi, a.hi)
 	})
 	idx.pcs = pcs
 }

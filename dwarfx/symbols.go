@@ -2,7 +2,9 @@ package dwarfx
 
 import (
 	"bytes"
+	"cmp"
 	"debug/elf"
+	"slices"
 	"sort"
 	"strings"
 	"unsafe"
@@ -52,8 +54,8 @@ func (im *Image) loadSymbols() error {
 		}
 	}
 	st := &im.syms
-	st.byName = make(map[string]int32)
 	if symSec == nil {
+		st.byName = map[string]int32{}
 		return &FormatError{Section: ".symtab", Msg: "no symbol table"}
 	}
 	data := im.sects[symSec.Name]
@@ -73,6 +75,7 @@ func (im *Image) loadSymbols() error {
 	}
 	order := im.order
 	st.all = make([]rawSym, 0, n)
+	st.byName = make(map[string]int32, n)
 	for i := 1; i < n; i++ {
 		e := data[i*entsz : (i+1)*entsz]
 		var nameOff uint32
@@ -152,26 +155,34 @@ func (im *Image) loadSymbols() error {
 		}
 		st.byName[s.name] = int32(i)
 	}
-	// By address: symbols in allocated sections.
-	idx := make([]int32, 0, len(st.all))
+	// By address: symbols in allocated sections, best first among equal
+	// addresses.
+	type ak struct {
+		addr uint64
+		rank uint8
+		idx  int32
+	}
+	keys := make([]ak, 0, len(st.all))
 	for i := range st.all {
 		s := &st.all[i]
-		if !addrBearing(s.kind) {
-			continue
+		if addrBearing(s.kind) {
+			keys = append(keys, ak{s.addr, s.rank, int32(i)})
 		}
-		idx = append(idx, int32(i))
 	}
 	all := st.all
-	sort.Slice(idx, func(a, b int) bool {
-		sa, sb := &all[idx[a]], &all[idx[b]]
-		if sa.addr != sb.addr {
-			return sa.addr < sb.addr
+	slices.SortFunc(keys, func(a, b ak) int {
+		switch {
+		case a.addr != b.addr:
+			return cmp.Compare(a.addr, b.addr)
+		case a.rank != b.rank:
+			return cmp.Compare(b.rank, a.rank)
 		}
-		if sa.rank != sb.rank {
-			return sa.rank > sb.rank
-		}
-		return sa.name < sb.name
+		return strings.Compare(all[a.idx].name, all[b.idx].name)
 	})
+	idx := make([]int32, len(keys))
+	for i, k := range keys {
+		idx[i] = k.idx
+	}
 	// Keep the best per address.
 	out := idx[:0]
 	for _, j := range idx {

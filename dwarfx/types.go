@@ -514,22 +514,26 @@ func stripQual(t dwarf.Type) dwarf.Type {
 }
 
 // sizeOf is t's size in bytes, -1 if it has none (void, functions, incomplete).
-func sizeOf(t dwarf.Type) int64 {
-	if t == nil {
+func sizeOf(t dwarf.Type) int64 { return sizeOfDepth(t, 0) }
+
+func sizeOfDepth(t dwarf.Type, depth int) int64 {
+	if t == nil || depth > 32 {
 		return -1
 	}
 	switch x := Strip(t).(type) {
-	case *dwarf.VoidType, *dwarf.FuncType:
+	case *dwarf.VoidType, *dwarf.FuncType, *dwarf.TypedefType, *dwarf.QualType:
+		// (a typedef or qualifier left by Strip is a cycle)
 		return -1
 	case *dwarf.StructType:
 		if x.Incomplete {
 			return -1
 		}
+		return x.ByteSize
 	case *dwarf.ArrayType:
 		if x.Count < 0 {
 			return 0
 		}
-		es := sizeOf(x.Type)
+		es := sizeOfDepth(x.Type, depth+1)
 		if es < 0 {
 			return -1
 		}
@@ -542,8 +546,9 @@ func sizeOf(t dwarf.Type) int64 {
 		return x.Count * es
 	case nil:
 		return -1
+	default:
+		return x.Common().ByteSize
 	}
-	return t.Size()
 }
 
 // Sizeof is the size of t in bytes, completing opaque structs; an error

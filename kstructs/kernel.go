@@ -48,6 +48,12 @@ type Kernel struct {
 	percpu     *perCPU
 	percpuOnce sync.Once
 	percpuErr  error
+
+	// Caches of this package's walks, built on first use: task table and
+	// layouts (task_layout.go), the unwinder (stack.go).
+	kcMu   sync.Mutex
+	kc     *kcache
+	unwind unwinderOnce
 }
 
 // MismatchError says the vmlinux is not the kernel that wrote the dump.

@@ -55,7 +55,7 @@ func dmesgLines(recs []kstructs.LogRecord) []string {
 	return out
 }
 
-// kdumpFiles lists the fixture's dump files (fixture.json), ELF first.
+// dumpFiles lists the fixture's dump files (fixture.json), ELF first.
 func dumpFiles(f *fixture.Fixture) []string {
 	out := []string{"vmcore.elf"}
 	for _, d := range f.Dumps {

@@ -43,7 +43,7 @@ func WalkRBNode(k *Kernel, top uint64, order RBOrder) ([]RBNode, error) {
 	// struct rb_node { unsigned long __rb_parent_color; rb_node *rb_right; rb_node *rb_left; }
 	var visit func(n uint64, pos string, depth int)
 	visit = func(n uint64, pos string, depth int) {
-		if n == 0 || first != nil && len(out) > DefaultWalkLimit {
+		if n == 0 {
 			return
 		}
 		if seen[n] {
@@ -60,7 +60,7 @@ func WalkRBNode(k *Kernel, top uint64, order RBOrder) ([]RBNode, error) {
 		}
 		seen[n] = true
 		buf := make([]byte, 3*ps)
-		if err := k.ReadVirt(buf, n); err != nil {
+		if err := k.read(buf, n); err != nil {
 			if first == nil {
 				first = fmt.Errorf("rb tree corrupt: cannot read node %#x (at %s): %w", n, pos, err)
 			}

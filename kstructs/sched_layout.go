@@ -309,12 +309,8 @@ func (k *Kernel) buildPidLayout(l *schedLayout) error {
 	} else {
 		ps := k.PtrSize()
 		x.shift = fieldLoc{Off: 0, Size: 1}
-		x.slots = fieldLoc{Off: 2*ps + 4*ps, Size: 64 * ps}
-		if ps == 4 {
-			x.slots.Off = 4 + 4 + 4 + 8
-		} else {
-			x.slots.Off = 8 + 8 + 8 + 16
-		}
+		// 4 bytes, parent, array, then a two-pointer union, padded to a pointer.
+		x.slots = fieldLoc{Off: max(4, ps) + 4*ps, Size: 64 * ps}
 		x.nslots = 64
 	}
 	if x.nslots <= 0 {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // Backtrace is one task's kernel call stack, innermost frame first.
@@ -25,6 +26,10 @@ type Backtrace struct {
 	// stack's entry point (a syscall or exception from user space, a kernel
 	// thread's or idle task's start). "" means it reached one.
 	Stopped string `json:"stopped,omitempty"`
+	// Notes explain how an unusual CPU state was handled: a CPU stopped in
+	// an exception vector, a stack pointer recovered by searching the
+	// stack, an exception taken from user space.
+	Notes []string `json:"notes,omitempty"`
 	// StackBase and StackTop bound the task's kernel stack [base, top).
 	StackBase uint64 `json:"stack_base"`
 	StackTop  uint64 `json:"stack_top"`
@@ -237,10 +242,7 @@ type ptRegsLayout struct {
 	stackframe int64
 }
 
-// unwinders caches one unwinder per Kernel. (A field in Kernel would be
-// tidier; kernel.go belongs to another file owner.)
-var unwinders sync.Map // *Kernel -> *unwinderOnce
-
+// unwinderOnce builds a Kernel's unwinder once (Kernel.unwind).
 type unwinderOnce struct {
 	once sync.Once
 	u    *unwinder
@@ -248,8 +250,7 @@ type unwinderOnce struct {
 }
 
 func (k *Kernel) unwinder() (*unwinder, error) {
-	v, _ := unwinders.LoadOrStore(k, &unwinderOnce{})
-	o := v.(*unwinderOnce)
+	o := &k.unwind
 	o.once.Do(func() { o.u, o.err = newUnwinder(k) })
 	return o.u, o.err
 }
@@ -581,7 +582,12 @@ func (u *unwinder) irqStackPtr(cpu int) []stackRange {
 	}
 	if v, err := k.Image.Variable("irq_stack_ptr"); err == nil {
 		if p, err := u.readWord(v.Addr + pcpu); err == nil && p != 0 {
-			out = append(out, stackRange{lo: p, hi: p + u.threadSize, kind: "irq"})
+			// arm64 stores the stack's base, arm its top (&stack[THREAD_SIZE]).
+			lo := p
+			if u.arch == dump.ArchARM {
+				lo = p - u.threadSize
+			}
+			out = append(out, stackRange{lo: lo, hi: lo + u.threadSize, kind: "irq"})
 		}
 	}
 	if v, err := k.Image.Variable("overflow_stack"); err == nil && v.Type != nil && v.Type.Size() > 0 {
@@ -675,7 +681,7 @@ func (u *unwinder) unwindRegs(t *taskCtx, regs *Regs) *Backtrace {
 	case dump.ArchARM64:
 		u.arm64.unwind(bt, t, regs, true)
 	case dump.ArchARM:
-		u.arm.unwind(bt, t, regs, true)
+		u.arm.unwindCPU(bt, t, regs)
 	}
 	u.finish(bt)
 	return bt
@@ -719,6 +725,9 @@ func (u *unwinder) finish(bt *Backtrace) {
 	for i := range bt.Frames {
 		f := &bt.Frames[i]
 		f.Level = i
+		if f.Function != "" {
+			continue // named by the unwinder
+		}
 		look := f.PC
 		if f.IsReturn {
 			// A return address may lie past the end of a function whose
@@ -726,11 +735,27 @@ func (u *unwinder) finish(bt *Backtrace) {
 			// the call's function.
 			look--
 		}
-		if s, _, ok := u.k.Image.SymbolAt(look); ok {
+		if s, ok := u.textSymbol(look); ok {
 			f.Function = s.Name
 			f.Offset = f.PC - s.Addr
 		}
 	}
+}
+
+// textSymbol names a code address: only one inside the kernel image or
+// covered by a sized symbol (arm's vector stubs, module text), so that an
+// address outside the kernel (user space, a vector page) is not shown as
+// the last image symbol plus a huge offset.
+func (u *unwinder) textSymbol(addr uint64) (dwarfx.Symbol, bool) {
+	img := u.k.Image
+	s, off, ok := img.SymbolAt(addr)
+	if !ok {
+		return s, false
+	}
+	if img.InText(addr) || img.InKernelImage(addr) || (s.Size > 0 && off < s.Size) {
+		return s, true
+	}
+	return dwarfx.Symbol{}, false
 }
 
 // addFrame appends a frame, bounding the count; false means stop.
@@ -740,6 +765,8 @@ func addFrame(bt *Backtrace, t *taskCtx, f Frame) bool {
 		return false
 	}
 	if s, ok := t.stackOf(f.SP, 1); ok {
+		f.Stack = s.kind
+	} else if s, ok := t.stackOf(f.SP, 0); ok {
 		f.Stack = s.kind
 	} else {
 		f.Stack = "unknown"
@@ -797,7 +824,7 @@ func (k *Kernel) StackTextWords(taskAddr, sp uint64) ([]StackWord, error) {
 	return out, nil
 }
 
-// ReadStack reads [lo, hi) of a task's stack as words (for bt -f).
+// ReadStackWords reads [lo, hi) of a stack as target words (for bt -f).
 func (k *Kernel) ReadStackWords(lo, hi uint64) ([]uint64, error) {
 	ps := uint64(k.PtrSize())
 	if hi <= lo || hi-lo > 1<<20 {

@@ -2,6 +2,7 @@ package kstructs_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,6 +70,9 @@ func btText(bt *kstructs.Backtrace) string {
 	if bt.Stopped != "" {
 		fmt.Fprintf(&b, "  stopped: %s\n", bt.Stopped)
 	}
+	for _, n := range bt.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
 	return b.String()
 }
 
@@ -100,65 +104,119 @@ func TestBacktracePanicTask(t *testing.T) {
 	})
 }
 
+// TestBacktraceSleeper unwinds tasks blocked in nanosleep: the workload's
+// "sleep" processes and its fifo task (which sleeps in clock_nanosleep).
 func TestBacktraceSleeper(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
-		pids := f.GT.Role("sleeper")
-		if len(pids) == 0 {
-			t.Fatal("the ground truth has no sleeper role")
-		}
-		for _, pid := range pids[:min(len(pids), 5)] {
-			task, err := k.TaskByPID(pid)
-			if err != nil {
-				t.Fatalf("sleeper %d: %v", pid, err)
-			}
-			bt, err := k.Backtrace(task.Addr)
-			if err != nil {
-				t.Fatalf("bt %d: %v", pid, err)
-			}
-			fns := functions(bt)
-			if err := inOrder(fns, "__schedule", "schedule", "do_nanosleep"); err != nil {
-				t.Errorf("pid %d: %v\n%s", pid, err, btText(bt))
-			}
-			if bt.Stopped != "" || !hasPrefixAny(fns[len(fns)-1], syscallEntry[f.Arch]) {
-				t.Errorf("pid %d does not end at the syscall entry:\n%s", pid, btText(bt))
-			}
-		}
-	})
-}
-
-// TestBacktraceEveryTask unwinds every task: none may fail, and every
-// stack should reach its entry point.
-func TestBacktraceEveryTask(t *testing.T) {
 	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		tasks, err := k.Tasks()
 		if err != nil {
 			t.Fatal(err)
 		}
-		complete, early := 0, 0
+		var sleepers []*kstructs.Task
+		fifo := f.GT.RolePID("fifo")
 		for _, task := range tasks {
+			if task.Comm == "sleep" || task.PID == fifo {
+				sleepers = append(sleepers, task)
+			}
+		}
+		if len(sleepers) == 0 {
+			t.Fatal("no task named sleep and no fifo role in the fixture")
+		}
+		for _, task := range sleepers {
 			bt, err := k.Backtrace(task.Addr)
 			if err != nil {
-				if task.Stack == 0 {
-					continue // exited (zombie threads' stacks are freed)
-				}
-				t.Errorf("pid %d %s: %v", task.PID, task.Comm, err)
-				continue
+				t.Fatalf("bt %d: %v", task.PID, err)
 			}
 			fns := functions(bt)
-			if bt.Stopped == "" && len(fns) > 0 && !hasPrefixAny(fns[len(fns)-1], entryFuncs[f.Arch]) {
-				t.Errorf("pid %d %s ends at %s, not an entry point:\n%s", task.PID, task.Comm, fns[len(fns)-1], btText(bt))
+			if err := inOrder(fns, "__schedule", "schedule", "do_nanosleep"); err != nil {
+				t.Errorf("pid %d %s: %v\n%s", task.PID, task.Comm, err, btText(bt))
 			}
-			if bt.Stopped == "" {
-				complete++
+			if bt.Stopped != "" || !hasPrefixAny(fns[len(fns)-1], syscallEntry[f.Arch]) {
+				t.Errorf("pid %d does not end at the syscall entry:\n%s", task.PID, btText(bt))
+			}
+		}
+	})
+}
+
+// TestBacktraceEveryTask unwinds every task of every fixture, scale
+// variants included: none may fail, and every stack must reach its entry
+// point or end legitimately (a task running in user space, an exited
+// task). Fixtures are rebuilt on every machine, so nothing here may depend
+// on the state one particular dump caught its CPUs in.
+func TestBacktraceEveryTask(t *testing.T) {
+	ktest.ForEach(t, everyTask)
+	all, err := fixture.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
+		if !f.IsScale() {
+			continue
+		}
+		t.Run(filepath.Base(f.Dir), func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("scale fixture skipped in -short mode")
+			}
+			k, err := kstructs.Open(f.Path("vmcore.elf"), f.Vmlinux(), kstructs.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			everyTask(t, k, f)
+		})
+	}
+}
+
+func everyTask(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	tasks, err := k.Tasks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete, user, early, exited, active := 0, 0, 0, 0, 0
+	for _, task := range tasks {
+		bt, err := k.Backtrace(task.Addr)
+		if err != nil {
+			if task.Stack == 0 {
+				exited++ // zombies' stacks are freed
 				continue
 			}
+			t.Errorf("pid %d %s: %v", task.PID, task.Comm, err)
+			continue
+		}
+		if bt.Active {
+			active++
+			t.Logf("active pid %d %s on cpu %d:\n%s", task.PID, task.Comm, bt.CPU, btText(bt))
+		}
+		fns := functions(bt)
+		switch {
+		case bt.Stopped != "":
 			early++
 			if early <= 10 {
 				t.Errorf("pid %d %s (active %v): %s\n%s", task.PID, task.Comm, bt.Active, bt.Stopped, btText(bt))
 			}
+		case len(fns) == 0:
+			// Only a task running in user space has no kernel frames.
+			if !bt.Active || bt.StartRegs == nil || !bt.StartRegs.User {
+				t.Errorf("pid %d %s: no frames, and not a task running in user space", task.PID, task.Comm)
+			}
+			user++
+		case !hasPrefixAny(fns[len(fns)-1], entryFuncs[f.Arch]):
+			t.Errorf("pid %d %s ends at %s, not an entry point:\n%s", task.PID, task.Comm, fns[len(fns)-1], btText(bt))
+		default:
+			complete++
 		}
-		t.Logf("%s: %d tasks: %d stacks unwound to their entry point, %d stopped early", ktest.Name(f), len(tasks), complete, early)
-	})
+		for _, fr := range bt.Frames {
+			if fr.Function == "" && fr.Level > 0 {
+				t.Errorf("pid %d %s: frame #%d at %#x has no function:\n%s", task.PID, task.Comm, fr.Level, fr.PC, btText(bt))
+				break
+			}
+		}
+	}
+	if active == 0 {
+		t.Errorf("no task was unwound from a CPU's registers")
+	}
+	t.Logf("%s (%s): %d tasks: %d unwound to their entry point, %d in user space, %d stopped early, %d exited (no stack); %d active",
+		ktest.Name(f), filepath.Base(f.Dir), len(tasks), complete, user, early, exited, active)
 }
 
 func BenchmarkBacktraceAll(b *testing.B) {

@@ -216,24 +216,54 @@ type kcache struct {
 
 	stateOnce sync.Once
 	states    *stateTable
+
+	// mem, if set, replaces the dump for this package's reads (WithMemory).
+	mem VirtReader
 }
 
-// caches maps each open Kernel to its kcache. The Kernel type (kernel.go)
-// has no slot for it, so it lives here, keyed by the Kernel pointer; entries
-// are dropped by ForgetTasks.
-var caches sync.Map // *Kernel → *kcache
+// VirtReader reads target virtual memory.
+type VirtReader interface {
+	ReadVirt(p []byte, addr uint64) error
+}
 
-func (k *Kernel) cache() *kcache {
-	if c, ok := caches.Load(k); ok {
-		return c.(*kcache)
+// WithMemory returns a Kernel that shares k's dump, image and layout but
+// whose task, runqueue, list and tree walks read memory through m: tests
+// inject corruption this way, and a tool can overlay patched memory.
+func (k *Kernel) WithMemory(m VirtReader) *Kernel {
+	k2 := &Kernel{Dump: k.Dump, Image: k.Image, Layout: k.Layout, Trans: k.Trans, Mem: k.Mem, Arch: k.Arch,
+		Warnings: k.Warnings}
+	k2.kc = &kcache{mem: m}
+	return k2
+}
+
+// read is how this package reads the target (through WithMemory's reader
+// if one is set).
+func (k *Kernel) read(p []byte, addr uint64) error {
+	if m := k.cache().mem; m != nil {
+		return m.ReadVirt(p, addr)
 	}
-	c, _ := caches.LoadOrStore(k, &kcache{})
-	return c.(*kcache)
+	return k.ReadVirt(p, addr)
 }
 
-// ForgetTasks drops the cached task table and layouts of k (after Close, or
-// to re-read a live target).
-func (k *Kernel) ForgetTasks() { caches.Delete(k) }
+// cache is k's kcache, made on first use.
+func (k *Kernel) cache() *kcache {
+	k.kcMu.Lock()
+	defer k.kcMu.Unlock()
+	if k.kc == nil {
+		k.kc = &kcache{}
+	}
+	return k.kc
+}
+
+// ForgetTasks drops the cached task table and layouts of k (to re-read a
+// live target); a WithMemory overlay is kept.
+func (k *Kernel) ForgetTasks() {
+	k.kcMu.Lock()
+	defer k.kcMu.Unlock()
+	if k.kc != nil {
+		k.kc = &kcache{mem: k.kc.mem}
+	}
+}
 
 func (k *Kernel) decoder() decoder {
 	return decoder{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
@@ -242,7 +272,7 @@ func (k *Kernel) decoder() decoder {
 // readPtr reads one pointer from the target.
 func (k *Kernel) readPointer(addr uint64) (uint64, error) {
 	b := make([]byte, k.PtrSize())
-	if err := k.ReadVirt(b, addr); err != nil {
+	if err := k.read(b, addr); err != nil {
 		return 0, err
 	}
 	return decodeUint(k.Image.ByteOrder(), b), nil
@@ -254,7 +284,7 @@ func (k *Kernel) readBytes(addr uint64, n int, what string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s at %#x: unknown size", what, addr)
 	}
 	b := make([]byte, n)
-	if err := k.ReadVirt(b, addr); err != nil {
+	if err := k.read(b, addr); err != nil {
 		return nil, fmt.Errorf("reading %s at %#x: %w", what, addr, err)
 	}
 	return b, nil

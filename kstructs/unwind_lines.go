@@ -30,15 +30,15 @@ type arange struct {
 }
 
 type lineUnit struct {
-	cu     *dwarf.Entry
-	files  []*dwarf.LineFile
-	scopes []scope
-	err    error
+	cu    *dwarf.Entry
+	first dwarf.Offset // offset of the unit's entry
+	files []*dwarf.LineFile
+	rows  []dwarf.LineEntry // the whole line program, in order
+	err   error
 }
 
 // scope is a subprogram or inlined subroutine with its code ranges.
 type scope struct {
-	ranges   [][2]uint64
 	depth    int
 	name     string
 	origin   dwarf.Offset
@@ -148,32 +148,87 @@ func (lt *lineTable) unitFor(pc uint64) (dwarf.Offset, bool) {
 	return 0, false
 }
 
-// unit reads a compile unit's files and scopes once.
-func (lt *lineTable) unit(off dwarf.Offset) *lineUnit {
+// unit reads a compile unit's entry and file table once. off is the
+// unit's header offset (as .debug_aranges gives it); debug/dwarf seeks to
+// the first entry, after the header.
+func (lt *lineTable) unit(off dwarf.Offset, info []byte) *lineUnit {
 	if lu, ok := lt.units[off]; ok {
 		return lu
 	}
 	lu := &lineUnit{}
 	lt.units[off] = lu
+	hdr, err := unitHeaderSize(info, uint64(off), lt.order)
+	if err != nil {
+		lu.err = err
+		return lu
+	}
 	r := lt.d.Reader()
-	r.Seek(off)
+	r.Seek(off + dwarf.Offset(hdr))
 	cu, err := r.Next()
 	if err != nil || cu == nil {
 		lu.err = fmt.Errorf("reading the compile unit at .debug_info+%#x: %v", off, err)
 		return lu
 	}
 	lu.cu = cu
+	lu.first = off + dwarf.Offset(hdr)
 	if lr, err := lt.d.LineReader(cu); err == nil && lr != nil {
+		var le dwarf.LineEntry
+		for lr.Next(&le) == nil {
+			lu.rows = append(lu.rows, le)
+		}
 		lu.files = lr.Files()
 	}
-	depth := 0
-	for {
-		e, err := r.Next()
-		if err != nil {
-			lu.err = err
-			break
+	return lu
+}
+
+// lineAt finds the row covering pc. (debug/dwarf's SeekPC misses rows of
+// the kernel's multi-sequence line programs, so the rows are scanned.)
+func (lu *lineUnit) lineAt(pc uint64) (string, int) {
+	for i := 0; i+1 < len(lu.rows); i++ {
+		r := &lu.rows[i]
+		if r.EndSequence || r.Address > pc {
+			continue
 		}
-		if e == nil {
+		if next := &lu.rows[i+1]; pc < next.Address && r.File != nil {
+			return r.File.Name, r.Line
+		}
+	}
+	return "", 0
+}
+
+// unitHeaderSize is the size of the unit header at off: DWARF 5 headers
+// carry a unit type byte (and skeleton/type units more, not used by
+// vmlinux compile units); the 64-bit format a 12-byte length.
+func unitHeaderSize(info []byte, off uint64, bo binary.ByteOrder) (int, error) {
+	if off+24 > uint64(len(info)) {
+		return 0, fmt.Errorf("compile unit offset %#x is past .debug_info", off)
+	}
+	p := info[off:]
+	lenSize, offSize := 4, 4
+	if bo.Uint32(p) == 0xffffffff {
+		lenSize, offSize = 12, 8
+	}
+	version := bo.Uint16(p[lenSize:])
+	if version >= 5 {
+		return lenSize + 2 + 1 + 1 + offSize, nil
+	}
+	return lenSize + 2 + offSize + 1, nil
+}
+
+// chainAt returns the subprogram and inlined-subroutine scopes containing
+// pc, outermost first. It walks the unit's tree, descending only into
+// entries whose code contains pc.
+func (lt *lineTable) chainAt(lu *lineUnit, pc uint64) []scope {
+	r := lt.d.Reader()
+	r.Seek(lu.first)
+	if _, err := r.Next(); err != nil { // the unit entry itself
+		return nil
+	}
+	var chain []scope
+	depth := 0
+	for steps := 0; steps < 1<<22; steps++ {
+		e, err := r.Next()
+		if err != nil || e == nil {
 			break
 		}
 		if e.Tag == 0 {
@@ -183,10 +238,26 @@ func (lt *lineTable) unit(off dwarf.Offset) *lineUnit {
 			}
 			continue
 		}
-		if e.Tag == dwarf.TagSubprogram || e.Tag == dwarf.TagInlinedSubroutine {
+		switch e.Tag {
+		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock:
 			rs, err := lt.d.Ranges(e)
-			if err == nil && len(rs) > 0 {
-				s := scope{ranges: rs, depth: depth, inlined: e.Tag == dwarf.TagInlinedSubroutine}
+			in := false
+			if err == nil {
+				for _, rg := range rs {
+					if pc >= rg[0] && pc < rg[1] {
+						in = true
+						break
+					}
+				}
+			}
+			if !in {
+				if e.Children {
+					r.SkipChildren()
+				}
+				continue
+			}
+			if e.Tag != dwarf.TagLexDwarfBlock {
+				s := scope{depth: depth, inlined: e.Tag == dwarf.TagInlinedSubroutine}
 				s.name, _ = e.Val(dwarf.AttrName).(string)
 				if o, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset); ok {
 					s.origin = o
@@ -199,14 +270,18 @@ func (lt *lineTable) unit(off dwarf.Offset) *lineUnit {
 				if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
 					s.callLine = int(v)
 				}
-				lu.scopes = append(lu.scopes, s)
+				chain = append(chain, s)
+			}
+			if e.Children {
+				depth++
+			}
+		default:
+			if e.Children {
+				r.SkipChildren()
 			}
 		}
-		if e.Children {
-			depth++
-		}
 	}
-	return lu
+	return chain
 }
 
 // nameOf resolves a scope's name through abstract_origin/specification.
@@ -256,6 +331,7 @@ func (k *Kernel) SymbolizeFrames(frames []Frame) []Frame {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	kaslr := k.Image.KASLROffset()
+	info, _ := k.Image.SectionData(".debug_info")
 	var out []Frame
 	for _, f := range frames {
 		pc := f.PC - kaslr
@@ -267,29 +343,13 @@ func (k *Kernel) SymbolizeFrames(frames []Frame) []Frame {
 			out = append(out, f)
 			continue
 		}
-		lu := lt.unit(cuOff)
+		lu := lt.unit(cuOff, info)
 		if lu.cu == nil {
 			out = append(out, f)
 			continue
 		}
-		file, line := "", 0
-		if lr, err := lt.d.LineReader(lu.cu); err == nil && lr != nil {
-			var le dwarf.LineEntry
-			if lr.SeekPC(pc, &le) == nil && le.File != nil {
-				file, line = le.File.Name, le.Line
-			}
-		}
-		// The scopes containing pc, outermost first.
-		var chain []scope
-		for _, s := range lu.scopes {
-			for _, r := range s.ranges {
-				if pc >= r[0] && pc < r[1] {
-					chain = append(chain, s)
-					break
-				}
-			}
-		}
-		sort.SliceStable(chain, func(i, j int) bool { return chain[i].depth < chain[j].depth })
+		file, line := lu.lineAt(pc)
+		chain := lt.chainAt(lu, pc)
 		// Innermost inlined function first; each inlined scope's call site
 		// is the line of the scope around it.
 		for i := len(chain) - 1; i >= 1 && chain[i].inlined; i-- {

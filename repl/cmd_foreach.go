@@ -179,10 +179,6 @@ func runForeach(s *Session, inv *Invocation) (Result, error) {
 				text = rest
 			}
 		}
-		if name == "set" {
-			// foreach set prints the header and the context block.
-			text = strings.TrimPrefix(text, "")
-		}
 		b.WriteString(text)
 		item.Result, _ = json.Marshal(r)
 		res.Tasks = append(res.Tasks, item)

@@ -39,6 +39,10 @@ type psTask struct {
 	KernelThread bool    `json:"kernel_thread"`
 	Panic        bool    `json:"panic"`
 	Depth        int     `json:"depth,omitempty"` // ps --tree / -p
+	// StackDepth is the number of frames bt finds; WChan the wait channel
+	// (as /proc/PID/wchan), "" for running tasks.
+	StackDepth int    `json:"stack_depth"`
+	WChan      string `json:"wchan"`
 }
 
 func (s *Session) psTaskOf(t *kstructs.Task, totalPages uint64) psTask {
@@ -51,6 +55,13 @@ func (s *Session) psTaskOf(t *kstructs.Task, totalPages uint64) psTask {
 		RSS: t.RSS, VSZ: t.VSZ, MemPct: memPct(t, totalPages, s.K.PageSize()),
 		Active: t.Active, KernelThread: t.KernelThread, Panic: t.Panic,
 	}
+}
+
+// withStack adds the unwinder's facts (stack depth, wait channel) to a
+// JSON task; a task whose stack cannot be unwound keeps zero/"".
+func (s *Session) withStack(p psTask, t *kstructs.Task) psTask {
+	p.WChan, p.StackDepth, _ = s.K.WaitChannel(t)
+	return p
 }
 
 // memPct is crash's %MEM: rss as a share of physical memory.
@@ -189,7 +200,12 @@ func runPs(s *Session, inv *Invocation) (Result, error) {
 	pages, _ := s.K.PresentPages()
 	res := psResult{tasks: []psTask{}}
 	for _, t := range tasks {
-		res.tasks = append(res.tasks, s.psTaskOf(t, pages))
+		pt := s.psTaskOf(t, pages)
+		if inv.JSON {
+			// Unwinding every stack costs; only the JSON view carries it.
+			pt = s.withStack(pt, t)
+		}
+		res.tasks = append(res.tasks, pt)
 	}
 	var b strings.Builder
 	switch {
@@ -503,8 +519,13 @@ func (s *Session) psProcps(b *strings.Builder, tasks []*kstructs.Task) {
 		if d := secs / 86400; d > 0 {
 			tm = fmt.Sprintf("%d-%s", d, tm)
 		}
-		fmt.Fprintf(b, "%c %5d %7d %7d %2d %3d %3s %5d %5d %-6s %-8s %8s %s\n",
-			t.StateChar, uid, t.PID, psPPID(t), c, t.Prio-40, ni, t.RSS, t.VSZ/page, "-", "?", tm, t.Comm)
+		// procps prints the wait channel cut to the column's 6 characters.
+		wchan, _, _ := s.K.WaitChannel(t)
+		if wchan == "" {
+			wchan = "-"
+		}
+		fmt.Fprintf(b, "%c %5d %7d %7d %2d %3d %3s %5d %5d %-6.6s %-8s %8s %s\n",
+			t.StateChar, uid, t.PID, psPPID(t), c, t.Prio-40, ni, t.RSS, t.VSZ/page, wchan, "?", tm, t.Comm)
 	}
 }
 

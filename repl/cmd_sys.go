@@ -53,7 +53,12 @@ func (r sysResult) Text(w io.Writer, s *Session) error {
 	line("MACHINE", r.Machine+"  (unknown Mhz)")
 	line("MEMORY", r.Memory)
 	if r.Panic != "" {
-		line("PANIC", fmt.Sprintf("%q", r.Panic))
+		// crash prints the message in plain double quotes, not Go-escaped.
+		suffix := ""
+		if strings.Contains(r.Panic, "Oops: ") {
+			suffix = " (check log for details)"
+		}
+		line("PANIC", `"`+r.Panic+`"`+suffix)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "%12s: %s\n", "WARNING", warn)

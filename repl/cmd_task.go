@@ -1,7 +1,7 @@
 package repl
 
 import (
-		"fmt"
+	"fmt"
 	"io"
 	"regexp"
 	"sort"
@@ -162,8 +162,7 @@ type taskDump struct {
 }
 
 func (r taskResult) Text(w io.Writer, s *Session) error {
-	for i, t := range r.Tasks {
-		_ = i
+	for _, t := range r.Tasks {
 		io.WriteString(w, t.header)
 		io.WriteString(w, t.body)
 	}
@@ -173,15 +172,17 @@ func (r taskResult) Text(w io.Writer, s *Session) error {
 func taskCmd() *Command {
 	return &Command{
 		Name:     "task",
-		Synopsis: "task [-R member[,member]] [-x|-d] [pid|taskp ...]",
+		Synopsis: "task [-R member[,member]] [-x|-d] [-t] [pid|taskp ...]",
 		Summary:  "task_struct contents of the context task or of the given tasks",
 		Description: "Prints the task header and the task_struct of each task (the context task by default) " +
-			"in gdb's format. -R shows only the named top-level members.",
-		Examples: []string{"task", "task -R pid,comm,se 1", "task -x ffff888100a58000"},
+			"in gdb's format. -R shows only the named top-level members. -t shows the task in " +
+			"Trace32's Var.View layout instead (as v.v %l %t %h %s).",
+		Examples: []string{"task", "task -R pid,comm,se 1", "task -x ffff888100a58000", "task -t 1"},
 		Flags: []Flag{
 			{Short: "R", Arg: "MEMBERS", Help: "only these members (comma-separated; may repeat)"},
 			{Short: "x", Help: "hexadecimal output"},
 			{Short: "d", Help: "decimal output"},
+			{Short: "t", Help: "Trace32 Var.View layout (v.v %l %t %h %s of the task)"},
 		},
 		Complete: ArgTask,
 		Run:      runTask,
@@ -204,6 +205,12 @@ func runTask(s *Session, inv *Invocation) (Result, error) {
 		if tasks, err = s.selectTasks(sels); err != nil {
 			return nil, err
 		}
+	}
+	if inv.Has("t") {
+		if len(tasks) != 1 {
+			return nil, &UsageError{"task", "-t shows one task at a time"}
+		}
+		return s.vviewTask(tasks[0].Addr, nil)
 	}
 	radix := 0
 	if inv.Has("x") {

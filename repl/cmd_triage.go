@@ -199,6 +199,13 @@ func (s *Session) triageTask(t *kstructs.Task, withBT bool) *triageTask {
 		}
 		tt.Backtrace = append(tt.Backtrace, line)
 	}
+	if len(bt.Frames) == 0 {
+		tt.BacktraceError = "the unwinder found no frames"
+		if bt.Stopped != "" {
+			tt.BacktraceError += ": " + bt.Stopped
+		}
+		return tt
+	}
 	if bt.Stopped != "" {
 		tt.Backtrace = append(tt.Backtrace, "(stopped: "+bt.Stopped+")")
 	}

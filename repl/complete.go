@@ -78,9 +78,30 @@ func (s *Session) Completions(text, word string) []string {
 			}
 			return withPrefix(base+sep, prefixed(s.K.Image.MemberNames(t), partial))
 		}
-		return limit(s.K.Image.TypeNames(word))
+		// The index names types "struct task_struct"; struct/union take the bare tag.
+		var names []string
+		for _, n := range s.K.Image.TypeNames(word) {
+			for _, kind := range []string{"struct ", "union ", "enum "} {
+				n = strings.TrimPrefix(n, kind)
+			}
+			if strings.HasPrefix(n, word) {
+				names = append(names, n)
+			}
+		}
+		return limit(dedup(names))
 	}
 	return nil
+}
+
+func dedup(words []string) []string {
+	sort.Strings(words)
+	out := words[:0]
+	for i, w := range words {
+		if i == 0 || w != words[i-1] {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // splitMemberPath splits "init_task.se.vr" into ("init_task.se", ".", "vr").

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/chzyer/readline"
@@ -51,6 +53,12 @@ func (s *Session) RunInteractive() error {
 	}
 	defer rl.Close()
 	s.Interactive = true
+	if s.K != nil {
+		// Sorting ~100k symbol and type names takes a few hundred ms on a
+		// large vmlinux: do it while the user reads the sys summary, so the
+		// first Tab is as fast as the rest.
+		go s.K.Image.PrepareCompletion()
+	}
 
 	for {
 		line, err := rl.Readline()
@@ -82,16 +90,37 @@ func (s *Session) execInterruptible(line string) {
 	signal.Notify(sig, syscall.SIGINT)
 	defer signal.Stop(sig)
 	done := make(chan struct{})
+	var interrupted atomic.Bool
 	go func() {
 		select {
 		case <-sig:
+			interrupted.Store(true)
 			cancel()
 		case <-done:
 		}
 	}()
 	err := s.Exec(ctx, line, false)
 	close(done)
-	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+	// The terminal sends SIGINT to the whole process group, so a shell
+	// command may die of it before the runtime has queued the signal for
+	// us: check the channel and how the child died.
+	select {
+	case <-sig:
+		interrupted.Store(true)
+	default:
+	}
+	if interrupted.Load() || errors.Is(err, context.Canceled) || killedBySIGINT(err) {
 		fmt.Fprintln(s.Stderr, "interrupted")
 	}
+}
+
+// killedBySIGINT reports whether err comes from a child process (a `!cmd`
+// or a pipeline) that died of SIGINT.
+func killedBySIGINT(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGINT
 }

@@ -18,6 +18,11 @@ type segment struct {
 // parentheses, and peels off each command's "| pipeline" or "> file".
 // Quotes are kept in the text; tokenize removes them later.
 func splitLine(line string) ([]segment, error) {
+	// As in crash, a line starting with '!' belongs to the shell whole,
+	// ';' and '|' included.
+	if t := strings.TrimSpace(line); strings.HasPrefix(t, "!") {
+		return []segment{{shell: strings.TrimSpace(t[1:])}}, nil
+	}
 	var segs []segment
 	for _, part := range splitOutside(line, ';') {
 		part = strings.TrimSpace(part)

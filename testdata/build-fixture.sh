@@ -19,9 +19,12 @@
 #                          builds a "-scaleN" fixture)
 #   KINSPECT_GUEST_MEM     guest memory (default 1G, 4G when sleepers > 1000)
 #   KINSPECT_SMP           vCPUs (default 4)
-#   KINSPECT_BOOT_TIMEOUT  seconds to wait for the panic (default 600)
+#   KINSPECT_BOOT_TIMEOUT  seconds to wait for the panic (default 600 + sleepers/10)
 #   KINSPECT_MAKEDUMPFILE  0 to skip the makedumpfile variants (default 1)
 #   KINSPECT_KEEP_TMP      1 to keep the download/staging dir
+#   KINSPECT_FIXTURE_REFRESH  1 to resolve the newest kernel with apt even when
+#                          a complete fixture of ARCH/SUITE exists (and build
+#                          it if it is newer)
 set -euo pipefail
 
 die() { echo "build-fixture: ERROR: $*" >&2; exit 1; }
@@ -66,7 +69,12 @@ if [ "$ARCH" = arm ] && [ "$MEM" != 1G ] && [ -z "${KINSPECT_GUEST_MEM:-}" ]; th
   MEM=2G   # highmem=off: 32-bit virt has at most ~3 GiB of RAM below the devices
 fi
 SMP=${KINSPECT_SMP:-4}
-BOOT_TIMEOUT=${KINSPECT_BOOT_TIMEOUT:-600}
+# The ground truth of N sleepers takes a while to go through the emulated UART.
+BOOT_TIMEOUT=${KINSPECT_BOOT_TIMEOUT:-$((600 + SLEEPERS / 10))}
+STATUS_FIELDS=all
+if [ "$SLEEPERS" -gt 1000 ]; then
+  STATUS_FIELDS="Name|State|Tgid|Pid|PPid|Threads|VmSize|VmRSS|voluntary_ctxt_switches|nonvoluntary_ctxt_switches"
+fi
 FIXROOT=${KINSPECT_FIXTURES:-$HOME/.cache/kinspect/fixtures}
 
 # ---------------------------------------------------------------- preflight
@@ -77,14 +85,32 @@ done
 
 # ------------------------------------------------------------ apt for SUITE
 HOST_SUITE=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-}")
-APT_OPTS=(-o APT::Sandbox::User=root)
+SLEEPSUFFIX=""
+[ "$SLEEPERS" = 200 ] || SLEEPSUFFIX="-scale$SLEEPERS"
+# Fast path: a complete fixture of this arch/suite is reused without asking
+# apt (set KINSPECT_FIXTURE_REFRESH=1 to look for a newer kernel first).
+if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
+  for f in $(ls -t "$FIXROOT/$ARCH-$SUITE-"*"$SLEEPSUFFIX/fixture.json" 2>/dev/null); do
+    d=$(dirname "$f")
+    if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
+    log "fixture complete, reusing: $d (KINSPECT_FIXTURE_REFRESH=1 to check for a newer kernel)"
+    echo "$d"
+    exit 0
+  done
+fi
+# Debian's docker-style images disable apt's binary cache, which makes every
+# apt-cache call re-parse all lists: keep one of our own.
+mkdir -p "$FIXROOT/.apt-cache"
+APT_OPTS=(-o APT::Sandbox::User=root
+  -o Dir::Cache::pkgcache="$FIXROOT/.apt-cache/pkgcache-$SUITE.bin"
+  -o Dir::Cache::srcpkgcache="$FIXROOT/.apt-cache/srcpkgcache-$SUITE.bin")
 if [ "$SUITE" != "$HOST_SUITE" ]; then
   # A private apt configuration and state for the other suite: the system's
   # sources and lists are left alone.
   APTDIR="$FIXROOT/.apt-$SUITE"
   mkdir -p "$APTDIR"/{lists/partial,archives/partial,parts,prefs}
   MIRROR=$(grep -hoE '^URIs:[[:space:]]*\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-           awk '{print $2}' | grep -v security | head -1)
+           awk '{print $2}' | grep -v security | head -1 || true)
   MIRROR=${MIRROR:-http://deb.debian.org/debian}
   SECMIRROR=${MIRROR%/debian}/debian-security
   {
@@ -98,8 +124,7 @@ if [ "$SUITE" != "$HOST_SUITE" ]; then
     -o Dir::Etc::PreferencesParts="$APTDIR/prefs"
     -o Dir::State::Lists="$APTDIR/lists"
     -o Dir::State::Status=/dev/null
-    -o Dir::Cache="$APTDIR"
-    -o Dir::Cache::pkgcache="" -o Dir::Cache::srcpkgcache=""
+    -o Dir::Cache::archives="$APTDIR/archives"
     -o APT::Architectures::=amd64 -o APT::Architectures::=arm64 -o APT::Architectures::=armhf
   )
   stamp="$APTDIR/updated"
@@ -113,11 +138,11 @@ aptc() { apt-cache "${APT_OPTS[@]}" "$@"; }
 
 # ------------------------------------------------------- resolve the kernel
 META="linux-image-$FLAVOR:$DEBARCH"
-IMGPKG=$(aptc depends "$META" 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+IMGPKG=$(aptc depends "$META" 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ && !p {p=$2} END {print p}')
 IMGPKG=${IMGPKG%%:*}
 [ -n "$IMGPKG" ] || die "cannot resolve the kernel for $SUITE/$DEBARCH: package $META not found (apt-get update? for bookworm: make deps)"
 RELEASE=${IMGPKG#linux-image-}
-candidate() { aptc show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ {print $2; exit}'; }
+candidate() { aptc show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ && !v {v=$2} END {print v}'; }
 IMGVER=$(candidate "$IMGPKG:$DEBARCH")
 DBGPKG="$IMGPKG-dbg"
 DBGVER=$(candidate "$DBGPKG:$DEBARCH")
@@ -135,9 +160,16 @@ fi
 BBVER=$(candidate "busybox-static:$DEBARCH")
 [ -n "$BBVER" ] || die "busybox-static:$DEBARCH not found"
 
-NAME="$ARCH-$SUITE-$RELEASE"
-[ "$SLEEPERS" = 200 ] || NAME="$NAME-scale$SLEEPERS"
+NAME="$ARCH-$SUITE-$RELEASE$SLEEPSUFFIX"
 DIR="$FIXROOT/$NAME"
+# One builder per fixture at a time (make -j, several sessions): wait for the
+# other one, which may well have completed it.
+mkdir -p "$FIXROOT"
+exec 9>"$FIXROOT/.$NAME.lock"
+if ! flock -n 9; then
+  log "another build of $NAME is running: waiting for it"
+  flock 9
+fi
 if [ -f "$DIR/fixture.json" ]; then
   log "fixture complete, reusing: $DIR"
   echo "$DIR"
@@ -213,7 +245,7 @@ dpkg-deb --fsys-tarfile "$BBDEB" | tar -x -C "$TMP/bb" --wildcards '*bin/busybox
 BUSYBOX=$(find "$TMP/bb" -name busybox -type f | head -1)
 [ -n "$BUSYBOX" ] || die "no busybox binary in $BBDEB"
 T[extract]=$(elapsed "$t0")
-BUILD_ID=$(readelf -n "$DIR/vmlinux" | awk '/Build ID:/ {print $3; exit}')
+BUILD_ID=$(readelf -n "$DIR/vmlinux" | awk '/Build ID:/ && !b {b=$3} END {print b}')
 log "extracted in ${T[extract]}s: vmlinux $(du -h "$DIR/vmlinux" | cut -f1), build-id $BUILD_ID"
 
 # --------------------------------------------------------------- initramfs
@@ -236,7 +268,7 @@ cp "$HERE/guest/init" "$R/init"
 cp "$HERE/guest/gt.sh" "$R/gt.sh"
 chmod 755 "$R/init" "$R/gt.sh" "$R/bin/raspbian_proc" "$R/bin/workload"
 for ko in "${MODULES[@]}"; do cp "$ko" "$R/lib/modules/"; done
-echo "SLEEPERS=$SLEEPERS" > "$R/etc/kinspect.conf"
+printf 'SLEEPERS=%s\nSTATUS_FIELDS="%s"\n' "$SLEEPERS" "$STATUS_FIELDS" > "$R/etc/kinspect.conf"
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -6) > "$DIR/initramfs.cpio.gz"
 T[initramfs]=$(elapsed "$t0")
 
@@ -323,7 +355,8 @@ SOCAT_PID=""
 chmod 0644 "$DIR"/vmcore.*   # QEMU creates them 0400
 
 VMCOREINFO=false
-if readelf -n "$DIR/vmcore.elf" 2>/dev/null | grep -q VMCOREINFO; then VMCOREINFO=true; fi
+# (not grep -q: under pipefail, readelf's SIGPIPE would make the test fail)
+if readelf -n "$DIR/vmcore.elf" 2>/dev/null | grep VMCOREINFO >/dev/null; then VMCOREINFO=true; fi
 
 # ------------------------------------------------------------ ground truth
 t0=$(now)
@@ -360,6 +393,7 @@ cat > "$DIR/fixture.json.tmp" <<JSON
   "build_id": "$BUILD_ID",
   "vmcoreinfo": $VMCOREINFO,
   "sleepers": $SLEEPERS,
+  "status_fields": "$STATUS_FIELDS",
   "qemu": "$QEMU_VERSION",
   "qemu_cmdline": "$(echo "${QEMU_CMD[*]}" | sed "s|$DIR/||g; s|$TMP/||g; s|\"|'|g")",
   "dumps": [$DUMPS_JSON

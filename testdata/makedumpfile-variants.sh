@@ -82,12 +82,28 @@ else
       MKDF=()
     fi
     MKDF_WARNED=()
+    MKDF_INFO=()
+    if [ ${#MKDF[@]} -gt 0 ] && [ "$VMCOREINFO" != true ]; then
+      # No VMCOREINFO note in the dump (arm: no qemu_fw_cfg): generate one from
+      # vmlinux with the host's makedumpfile (DWARF only: any arch; the result
+      # is the same as the target-arch makedumpfile's -x, which is far slower
+      # under qemu-user).
+      t0=$(now)
+      if makedumpfile -g "$TMP/vmcoreinfo.txt" -x "$DIR/vmlinux" >"$TMP/mkdf-g.log" 2>&1; then
+        T[mkdf_vmcoreinfo_g]=$(elapsed "$t0")
+        MKDF_INFO=(-i "$TMP/vmcoreinfo.txt")
+        MKDF_NOTES+=("the dump has no VMCOREINFO: makedumpfile variants use one made by 'makedumpfile -g -x vmlinux'")
+      else
+        MKDF_NOTES+=("makedumpfile -g -x vmlinux failed: no makedumpfile -c/-l/-E variants")
+        MKDF=()
+      fi
+    fi
     for v in "c zlib kdump-zlib" "l lzo kdump-lzo" "E elf elf"; do
       [ ${#MKDF[@]} -gt 0 ] || break
       set -- $v
       out="vmcore.mkdf-$2-d31"
       t0=$(now)
-      if "${MKDF[@]}" -"$1" -d 31 "$TMP/vmcore.mkdf-in.elf" "$DIR/$out" >"$TMP/mkdf-$2.log" 2>&1; then
+      if "${MKDF[@]}" -"$1" -d 31 "${MKDF_INFO[@]+"${MKDF_INFO[@]}"}" "$TMP/vmcore.mkdf-in.elf" "$DIR/$out" >"$TMP/mkdf-$2.log" 2>&1; then
         T[mkdf_$2_d31]=$(elapsed "$t0")
         mkdf_add "$out" "$3" false 31
         if grep -q 'kernel version is not supported' "$TMP/mkdf-$2.log"; then

@@ -30,9 +30,9 @@ var version = "dev"
 
 // Exit statuses: 0 all commands succeeded, 1 a command failed, 2 usage error.
 const (
-	exitOK      = 0
-	exitFailed  = 1
-	exitUsage   = 2
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
 )
 
 type cliFlags struct {

@@ -1,0 +1,535 @@
+package oracle_test
+
+// Field-by-field comparison of kinspect with Red Hat's crash (trixie's
+// 8.0.6, see package oracle) on the real fixture dumps. Every mismatch is
+// reported with the task/CPU/line it concerns; nothing is tolerated that
+// crash does not also print.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/ktest"
+	"github.com/kinspect/kinspect/internal/oracle"
+	"github.com/kinspect/kinspect/repl"
+)
+
+// commands is everything the comparisons need from crash: they are run in
+// one crash process per arch (starting crash under qemu-user takes minutes),
+// and cached on disk by package oracle.
+var commands = []string{
+	"sys",
+	"ps",
+	"runq",
+	"log",
+	"bt -a",
+	"bt -p",
+	"p init_task.comm",
+	"struct -o task_struct",
+	"sym linux_banner",
+	"rd -8 linux_banner 32",
+}
+
+// arches the comparisons run on.
+var arches = []string{"x86_64", "arm64", "arm"}
+
+var (
+	crashMu  sync.Mutex
+	crashOut = map[string][]string{} // arch → outputs of commands
+)
+
+// crash returns crash's output of cmd (one of commands) on arch's fixture.
+func crash(t *testing.T, arch, cmd string) string {
+	t.Helper()
+	i := slices.Index(commands, cmd)
+	if i < 0 {
+		t.Fatalf("test bug: %q not in commands", cmd)
+	}
+	crashMu.Lock()
+	defer crashMu.Unlock()
+	outs, ok := crashOut[arch]
+	if !ok {
+		var err error
+		outs, err = oracle.RunEach(t, arch, oracle.DefaultDump(arch), commands)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crashOut[arch] = outs
+	}
+	return outs[i]
+}
+
+// kinspect runs cmd in a fresh session on the same dump crash reads.
+func kinspect(t *testing.T, arch, cmd string) string {
+	t.Helper()
+	k, _ := ktest.Open(t, arch, oracle.DefaultDump(arch))
+	var out, errb bytes.Buffer
+	s := repl.NewSession(k, &out, &errb)
+	if err := s.Exec(context.Background(), cmd, false); err != nil {
+		t.Fatalf("kinspect %q on %s: %v\nstderr: %s", cmd, arch, err, errb.String())
+	}
+	return out.String()
+}
+
+// both returns crash's and kinspect's outputs of cmd, crash first (a missing
+// oracle or fixture skips or fails before kinspect is opened).
+func both(t *testing.T, arch, cmd string) (string, string) {
+	t.Helper()
+	c := crash(t, arch, cmd)
+	return c, kinspect(t, arch, cmd)
+}
+
+func forArches(t *testing.T, fn func(t *testing.T, arch string)) {
+	for _, a := range arches {
+		t.Run(a, func(t *testing.T) { fn(t, a) })
+	}
+}
+
+var sysLine = regexp.MustCompile(`^\s*([A-Z][A-Z ]*[A-Z]): (.*)$`)
+
+func parseSys(s string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		if g := sysLine.FindStringSubmatch(l); g != nil {
+			m[g[1]] = strings.TrimSpace(g[2])
+		}
+	}
+	return m
+}
+
+func TestSysMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "sys")
+		cm, km := parseSys(c), parseSys(k)
+		for _, key := range []string{"RELEASE", "VERSION", "CPUS", "MACHINE", "PANIC", "TASKS", "MEMORY", "UPTIME", "LOAD AVERAGE"} {
+			cv, ok := cm[key]
+			if !ok {
+				t.Errorf("sys: crash printed no %s:\n%s", key, c)
+				continue
+			}
+			if kv, ok := km[key]; !ok {
+				t.Errorf("sys %s: kinspect prints none, crash %q", key, cv)
+			} else if kv != cv {
+				t.Errorf("sys %s: kinspect %q, crash %q", key, kv, cv)
+			}
+		}
+	})
+}
+
+// psRow is one line of ps.
+type psRow struct {
+	Active                      bool // the ">" mark
+	PID, PPID, CPU, Task, State string
+	Mem, VSZ, RSS, Comm         string
+}
+
+var psLine = regexp.MustCompile(`^(>?)\s*(\d+)\s+(\d+)\s+(\d+)\s+([0-9a-f]+)\s+([A-Z]{2})\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(.*?)\s*$`)
+
+// parsePS returns the rows keyed by task address (pids repeat: the idle
+// tasks are all pid 0) and the lines it could not parse.
+func parsePS(s string) (map[string]psRow, []string) {
+	rows := map[string]psRow{}
+	var bad []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) == "" || strings.Contains(l, "PID    PPID  CPU") {
+			continue
+		}
+		g := psLine.FindStringSubmatch(l)
+		if g == nil {
+			bad = append(bad, l)
+			continue
+		}
+		rows[g[5]] = psRow{Active: g[1] == ">", PID: g[2], PPID: g[3], CPU: g[4], Task: g[5], State: g[6],
+			Mem: g[7], VSZ: g[8], RSS: g[9], Comm: g[10]}
+	}
+	return rows, bad
+}
+
+func TestPSMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "ps")
+		cr, cbad := parsePS(c)
+		kr, kbad := parsePS(k)
+		if len(cbad) > 0 {
+			t.Errorf("ps: %d crash lines not understood, first %q", len(cbad), cbad[0])
+		}
+		if len(kbad) > 0 {
+			t.Errorf("ps: %d kinspect lines not understood, first %q", len(kbad), kbad[0])
+		}
+		if len(cr) < 10 {
+			t.Fatalf("ps: crash listed only %d tasks:\n%s", len(cr), c)
+		}
+		// The set of PIDs (a multiset: idle tasks share pid 0).
+		pids := func(rows map[string]psRow) []int {
+			var p []int
+			for _, r := range rows {
+				n, _ := strconv.Atoi(r.PID)
+				p = append(p, n)
+			}
+			sort.Ints(p)
+			return p
+		}
+		cp, kp := pids(cr), pids(kr)
+		if !slices.Equal(cp, kp) {
+			t.Errorf("ps: PID sets differ: crash %d tasks, kinspect %d; only crash: %v; only kinspect: %v",
+				len(cp), len(kp), multisetDiff(cp, kp), multisetDiff(kp, cp))
+		}
+		var mism []string
+		fieldMism := map[string]int{}
+		for _, task := range sortedKeys(cr) {
+			crow := cr[task]
+			krow, ok := kr[task]
+			if !ok {
+				mism = append(mism, fmt.Sprintf("task %s (pid %s %s): missing in kinspect", task, crow.PID, crow.Comm))
+				fieldMism["TASK"]++
+				continue
+			}
+			for _, f := range []struct{ name, c, k string }{
+				{"PID", crow.PID, krow.PID},
+				{"PPID", crow.PPID, krow.PPID},
+				{"CPU", crow.CPU, krow.CPU},
+				{"ST", crow.State, krow.State},
+				{"%MEM", crow.Mem, krow.Mem},
+				{"VSZ", crow.VSZ, krow.VSZ},
+				{"RSS", crow.RSS, krow.RSS},
+				{"COMM", crow.Comm, krow.Comm},
+				{">", strconv.FormatBool(crow.Active), strconv.FormatBool(krow.Active)},
+			} {
+				if f.c != f.k {
+					fieldMism[f.name]++
+					mism = append(mism, fmt.Sprintf("task %s pid %s %s: %s kinspect %q, crash %q",
+						task, crow.PID, crow.Comm, f.name, f.k, f.c))
+				}
+			}
+		}
+		for _, task := range sortedKeys(kr) {
+			if _, ok := cr[task]; !ok {
+				mism = append(mism, fmt.Sprintf("task %s (pid %s %s): only in kinspect", task, kr[task].PID, kr[task].Comm))
+			}
+		}
+		if len(mism) > 0 {
+			t.Errorf("ps: %d mismatches over %d crash rows (per field: %v):\n%s",
+				len(mism), len(cr), fieldMism, head(mism, 40))
+		}
+	})
+}
+
+// runqueue is one CPU of runq: its current task and its queued entries in
+// order ("RT [prio] task", "CFS [prio] task"...).
+type runqueue struct {
+	Current string
+	Queued  []string
+}
+
+var (
+	rqCPU     = regexp.MustCompile(`^CPU (\d+) (RUNQUEUE|\[OFFLINE\])`)
+	rqCurrent = regexp.MustCompile(`CURRENT: PID: (\d+)\s+TASK: ([0-9a-f]+)`)
+	rqSection = regexp.MustCompile(`^\s+(RT PRIO_ARRAY|CFS RB_ROOT|DL RB_ROOT):`)
+	rqTask    = regexp.MustCompile(`^\s+\[\s*(\d+)\] PID: (\d+)\s+TASK: ([0-9a-f]+)`)
+)
+
+func parseRunq(s string) map[string]*runqueue {
+	m := map[string]*runqueue{}
+	var cur *runqueue
+	section := ""
+	for _, l := range strings.Split(s, "\n") {
+		if g := rqCPU.FindStringSubmatch(l); g != nil {
+			cur = &runqueue{}
+			if g[2] != "RUNQUEUE" {
+				cur.Current = "OFFLINE"
+			}
+			m[g[1]] = cur
+			section = ""
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		if g := rqCurrent.FindStringSubmatch(l); g != nil {
+			cur.Current = "pid " + g[1] + " task " + g[2]
+		} else if g := rqSection.FindStringSubmatch(l); g != nil {
+			section = strings.Fields(g[1])[0]
+		} else if g := rqTask.FindStringSubmatch(l); g != nil {
+			cur.Queued = append(cur.Queued, fmt.Sprintf("%s [%s] pid %s task %s", section, g[1], g[2], g[3]))
+		}
+	}
+	return m
+}
+
+func TestRunqMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "runq")
+		cm, km := parseRunq(c), parseRunq(k)
+		if len(cm) == 0 {
+			t.Fatalf("runq: crash printed no CPU:\n%s", c)
+		}
+		for _, cpu := range sortedKeys(cm) {
+			crq := cm[cpu]
+			krq, ok := km[cpu]
+			if !ok {
+				t.Errorf("runq CPU %s: missing in kinspect", cpu)
+				continue
+			}
+			if krq.Current != crq.Current {
+				t.Errorf("runq CPU %s CURRENT: kinspect %q, crash %q", cpu, krq.Current, crq.Current)
+			}
+			if !slices.Equal(krq.Queued, crq.Queued) {
+				t.Errorf("runq CPU %s queued:\nkinspect %q\ncrash    %q", cpu, krq.Queued, crq.Queued)
+			}
+		}
+		for cpu := range km {
+			if _, ok := cm[cpu]; !ok {
+				t.Errorf("runq CPU %s: only in kinspect", cpu)
+			}
+		}
+	})
+}
+
+func TestLogMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "log")
+		cl, kl := lines(c), lines(k)
+		if len(cl) < 10 {
+			t.Fatalf("log: crash printed %d lines:\n%s", len(cl), c)
+		}
+		var diffs []string
+		same := 0
+		for i := 0; i < max(len(cl), len(kl)); i++ {
+			var a, b string
+			if i < len(cl) {
+				a = cl[i]
+			}
+			if i < len(kl) {
+				b = kl[i]
+			}
+			if a == b {
+				same++
+				continue
+			}
+			diffs = append(diffs, fmt.Sprintf("line %d:\n  kinspect %q\n  crash    %q", i+1, b, a))
+		}
+		if len(diffs) > 0 {
+			t.Errorf("log: %d of %d crash lines equal (kinspect has %d lines); %d differ:\n%s",
+				same, len(cl), len(kl), len(diffs), head(diffs, 15))
+		}
+	})
+}
+
+var (
+	btHeader = regexp.MustCompile(`^PID: (\d+)\s+TASK: ([0-9a-f]+)\s+CPU: (\S+)\s+COMMAND: "(.*)"`)
+	// x86_64, arm64: " #0 [sp] func at pc"; arm: " #0 [<pc>] (func) from [<lr>]".
+	btFrame    = regexp.MustCompile(`^\s*#(\d+) \[[0-9a-f]+\] (\S+) at [0-9a-f]+`)
+	btFrameARM = regexp.MustCompile(`^\s*#(\d+) \[<[0-9a-f]+>\] \((\S+?)( \[\S+\])?\) from \[<[0-9a-f]+>\]`)
+)
+
+// parseBT returns, per task address, the function names of its numbered
+// frames in order (crash's "[exception RIP: ...]" lines are not frames).
+func parseBT(s string) (map[string][]string, []string) {
+	m := map[string][]string{}
+	var order []string
+	cur := ""
+	for _, l := range strings.Split(s, "\n") {
+		if g := btHeader.FindStringSubmatch(l); g != nil {
+			cur = g[2]
+			if _, ok := m[cur]; !ok {
+				order = append(order, cur)
+			}
+			m[cur] = []string{}
+			continue
+		}
+		g := btFrame.FindStringSubmatch(l)
+		if g == nil {
+			g = btFrameARM.FindStringSubmatch(l)
+		}
+		if g != nil && cur != "" {
+			m[cur] = append(m[cur], g[2])
+		}
+	}
+	return m, order
+}
+
+// testBT compares the frames of every task crash unwinds. With QEMU's
+// dumps crash cannot unwind some tasks (arm64: none — it finds no
+// NT_PRSTATUS registers, since crash arm64 takes them from the kernel's
+// crash_notes, which only a kdump kernel fills; arm: the panic task, "cannot
+// find unwind table"): those print a header only and are not compared.
+func testBT(t *testing.T, cmd string) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, cmd)
+		cm, corder := parseBT(c)
+		km, korder := parseBT(k)
+		if len(cm) == 0 {
+			t.Fatalf("%s: crash printed no task:\n%s", cmd, c)
+		}
+		if !slices.Equal(korder, corder) {
+			t.Errorf("%s: tasks in order: kinspect %v, crash %v", cmd, korder, corder)
+		}
+		compared := 0
+		for _, task := range corder {
+			if len(cm[task]) == 0 {
+				t.Logf("%s task %s: crash printed no frame (cannot unwind it); not compared", cmd, task)
+				continue
+			}
+			compared++
+			kf, ok := km[task]
+			if !ok {
+				t.Errorf("%s task %s: missing in kinspect", cmd, task)
+				continue
+			}
+			if !slices.Equal(kf, cm[task]) {
+				t.Errorf("%s task %s frames:\nkinspect %v\ncrash    %v", cmd, task, kf, cm[task])
+			}
+		}
+		if compared == 0 {
+			t.Skipf("%s on %s: crash unwinds no task of this dump; only the task list was compared", cmd, arch)
+		}
+	})
+}
+
+func TestBTAllMatchesCrash(t *testing.T)   { testBT(t, "bt -a") }
+func TestBTPanicMatchesCrash(t *testing.T) { testBT(t, "bt -p") }
+
+// value strips gdb's "$N = " from p's output: the history number depends on
+// what ran before.
+func value(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "$") {
+		if i := strings.Index(s, " = "); i > 0 {
+			return s[i+3:]
+		}
+	}
+	return s
+}
+
+func TestPrintMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "p init_task.comm")
+		if value(c) == "" {
+			t.Fatalf("p: crash printed nothing")
+		}
+		if value(k) != value(c) {
+			t.Errorf("p init_task.comm: kinspect %q, crash %q", strings.TrimSpace(k), strings.TrimSpace(c))
+		}
+	})
+}
+
+var structMember = regexp.MustCompile(`^\s*\[(\d+)\] .*?[ *](\w+)(\[\d+\])*(\s*:\s*\d+)?;$`)
+
+// parseStructO returns member name → "[offset]" for the first occurrence of
+// each name (nested members repeat common names; the ones compared are
+// top-level in task_struct).
+func parseStructO(s string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		if g := structMember.FindStringSubmatch(l); g != nil {
+			if _, ok := m[g[2]]; !ok {
+				m[g[2]] = g[1]
+			}
+		}
+	}
+	return m
+}
+
+func TestStructOffsetsMatchCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "struct -o task_struct")
+		cm, km := parseStructO(c), parseStructO(k)
+		if lc, lk := len(lines(c)), len(lines(k)); lc != lk {
+			t.Errorf("struct -o task_struct: kinspect %d lines, crash %d", lk, lc)
+		}
+		n := 0
+		for _, name := range []string{"__state", "stack", "flags", "on_cpu", "prio", "se", "rt", "policy",
+			"tasks", "mm", "exit_state", "pid", "tgid", "real_parent", "children", "sibling",
+			"thread_pid", "utime", "stime", "comm", "files", "signal", "thread"} {
+			co, ok := cm[name]
+			if !ok {
+				continue
+			}
+			n++
+			if ko, ok := km[name]; !ok {
+				t.Errorf("struct -o task_struct: member %s (crash [%s]) missing in kinspect", name, co)
+			} else if ko != co {
+				t.Errorf("struct -o task_struct: %s at [%s] in kinspect, [%s] in crash", name, ko, co)
+			}
+		}
+		if n < 15 {
+			t.Errorf("struct -o task_struct: only %d of the compared members found in crash's output:\n%s", n, head(lines(c), 20))
+		}
+	})
+}
+
+func TestSymMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "sym linux_banner")
+		if strings.TrimSpace(k) != strings.TrimSpace(c) {
+			t.Errorf("sym linux_banner: kinspect %q, crash %q", strings.TrimSpace(k), strings.TrimSpace(c))
+		}
+	})
+}
+
+func TestRdMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		c, k := both(t, arch, "rd -8 linux_banner 32")
+		cl, kl := lines(c), lines(k)
+		if len(cl) == 0 {
+			t.Fatal("rd: crash printed nothing")
+		}
+		if !slices.Equal(kl, cl) {
+			t.Errorf("rd -8 linux_banner 32:\nkinspect:\n%s\ncrash:\n%s", strings.Join(kl, "\n"), strings.Join(cl, "\n"))
+		}
+	})
+}
+
+// lines splits output into lines without trailing spaces, dropping blank
+// lines at the ends.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.Trim(s, "\n"), "\n") {
+		out = append(out, strings.TrimRight(l, " \t\r"))
+	}
+	for len(out) > 0 && out[len(out)-1] == "" {
+		out = out[:len(out)-1]
+	}
+	return out
+}
+
+func head(s []string, n int) string {
+	if len(s) > n {
+		return strings.Join(s[:n], "\n") + fmt.Sprintf("\n… and %d more", len(s)-n)
+	}
+	return strings.Join(s, "\n")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for x := range m {
+		k = append(k, x)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// multisetDiff returns the elements of a (sorted) not matched in b (sorted).
+func multisetDiff(a, b []int) []int {
+	var out []int
+	j := 0
+	for _, x := range a {
+		for j < len(b) && b[j] < x {
+			j++
+		}
+		if j < len(b) && b[j] == x {
+			j++
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
