@@ -6,7 +6,7 @@ export KINSPECT_FIXTURES
 export PATH := $(PATH):/usr/local/go/bin
 ARCHES := arm arm64 x86_64
 
-.PHONY: build fixtures test demo bench clean deps readme $(addprefix fixture-,$(ARCHES))
+.PHONY: build fixtures test demo bench clean deps readme oracle $(addprefix fixture-,$(ARCHES))
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/kinspect ./cmd/kinspect
@@ -21,10 +21,15 @@ fixture-%: deps
 fixtures: deps
 	for a in $(ARCHES); do testdata/build-fixture.sh $$a bookworm || exit 1; done
 
+# Red Hat crash 8.0.6 (Debian trixie) for amd64/arm64/armhf, run from private
+# roots (natively or under qemu-user): the comparison oracle of internal/oracle.
+oracle: deps
+	testdata/install-oracle.sh
+
 # All tests, integration included: builds the fixtures it needs first.
-test: fixtures
+test: fixtures oracle
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 60m ./...
 
 # Build kinspect and the arm64 fixture, then open the REPL on it.
 demo: build fixture-arm64

@@ -216,7 +216,7 @@ type abbrev struct {
 	children bool
 	fixed    int32 // total size of all attributes if all are fixed, else -1
 	attrs    []abbrevAttr
-	shape    uint64 // hash of tag, children flag and attribute specs (not the code)
+	shape    uint64 // enumerators: hash of tag, children flag and attribute specs (not the code)
 	plan     []planOp
 	tail     int32 // fixed bytes after the last plan step
 	sibOff   int32 // offset of a ref1/2/4/8 DW_AT_sibling when all before it are fixed-size, else -1
@@ -233,12 +233,16 @@ type planOp struct {
 
 // abbrevSpan is an abbreviation while its table is parsed.
 type abbrevSpan struct {
-	code       uint64
-	tag        uint32
-	children   bool
-	fixed      int32
-	start, end int32
-	shape      uint64
+	code               uint64
+	tag                uint32
+	children           bool
+	fixed              int32
+	start, end         int32
+	planStart, planEnd int32
+	tail               int32
+	sibOff             int32
+	sibForm            uint32
+	shape              uint64
 }
 
 type abbrevTable struct {
@@ -284,6 +288,7 @@ type scanner struct {
 	// per-worker results
 	m     keyTable // name key -> index into cands
 	cands []cand
+	rngs  [][][2]uint64 // DW_AT_ranges of functions (wdef.rng)
 	defs  []wdef
 	pcs   []wpc
 	errs  []error
@@ -305,9 +310,9 @@ type wdef struct {
 	ref    uint64  // unresolved name reference (section offset)
 	off    uint64
 	lo, hi uint64
+	rng    int32 // index into the scanner's rngs, -1 if none
 	ext    bool
 	isFn   bool
-	rngs   [][2]uint64
 }
 
 type wpc struct {
@@ -455,6 +460,9 @@ func buildIndex(im *Image) (*index, error) {
 			rnglists: im.sects[".debug_rnglists"],
 			units:    units,
 			m:        newKeyTable(16),
+			defs:     make([]wdef, 0, 1<<16),
+			pcs:      make([]wpc, 0, 1<<15),
+			cands:    make([]cand, 0, 1<<15),
 			enums:    make(map[uint64]struct{}, 1<<12),
 		}
 		workers[w] = s
@@ -542,9 +550,17 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 	if u.is64 {
 		osz = 8
 	}
-	// Attributes go to one flat slice (reused across units by a scanner);
-	// abbreviations refer to it by index until it stops growing.
+	// Fixed form sizes for this unit's format.
+	var sizes [formAddrx4 + 1]int32
+	for f := range sizes {
+		sizes[f] = formSize(uint32(f), int32(u.asize), osz, u.vers)
+	}
+	// Attributes and plan steps go to flat slices (reused across units by
+	// a scanner); abbreviations refer to them by index until they stop
+	// growing. One pass builds each abbreviation's readAttrs plan: runs of
+	// fixed-size attributes of no interest become a byte count to skip.
 	attrs := s.attrBuf[:0]
+	plans := s.planBuf[:0]
 	spans := s.spanBuf[:0]
 	var maxCode uint64
 	trunc := func(msg string) error {
@@ -563,9 +579,12 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 		if p < 0 || p >= len(b) {
 			return nil, trunc("truncated abbreviation")
 		}
-		sp := abbrevSpan{code: code, tag: uint32(tag), children: b[p] != 0, start: int32(len(attrs))}
+		sp := abbrevSpan{code: code, tag: uint32(tag), children: b[p] != 0, start: int32(len(attrs)),
+			planStart: int32(len(plans)), sibOff: -1}
 		p++
-		for {
+		pre := int32(0) // fixed bytes to skip before the next plan step
+		off := int32(0) // offset of the current attribute, while all before are fixed
+		for i := int32(0); ; i++ {
 			var at, form uint64
 			at, p = uleb(b, p)
 			if p < 0 {
@@ -578,35 +597,61 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 			if at == 0 && form == 0 {
 				break
 			}
-			aa := abbrevAttr{attr: uint32(at), form: uint32(form)}
+			aa := abbrevAttr{attr: uint32(at), form: uint32(form), size: -1}
 			if form == formImplicitConst {
 				aa.ic, p = sleb(b, p)
 				if p < 0 {
 					return nil, trunc("truncated implicit_const")
 				}
+				aa.size = 0
+			} else if form < uint64(len(sizes)) {
+				aa.size = sizes[form]
+			} else {
+				aa.size = formSize(uint32(form), int32(u.asize), osz, u.vers)
 			}
-			aa.size = formSize(uint32(form), int32(u.asize), osz, u.vers)
 			if aa.size < 0 {
 				sp.fixed = -1
 			} else if sp.fixed >= 0 {
 				sp.fixed += aa.size
 			}
+			if aa.attr == atSibling && off >= 0 && sp.sibOff < 0 {
+				switch aa.form {
+				case formRef1, formRef2, formRef4, formRef8:
+					sp.sibOff, sp.sibForm = off, aa.form
+				}
+			}
+			if off >= 0 {
+				if aa.size < 0 {
+					off = -1
+				} else {
+					off += aa.size
+				}
+			}
+			if !wanted(aa.attr) && aa.size >= 0 {
+				pre += aa.size
+			} else {
+				plans = append(plans, planOp{pre: pre, idx: i})
+				pre = 0
+			}
 			attrs = append(attrs, aa)
 		}
 		sp.end = int32(len(attrs))
-		sp.shape = abbrevShape(sp.tag, sp.children, attrs[sp.start:sp.end])
+		sp.planEnd, sp.tail = int32(len(plans)), pre
+		if sp.tag == tagEnumerator {
+			sp.shape = abbrevShape(sp.tag, sp.children, attrs[sp.start:sp.end])
+		}
 		spans = append(spans, sp)
 		if code > maxCode {
 			maxCode = code
 		}
 	}
-	s.attrBuf, s.spanBuf = attrs, spans[:0]
-	// Plans, in one buffer sized up front so slices into it stay valid.
-	np := len(attrs) + len(spans)
-	if cap(s.planBuf) < np {
-		s.planBuf = make([]planOp, 0, np)
+	s.attrBuf, s.planBuf, s.spanBuf = attrs, plans, spans[:0]
+	mk := func(sp *abbrevSpan) abbrev {
+		return abbrev{tag: sp.tag, children: sp.children, fixed: sp.fixed,
+			attrs: attrs[sp.start:sp.end:sp.end], shape: sp.shape,
+			plan: plans[sp.planStart:sp.planEnd:sp.planEnd], tail: sp.tail,
+			sibOff: sp.sibOff, sibForm: sp.sibForm}
 	}
-	s.planBuf = s.planBuf[:0]
 	t := &s.tabBuf
 	t.sparse = nil
 	if maxCode < uint64(4*len(spans)+256) {
@@ -616,65 +661,27 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 		dense := s.denseBuf[:maxCode+1]
 		clear(dense)
 		t.dense = dense
-		for _, sp := range spans {
-			dense[sp.code] = s.makeAbbrev(&sp, attrs)
+		for i := range spans {
+			dense[spans[i].code] = mk(&spans[i])
 		}
 	} else {
 		t.dense = nil
 		t.sparse = make(map[uint64]*abbrev, len(spans))
-		for _, sp := range spans {
-			a := s.makeAbbrev(&sp, attrs)
-			t.sparse[sp.code] = &a
+		for i := range spans {
+			a := mk(&spans[i])
+			t.sparse[spans[i].code] = &a
 		}
 	}
 	return t, nil
 }
 
-// makeAbbrev finishes an abbreviation, computing its readAttrs plan into
-// the scanner's plan buffer (whose capacity suffices: one step at most per
-// attribute).
-func (s *scanner) makeAbbrev(sp *abbrevSpan, attrs []abbrevAttr) abbrev {
-	as := attrs[sp.start:sp.end:sp.end]
-	start := len(s.planBuf)
-	pre := int32(0)
-	for i := range as {
-		a := &as[i]
-		if !wanted(a.attr) && a.size >= 0 && a.form != formIndirect {
-			pre += a.size
-			continue
-		}
-		s.planBuf = append(s.planBuf, planOp{pre: pre, idx: int32(i)})
-		pre = 0
-	}
-	ab := abbrev{tag: sp.tag, children: sp.children, fixed: sp.fixed, attrs: as, shape: sp.shape,
-		plan: s.planBuf[start:len(s.planBuf):len(s.planBuf)], tail: pre, sibOff: -1}
-	off := int32(0)
-	for i := range as {
-		a := &as[i]
-		if a.attr == atSibling {
-			switch a.form {
-			case formRef1, formRef2, formRef4, formRef8:
-				ab.sibOff, ab.sibForm = off, a.form
-			}
-			break
-		}
-		if a.size < 0 || a.form == formIndirect {
-			break
-		}
-		off += a.size
-	}
-	return ab
-}
-
-// abbrevShape hashes what an abbreviation means (FNV-1a).
+// abbrevShape hashes what an abbreviation means (computed for
+// enumerators only, whose enumerations seenEnum fingerprints).
 func abbrevShape(tag uint32, children bool, attrs []abbrevAttr) uint64 {
 	h := uint64(14695981039346656037)
 	mix := func(v uint64) {
-		for i := 0; i < 8; i++ {
-			h ^= v & 0xff
-			h *= 1099511628211
-			v >>= 8
-		}
+		h = (h ^ v) * 0x9E3779B97F4A7C15
+		h ^= h >> 29
 	}
 	mix(uint64(tag))
 	if children {
@@ -1465,7 +1472,7 @@ func (t *keyTable) grow() {
 }
 
 func (s *scanner) addDef(off uint64, d *dieAttrs, isFn bool) {
-	w := wdef{key: d.name, off: off, ext: d.ext, isFn: isFn}
+	w := wdef{key: d.name, off: off, ext: d.ext, isFn: isFn, rng: -1}
 	if d.name == nkNone {
 		if !d.hasRef {
 			return
@@ -1495,16 +1502,21 @@ func (s *scanner) addDef(off uint64, d *dieAttrs, isFn bool) {
 			w.hi = w.lo
 		}
 	}
+	var rngs [][2]uint64
 	if d.hasRanges {
-		w.rngs = s.readRanges(d.ranges, d.rangesX)
-		if len(w.rngs) > 0 && !d.hasLow {
-			w.lo, w.hi = w.rngs[0][0], w.rngs[0][1]
+		rngs = s.readRanges(d.ranges, d.rangesX)
+		if len(rngs) > 0 {
+			if !d.hasLow {
+				w.lo, w.hi = rngs[0][0], rngs[0][1]
+			}
+			w.rng = int32(len(s.rngs))
+			s.rngs = append(s.rngs, rngs)
 		}
 	}
 	i := int32(len(s.defs))
 	s.defs = append(s.defs, w)
-	if len(w.rngs) > 0 {
-		for _, r := range w.rngs {
+	if len(rngs) > 0 {
+		for _, r := range rngs {
 			s.pcs = append(s.pcs, wpc{lo: r[0], hi: r[1], def: i})
 		}
 	} else if w.hi > w.lo {
@@ -1734,9 +1746,9 @@ func merge(idx *index, ws []*scanner, im *Image) {
 				name = im.refNameSlow(wd.ref)
 			}
 			d := def{name: name, off: wd.off, lo: wd.lo, hi: wd.hi, ext: wd.ext, isFn: wd.isFn, next: -1, rng: -1}
-			if len(wd.rngs) > 0 {
+			if wd.rng >= 0 {
 				d.rng = int32(len(idx.ranges))
-				idx.ranges = append(idx.ranges, wd.rngs)
+				idx.ranges = append(idx.ranges, w.rngs[wd.rng])
 			}
 			idx.defs = append(idx.defs, d)
 		}

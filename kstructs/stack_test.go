@@ -240,3 +240,113 @@ func BenchmarkBacktraceAll(b *testing.B) {
 		})
 	}
 }
+
+// TestBacktraceCPUStates feeds the unwinder CPU states a dump may catch a
+// CPU in, built from each fixture's own sleeping tasks so that nothing
+// depends on where this dump's CPUs happened to stop: in an exception
+// vector, in a leaf function, on the way in from user space.
+func TestBacktraceCPUStates(t *testing.T) {
+	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		tasks, err := k.Tasks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A sleeping task with a complete saved-context trace from the
+		// syscall entry.
+		var task *kstructs.Task
+		var saved *kstructs.Backtrace
+		for _, tk := range tasks {
+			if bt, err := k.Backtrace(tk.Addr); err == nil && !bt.Active && bt.Stopped == "" && len(bt.Frames) > 2 &&
+				hasPrefixAny(bt.Frames[len(bt.Frames)-1].Function, syscallEntry[f.Arch]) {
+				task, saved = tk, bt
+				break
+			}
+		}
+		if task == nil {
+			t.Fatal("no sleeping task with a complete backtrace")
+		}
+		f0 := saved.Frames[0]
+		top := saved.StackTop
+		regs := func(set map[int]uint64) *kstructs.Regs {
+			n := map[string]int{"x86_64": 21, "arm64": 34, "arm": 18}[f.Arch]
+			r := &kstructs.Regs{Arch: k.Arch, Values: make([]uint64, n)}
+			for i, v := range set {
+				r.Values[i] = v
+			}
+			return r
+		}
+		type tc struct {
+			name string
+			regs *kstructs.Regs
+			// same: the trace must end like the saved one (from frame
+			// skip on); otherwise it must be complete with no kernel
+			// frames beyond the first.
+			same bool
+			skip int
+		}
+		var cases []tc
+		switch f.Arch {
+		case "arm":
+			// r0-r12 are not banked: r11 (used as a frame base by some
+			// unwind entries) is the interrupted one.
+			const fp, pc, lr, sp, cpsr = 11, 15, 14, 13, 16
+			leaf := mustSym(t, k, "v7wbi_flush_user_tlb_range")
+			cases = []tc{
+				{"irq vector from user space", regs(map[int]uint64{pc: 0xffff0018, lr: 0x10564, sp: 0xc0000000, cpsr: 0x600f0192}), false, 0},
+				{"irq vector from the kernel", regs(map[int]uint64{pc: 0xffff0018, lr: f0.PC + 4, sp: 0xc0000000, fp: f0.FP, cpsr: 0x600f0192}), true, 1},
+				{"svc entry of a leaf", regs(map[int]uint64{pc: leaf, lr: f0.PC, sp: f0.SP, fp: f0.FP, cpsr: 0x60000013}), true, 1},
+				{"leaf without unwind entry", regs(map[int]uint64{pc: leaf + 8, lr: f0.PC, sp: f0.SP, fp: f0.FP, cpsr: 0x60000013}), true, 1},
+			}
+		case "arm64":
+			const fp, sp, pc, ps = 29, 31, 32, 33
+			cases = []tc{
+				{"el0 sync vector", regs(map[int]uint64{pc: mustSym(t, k, "vectors") + 0x400, fp: 0xffffe3de80c0, sp: top - ptRegsSize(t, k), ps: 0x3c5}), false, 0},
+				{"ret_to_user", regs(map[int]uint64{pc: mustSym(t, k, "ret_to_user") + 4, fp: 0x1234, sp: top - ptRegsSize(t, k), ps: 0x3c5}), false, 0},
+			}
+		case "x86_64":
+			const ip, cs, sp = 16, 17, 19
+			cases = []tc{
+				{"entry_SYSCALL_64", regs(map[int]uint64{ip: mustSym(t, k, "entry_SYSCALL_64"), cs: 0x10, sp: 0x7ffcf7611588}), false, 0},
+				{"trampoline outside the image", regs(map[int]uint64{ip: 0xfffffe0000001000, cs: 0x10, sp: top - ptRegsSize(t, k)}), false, 0},
+			}
+		}
+		for _, c := range cases {
+			bt, err := k.BacktraceFromRegs(c.regs, task.Addr)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if bt.Stopped != "" {
+				t.Errorf("%s: %s\n%s", c.name, bt.Stopped, btText(bt))
+				continue
+			}
+			if !c.same {
+				if len(bt.Frames) > 1 {
+					t.Errorf("%s: kernel frames on an empty stack:\n%s", c.name, btText(bt))
+				}
+				continue
+			}
+			got, want := functions(bt)[c.skip:], functions(saved)
+			if len(got) < len(want) || strings.Join(got[len(got)-len(want):], " ") != strings.Join(want, " ") {
+				t.Errorf("%s: got %v, want ... %v\n%s", c.name, got, want, btText(bt))
+			}
+		}
+	})
+}
+
+func mustSym(t *testing.T, k *kstructs.Kernel, name string) uint64 {
+	t.Helper()
+	s, ok := k.Image.Lookup(name)
+	if !ok {
+		t.Fatalf("no symbol %s", name)
+	}
+	return s.Addr
+}
+
+func ptRegsSize(t *testing.T, k *kstructs.Kernel) uint64 {
+	t.Helper()
+	typ, err := k.Image.Type("struct pt_regs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(typ.Size())
+}

@@ -211,3 +211,31 @@ func (k *Kernel) PresentCPUs() ([]int, error) {
 	}
 	return pc.present, nil
 }
+
+// MemPctPages is the page count crash divides RSS by for ps's %MEM: the
+// page frame number of high_memory (crash: BTOP(VTOP(high_memory))), which
+// on boards whose RAM starts above 0 (ARM: 0x40000000) is more than the RAM.
+func (k *Kernel) MemPctPages() (uint64, error) {
+	hm, err := k.ReadUint("high_memory")
+	if err != nil {
+		return 0, err
+	}
+	pa, err := k.Trans.Translate(hm - 1)
+	if err != nil {
+		return 0, fmt.Errorf("translating high_memory %#x: %w", hm, err)
+	}
+	return (pa + 1) / k.PageSize(), nil
+}
+
+// CPUMhz is the processor speed crash prints on the MACHINE line: cpu_khz on
+// x86; other architectures do not record it (0).
+func (k *Kernel) CPUMhz() int {
+	if k.Arch != "x86_64" {
+		return 0
+	}
+	khz, err := k.ReadUint("cpu_khz")
+	if err != nil {
+		return 0
+	}
+	return int(khz / 1000)
+}

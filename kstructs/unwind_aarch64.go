@@ -101,6 +101,9 @@ func (a *arm64Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bo
 	if fromCPU {
 		lr = a.stripPAC(regs.LR())
 	}
+	if fromCPU && a.enteringFromUser(bt, t, regs) {
+		return
+	}
 	prevFP := uint64(0)
 	var prevStack stackRange
 	left := map[string]bool{} // stacks the unwind has moved off
@@ -196,4 +199,36 @@ func (a *arm64Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bo
 		sp = fp + 16
 		pc, fp, isReturn = npc, nfp, true
 	}
+}
+
+// enteringFromUser handles a CPU stopped on the way between user space
+// and the kernel: in the exception vectors or the entry code, or in the
+// KPTI trampoline (mapped outside the kernel image), with SP_EL1 within
+// the struct pt_regs at the top of the task's stack. Entered from EL0,
+// SP_EL1 starts at the top of the (empty) stack, and x29/x30 still hold
+// user values, so there is nothing to walk: the trace is the entry frame
+// alone, a complete one.
+func (a *arm64Unwinder) enteringFromUser(bt *Backtrace, t *taskCtx, regs *Regs) bool {
+	u := a.u
+	img := u.k.Image
+	pc, sp := a.stripPAC(regs.PC()), regs.SP()
+	inEntry := !img.InText(pc)
+	if s, ok := img.Lookup("__entry_text_start"); ok {
+		if e, ok := img.Lookup("__entry_text_end"); ok && pc >= s.Addr && pc < e.Addr {
+			inEntry = true
+		}
+	}
+	if s, ok := img.Lookup("vectors"); ok && pc >= s.Addr && pc < s.Addr+0x800 {
+		inEntry = true
+	}
+	top := t.stack.hi
+	if !inEntry || sp < top-u.ptRegs.size || sp > top {
+		return false
+	}
+	if _, ok := t.stackOf(regs.FP(), 16); ok && regs.FP() < top-u.ptRegs.size {
+		return false // x29 is a kernel frame record: a normal unwind
+	}
+	addFrame(bt, t, Frame{PC: pc, SP: sp, FP: regs.FP()})
+	bt.Notes = append(bt.Notes, fmt.Sprintf("cpu %d was in the kernel entry/exit code at %#x with the task's stack empty (sp %#x): between user space and the kernel", t.cpu, pc, sp))
+	return true
 }

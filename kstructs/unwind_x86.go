@@ -197,6 +197,18 @@ func (x *x86Unwinder) cpuStacks(cpu int) []stackRange {
 			out = append(out, stackRange{lo: top - size, hi: top, kind: "irq"})
 		}
 	}
+	// The entry stack (cpu_entry_area's entry_stack_page): with PTI the
+	// hardware and the entry code push the user's exception frame there
+	// before moving to the task stack; TSS.sp0 is its top.
+	if v, err := k.Image.Variable("cpu_tss_rw"); err == nil {
+		if off, _, err := memberPathOffset(v.Type, "struct tss_struct", "x86_tss.sp0"); err == nil {
+			if top, err := x.u.readWord(v.Addr + pcpu + off); err == nil && top != 0 {
+				if n, err := k.typeSize("struct entry_stack"); err == nil && n > 0 && n < 1<<16 {
+					out = append(out, stackRange{lo: top - n, hi: top, kind: "entry"})
+				}
+			}
+		}
+	}
 	if v, err := k.Image.Variable("cea_exception_stacks"); err == nil {
 		if p, err := x.u.readWord(v.Addr + pcpu); err == nil && p != 0 {
 			if t, err := k.lookupType("struct cea_exception_stacks"); err == nil {
@@ -279,6 +291,9 @@ func (x *x86Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 			bt.Stopped = fmt.Sprintf("unwind stopped at %#x: ", st.ip) + fmt.Sprintf(format, args...)
 		}
 		if !img.InText(st.ip) {
+			if fromCPU && len(bt.Frames) == 1 && x.betweenUserAndKernel(bt, t, st.sp) {
+				return
+			}
 			stop("pc is not kernel text")
 			return
 		}
@@ -424,4 +439,19 @@ func (x *x86Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 		}
 		st = next
 	}
+}
+
+// betweenUserAndKernel handles a CPU stopped in kernel mode at a pc
+// outside the kernel's text with its stack pointer at the top of the task
+// stack or on the entry stack: in the entry trampoline or the first
+// instructions of an entry, before anything of the kernel's is on the
+// stack. The trace is that frame alone, a complete one.
+func (x *x86Unwinder) betweenUserAndKernel(bt *Backtrace, t *taskCtx, sp uint64) bool {
+	top := t.stack.hi
+	s, ok := t.stackOf(sp, 0)
+	if !ok || !(s.kind == "entry" || s.kind == "task" && sp >= top-x.u.ptRegs.size) {
+		return false
+	}
+	bt.Notes = append(bt.Notes, fmt.Sprintf("cpu %d was at %#x, outside the kernel's text, with an empty kernel stack (sp %#x on the %s stack): between user space and the kernel", t.cpu, bt.Frames[0].PC, sp, s.kind))
+	return true
 }

@@ -54,6 +54,7 @@ type btTask struct {
 	Active    bool          `json:"active"`
 	Frames    []btFrame     `json:"frames"`
 	Stopped   string        `json:"stopped,omitempty"`
+	Notes     []string      `json:"notes,omitempty"`
 	Error     string        `json:"error,omitempty"`
 	TextWords []btStackWord `json:"text_words,omitempty"`
 
@@ -165,6 +166,7 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 	out.bt = bt
 	out.Active = bt.Active
 	out.Stopped = bt.Stopped
+	out.Notes = bt.Notes
 	frames := bt.Frames
 	if flags["l"] {
 		frames = k.SymbolizeFrames(frames)
@@ -252,6 +254,9 @@ func (r *btResult) Text(w io.Writer, s *Session) error {
 			continue
 		}
 		r.textFrames(w, s, t)
+		for _, n := range t.Notes {
+			fmt.Fprintf(w, "bt: note: %s\n", n)
+		}
 		if t.Stopped != "" {
 			fmt.Fprintf(w, "bt: %s\n", t.Stopped)
 		}

@@ -197,7 +197,10 @@ func runPs(s *Session, inv *Invocation) (Result, error) {
 	}
 	tasks = filtered
 
-	pages, _ := s.K.PresentPages()
+	pages, err := s.K.MemPctPages()
+	if err != nil {
+		pages, _ = s.K.PresentPages()
+	}
 	res := psResult{tasks: []psTask{}}
 	for _, t := range tasks {
 		pt := s.psTaskOf(t, pages)

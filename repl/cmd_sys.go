@@ -23,6 +23,7 @@ type sysResult struct {
 	Release     string   `json:"release"`
 	Version     string   `json:"version"`
 	Machine     string   `json:"machine"`
+	Mhz         int      `json:"mhz,omitempty"`
 	Memory      string   `json:"memory,omitempty"`
 	Panic       string   `json:"panic,omitempty"`
 	Warnings    []string `json:"warnings,omitempty"`
@@ -50,7 +51,11 @@ func (r sysResult) Text(w io.Writer, s *Session) error {
 	line("NODENAME", r.Nodename)
 	line("RELEASE", r.Release)
 	line("VERSION", r.Version)
-	line("MACHINE", r.Machine+"  (unknown Mhz)")
+	mhz := "unknown"
+	if r.Mhz > 0 {
+		mhz = fmt.Sprint(r.Mhz)
+	}
+	line("MACHINE", r.Machine+"  ("+mhz+" Mhz)")
 	line("MEMORY", r.Memory)
 	if r.Panic != "" {
 		// crash prints the message in plain double quotes, not Go-escaped.
@@ -132,6 +137,7 @@ func sysCmd() *Command {
 				Release:  si.Release,
 				Version:  si.Version,
 				Machine:  si.Machine,
+				Mhz:      k.CPUMhz(),
 				Memory:   formatMemory(si.MemoryBytes),
 				Warnings: append([]string(nil), k.Warnings...),
 			}

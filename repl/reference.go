@@ -48,12 +48,21 @@ func CommandReference() string {
 	return b.String()
 }
 
-// SpliceReference replaces the text between the markers in readme.
+// SpliceReference replaces the generated sections of readme: the command
+// reference and the JSON field reference.
 func SpliceReference(readme string) (string, error) {
-	i := strings.Index(readme, ReferenceBegin)
-	j := strings.Index(readme, ReferenceEnd)
-	if i < 0 || j < i {
-		return "", fmt.Errorf("README has no command reference markers")
+	out, err := splice(readme, ReferenceBegin, ReferenceEnd, CommandReference())
+	if err != nil {
+		return "", err
 	}
-	return readme[:i+len(ReferenceBegin)] + "\n" + CommandReference() + readme[j:], nil
+	return splice(out, JSONFieldsBegin, JSONFieldsEnd, JSONFieldReference())
+}
+
+func splice(text, begin, end, body string) (string, error) {
+	i := strings.Index(text, begin)
+	j := strings.Index(text, end)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("README lacks the markers %q … %q", begin, end)
+	}
+	return text[:i+len(begin)] + "\n" + body + text[j:], nil
 }

@@ -2,7 +2,7 @@
 # Installs Debian trixie's `crash` (8.0.6) into private roots, one per arch,
 # as the comparison oracle for kinspect's tests (internal/oracle).
 #
-#   testdata/install-oracle.sh [ARCH...]     # default: amd64 arm64 armhf
+#   testdata/install-oracle.sh [ARCH...]     # default: amd64 arm64 armhf (x86_64, arm accepted)
 #
 # Why trixie's and not the host's: bookworm's crash 8.0.2 does not know the
 # struct pid change backported to 6.1.176 and lists only the idle and running
@@ -27,12 +27,14 @@ ARCHES=("$@")
 die() { echo "install-oracle: $*" >&2; exit 1; }
 log() { echo "install-oracle: $*" >&2; }
 
-for a in "${ARCHES[@]}"; do
-  case $a in
+# kinspect's arch names are accepted too.
+for i in "${!ARCHES[@]}"; do
+  case ${ARCHES[$i]} in
     amd64|arm64|armhf) ;;
-    x86_64) die "use the Debian arch name amd64, not x86_64" ;;
-    arm) die "use the Debian arch name armhf, not arm" ;;
-    *) die "unsupported arch $a (want amd64, arm64 or armhf)" ;;
+    x86_64) ARCHES[$i]=amd64 ;;
+    arm) ARCHES[$i]=armhf ;;
+    aarch64) ARCHES[$i]=arm64 ;;
+    *) die "unsupported arch ${ARCHES[$i]} (want amd64/x86_64, arm64 or armhf/arm)" ;;
   esac
 done
 

@@ -100,8 +100,9 @@ func Require(t testing.TB, arch string) {
 //     the ELF notes).
 //   - arm64: vmcore.elf (and vmcore.mkdf-*-d31) under qemu-aarch64; sys, ps,
 //     runq, log, p, struct, sym, rd work, but bt prints task headers only:
-//     crash arm64 takes registers from the kernel's crash_notes, which only
-//     a kdump kernel fills ("cannot find NT_PRSTATUS note").
+//     crash warns "invalid NT_PRSTATUS note" and "cannot find NT_PRSTATUS
+//     note" for every CPU (it looks for the registers in the kernel's
+//     crash_notes, which only a kdump kernel fills), so it has none.
 //   - arm: vmcore.elf under qemu-arm, without VMCOREINFO and without
 //     --machdep (crash finds phys_offset from the ELF load segment); bt
 //     unwinds the CPUs stopped by IPI but not the panic task ("cannot find
