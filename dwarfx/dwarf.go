@@ -474,7 +474,7 @@ func (im *Image) PrepareCompletion() {
 					names = append(names, k.name)
 				}
 			}
-			sort.Strings(names)
+			sortStrings(names)
 			im.typeNamesSorted = arena(dedupSorted(names))
 		}()
 		names := make([]string, 0, len(im.syms.all)+len(im.idx.vars))
@@ -489,10 +489,76 @@ func (im *Image) PrepareCompletion() {
 				names = append(names, k.name)
 			}
 		}
-		sort.Strings(names)
+		sortStrings(names)
 		im.symNamesSorted = arena(dedupSorted(names))
 		wg.Wait()
 	})
+}
+
+// sortStrings sorts s with a multikey (three-way radix) quicksort, which
+// compares each shared prefix byte once: kernel names share long prefixes
+// ("__ksymtab_", "__initcall_") that make plain comparison sorts slow.
+// The two halves of the first partition sort concurrently.
+func sortStrings(s []string) {
+	mkqsort(s, 0, 2)
+}
+
+func byteAt(s string, d int) int {
+	if d < len(s) {
+		return int(s[d])
+	}
+	return -1
+}
+
+func mkqsort(s []string, d int, par int) {
+	for len(s) > 1 {
+		if len(s) < 16 {
+			// Insertion sort on the suffixes from d.
+			for i := 1; i < len(s); i++ {
+				for j := i; j > 0 && s[j][d:] < s[j-1][d:]; j-- {
+					s[j], s[j-1] = s[j-1], s[j]
+				}
+			}
+			return
+		}
+		// Median of three pivot byte.
+		a, b, c := byteAt(s[0], d), byteAt(s[len(s)/2], d), byteAt(s[len(s)-1], d)
+		pv := max(min(a, b), min(max(a, b), c))
+		lt, gt, i := 0, len(s), 0
+		for i < gt {
+			switch c := byteAt(s[i], d); {
+			case c < pv:
+				s[lt], s[i] = s[i], s[lt]
+				lt++
+				i++
+			case c > pv:
+				gt--
+				s[gt], s[i] = s[i], s[gt]
+			default:
+				i++
+			}
+		}
+		lo, mid, hi := s[:lt], s[lt:gt], s[gt:]
+		if par > 1 && len(s) > 1<<12 {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mkqsort(lo, d, 1)
+			}()
+			if pv >= 0 {
+				mkqsort(mid, d+1, 1)
+			}
+			mkqsort(hi, d, 1)
+			wg.Wait()
+			return
+		}
+		mkqsort(lo, d, par)
+		if pv >= 0 {
+			mkqsort(mid, d+1, par)
+		}
+		s = hi
+	}
 }
 
 // arena copies strings (which may alias the mapped file) into one heap

@@ -212,10 +212,16 @@ func (k *Kernel) PresentCPUs() ([]int, error) {
 	return pc.present, nil
 }
 
-// MemPctPages is the page count crash divides RSS by for ps's %MEM: the
-// page frame number of high_memory (crash: BTOP(VTOP(high_memory))), which
-// on boards whose RAM starts above 0 (ARM: 0x40000000) is more than the RAM.
+// MemPctPages is the page count crash divides RSS by for ps's %MEM
+// (crash: BTOP(VTOP(high_memory))): in effect the page frame number of the
+// end of RAM, which on boards whose RAM starts above 0 (ARM: 0x40000000) is
+// more than the RAM. The kernel keeps it as max_pfn; crash 8.0.6 shows the
+// same total_pages on the arm, arm64 and x86_64 fixtures (on 32-bit ARM
+// even with highmem, where translating high_memory itself would give less).
 func (k *Kernel) MemPctPages() (uint64, error) {
+	if n, err := k.ReadUint("max_pfn"); err == nil && n > 0 {
+		return n, nil
+	}
 	hm, err := k.ReadUint("high_memory")
 	if err != nil {
 		return 0, err

@@ -45,6 +45,36 @@ func JSONFieldReference() string {
 	return b.String()
 }
 
+// JSONField is one documented --json field of a command's document.
+type JSONField struct {
+	Name      string
+	OmitEmpty bool // may be absent when empty
+}
+
+// JSONFields returns the documented fields per command name (as in the
+// README table: "ps", "bt (frame)", ...), for tests that validate output.
+func JSONFields() map[string][]JSONField {
+	m := map[string][]JSONField{}
+	for _, s := range jsonShapes {
+		t := reflect.TypeOf(s.v)
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			m[s.cmd] = append(m[s.cmd], JSONField{name, strings.Contains(opts, "omitempty")})
+		}
+	}
+	return m
+}
+
 func jsonFieldNames(t reflect.Type) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/repl"
 )
 
 // kinspectRun runs the CLI in-process and returns exit status, stdout, stderr.
@@ -149,5 +150,90 @@ func TestVersion(t *testing.T) {
 	code, out, _ := kinspectRun(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "kinspect ") {
 		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// TestJSONMatchesDocumentedFields runs the documented commands with --json
+// and checks each document against the README's field table: no
+// undocumented field, every always-present field there.
+func TestJSONMatchesDocumentedFields(t *testing.T) {
+	f := fixture.Require(t, "x86_64")
+	docs := repl.JSONFields()
+	cmds := []struct{ cmd, doc, sub, subdoc string }{
+		{"sys", "sys", "", ""},
+		{"ps", "ps", "", ""},
+		{"runq", "runq", "cpus", "runq"},
+		{"log", "log", "", ""},
+		{"bt -p", "bt", "tasks", "bt"},
+		{"triage", "triage", "", ""},
+		{"sym linux_banner", "sym", "symbols", "sym"},
+		{"rd linux_banner 2", "rd", "", ""},
+		{"mach", "mach", "", ""},
+	}
+	var line strings.Builder
+	for i, c := range cmds {
+		if i > 0 {
+			line.WriteString("; ")
+		}
+		line.WriteString(c.cmd)
+	}
+	code, out, errs := kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "--json", "-c", line.String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 64<<20)
+	for _, c := range cmds {
+		if !sc.Scan() {
+			t.Fatalf("%s: no JSON document", c.cmd)
+		}
+		var v any
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v", c.cmd, err)
+		}
+		// Find the objects the table documents: the document itself, its
+		// array elements, or the elements of its "sub" array.
+		var objs []map[string]any
+		collect := func(x any) {
+			switch x := x.(type) {
+			case map[string]any:
+				objs = append(objs, x)
+			case []any:
+				for _, e := range x {
+					if m, ok := e.(map[string]any); ok {
+						objs = append(objs, m)
+					}
+				}
+			}
+		}
+		if c.sub != "" {
+			collect(v.(map[string]any)[c.sub])
+		} else {
+			collect(v)
+		}
+		if len(objs) == 0 {
+			t.Errorf("%s: no objects in %s", c.cmd, sc.Text()[:min(200, len(sc.Text()))])
+			continue
+		}
+		fields := docs[c.subdoc]
+		if c.subdoc == "" {
+			fields = docs[c.doc]
+		}
+		known := map[string]bool{}
+		for _, fd := range fields {
+			known[fd.Name] = true
+		}
+		for _, o := range objs {
+			for k := range o {
+				if !known[k] {
+					t.Errorf("%s: field %q is not documented", c.cmd, k)
+				}
+			}
+			for _, fd := range fields {
+				if _, ok := o[fd.Name]; !ok && !fd.OmitEmpty {
+					t.Errorf("%s: documented field %q missing", c.cmd, fd.Name)
+				}
+			}
+		}
 	}
 }
