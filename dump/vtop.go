@@ -23,6 +23,11 @@ type KernelLayout struct {
 
 	// arm64
 	VABits        int    // VA_BITS (CONFIG_ARM64_VA_BITS), not the hardware's vabits_actual
+	// VABitsActual is vabits_actual: the VA size the kernel runs with
+	// (64 - TCR_EL1.T1SZ). A 52-bit kernel falls back to 48 (47 with 16K
+	// pages) on CPUs without LVA/LPA2, and its page tables follow the
+	// hardware. Zero: VABits.
+	VABitsActual int
 	KimageVoffset uint64 // kimage_voffset: image va - image pa
 
 	// x86_64
@@ -58,7 +63,11 @@ func (l KernelLayout) String() string {
 	case ArchARM:
 		s += fmt.Sprintf(" phys_offset=%#x lpae=%v linear_end=%#x", l.PhysOffset, l.LPAE, l.LinearEnd)
 	case ArchARM64:
-		s += fmt.Sprintf(" phys_offset=%#x va_bits=%d kimage_voffset=%#x", l.PhysOffset, l.VABits, l.KimageVoffset)
+		s += fmt.Sprintf(" phys_offset=%#x va_bits=%d", l.PhysOffset, l.VABits)
+		if l.VABitsActual != 0 && l.VABitsActual != l.VABits {
+			s += fmt.Sprintf(" va_bits_actual=%d", l.VABitsActual)
+		}
+		s += fmt.Sprintf(" kimage_voffset=%#x", l.KimageVoffset)
 	case ArchX86_64:
 		s += fmt.Sprintf(" phys_base=%#x page_offset_base=%#x levels=%d", l.PhysBase, l.PageOffsetBase, l.PGTableLevels)
 	}

@@ -13,9 +13,10 @@ import (
 // only that unit's abbreviation table, and its type cache holds only that
 // unit's types. Units using DW_FORM_ref_addr share a whole-section reader.
 type cuDwarf struct {
-	mu   sync.Mutex
-	d    *dwarf.Data
-	base uint64 // section offset that d's offset 0 corresponds to
+	mu    sync.Mutex
+	d     *dwarf.Data
+	base  uint64                       // section offset that d's offset 0 corresponds to
+	lines map[uint64]*dwarf.LineReader // by unit offset (several for a whole-section reader)
 }
 
 // unitIndex returns the index of the unit holding section offset off.
@@ -394,6 +395,49 @@ func (im *Image) FunctionAt(pc uint64) (Func, bool) {
 		}
 	}
 	return Func{}, false
+}
+
+// LineAt returns the source file and line of the instruction at pc (a
+// run-time address), from the line table of the unit defining the function
+// that holds pc.
+func (im *Image) LineAt(pc uint64) (file string, line int, ok bool) {
+	f, ok := im.FunctionAt(pc)
+	if !ok || f.Offset == 0 {
+		return "", 0, false
+	}
+	ui, ok := im.unitIndex(uint64(f.Offset))
+	if !ok {
+		return "", 0, false
+	}
+	c, err := im.dwarfFor(uint64(f.Offset))
+	if err != nil {
+		return "", 0, false
+	}
+	uoff := im.idx.units[ui].off
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lr := c.lines[uoff]
+	if lr == nil {
+		r := c.d.Reader()
+		r.Seek(dwarf.Offset(uoff - c.base))
+		cu, err := r.Next()
+		if err != nil || cu == nil {
+			return "", 0, false
+		}
+		lr, err = c.d.LineReader(cu)
+		if err != nil || lr == nil {
+			return "", 0, false
+		}
+		if c.lines == nil {
+			c.lines = make(map[uint64]*dwarf.LineReader)
+		}
+		c.lines[uoff] = lr
+	}
+	var e dwarf.LineEntry
+	if err := lr.SeekPC(pc-im.kaslr.Load(), &e); err != nil || e.File == nil {
+		return "", 0, false
+	}
+	return e.File.Name, e.Line, true
 }
 
 // FuncType returns the C type of f (return and parameter types).

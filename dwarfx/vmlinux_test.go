@@ -195,6 +195,23 @@ func TestVmlinuxSymbols(t *testing.T) {
 		if f.Low < sym.Addr || f.Low-sym.Addr > 16 || f.High > sym.Addr+sym.Size {
 			t.Errorf("schedule: DWARF [%#x,%#x) vs symbol %#x+%#x", f.Low, f.High, sym.Addr, sym.Size)
 		}
+		if file, line, ok := im.LineAt(f.Low + 4); !ok || !strings.HasSuffix(file, "kernel/sched/core.c") || line <= 0 {
+			t.Errorf("LineAt(schedule+4) = %s:%d %v", file, line, ok)
+		}
+		// Functions split in hot and cold parts (DW_AT_ranges; x86-64's
+		// .cold sections): a pc in any part belongs to the function.
+		for i := range im.idx.defs {
+			d := &im.idx.defs[i]
+			if d.rng < 0 || len(im.idx.ranges[d.rng]) < 2 {
+				continue
+			}
+			fn := im.funcFromDef(int32(i))
+			last := fn.Ranges[len(fn.Ranges)-1]
+			if g, ok := im.FunctionAt(last[0] + 1); !ok || g.Name != fn.Name {
+				t.Errorf("FunctionAt(%s cold part %#x) = %+v %v", fn.Name, last[0]+1, g, ok)
+			}
+			break
+		}
 		if !im.InText(f.Low) || im.InText(0x1000) {
 			t.Errorf("InText wrong")
 		}

@@ -9,7 +9,9 @@ import (
 
 func TestPhases(t *testing.T) {
 	p := os.Getenv("VMLINUX")
-	if p == "" { t.Skip() }
+	if p == "" {
+		t.Skip()
+	}
 	im0, _ := Open(p)
 	runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(2)
