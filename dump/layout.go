@@ -485,6 +485,24 @@ func (d *discoverer) x86_64() error {
 		l.PageOffsetBase = v
 	}
 	l.PageOffset = l.PageOffsetBase
+	// CONFIG_RANDOMIZE_MEMORY packs the regions after the direct map with
+	// random gaps, sized to the RAM rather than the architectural 64 TiB:
+	// vmalloc (vmapped stacks) and vmemmap can start well inside the
+	// default direct-map span. The direct map ends where the next one
+	// begins.
+	for _, name := range []string{"vmalloc_base", "vmemmap_base"} {
+		link, ok := d.syms.LinkAddr(name)
+		if !ok {
+			continue
+		}
+		v, err := d.readPhysUint(imagePA(link), 8)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		if v > l.PageOffsetBase && (l.LinearEnd == 0 || v < l.LinearEnd) {
+			l.LinearEnd = v
+		}
+	}
 	d.setImageBounds()
 	return nil
 }
@@ -541,6 +559,26 @@ func (d *discoverer) arm64() error {
 	if err != nil {
 		return err
 	}
+	// vabits_actual: VMCOREINFO has T1SZ (5.9+); a kernel of 48 bits or
+	// fewer runs with what it was built for.
+	actualKnown := false
+	if v, ok := d.vmciNumber("TCR_EL1_T1SZ"); ok && v > 0 && v < 64 {
+		l.VABitsActual, actualKnown = 64-int(v), true
+	} else if l.VABits <= 48 {
+		l.VABitsActual, actualKnown = l.VABits, true
+	}
+	// actuals lists what vabits_actual may be, given where linux_banner
+	// lies physically: the variable (5.4..6.8) when the kernel has one,
+	// else both sizes a 52-bit kernel can run with; the page tables choose.
+	actuals := func(bannerPA uint64) []int {
+		if actualKnown {
+			return []int{l.VABitsActual}
+		}
+		if v, err := d.imageVar("vabits_actual", 8, bannerLink, bannerPA); err == nil && v >= 36 && v <= uint64(l.VABits) {
+			return []int{int(v)}
+		}
+		return []int{l.VABits, arm64VABitsMin(l.VABits, l.PageSize)}
+	}
 	kaslr, haveK := d.kaslrFromVMCI()
 	voff, haveV := d.vmciUint("NUMBER(kimage_voffset)")
 	if !haveK || !haveV {
@@ -563,12 +601,15 @@ func (d *discoverer) arm64() error {
 			cand := *l
 			cand.KimageVoffset, cand.KASLROffset = v, k
 			cand.PGDPhys = pa + (pgdLink - bannerLink)
-			got, err := walkOnly(d.in.mem, cand, bannerLink+k)
-			if err != nil || got != pa {
-				return false
+			for _, bits := range actuals(pa) {
+				cand.VABitsActual = bits
+				if got, err := walkOnly(d.in.mem, cand, bannerLink+k); err == nil && got == pa {
+					voff, kaslr = v, k
+					l.VABitsActual, actualKnown = bits, true
+					return true
+				}
 			}
-			voff, kaslr = v, k
-			return true
+			return false
 		}
 		// The image is placed at least page-aligned physically and KASLR
 		// moves it in 2 MiB steps virtually: page congruence holds.
@@ -578,6 +619,24 @@ func (d *discoverer) arm64() error {
 	}
 	l.KASLROffset = kaslr
 	l.KimageVoffset = voff
+	bannerPA := bannerLink + kaslr - voff
+	if !actualKnown {
+		// Take the size whose walk agrees with the image arithmetic; if
+		// none does, VA_BITS stays and the check reports the walk.
+		l.VABitsActual = l.VABits
+		cand := *l
+		cand.PGDPhys = pgdLink + kaslr - voff
+		if va, ok := d.vmciUint("SYMBOL(swapper_pg_dir)"); ok {
+			cand.PGDPhys = va - voff
+		}
+		for _, bits := range actuals(bannerPA) {
+			cand.VABitsActual = bits
+			if got, err := walkOnly(d.in.mem, cand, bannerLink+kaslr); err == nil && got == bannerPA {
+				l.VABitsActual = bits
+				break
+			}
+		}
+	}
 
 	switch {
 	case d.hints.PhysOffset != nil:
@@ -605,6 +664,18 @@ func (d *discoverer) arm64() error {
 	}
 	d.setImageBounds()
 	return nil
+}
+
+// arm64VABitsMin is VA_BITS_MIN: what a kernel built for more than 48
+// bits falls back to on a CPU without 52-bit VAs.
+func arm64VABitsMin(vaBits int, pageSize uint64) int {
+	switch {
+	case vaBits <= 48:
+		return vaBits
+	case pageSize == 16384:
+		return 47
+	}
+	return 48
 }
 
 // ------------------------------------------------------------------- arm

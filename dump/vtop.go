@@ -23,12 +23,12 @@ type KernelLayout struct {
 
 	// arm64
 	VABits        int    // VA_BITS (CONFIG_ARM64_VA_BITS), not the hardware's vabits_actual
+	KimageVoffset uint64 // kimage_voffset: image va - image pa
 	// VABitsActual is vabits_actual: the VA size the kernel runs with
 	// (64 - TCR_EL1.T1SZ). A 52-bit kernel falls back to 48 (47 with 16K
 	// pages) on CPUs without LVA/LPA2, and its page tables follow the
 	// hardware. Zero: VABits.
 	VABitsActual int
-	KimageVoffset uint64 // kimage_voffset: image va - image pa
 
 	// x86_64
 	PhysBase       int64  // phys_base: image pa - (image va - __START_KERNEL_map); may be negative

@@ -21,6 +21,7 @@ type arm64Translator struct {
 	pageShift  uint
 	levelBits  uint // index bits per level below the top
 	levels     int
+	walkBits   int  // VA bits the walk indexes with (see newARM64Translator)
 	lpa2       bool // 52-bit VA with 4K/16K granule: PA[51:50] in bits 9:8
 	levelNames []string
 }
@@ -66,14 +67,31 @@ func newARM64Translator(mem PhysMemory, l KernelLayout) (*arm64Translator, error
 		// bottom half of the kernel's address space.
 		l.PageOffset = -(uint64(1) << l.VABits)
 	}
+	if l.VABitsActual == 0 {
+		l.VABitsActual = l.VABits
+	}
+	if l.VABitsActual < 36 || l.VABitsActual > l.VABits {
+		return nil, fmt.Errorf("dump: arm64 vabits_actual %d out of range 36..VA_BITS (%d)", l.VABitsActual, l.VABits)
+	}
 	t.levelBits = t.pageShift - 3
-	// ARM64_HW_PGTABLE_LEVELS(VA_BITS)
-	t.levels = (l.VABits - 4) / int(t.levelBits)
+	// A 52-bit kernel on a 48-bit CPU: with 64K pages TTBR1 points into
+	// the 52-bit pgd at TTBR1_BADDR_4852_OFFSET, which for a kernel address
+	// (bits 51:48 all ones) is the entry 52-bit indexing finds anyway; with
+	// 4K/16K pages (LPA2, 6.9+) the top level is folded at run time and
+	// swapper_pg_dir is walked as the hardware's smaller tree.
+	t.walkBits = l.VABitsActual
+	if t.pageShift == 16 {
+		t.walkBits = l.VABits
+	}
+	// ARM64_HW_PGTABLE_LEVELS(va bits)
+	t.levels = (t.walkBits - 4) / int(t.levelBits)
 	t.levelNames = arm64LevelNames[t.levels]
 	if t.levelNames == nil {
-		return nil, fmt.Errorf("dump: arm64 VA_BITS %d with %d-byte pages gives %d levels", l.VABits, l.PageSize, t.levels)
+		return nil, fmt.Errorf("dump: arm64 VA bits %d with %d-byte pages gives %d levels", t.walkBits, l.PageSize, t.levels)
 	}
-	t.lpa2 = l.VABits == 52 && l.PageSize != 65536
+	// The LPA2 descriptor format needs TCR_EL1.DS, which the kernel sets
+	// only when it runs with 52 bits; otherwise bits 9:8 are shareability.
+	t.lpa2 = l.VABitsActual == 52 && l.PageSize != 65536
 	t.linEnd = l.LinearEnd
 	if t.linEnd == 0 {
 		if pe := arm64PageEnd(l.VABits); l.PageOffset < pe {
@@ -135,16 +153,19 @@ func (t *arm64Translator) walk(va uint64) (uint64, error) {
 	}
 	// Kernel addresses live in TTBR1's range: the top 64-VA_BITS bits are
 	// all ones. (Tagged pointers are the caller's business.)
-	if va>>t.l.VABits != (^uint64(0))>>t.l.VABits {
-		return 0, notMapped(va, "not a kernel (TTBR1) address for %d-bit virtual addresses", t.l.VABits)
+	if bits := t.l.VABitsActual; va>>bits != (^uint64(0))>>bits {
+		return 0, notMapped(va, "not a kernel (TTBR1) address for %d-bit virtual addresses", bits)
 	}
 	table := t.l.PGDPhys
+	if t.walkBits != t.l.VABits {
+		table &^= t.l.PageSize - 1 // pgd_to_folded_p4d: the page holding the pgd
+	}
 	for i, name := range t.levelNames {
 		fromBottom := uint(t.levels - 1 - i)
 		shift := t.pageShift + t.levelBits*fromBottom
 		idxBits := t.levelBits
 		if i == 0 {
-			idxBits = uint(t.l.VABits) - shift
+			idxBits = uint(t.walkBits) - shift
 		}
 		epa := table + (va>>shift&(uint64(1)<<idxBits-1))*8
 		e, err := t.tables.read(epa, 8)

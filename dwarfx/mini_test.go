@@ -247,7 +247,7 @@ func TestMiniSymbols(t *testing.T) {
 		if g, ok := im.FunctionAt(f.Low + 3); !ok || g.Name != "get_counter" {
 			t.Errorf("dwarf%d: FunctionAt = %+v %v", v, g, ok)
 		}
-		if file, line, ok := im.LineAt(f.Low); !ok || !strings.HasSuffix(file, "mini.c") || line != 55 {
+		if file, line, ok := im.LineAt(f.Low); !ok || !strings.HasSuffix(file, "mini.c") || line != 54 {
 			t.Errorf("dwarf%d: LineAt(get_counter) = %s:%d %v", v, file, line, ok)
 		}
 		ft, err := im.FuncType(f)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // panicMessages are the substrings crash looks for in the log, most
@@ -122,7 +124,7 @@ func (k *Kernel) panicmsgSymbol() (string, bool, error) {
 	if err := k.ReadVirt(b, sym.Addr); err != nil {
 		return "", true, fmt.Errorf("reading panicmsg at %#x: %w", sym.Addr, err)
 	}
-	p := readPtr(k.Image.ByteOrder(), b, ps)
+	p := dwarfx.DecodeUint(k.Image.ByteOrder(), b[:ps])
 	if p == 0 {
 		return "", true, nil
 	}

@@ -3,7 +3,6 @@ package kstructs
 import (
 	"debug/dwarf"
 	"debug/elf"
-	"encoding/binary"
 	"fmt"
 	"math/bits"
 
@@ -73,7 +72,7 @@ func (k *Kernel) readPerCPU() (*perCPU, error) {
 	}
 	bo := k.Image.ByteOrder()
 	for i := 0; i < n; i++ {
-		pc.offsets = append(pc.offsets, readPtr(bo, buf[i*ps:], ps))
+		pc.offsets = append(pc.offsets, dwarfx.DecodeUint(bo, buf[i*ps:][:ps]))
 	}
 	if len(pc.possible) == 0 {
 		pc.possible = []int{0}
@@ -102,7 +101,7 @@ func (k *Kernel) cpuMask(names ...string) ([]int, error) {
 		ps := k.PtrSize()
 		bo := k.Image.ByteOrder()
 		for w := 0; w+ps <= len(buf); w += ps {
-			word := readPtr(bo, buf[w:], ps)
+			word := dwarfx.DecodeUint(bo, buf[w:][:ps])
 			for word != 0 {
 				b := bits.TrailingZeros64(word)
 				cpus = append(cpus, w*8+b)
@@ -112,13 +111,6 @@ func (k *Kernel) cpuMask(names ...string) ([]int, error) {
 		return cpus, nil
 	}
 	return nil, lastErr
-}
-
-func readPtr(bo binary.ByteOrder, b []byte, size int) uint64 {
-	if size == 4 {
-		return uint64(bo.Uint32(b))
-	}
-	return bo.Uint64(b)
 }
 
 // PossibleCPUs lists the CPUs of cpu_possible_mask: the ones with per-cpu data.

@@ -244,7 +244,7 @@ func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, 
 	if err := read(ptr, l.PrbPtrAddr); err != nil {
 		return nil, []error{fmt.Errorf("reading prb at %#x: %w", l.PrbPtrAddr, err)}
 	}
-	rbAddr := readPtr(bo, ptr, l.PtrSize)
+	rbAddr := dwarfx.DecodeUint(bo, ptr[:l.PtrSize])
 	rb := make([]byte, l.PrbSize)
 	if err := read(rb, rbAddr); err != nil {
 		return nil, []error{fmt.Errorf("reading struct printk_ringbuffer at %#x (prb): %w", rbAddr, err)}
@@ -389,7 +389,7 @@ func prbText(data []byte, begin, next, id, idSize, size uint64, bo binary.ByteOr
 		return nil, fmt.Sprintf("text block [%#x, %#x) has an invalid size %d", begin, next, n)
 	}
 	blk := data[off : off+n]
-	got := readPtr(bo, blk, int(idSize))
+	got := dwarfx.DecodeUint(bo, blk[:int(idSize)])
 	if got != id {
 		return nil, fmt.Sprintf("text block at ring offset %#x belongs to id %#x, not %#x (overwritten)", off, got, id)
 	}

@@ -3,6 +3,8 @@ package kstructs
 import (
 	"fmt"
 	"sort"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // rqHeader is the part of struct rq the task table needs.
@@ -163,7 +165,7 @@ func (k *Kernel) RunQueue(cpu int) (*RunQueue, error) {
 			}
 			if rq.dlDeadline.ok() {
 				if b, err := k.readBytes(addr+uint64(l.task.dl.Off+rq.dlDeadline.Off), 8, "dl.deadline"); err == nil {
-					q.Key = decodeUint(k.Image.ByteOrder(), b)
+					q.Key = dwarfx.DecodeUint(k.Image.ByteOrder(), b)
 				}
 			}
 			r.DL = append(r.DL, q)

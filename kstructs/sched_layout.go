@@ -4,6 +4,8 @@ import (
 	"debug/dwarf"
 	"errors"
 	"fmt"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // taskLayout is where task_struct keeps what ps, runq and bt need. Members
@@ -169,7 +171,7 @@ func (k *Kernel) buildSchedLayout() (*schedLayout, error) {
 
 	if mt, ok := pointee(t.mm.Type); ok {
 		mb := &layoutBuilder{t: mt, name: "struct mm_struct"}
-		l.mm.size = int(stripType(mt).Size())
+		l.mm.size = int(dwarfx.Strip(mt).Size())
 		l.mm.totalVM = mb.opt("total_vm")
 		l.mm.mmCount = mb.opt("mm_count")
 		if f := mb.opt("rss_stat.count"); f.ok() {
@@ -228,7 +230,7 @@ func (k *Kernel) buildRQLayout(l *schedLayout) error {
 		r.rtActive = rb.opt("active")
 		r.rtQueue = rb.opt("active.queue")
 		r.rtNrRunning = rb.opt("rt_nr_running")
-		if at, ok := stripType(r.rtQueue.Type).(*dwarf.ArrayType); ok {
+		if at, ok := dwarfx.Strip(r.rtQueue.Type).(*dwarf.ArrayType); ok {
 			r.rtQueueLen = int(at.Count)
 		}
 	}
@@ -303,7 +305,7 @@ func (k *Kernel) buildPidLayout(l *schedLayout) error {
 		if err := xb.err(); err != nil {
 			return err
 		}
-		if at, ok := stripType(x.slots.Type).(*dwarf.ArrayType); ok {
+		if at, ok := dwarfx.Strip(x.slots.Type).(*dwarf.ArrayType); ok {
 			x.nslots = int(at.Count)
 		}
 	} else {

@@ -269,7 +269,7 @@ func newUnwinder(k *Kernel) (*unwinder, error) {
 	// the base of the stack (no THREAD_INFO_IN_TASK, e.g. 32-bit arm).
 	for _, p := range []string{"thread_info.cpu", "cpu"} {
 		if off, f, err := k.memberOffset("struct task_struct", p); err == nil {
-			u.cpuOff, u.cpuInTask, u.cpuSize = off, true, uint64(stripType(f.Type).Size())
+			u.cpuOff, u.cpuInTask, u.cpuSize = off, true, uint64(dwarfx.Strip(f.Type).Size())
 			break
 		}
 	}
@@ -281,7 +281,7 @@ func newUnwinder(k *Kernel) (*unwinder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("backtrace: finding a task's cpu: %w", err)
 		}
-		u.cpuOff, u.cpuSize = off, uint64(stripType(f.Type).Size())
+		u.cpuOff, u.cpuSize = off, uint64(dwarfx.Strip(f.Type).Size())
 		if u.cpuSize != 8 {
 			u.cpuSize = 4
 		}
@@ -837,7 +837,7 @@ func (k *Kernel) ReadStackWords(lo, hi uint64) ([]uint64, error) {
 	bo := k.Image.ByteOrder()
 	var out []uint64
 	for off := uint64(0); off+ps <= uint64(len(buf)); off += ps {
-		out = append(out, readPtr(bo, buf[off:], int(ps)))
+		out = append(out, dwarfx.DecodeUint(bo, buf[off:][:int(ps)]))
 	}
 	return out, nil
 }

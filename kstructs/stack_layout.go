@@ -4,6 +4,8 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // This file holds the small DWARF layout queries the unwinders need: the
@@ -18,7 +20,7 @@ func (k *Kernel) lookupType(name string) (dwarf.Type, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type %s: %w", name, err)
 	}
-	return stripType(t), nil
+	return dwarfx.Strip(t), nil
 }
 
 // typeSize is sizeof(name).
@@ -47,7 +49,7 @@ func memberPathOffset(t dwarf.Type, typeName, path string) (uint64, *dwarf.Struc
 	var off uint64
 	var f *dwarf.StructField
 	for _, part := range strings.Split(path, ".") {
-		st, ok := stripType(t).(*dwarf.StructType)
+		st, ok := dwarfx.Strip(t).(*dwarf.StructType)
 		if !ok {
 			return 0, nil, fmt.Errorf("%s: %s is not a struct in %s", typeName, part, path)
 		}

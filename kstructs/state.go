@@ -3,6 +3,8 @@ package kstructs
 import (
 	"math/bits"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // stateTable decodes task states the way crash does: the bit values come
@@ -98,7 +100,7 @@ func (k *Kernel) readStringArray(name string, maxN, maxLen int) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	n := int(stripType(v.Type).Size()) / k.PtrSize()
+	n := int(dwarfx.Strip(v.Type).Size()) / k.PtrSize()
 	if n <= 0 || n > maxN {
 		n = maxN
 	}

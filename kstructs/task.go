@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // Scheduling policies (include/uapi/linux/sched.h).
@@ -417,7 +419,7 @@ func (k *Kernel) stackCPU(stack uint64) int {
 	if err != nil {
 		return -1
 	}
-	return int(decodeUint(k.Image.ByteOrder(), b))
+	return int(dwarfx.DecodeUint(k.Image.ByteOrder(), b))
 }
 
 // taskRSS fills RSS and VSZ (KB) from the task's mm the way crash's
@@ -443,7 +445,7 @@ func (k *Kernel) taskMem(l *schedLayout, tt *taskTable, t *Task, threadRSS map[i
 	if l.mm.totalVM.ok() {
 		b, err := k.readBytes(t.MM+uint64(l.mm.totalVM.Off), l.mm.totalVM.Size, "mm_struct.total_vm")
 		if err == nil {
-			t.VSZ = decodeUint(k.Image.ByteOrder(), b) * page / 1024
+			t.VSZ = dwarfx.DecodeUint(k.Image.ByteOrder(), b) * page / 1024
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // fieldLoc is where a member lies inside its outermost struct: found once
@@ -23,20 +25,6 @@ func (f fieldLoc) ok() bool { return f.Off >= 0 }
 
 var noField = fieldLoc{Off: -1}
 
-// stripType removes typedefs and qualifiers.
-func stripType(t dwarf.Type) dwarf.Type {
-	for {
-		switch tt := t.(type) {
-		case *dwarf.TypedefType:
-			t = tt.Type
-		case *dwarf.QualType:
-			t = tt.Type
-		default:
-			return t
-		}
-	}
-}
-
 // memberPath finds a member path ("se.vruntime", "rss_stat.count[1]",
 // "thread_info.cpu") inside struct type t. Members of anonymous structs
 // and unions are found by their own names, as C allows.
@@ -52,7 +40,7 @@ func memberPath(t dwarf.Type, path string) (fieldLoc, error) {
 			}
 			name, idx = part[:i], n
 		}
-		st, ok := stripType(cur).(*dwarf.StructType)
+		st, ok := dwarfx.Strip(cur).(*dwarf.StructType)
 		if !ok {
 			return noField, fmt.Errorf("%s: %s is not a struct or union", path, cur)
 		}
@@ -63,7 +51,7 @@ func memberPath(t dwarf.Type, path string) (fieldLoc, error) {
 		off += int(foff)
 		cur = f.Type
 		if idx >= 0 {
-			at, ok := stripType(cur).(*dwarf.ArrayType)
+			at, ok := dwarfx.Strip(cur).(*dwarf.ArrayType)
 			if !ok {
 				return noField, fmt.Errorf("%s: %s is not an array", path, name)
 			}
@@ -89,7 +77,7 @@ func findField(st *dwarf.StructType, name string) (*dwarf.StructField, int64, bo
 		if f.Name != "" {
 			continue
 		}
-		if inner, ok := stripType(f.Type).(*dwarf.StructType); ok {
+		if inner, ok := dwarfx.Strip(f.Type).(*dwarf.StructType); ok {
 			if g, off, found := findField(inner, name); found {
 				return g, f.ByteOffset + off, true
 			}
@@ -108,7 +96,7 @@ func typeName(t dwarf.Type) string {
 // pointee returns the struct a pointer member points to (for types that have
 // no variable of their own, such as signal_struct).
 func pointee(t dwarf.Type) (dwarf.Type, bool) {
-	pt, ok := stripType(t).(*dwarf.PtrType)
+	pt, ok := dwarfx.Strip(t).(*dwarf.PtrType)
 	if !ok || pt.Type == nil {
 		return nil, false
 	}
@@ -161,7 +149,7 @@ func (d decoder) uint(b []byte, f fieldLoc) uint64 {
 	if !f.ok() || f.Off+f.Size > len(b) {
 		return 0
 	}
-	return decodeUint(d.bo, b[f.Off:f.Off+f.Size])
+	return dwarfx.DecodeUint(d.bo, b[f.Off:f.Off+f.Size])
 }
 
 // int decodes a signed member, sign-extending from its size.
@@ -169,7 +157,7 @@ func (d decoder) int(b []byte, f fieldLoc) int64 {
 	if !f.ok() || f.Off+f.Size > len(b) {
 		return 0
 	}
-	v := decodeUint(d.bo, b[f.Off:f.Off+f.Size])
+	v := dwarfx.DecodeUint(d.bo, b[f.Off:f.Off+f.Size])
 	shift := 64 - 8*uint(f.Size)
 	return int64(v<<shift) >> shift
 }
@@ -179,7 +167,7 @@ func (d decoder) ptrAt(b []byte, off int) uint64 {
 	if off < 0 || off+d.ptr > len(b) {
 		return 0
 	}
-	return decodeUint(d.bo, b[off:off+d.ptr])
+	return dwarfx.DecodeUint(d.bo, b[off:off+d.ptr])
 }
 
 func (d decoder) str(b []byte, f fieldLoc) string {
@@ -187,20 +175,6 @@ func (d decoder) str(b []byte, f fieldLoc) string {
 		return ""
 	}
 	return string(cString(b[f.Off : f.Off+f.Size]))
-}
-
-func decodeUint(bo binary.ByteOrder, b []byte) uint64 {
-	switch len(b) {
-	case 1:
-		return uint64(b[0])
-	case 2:
-		return uint64(bo.Uint16(b))
-	case 4:
-		return uint64(bo.Uint32(b))
-	case 8:
-		return bo.Uint64(b)
-	}
-	return 0
 }
 
 // kcache is the per-Kernel state of this package's task and scheduler
@@ -275,7 +249,7 @@ func (k *Kernel) readPointer(addr uint64) (uint64, error) {
 	if err := k.read(b, addr); err != nil {
 		return 0, err
 	}
-	return decodeUint(k.Image.ByteOrder(), b), nil
+	return dwarfx.DecodeUint(k.Image.ByteOrder(), b), nil
 }
 
 // readBytes reads n bytes at addr into a new slice.

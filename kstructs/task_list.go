@@ -3,6 +3,8 @@ package kstructs
 import (
 	"fmt"
 	"sort"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 func (k *Kernel) taskTable() (*taskTable, error) {
@@ -191,7 +193,7 @@ func (k *Kernel) pidNamespaceTasks(l *schedLayout) (map[uint64]int, error) {
 	var base uint64
 	if l.pid.idrBase.ok() {
 		if b, err := k.readBytes(l.pid.nsAddr+uint64(l.pid.idrBase.Off), l.pid.idrBase.Size, "idr_base"); err == nil {
-			base = decodeUint(k.Image.ByteOrder(), b)
+			base = dwarfx.DecodeUint(k.Image.ByteOrder(), b)
 		}
 	}
 	entries, werr := walkXArray(k, head, l.pid.xaNode)

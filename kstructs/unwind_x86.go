@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // The x86_64 unwinder follows the kernel's ORC unwinder
@@ -223,7 +225,7 @@ func (x *x86Unwinder) cpuStacks(cpu int) []stackRange {
 // DB, MCE... stacks (members named X_stack; the X_stack_guard pages are
 // left out).
 func exceptionStacks(t dwarf.Type, base uint64) []stackRange {
-	st, ok := stripType(t).(*dwarf.StructType)
+	st, ok := dwarfx.Strip(t).(*dwarf.StructType)
 	if !ok {
 		return nil
 	}

@@ -2,7 +2,6 @@ package repl
 
 import (
 	"debug/dwarf"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"strconv"
@@ -31,7 +30,7 @@ func (s *Session) resolveAddress(arg string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	switch stripTypedefs(v.Type()).(type) {
+	switch dwarfx.Strip(v.Type()).(type) {
 	case *dwarf.PtrType, *dwarf.IntType, *dwarf.UintType:
 		return v.Uint(s.K.Mem)
 	}
@@ -237,21 +236,9 @@ func runRd(s *Session, inv *Invocation) (Result, error) {
 	bo := s.K.Image.ByteOrder()
 	r := rdResult{Addr: s.addr(addr), Physical: inv.Has("p"), Size: size, Bytes: buf, Symbols: inv.Has("s"), start: addr}
 	for i := 0; i < count; i++ {
-		r.Values = append(r.Values, readUintN(bo, buf[i*size:], size))
+		r.Values = append(r.Values, dwarfx.DecodeUint(bo, buf[i*size:][:size]))
 	}
 	return r, nil
-}
-
-func readUintN(bo binary.ByteOrder, b []byte, size int) uint64 {
-	switch size {
-	case 1:
-		return uint64(b[0])
-	case 2:
-		return uint64(bo.Uint16(b))
-	case 4:
-		return uint64(bo.Uint32(b))
-	}
-	return bo.Uint64(b)
 }
 
 // ---- vtop / ptov ----

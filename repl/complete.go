@@ -4,6 +4,8 @@ import (
 	"debug/dwarf"
 	"sort"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // completer answers readline's Tab: command names first, then the command's
@@ -125,24 +127,11 @@ func (s *Session) memberCompletions(base, sep, partial string) []string {
 	}
 	t := v.Type()
 	if sep == "->" {
-		if pt, ok := stripTypedefs(t).(*dwarf.PtrType); ok {
+		if pt, ok := dwarfx.Strip(t).(*dwarf.PtrType); ok {
 			t = pt.Type
 		}
 	}
 	return withPrefix(base+sep, prefixed(s.K.Image.MemberNames(t), partial))
-}
-
-func stripTypedefs(t dwarf.Type) dwarf.Type {
-	for {
-		switch tt := t.(type) {
-		case *dwarf.TypedefType:
-			t = tt.Type
-		case *dwarf.QualType:
-			t = tt.Type
-		default:
-			return t
-		}
-	}
 }
 
 func prefixed(words []string, prefix string) []string {

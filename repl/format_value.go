@@ -256,7 +256,7 @@ func (d *decoder) decode(name string, t dwarf.Type, o object) *vnode {
 		}
 	case *dwarf.IntType, *dwarf.UintType, *dwarf.CharType, *dwarf.UcharType, *dwarf.BoolType,
 		*dwarf.EnumType, *dwarf.PtrType, *dwarf.AddrType:
-		d.scalar(n, ct, decodeUint(d.bo, o.b[:size]), int(8*size))
+		d.scalar(n, ct, dwarfx.DecodeUint(d.bo, o.b[:size]), int(8*size))
 	default:
 		n.Kind = vkOther
 		if size > 0 {
@@ -264,36 +264,6 @@ func (d *decoder) decode(name string, t dwarf.Type, o object) *vnode {
 		}
 	}
 	return n
-}
-
-// decodeUint decodes an integer of len(b) bytes (1, 2, 4 or 8; the low 8
-// bytes of wider ones).
-func decodeUint(bo binary.ByteOrder, b []byte) uint64 {
-	switch len(b) {
-	case 1:
-		return uint64(b[0])
-	case 2:
-		return uint64(bo.Uint16(b))
-	case 4:
-		return uint64(bo.Uint32(b))
-	case 8:
-		return bo.Uint64(b)
-	}
-	if len(b) > 8 {
-		if bo == binary.ByteOrder(binary.BigEndian) {
-			return bo.Uint64(b[len(b)-8:])
-		}
-		return bo.Uint64(b[:8])
-	}
-	var v uint64 // odd sizes (3, 5...): assemble by hand
-	for i := range b {
-		j := i
-		if bo == binary.ByteOrder(binary.BigEndian) {
-			j = len(b) - 1 - i
-		}
-		v |= uint64(b[j]) << (8 * i)
-	}
-	return v
 }
 
 // scalar fills n from the raw bits x (zero-extended) of width bits.
