@@ -5,6 +5,8 @@ KINSPECT_FIXTURES ?= $(HOME)/.cache/kinspect/fixtures
 export KINSPECT_FIXTURES
 export PATH := $(PATH):/usr/local/go/bin
 ARCHES := arm arm64 x86_64
+# Other kernel generations the tests also cover (Linux 5.10 and 6.12).
+EXTRA_FIXTURES := x86_64:bullseye arm64:trixie
 
 .PHONY: build fixtures test demo bench clean deps readme oracle $(addprefix fixture-,$(ARCHES))
 
@@ -20,6 +22,7 @@ fixture-%: deps
 
 fixtures: deps
 	for a in $(ARCHES); do testdata/build-fixture.sh $$a bookworm || exit 1; done
+	for f in $(EXTRA_FIXTURES); do testdata/build-fixture.sh $${f%%:*} $${f##*:} || exit 1; done
 
 # Red Hat crash 8.0.6 (Debian trixie) for amd64/arm64/armhf, run from private
 # roots (natively or under qemu-user): the comparison oracle of internal/oracle.

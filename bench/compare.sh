@@ -7,18 +7,26 @@
 #     DUMPFILE-NAME a file in the fixture dir (default vmcore.mkdf-zlib-d31:
 #                   drgn opens only makedumpfile-written dumps)
 #     RUNS          runs per tool (default 5)
+#   KINSPECT_BENCH_VARIANT=scale10000  use the scale fixture (~10,000 tasks,
+#                   built with KINSPECT_SLEEPERS=10000 testdata/build-fixture.sh ARCH)
 #   KINSPECT_BENCH_TASKS=1  also time `ps` (kinspect ps, crash ps, drgn
 #                   for_each_task loop); KINSPECT_BENCH_BT=1 `foreach bt`.
 #
 # Machines here are shared and noisy: compare ratios, take minimums.
-# crash runs natively only for x86_64 dumps (a crash binary is per target).
+# crash runs natively only for x86_64 dumps (a crash binary is per target);
+# for arm/arm64 the trixie oracle runs under qemu-user (testdata/crash-oracle),
+# which is emulation: its times are shown but are not a fair comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${1:-x86_64}
 DUMP=${2:-vmcore.mkdf-zlib-d31}
 RUNS=${3:-5}
 FIX=${KINSPECT_FIXTURES:-$HOME/.cache/kinspect/fixtures}
-DIR=$(ls -d "$FIX/$ARCH"-bookworm-*/ 2>/dev/null | grep -v scale | head -1)
+if [ -n "${KINSPECT_BENCH_VARIANT:-}" ]; then
+	DIR=$(ls -d "$FIX/$ARCH"-bookworm-*-"$KINSPECT_BENCH_VARIANT"/ 2>/dev/null | head -1)
+else
+	DIR=$(ls -d "$FIX/$ARCH"-bookworm-*/ 2>/dev/null | grep -v scale | head -1)
+fi
 [ -n "$DIR" ] && [ -f "$DIR/fixture.json" ] || { echo "no $ARCH fixture in $FIX (make fixture-$ARCH)" >&2; exit 1; }
 VMCORE=$DIR$DUMP
 VMLINUX=${DIR}vmlinux
@@ -48,17 +56,30 @@ measure() {
 	printf '  %-22s min %6.2f s  peak RSS %7d KB   (%s)\n' "$name" "$best" "$rss" "$(head -c 60 "$TMP/out" | tr '\n' ' ')"
 }
 
+# crashcmd CMD: a shell command line running crash on the dump.
+# Prefers trixie's crash 8.0.6 (make oracle): bookworm's 8.0.2 misses most
+# tasks on these kernels, which would flatter its ps and foreach bt times.
+ORACLE_ROOT=${KINSPECT_ORACLE:-$HOME/.cache/kinspect/oracle}
+crashcmd() {
+	if ls -d "$ORACLE_ROOT"/trixie-* >/dev/null 2>&1; then
+		echo "echo '$1' | testdata/crash-oracle $ARCH '$VMLINUX' '$VMCORE'"
+	else
+		echo "printf '$1\\nq\\n' | crash -s '$VMLINUX' '$VMCORE'"
+	fi
+}
+have_crash() { { [ "$ARCH" = x86_64 ] && { command -v crash >/dev/null || [ -x testdata/crash-oracle ]; }; } || { [ "$ARCH" != x86_64 ] && [ -x testdata/crash-oracle ] && [ "${KINSPECT_BENCH_EMULATED_CRASH:-0}" = 1 ]; }; }
+
 ratio() { awk -v a="${T[$1]}" -v b="${T[$2]}" 'BEGIN{ if (a=="NA"||b=="NA"||a==0) print "n/a"; else printf "%.1fx", b/a }'; }
 
-echo "== $ARCH $DUMP ($RUNS runs each; cold page cache is not forced)"
+echo "== $ARCH ${KINSPECT_BENCH_VARIANT:-} $DUMP ($RUNS runs each; cold page cache is not forced)"
 echo "-- open + p init_task.comm"
 measure kinspect "$KIN" "$VMCORE" "$VMLINUX" -c 'p init_task.comm'
 if [ -x /usr/bin/drgn ]; then
 	echo 'print(prog["init_task"].comm)' >"$TMP/comm.py"
 	measure drgn $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/comm.py"
 fi
-if command -v crash >/dev/null && [ "$ARCH" = x86_64 ]; then
-	measure crash sh -c "printf 'p init_task.comm\nq\n' | crash -s '$VMLINUX' '$VMCORE'"
+if have_crash; then
+	measure crash sh -c "$(crashcmd 'p init_task.comm')"
 fi
 echo "   kinspect vs drgn: $(ratio kinspect drgn) faster;  vs crash: $(ratio kinspect crash) faster"
 
@@ -71,8 +92,8 @@ for t in for_each_task(prog):
     print(t.pid.value_(), t.comm.string_().decode(), t.__state.value_())
 PY
 	[ -x /usr/bin/drgn ] && measure drgn-ps $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/ps.py"
-	if command -v crash >/dev/null && [ "$ARCH" = x86_64 ]; then
-		measure crash-ps sh -c "printf 'ps\nq\n' | crash -s '$VMLINUX' '$VMCORE'"
+	if have_crash; then
+		measure crash-ps sh -c "$(crashcmd ps)"
 	fi
 	echo "   ps: kinspect vs drgn $(ratio kinspect-ps drgn-ps), vs crash $(ratio kinspect-ps crash-ps)"
 fi
@@ -91,8 +112,8 @@ for t in for_each_task(prog):
 print(n)
 PY
 	[ -x /usr/bin/drgn ] && measure drgn-bt $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/bt.py"
-	if command -v crash >/dev/null && [ "$ARCH" = x86_64 ]; then
-		measure crash-bt sh -c "printf 'foreach bt\nq\n' | crash -s '$VMLINUX' '$VMCORE'"
+	if have_crash; then
+		measure crash-bt sh -c "$(crashcmd 'foreach bt')"
 	fi
 	echo "   foreach bt: kinspect vs drgn $(ratio kinspect-bt drgn-bt), vs crash $(ratio kinspect-bt crash-bt)"
 fi

@@ -102,10 +102,18 @@ func discoverLayout(in layoutInput, syms Symbols, hints LayoutHints) (KernelLayo
 		return KernelLayout{}, fmt.Errorf("dump: layout discovery: unknown or unsupported architecture %q", arch)
 	}
 	if err != nil {
-		return KernelLayout{}, fmt.Errorf("dump: %s layout discovery: %w", arch, err)
+		err = fmt.Errorf("dump: %s layout discovery: %w", arch, err)
+		if me := d.mismatch(err); me != nil {
+			return KernelLayout{}, me
+		}
+		return KernelLayout{}, err
 	}
 	if err := d.verify(); err != nil {
-		return d.l, fmt.Errorf("dump: %s layout discovery: %w (layout: %v)", arch, err, d.l)
+		err = fmt.Errorf("dump: %s layout discovery: %w (layout: %v)", arch, err, d.l)
+		if me := d.mismatch(err); me != nil {
+			return d.l, me
+		}
+		return d.l, err
 	}
 	return d.l, nil
 }
@@ -655,6 +663,21 @@ func (d *discoverer) arm64() error {
 			l.PhysOffset = v
 		} else if lo, ok := d.lowestRAM(); ok {
 			l.PhysOffset = lo
+		}
+	}
+	// Without VMCOREINFO a 52-bit kernel looks 48-bit: its image sits at
+	// _PAGE_END(VA_BITS_MIN) either way, but its linear map starts at
+	// _PAGE_OFFSET(52). Ask the page tables which PAGE_OFFSET maps the
+	// banner's linear alias onto the banner.
+	if !d.vmciHas("NUMBER(VA_BITS)") && d.hints.VABits == 0 && l.VABits == arm64VABitsMin(52, l.PageSize) &&
+		l.PageOffset == -(uint64(1)<<l.VABits) {
+		cand := *l
+		cand.VABits = 52
+		cand.PageOffset = -(uint64(1) << cand.VABits)
+		cand.PGDPhys = pgdLink + kaslr - voff
+		lin := bannerPA - cand.PhysOffset + cand.PageOffset
+		if got, err := walkOnly(d.in.mem, cand, lin); err == nil && got == bannerPA {
+			l.VABits, l.PageOffset = cand.VABits, cand.PageOffset
 		}
 	}
 	if va, ok := d.vmciUint("SYMBOL(swapper_pg_dir)"); ok {

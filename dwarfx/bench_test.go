@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -201,7 +202,7 @@ func TestOpenMemory(t *testing.T) {
 			if os.Getenv("KINSPECT_RSS") != "" {
 				b, _ := os.ReadFile("/proc/self/status")
 				for _, l := range splitLines(string(b)) {
-					if len(l) > 6 && (l[:6] == "VmHWM:" || l[:6] == "VmRSS:") {
+					if strings.HasPrefix(l, "VmHWM:") || strings.HasPrefix(l, "RssAnon:") || strings.HasPrefix(l, "RssFile:") {
 						t.Log(l)
 					}
 				}

@@ -3,6 +3,7 @@ package dwarfx
 import (
 	"debug/dwarf"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -121,7 +122,7 @@ func mustType(f *testing.F, im *Image, name string) dwarf.Type {
 // names up must fail cleanly, never panic.
 func FuzzOpenBytes(f *testing.F) {
 	for _, v := range miniVersions {
-		b, err := os.ReadFile("testdata/mini-dwarf" + string(rune('0'+v)) + ".elf")
+		b, err := os.ReadFile(fmt.Sprintf("testdata/mini-dwarf%d.elf", v))
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -13,8 +13,9 @@ import (
 // The mini-dwarfN.elf images (testdata/mini.c built by gen-mini.sh with
 // DWARF 2, 4 and 5) exercise the whole package without the big fixtures:
 // DWARF 2 encodes bit-fields with DW_AT_bit_offset, 4 and 5 with
-// DW_AT_data_bit_offset; 5 uses the DWARF 5 forms and unit headers.
-var miniVersions = []int{2, 4, 5}
+// DW_AT_data_bit_offset; 5 uses the DWARF 5 forms and unit headers; 64 is
+// DWARF 5 in the 64-bit DWARF format.
+var miniVersions = []int{2, 4, 5, 64}
 
 func TestMiniOpen(t *testing.T) {
 	for _, v := range miniVersions {

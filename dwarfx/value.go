@@ -123,19 +123,7 @@ func putUint(o binary.ByteOrder, b []byte, v uint64) {
 	}
 }
 
-func getUint(o binary.ByteOrder, b []byte) uint64 {
-	var v uint64
-	if o == binary.ByteOrder(binary.BigEndian) {
-		for _, c := range b {
-			v = v<<8 | uint64(c)
-		}
-		return v
-	}
-	for i := len(b) - 1; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
-}
+func getUint(o binary.ByteOrder, b []byte) uint64 { return DecodeUint(o, b) }
 
 // WithMem binds m to v (and to the values derived from it).
 func (v Value) WithMem(m Memory) Value { v.mem = m; return v }

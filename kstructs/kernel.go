@@ -159,6 +159,12 @@ func (k *Kernel) setup(opts Options) error {
 	}
 	layout, err := dump.DiscoverLayout(k.Dump, symbolsAdapter{k.Image}, hints)
 	if err != nil {
+		// Discovery failed because the dump is another kernel's: say
+		// that, not which page-table entry the wrong kernel's layout hit.
+		var dm *dump.MismatchError
+		if errors.As(err, &dm) && !opts.Force {
+			return &MismatchError{DumpBanner: dm.DumpBanner, ImageBanner: dm.ImageBanner}
+		}
 		return fmt.Errorf("discovering the kernel's memory layout: %w", err)
 	}
 	k.Layout = layout

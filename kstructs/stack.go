@@ -308,18 +308,21 @@ func newUnwinder(k *Kernel) (*unwinder, error) {
 }
 
 // threadSize finds THREAD_SIZE: the linker script sizes the init task's
-// stack as [__start_init_task, __end_init_task); union thread_union has
+// stack as [__start_init_task, __end_init_task) (renamed
+// __start_init_stack/__end_init_stack in 6.10); union thread_union has
 // the same size when DWARF has it.
 func threadSize(k *Kernel) (uint64, error) {
-	start, ok1 := k.Image.Lookup("__start_init_task")
-	end, ok2 := k.Image.Lookup("__end_init_task")
-	if ok1 && ok2 && end.Addr > start.Addr && end.Addr-start.Addr <= 1<<20 {
-		return end.Addr - start.Addr, nil
+	for _, pair := range [][2]string{{"__start_init_task", "__end_init_task"}, {"__start_init_stack", "__end_init_stack"}} {
+		start, ok1 := k.Image.Lookup(pair[0])
+		end, ok2 := k.Image.Lookup(pair[1])
+		if ok1 && ok2 && end.Addr > start.Addr && end.Addr-start.Addr <= 1<<20 {
+			return end.Addr - start.Addr, nil
+		}
 	}
 	if n, err := k.typeSize("union thread_union"); err == nil {
 		return n, nil
 	}
-	return 0, fmt.Errorf("cannot find THREAD_SIZE: no __start_init_task/__end_init_task symbols and no union thread_union in DWARF")
+	return 0, fmt.Errorf("cannot find THREAD_SIZE: no __start_init_task/__end_init_task (or _stack) symbols and no union thread_union in DWARF")
 }
 
 // loadPtRegs reads struct pt_regs' layout in Values order.

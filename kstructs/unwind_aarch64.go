@@ -47,7 +47,11 @@ func newARM64Unwinder(u *unwinder) (*arm64Unwinder, error) {
 	if u.ptRegs.stackframe < 0 {
 		return nil, fmt.Errorf("struct pt_regs has no member stackframe: cannot find where a task's frame records end")
 	}
+	// The PAC field starts above the VA size the CPU runs with.
 	bits := k.Layout.VABits
+	if k.Layout.VABitsActual != 0 {
+		bits = k.Layout.VABitsActual
+	}
 	if bits <= 0 || bits > 56 {
 		bits = 48
 	}

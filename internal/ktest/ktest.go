@@ -26,8 +26,22 @@ var Arches = []string{"arm", "arm64", "x86_64"}
 // The Kernel is shared: tests must not Close it.
 func Open(t testing.TB, arch, dumpFile string) (*kstructs.Kernel, *fixture.Fixture) {
 	t.Helper()
-	f := fixture.Require(t, arch)
-	key := arch + "/" + dumpFile
+	return OpenSuite(t, arch, fixture.DefaultSuite, dumpFile)
+}
+
+// Extra is a fixture of another Debian suite: an older or newer kernel
+// than the bookworm ones, built by the same builder.
+type Extra struct{ Arch, Suite string }
+
+// Extras are the other kernels every cross-version test runs on: Linux
+// 5.10 (x86_64 bullseye) and 6.12 (arm64 trixie, a 52-bit-VA kernel).
+var Extras = []Extra{{"x86_64", "bullseye"}, {"arm64", "trixie"}}
+
+// OpenSuite is Open for the suite's fixture (fixture.RequireSuite).
+func OpenSuite(t testing.TB, arch, suite, dumpFile string) (*kstructs.Kernel, *fixture.Fixture) {
+	t.Helper()
+	f := fixture.RequireSuite(t, arch, suite)
+	key := arch + "/" + suite + "/" + dumpFile
 	mu.Lock()
 	defer mu.Unlock()
 	if k, ok := kernels[key]; ok {
@@ -35,7 +49,7 @@ func Open(t testing.TB, arch, dumpFile string) (*kstructs.Kernel, *fixture.Fixtu
 	}
 	k, err := kstructs.Open(f.Path(dumpFile), f.Vmlinux(), kstructs.Options{})
 	if err != nil {
-		t.Fatalf("opening %s fixture %s: %v", arch, dumpFile, err)
+		t.Fatalf("opening %s %s fixture %s: %v", arch, suite, dumpFile, err)
 	}
 	kernels[key] = k
 	return k, f
@@ -46,6 +60,17 @@ func ForEach(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.
 	for _, arch := range Arches {
 		t.Run(arch, func(t *testing.T) {
 			k, f := Open(t, arch, "vmcore.elf")
+			fn(t, k, f)
+		})
+	}
+}
+
+// ForEachExtra runs fn as a subtest ("x86_64-bullseye"...) for every
+// fixture in Extras, opened from its ELF dump.
+func ForEachExtra(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	for _, e := range Extras {
+		t.Run(e.Arch+"-"+e.Suite, func(t *testing.T) {
+			k, f := OpenSuite(t, e.Arch, e.Suite, "vmcore.elf")
 			fn(t, k, f)
 		})
 	}
