@@ -44,6 +44,10 @@ type Image struct {
 	buildID string
 
 	sects map[string][]byte // section contents by name (ALLOC and debug sections)
+	// infoFileOff is .debug_info's offset in the mapped file, -1 when the
+	// section was decompressed into the heap (see release.go).
+	infoFileOff int64
+	fileBacked  bool
 
 	// percpu: a zero-based per-cpu section (x86-64): addresses within it are
 	// never relocated.
@@ -95,7 +99,7 @@ func Open(path string) (*Image, error) {
 		f.Close()
 		return nil, fmt.Errorf("dwarfx: mmap %s: %w", path, err)
 	}
-	im, err := newImage(path, m)
+	im, err := newImage(path, m, true)
 	if err != nil {
 		syscall.Munmap(m)
 		f.Close()
@@ -108,10 +112,13 @@ func Open(path string) (*Image, error) {
 // OpenBytes indexes an image held in memory (tests, fuzzing, embedded
 // images). data must not be modified while the Image is in use.
 func OpenBytes(name string, data []byte) (*Image, error) {
-	return newImage(name, data)
+	return newImage(name, data, false)
 }
 
-func newImage(path string, m []byte) (*Image, error) {
+// newImage indexes the image in m. fileBacked says m is a read-only file
+// mapping whose pages may be dropped after use (release.go); never so for
+// heap memory, which MADV_DONTNEED would zero.
+func newImage(path string, m []byte, fileBacked bool) (*Image, error) {
 	if len(m) < 4 || !bytes.Equal(m[:4], []byte(elf.ELFMAG)) {
 		return nil, fmt.Errorf("dwarfx: %s: not an ELF file", path)
 	}
@@ -122,6 +129,7 @@ func newImage(path string, m []byte) (*Image, error) {
 	im := &Image{
 		path:       path,
 		mmap:       m,
+		fileBacked: fileBacked,
 		ef:         ef,
 		order:      ef.ByteOrder,
 		sects:      make(map[string][]byte),
@@ -157,6 +165,12 @@ func newImage(path string, m []byte) (*Image, error) {
 		}
 		if _, dup := im.sects[s.Name]; !dup {
 			im.sects[s.Name] = data
+			if s.Name == ".debug_info" {
+				im.infoFileOff = -1
+				if s.Flags&elf.SHF_COMPRESSED == 0 {
+					im.infoFileOff = int64(s.Offset)
+				}
+			}
 			switch s.Name {
 			case ".debug_info", ".debug_abbrev", ".debug_str":
 				if s.Flags&elf.SHF_COMPRESSED == 0 {
@@ -195,6 +209,9 @@ func newImage(path string, m []byte) (*Image, error) {
 	}
 	im.idx = idx
 	im.warnings = append(im.warnings, idx.warnings...)
+	// Everything the open read is indexed: let the file's pages go from
+	// this process (they fault back in from the page cache when used).
+	im.release(0, uint64(len(im.mmap)))
 	return im, nil
 }
 

@@ -437,15 +437,12 @@ func buildIndex(im *Image) (*index, error) {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	// Smallest units first: a name's preferred candidate is the one in the
-	// smallest unit, so later (bigger) units rarely replace it and the hot
-	// path stays a single table probe. The largest units come last, which
-	// costs little balance: each takes a few milliseconds.
-	sort.Slice(order, func(a, b int) bool {
-		return units[order[a]].end-units[order[a]].off < units[order[b]].end-units[order[b]].off
-	})
-
+	// Units are scanned in file order, so the scanned prefix of
+	// .debug_info grows steadily and its pages can be released behind the
+	// workers in a few large steps (release.go). Which unit's definition of
+	// a name wins is decided by cand.better, not by the order.
 	workers := make([]*scanner, nw)
+	rel := newReleaser(im, units)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -477,6 +474,7 @@ func buildIndex(im *Image) (*index, error) {
 				if err := s.scanUnitSafe(&units[order[i]]); err != nil {
 					s.errs = append(s.errs, err)
 				}
+				rel.done(int(order[i]))
 			}
 		}()
 	}

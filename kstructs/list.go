@@ -23,6 +23,10 @@ type ListOptions struct {
 	LinkOffset uint64
 	// End stops the walk when this node is reached (not returned).
 	End uint64
+	// Known, if set, gives the next pointer of nodes the caller has already
+	// read (decoded with their structs): the walk reads memory only for the
+	// others. Forward walks only.
+	Known func(node uint64) (next uint64, ok bool)
 	// Limit bounds the number of nodes (DefaultWalkLimit if 0).
 	Limit int
 }
@@ -73,9 +77,15 @@ func WalkList(k *Kernel, start uint64, opts ListOptions) ([]uint64, error) {
 		out = append(out, start)
 	}
 	for {
-		next, err := k.readPointer(cur + linkOff)
-		if err != nil {
-			return out, &ListError{Head: start, At: cur, Reason: "unreadable", Err: err}
+		next, known := uint64(0), false
+		if opts.Known != nil && !opts.Reverse {
+			next, known = opts.Known(cur)
+		}
+		if !known {
+			var err error
+			if next, err = k.readPointer(cur + linkOff); err != nil {
+				return out, &ListError{Head: start, At: cur, Reason: "unreadable", Err: err}
+			}
 		}
 		switch {
 		case next == start:
@@ -108,8 +118,8 @@ func WalkList(k *Kernel, start uint64, opts ListOptions) ([]uint64, error) {
 // collect the entries the forward walk missed. It returns the nodes
 // (forward ones in order, then the recovered ones in list order) and the
 // problems met.
-func walkCircular(k *Kernel, head uint64, limit int) ([]uint64, []error) {
-	fwd, err := WalkList(k, head, ListOptions{Head: true, Limit: limit})
+func walkCircular(k *Kernel, head uint64, limit int, known func(uint64) (uint64, bool)) ([]uint64, []error) {
+	fwd, err := WalkList(k, head, ListOptions{Head: true, Limit: limit, Known: known})
 	if err == nil {
 		return fwd, nil
 	}

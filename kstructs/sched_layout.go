@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/kinspect/kinspect/dwarfx"
 )
@@ -12,6 +13,7 @@ import (
 // that only some kernels have are optional (Off = -1).
 type taskLayout struct {
 	size                                                int
+	span                                                int // bytes decodeTask reads: the end of the last member decoded (see decodeSpan)
 	state, exitState, flags, pid, tgid, comm            fieldLoc
 	cpu                                                 fieldLoc // task_struct.cpu or thread_info.cpu (THREAD_INFO_IN_TASK)
 	policy, prio, staticPrio, normalPrio, rtPriority    fieldLoc
@@ -188,6 +190,8 @@ func (k *Kernel) buildSchedLayout() (*schedLayout, error) {
 		}
 	}
 
+	l.task.span = l.task.decodeSpan()
+
 	if err := k.buildRQLayout(l); err != nil {
 		return nil, err
 	}
@@ -324,4 +328,31 @@ func (k *Kernel) buildPidLayout(l *schedLayout) error {
 func mustType(k *Kernel, varName string) dwarf.Type {
 	t, _ := k.varType(varName)
 	return t
+}
+
+// decodeSpan is how much of a task_struct decodeTask needs: the end of the
+// furthest member this layout locates. On x86_64 the last ~6 KB of
+// task_struct are the FPU state, which nothing here decodes; skipping them
+// halves the pages a task walk reads (and, in compressed dumps,
+// decompresses). Computed over every fieldLoc of the layout by reflection,
+// so a member added to the layout can never be cut off.
+func (t *taskLayout) decodeSpan() int {
+	end := 0
+	v := reflect.ValueOf(t).Elem()
+	locType := reflect.TypeOf(fieldLoc{})
+	for i := 0; i < v.NumField(); i++ {
+		if v.Field(i).Type() != locType {
+			continue
+		}
+		// (Unexported fields: read with Int, which reflect allows.)
+		off, size := int(v.Field(i).FieldByName("Off").Int()), int(v.Field(i).FieldByName("Size").Int())
+		if off < 0 {
+			continue // member absent in this kernel
+		}
+		end = max(end, off+size)
+	}
+	if end == 0 || end > t.size {
+		return t.size
+	}
+	return end
 }

@@ -98,6 +98,8 @@ type Task struct {
 	Signal             uint64
 
 	splitRSS int64 // task_struct.rss_stat.count[file+anon+shmem], positive terms only
+	// tasks.next and the thread link's next, as read with the struct.
+	tasksNext, threadNext uint64
 }
 
 // IsLeader reports whether the task leads its thread group.
@@ -345,7 +347,7 @@ func (k *Kernel) ThreadsOf(t *Task) ([]*Task, error) {
 // decodeTask reads one task_struct with a single read and decodes it.
 func (k *Kernel) decodeTask(l *schedLayout, addr uint64) (*Task, error) {
 	tl := &l.task
-	b, err := k.readBytes(addr, tl.size, "task_struct")
+	b, err := k.readBytes(addr, tl.span, "task_struct")
 	if err != nil {
 		return nil, err
 	}
@@ -397,6 +399,19 @@ func (k *Kernel) decodeTask(l *schedLayout, addr uint64) (*Task, error) {
 				}
 			}
 		}
+	}
+	// The list links, so the task-list walks need not read them again.
+	ptr := fieldLoc{Size: k.PtrSize()}
+	if tl.tasks.ok() {
+		ptr.Off = tl.tasks.Off
+		t.tasksNext = d.uint(b, ptr)
+	}
+	if tl.threadNode.ok() {
+		ptr.Off = tl.threadNode.Off
+		t.threadNext = d.uint(b, ptr)
+	} else if tl.threadGroup.ok() {
+		ptr.Off = tl.threadGroup.Off
+		t.threadNext = d.uint(b, ptr)
 	}
 	st := k.stateBits()
 	t.StateCode = st.Code(t.State)

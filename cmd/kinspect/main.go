@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type cliFlags struct {
 	physOffset string
 	kaslr      string
 	arch       string
+	cpuProfile string
 }
 
 func main() {
@@ -108,6 +110,8 @@ or reads commands from stdin, crash-style.`,
 	root.Flags().StringVar(&f.physOffset, "phys-offset", "", "physical address of the start of RAM (PHYS_OFFSET), overriding detection")
 	root.Flags().StringVar(&f.kaslr, "kaslr", "", "KASLR offset of the kernel image, overriding detection")
 	root.Flags().StringVar(&f.arch, "arch", "", "target architecture (arm, arm64, x86_64), overriding detection")
+	root.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to FILE (for kinspect's developers)")
+	_ = root.Flags().MarkHidden("cpuprofile")
 
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
@@ -156,6 +160,16 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 		return &exitError{exitUsage, fmt.Errorf("--arch %q: want arm, arm64 or x86_64", f.arch)}
 	}
 
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return &exitError{exitUsage, err}
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return &exitError{exitUsage, err}
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	interactive := f.commands == "" && f.inputFile == "" && isTerminal(stdin) && isTerminal(stdout)
 	stop := startProgress(stderr, isTerminal(stderr) && interactive)
 	opts.Progress = stop.set
