@@ -3,6 +3,7 @@ package repl
 import (
 	"debug/dwarf"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -77,6 +78,11 @@ func (p *gdbPrinter) value(n *vnode, depth int) {
 	case vkArray:
 		p.array(n, depth)
 	case vkString:
+		if n.Count == 0 && n.HasAddr {
+			// A flexible char array (u8 extended_state_area[]): gdb shows
+			// its address, then the (empty) string.
+			fmt.Fprintf(&p.b, "%#x ", n.Addr)
+		}
 		p.b.WriteString(gdbCharArray(n.Str, n.Count))
 	case vkPtr:
 		p.pointer(n)
@@ -121,6 +127,14 @@ func gdbError(n *vnode) string {
 // integer prints a scalar in the radix: negative values are decimal with a
 // sign, or two's complement of the value's width in hex.
 func (p *gdbPrinter) integer(n *vnode) {
+	if n.Wide != nil {
+		if p.radix == 16 {
+			p.b.WriteString("0x" + wideUnsigned(n).Text(16))
+		} else {
+			p.b.WriteString(n.Wide.String())
+		}
+		return
+	}
 	if p.radix == 16 {
 		v := n.U
 		if n.Bits > 0 && n.Bits < 64 {
@@ -289,4 +303,12 @@ func gdbEscape(c byte, quote byte) string {
 		return fmt.Sprintf(`\%03o`, c)
 	}
 	return string(c)
+}
+
+// wideUnsigned is n.Wide as the unsigned bit pattern (for hex).
+func wideUnsigned(n *vnode) *big.Int {
+	if n.Wide.Sign() >= 0 {
+		return n.Wide
+	}
+	return new(big.Int).Add(n.Wide, new(big.Int).Lsh(big.NewInt(1), uint(n.Bits)))
 }

@@ -129,6 +129,8 @@ func (s *Session) jsonNode(n *vnode, radix int) *jsonNode {
 			p := &gdbPrinter{radix: 16}
 			p.integer(n)
 			j.Value = p.String()
+		case n.Wide != nil:
+			j.Value = json.Number(n.Wide.String())
 		case n.Signed:
 			j.Value = int64(n.U)
 		default:

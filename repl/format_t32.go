@@ -158,6 +158,12 @@ func (p *t32Printer) value(n *vnode, depth, expand int) []string {
 }
 
 func (p *t32Printer) integer(n *vnode) string {
+	if n.Wide != nil {
+		if p.o.Hex {
+			return "0x" + strings.ToUpper(wideUnsigned(n).Text(16))
+		}
+		return n.Wide.String()
+	}
 	if p.o.Hex {
 		v := n.U
 		if n.Bits > 0 && n.Bits < 64 {

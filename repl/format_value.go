@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/kinspect/kinspect/dwarfx"
@@ -50,7 +52,8 @@ type vnode struct {
 	HasAddr bool
 	Kind    vkind
 
-	U      uint64 // scalar bits; signed values sign-extended
+	U      uint64   // scalar bits; signed values sign-extended
+	Wide   *big.Int // integers wider than 64 bits (__int128: arm64 vregs), else nil
 	Signed bool
 	Bits   int     // width of the scalar in bits (bit-field width, or 8*size)
 	F      float64 // vkFloat
@@ -257,6 +260,9 @@ func (d *decoder) decode(name string, t dwarf.Type, o object) *vnode {
 	case *dwarf.IntType, *dwarf.UintType, *dwarf.CharType, *dwarf.UcharType, *dwarf.BoolType,
 		*dwarf.EnumType, *dwarf.PtrType, *dwarf.AddrType:
 		d.scalar(n, ct, dwarfx.DecodeUint(d.bo, o.b[:size]), int(8*size))
+		if size > 8 {
+			n.Wide = wideInt(d.bo, o.b[:size], n.Signed)
+		}
 	default:
 		n.Kind = vkOther
 		if size > 0 {
@@ -461,4 +467,18 @@ func unqualArray(t dwarf.Type) dwarf.Type {
 // gdbDecl spells a declaration of name as gdb's ptype/whatis does.
 func gdbDecl(t dwarf.Type, name string) string {
 	return strings.TrimRight(gdbTypeNames.Replace(dwarfx.CDecl(unqualArray(t), name)), " ")
+}
+
+// wideInt decodes an integer wider than 64 bits (two's complement if signed).
+func wideInt(bo binary.ByteOrder, b []byte, signed bool) *big.Int {
+	be := make([]byte, len(b))
+	copy(be, b)
+	if bo == binary.ByteOrder(binary.LittleEndian) {
+		slices.Reverse(be)
+	}
+	v := new(big.Int).SetBytes(be)
+	if signed && len(be) > 0 && be[0]&0x80 != 0 {
+		v.Sub(v, new(big.Int).Lsh(big.NewInt(1), uint(8*len(be))))
+	}
+	return v
 }

@@ -551,3 +551,53 @@ func multisetDiff(a, b []int) []int {
 	}
 	return out
 }
+
+// TestTaskStructMatchesCrash prints the panic task's whole task_struct —
+// ~1,000 lines with nested structs, unions, arrays, function pointers and
+// bit-fields — with kinspect's struct and crash's, and wants them identical.
+func TestTaskStructMatchesCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, arch string) {
+		k, _ := ktest.Open(t, arch, oracle.DefaultDump(arch))
+		pt, err := k.PanicTask()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := fmt.Sprintf("struct task_struct %x", pt.Addr)
+		c, err := oracle.Run(t, arch, oracle.DefaultDump(arch), cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kin := kinspect(t, arch, cmd)
+		cl, kl := nonEmptyLines(c), nonEmptyLines(kin)
+		if len(cl) < 100 {
+			t.Fatalf("crash printed too little for %q:\n%s", cmd, c)
+		}
+		diffs := 0
+		for i := 0; i < max(len(cl), len(kl)); i++ {
+			var a, b string
+			if i < len(cl) {
+				a = cl[i]
+			}
+			if i < len(kl) {
+				b = kl[i]
+			}
+			if a != b {
+				if diffs < 10 {
+					t.Errorf("%s line %d:\ncrash    %q\nkinspect %q", cmd, i+1, a, b)
+				}
+				diffs++
+			}
+		}
+		t.Logf("%s: %d lines compared, %d differ", cmd, len(cl), diffs)
+	})
+}
+
+func nonEmptyLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
