@@ -69,7 +69,7 @@ crashcmd() {
 }
 have_crash() { { [ "$ARCH" = x86_64 ] && { command -v crash >/dev/null || [ -x testdata/crash-oracle ]; }; } || { [ "$ARCH" != x86_64 ] && [ -x testdata/crash-oracle ] && [ "${KINSPECT_BENCH_EMULATED_CRASH:-0}" = 1 ]; }; }
 
-ratio() { awk -v a="${T[$1]}" -v b="${T[$2]}" 'BEGIN{ if (a=="NA"||b=="NA"||a==0) print "n/a"; else printf "%.1fx", b/a }'; }
+ratio() { awk -v a="${T[$1]:-NA}" -v b="${T[$2]:-NA}" 'BEGIN{ if (a=="NA"||b=="NA"||a==0) print "n/a"; else printf "%.1fx", b/a }'; }
 
 echo "== $ARCH ${KINSPECT_BENCH_VARIANT:-} $DUMP ($RUNS runs each; cold page cache is not forced)"
 echo "-- open + p init_task.comm"
