@@ -35,8 +35,9 @@ test: fixtures oracle
 	$(GO) test -count=1 -timeout 60m ./...
 
 # Build kinspect and the arm64 fixture, then open the REPL on it.
+DEMO_DIR = $$(ls -d $(KINSPECT_FIXTURES)/arm64-bookworm-*/ | grep -v scale | head -1)
 demo: build fixture-arm64
-	./bin/kinspect "$$(ls -d $(KINSPECT_FIXTURES)/arm64-bookworm-*/ | head -1)vmcore.elf" "$$(ls -d $(KINSPECT_FIXTURES)/arm64-bookworm-*/ | head -1)vmlinux"
+	./bin/kinspect "$(DEMO_DIR)vmcore.elf" "$(DEMO_DIR)vmlinux"
 
 clean:
 	rm -rf bin
