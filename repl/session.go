@@ -188,11 +188,12 @@ func (s *Session) parse(text string) (*Invocation, error) {
 		return nil, nil
 	}
 	if exp, ok := s.aliases[words[0]]; ok {
-		ew, err := tokenize(exp)
-		if err != nil {
+		// Substitute the alias in the text itself: commands that parse their
+		// raw line (foreach, p) must see the expansion too.
+		text = exp + strings.TrimPrefix(strings.TrimSpace(text), words[0])
+		if words, err = tokenize(text); err != nil {
 			return nil, err
 		}
-		words = append(ew, words[1:]...)
 	}
 	c := s.table.lookup(words[0])
 	if c == nil {

@@ -141,6 +141,12 @@ func TestInteractiveREPL(t *testing.T) {
 	s.send("sym init_task\r")
 	s.waitFor(m, "init_task", 10*time.Second)
 
+	// (That Ctrl-C stops kinspect's own long commands — foreach bt — through
+	// the same cancellation is tested in-process: repl.TestInterruptForeach.)
+	m = s.mark()
+	s.send("sym init_task\r")
+	s.waitFor(m, "init_task", 10*time.Second)
+
 	s.send("quit\r")
 	select {
 	case <-s.done:
