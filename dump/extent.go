@@ -121,16 +121,3 @@ func findExtent(es []extent, addr uint64) int {
 	}
 	return -1
 }
-
-// mergeRanges turns sorted disjoint extents into merged PhysRanges.
-func mergeRanges(es []extent) []PhysRange {
-	var out []PhysRange
-	for _, e := range es {
-		if n := len(out); n > 0 && out[n-1].End() == e.start {
-			out[n-1].Size += e.end - e.start
-			continue
-		}
-		out = append(out, PhysRange{Start: e.start, Size: e.end - e.start})
-	}
-	return out
-}

@@ -441,8 +441,6 @@ type kdumpMem struct {
 	cache     *pageCache
 }
 
-const rankBlockBits = 512 // bits per rank entry
-
 // kdumpDump is what a kdump-compressed file yields.
 type kdumpDump struct {
 	arch       Arch

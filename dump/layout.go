@@ -2,6 +2,7 @@ package dump
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,7 +61,7 @@ func DiscoverLayout(d *Dump, syms Symbols, hints LayoutHints) (KernelLayout, err
 // from a *Dump, tests can fill it by hand (to hide VMCOREINFO, say).
 type layoutInput struct {
 	mem    PhysMemory
-	ranges []PhysRange
+	ranges []PhysRange // sorted by start once, in discoverLayout
 	arch   Arch
 	vmci   *VMCoreInfo // nil: the dump has none
 	notes  []Note
@@ -88,6 +89,9 @@ func discoverLayout(in layoutInput, syms Symbols, hints LayoutHints) (KernelLayo
 			arch = ArchARM
 		}
 	}
+	// Every scan below walks RAM lowest address first.
+	in.ranges = slices.Clone(in.ranges)
+	slices.SortFunc(in.ranges, func(a, b PhysRange) int { return cmp.Compare(a.Start, b.Start) })
 	d := &discoverer{in: in, syms: syms, hints: hints}
 	d.l.Arch = arch
 	var err error
@@ -221,16 +225,7 @@ func (d *discoverer) scanBanner(align uint64, accept func(pa uint64) bool) (uint
 	}
 	pat := d.bannerPattern()
 	want := link & (align - 1)
-	ranges := slices.Clone(d.in.ranges)
-	slices.SortFunc(ranges, func(a, b PhysRange) int {
-		switch {
-		case a.Start < b.Start:
-			return -1
-		case a.Start > b.Start:
-			return 1
-		}
-		return 0
-	})
+	ranges := d.in.ranges
 	buf := make([]byte, len(pat))
 	check := func(pa uint64) (uint64, bool) {
 		if err := d.in.mem.ReadPhys(buf, pa); err == nil && bytes.Equal(buf, pat) && accept(pa) {
@@ -757,15 +752,7 @@ func (d *discoverer) arm() error {
 	default:
 		// PHYS_OFFSET is the start of RAM: try each range's start, lowest
 		// first; failing that, find the banner.
-		ranges := slices.Clone(d.in.ranges)
-		slices.SortFunc(ranges, func(a, b PhysRange) int {
-			if a.Start < b.Start {
-				return -1
-			} else if a.Start > b.Start {
-				return 1
-			}
-			return 0
-		})
+		ranges := d.in.ranges
 		found := false
 		// A filtered kdump lists many ranges; RAM starts among the first.
 		for _, r := range ranges[:min(len(ranges), 16)] {

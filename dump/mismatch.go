@@ -91,16 +91,7 @@ func (d *discoverer) mismatch(cause error) error {
 // in physical memory, lowest address first. Unreadable parts are skipped;
 // the scan stops at limit.
 func (d *discoverer) findBanners(pat []byte, limit int) []string {
-	ranges := slices.Clone(d.in.ranges)
-	slices.SortFunc(ranges, func(a, b PhysRange) int {
-		switch {
-		case a.Start < b.Start:
-			return -1
-		case a.Start > b.Start:
-			return 1
-		}
-		return 0
-	})
+	ranges := d.in.ranges
 	const chunk = 1 << 20
 	const maxLen = 512 // a banner's length bound
 	buf := make([]byte, chunk+maxLen)

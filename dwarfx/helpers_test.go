@@ -3,7 +3,6 @@ package dwarfx
 import (
 	"encoding/binary"
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 
@@ -95,10 +94,4 @@ func (m *mapMemory) put32(addr uint64, v uint32) {
 	var b [4]byte
 	m.order.PutUint32(b[:], v)
 	m.write(addr, b[:])
-}
-
-func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	sort.Strings(c)
-	return c
 }

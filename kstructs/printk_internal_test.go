@@ -62,23 +62,18 @@ func (f pkField) put(t *testing.T, b []byte, v uint64) {
 // blocks that would cross the end of the ring stored at its start), with
 // the layout of a real kernel.
 type ringWriter struct {
-	t          *testing.T
-	l          prbLayout
-	countBits  uint
-	sizeBits   uint
-	descs      []byte
-	infos      []byte
-	data       []byte
-	headLpos   uint64
-	nextID     uint64
-	idMask     uint64
-	seq        uint64
-	written    []ringRec
-	descAddr   uint64
-	infoAddr   uint64
-	dataAddr   uint64
-	prbAddr    uint64
-	prbPtrAddr uint64
+	t         *testing.T
+	l         prbLayout
+	countBits uint
+	sizeBits  uint
+	descs     []byte
+	infos     []byte
+	data      []byte
+	headLpos  uint64
+	nextID    uint64
+	idMask    uint64
+	seq       uint64
+	written   []ringRec
 }
 
 type ringRec struct {

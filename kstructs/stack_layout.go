@@ -62,12 +62,6 @@ func memberPathOffset(t dwarf.Type, typeName, path string) (uint64, *dwarf.Struc
 	return off, f, nil
 }
 
-// hasMember reports whether typeName has the member path.
-func (k *Kernel) hasMember(typeName, path string) bool {
-	_, _, err := k.memberOffset(typeName, path)
-	return err == nil
-}
-
 // bitField locates a bit-field (or a whole member) within a little- or
 // big-endian struct: the bit position counted from bit 0 of byte 0 of the
 // struct in the target's order (little-endian: bit n of the n/8'th byte),

@@ -119,6 +119,9 @@ func runForeach(s *Session, inv *Invocation) (Result, error) {
 				tasks = append(tasks, t)
 			}
 		}
+		if len(tasks) == 0 {
+			return nil, fmt.Errorf("no task matches %s", strings.Join(selWords, " "))
+		}
 	}
 
 	res := foreachResult{Command: strings.Join(cmdWords, " "), Tasks: []foreachItem{}}
@@ -172,13 +175,9 @@ func runForeach(s *Session, inv *Invocation) (Result, error) {
 		if err := r.Text(&out, s); err != nil {
 			return nil, err
 		}
-		text := out.String()
-		if name == "task" {
-			// The header is foreach's: keep only the struct.
-			if _, rest, ok := strings.Cut(text, "\n"); ok {
-				text = rest
-			}
-		}
+		// Commands that print the standard task header themselves (bt,
+		// task) would repeat the one foreach just wrote: keep one.
+		text := strings.TrimPrefix(out.String(), s.taskHeader(t, false))
 		b.WriteString(text)
 		item.Result, _ = json.Marshal(r)
 		res.Tasks = append(res.Tasks, item)

@@ -143,9 +143,14 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 	}
 	var r printResult
 	var sb strings.Builder
-	add := func(label string, v dwarfx.Value, cpu *int) {
+	add := func(label string, v dwarfx.Value, cpu *int) error {
 		d := s.decoder()
 		n := d.decodeValue(v, "")
+		if n.Err != nil && len(n.Kids) == 0 {
+			// Nothing of the value is readable: that is a failed print
+			// (as gdb's "Cannot access memory"), not a value.
+			return fmt.Errorf("%s: %w", expr, n.Err)
+		}
 		if lv, err := v.Load(s.K.Mem); err == nil {
 			v = lv
 		}
@@ -163,6 +168,7 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 		}
 		fmt.Fprintf(&sb, "$%d = %s\n", num, out)
 		r.Values = append(r.Values, printedValue{Expr: expr, History: num, CPU: cpu, Value: s.jsonNode(n, radix)})
+		return nil
 	}
 	if m := cpuSpecRE.FindStringSubmatch(expr); m != nil && identRE.MatchString(strings.TrimSpace(m[1])) {
 		name := strings.TrimSpace(m[1])
@@ -179,7 +185,9 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("per_cpu(%s, %d): %w", name, c, err)
 			}
-			add(fmt.Sprintf("per_cpu(%s, %d)", name, c), v, &c)
+			if err := add(fmt.Sprintf("per_cpu(%s, %d)", name, c), v, &c); err != nil {
+				return nil, err
+			}
 		}
 		r.text = sb.String()
 		return r, nil
@@ -189,7 +197,9 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 			if vr.PerCPU {
 				return s.perCPUListing(vr)
 			}
-			add(expr, s.K.Image.NewValueAt(s.varType(vr), vr.Addr), nil)
+			if err := add(expr, s.K.Image.NewValueAt(s.varType(vr), vr.Addr), nil); err != nil {
+				return nil, err
+			}
 			r.text = sb.String()
 			return r, nil
 		}
@@ -198,7 +208,9 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	add("", v, nil)
+	if err := add("", v, nil); err != nil {
+		return nil, err
+	}
 	r.text = sb.String()
 	return r, nil
 }

@@ -73,3 +73,24 @@ func TestAliasExpansion(t *testing.T) {
 		}
 	}
 }
+
+// TestForeachHeaders: foreach writes each task's header once, also for
+// commands (bt, task) that print the same header themselves; selectors
+// that match nothing are an error, not silence.
+func TestForeachHeaders(t *testing.T) {
+	k, _ := ktest.Open(t, "x86_64", "vmcore.elf")
+	var out, errb bytes.Buffer
+	s := NewSession(k, &out, &errb)
+	for _, line := range []string{"foreach 1 2 bt", "foreach 1 2 task -R pid"} {
+		out.Reset()
+		if err := s.Exec(context.Background(), line, false); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if n := strings.Count(out.String(), "PID: 1 "); n != 1 {
+			t.Errorf("%s: the header of pid 1 appears %d times:\n%s", line, n, out.String())
+		}
+	}
+	if err := s.Exec(context.Background(), "foreach 999999 bt", false); err == nil {
+		t.Error("foreach with a pid that matches no task succeeded")
+	}
+}

@@ -39,7 +39,7 @@ func JSONFieldReference() string {
 	var b strings.Builder
 	b.WriteString("| command | document | fields |\n|---|---|---|\n")
 	for _, s := range jsonShapes {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.cmd, s.shape, strings.Join(jsonFieldNames(reflect.TypeOf(s.v)), ", "))
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.cmd, s.shape, quotedNames(jsonFieldsOf(reflect.TypeOf(s.v))))
 	}
 	b.WriteString("\nEvery command accepts `--json`; an error is `{\"error\": \"…\", \"command\": \"…\"}` (and a message on stderr).\n")
 	return b.String()
@@ -56,40 +56,35 @@ type JSONField struct {
 func JSONFields() map[string][]JSONField {
 	m := map[string][]JSONField{}
 	for _, s := range jsonShapes {
-		t := reflect.TypeOf(s.v)
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			m[s.cmd] = append(m[s.cmd], JSONField{name, strings.Contains(opts, "omitempty")})
-		}
+		m[s.cmd] = jsonFieldsOf(reflect.TypeOf(s.v))
 	}
 	return m
 }
 
-func jsonFieldNames(t reflect.Type) []string {
-	var out []string
+// jsonFieldsOf lists the JSON fields encoding/json writes for struct t.
+func jsonFieldsOf(t reflect.Type) []JSONField {
+	var out []JSONField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" {
 			continue
 		}
 		if name == "" {
 			name = f.Name
 		}
-		out = append(out, "`"+name+"`")
+		out = append(out, JSONField{name, strings.Contains(opts, "omitempty")})
 	}
 	return out
+}
+
+func quotedNames(fields []JSONField) string {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = "`" + f.Name + "`"
+	}
+	return strings.Join(names, ", ")
 }

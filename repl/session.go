@@ -103,7 +103,11 @@ func (s *Session) Exec(ctx context.Context, line string, keepGoing bool) error {
 
 // report prints an error on stderr, and as a JSON document on stdout in JSON mode.
 func (s *Session) report(cmd string, err error) {
-	fmt.Fprintf(s.Stderr, "%s: %v\n", firstWord(cmd), err)
+	name, msg := firstWord(cmd), err.Error()
+	if !strings.HasPrefix(msg, name+": ") { // a UsageError names its command already
+		msg = name + ": " + msg
+	}
+	fmt.Fprintln(s.Stderr, msg)
 	if s.JSON {
 		b, _ := json.Marshal(map[string]string{"error": err.Error(), "command": cmd})
 		fmt.Fprintf(s.Stdout, "%s\n", b)

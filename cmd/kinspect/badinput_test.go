@@ -32,6 +32,7 @@ func TestBadInputMessages(t *testing.T) {
 		{"malformed cast", "p (struct task_struct *)", []string{"column"}},
 		{"unknown type", "struct no_such_struct_xyz", []string{"no_such_struct_xyz"}},
 		{"bad count", "rd linux_banner zero", []string{"zero"}},
+		{"unreadable value", "p *(int *)0", []string{"0x0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -91,6 +91,9 @@ func TestExitStatuses(t *testing.T) {
 
 	// JSON errors are documents too.
 	code, out, _ = kinspectRun(t, "", dumpf, vml, "--json", "-c", "p no_such_symbol_xyz")
+	if code != 1 {
+		t.Errorf("--json failing command: exit %d, want 1", code)
+	}
 	var doc map[string]string
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &doc); err != nil || doc["error"] == "" || doc["command"] == "" {
 		t.Errorf("JSON error document: %q (%v)", out, err)
