@@ -19,6 +19,7 @@ type taskLayout struct {
 	policy, prio, staticPrio, normalPrio, rtPriority    fieldLoc
 	schedClass, onRQ                                    fieldLoc
 	lastArrival, utime, stime, startTime, sumExec, vrun fieldLoc
+	startBoot                                          fieldLoc // start_boottime (5.5+), real_start_time before
 	mm, activeMM, parent, realParent, stack, signal     fieldLoc
 	tasks, children, sibling                            fieldLoc
 	threadNode, threadGroup                             fieldLoc // list_head members
@@ -40,6 +41,10 @@ type mmLayout struct {
 	rssCount fieldLoc // mm_struct.rss_stat.count (array of atomic_long_t); -1 on 6.2+ percpu counters
 	rssPCPU  fieldLoc // mm_struct.rss_stat (array of struct percpu_counter) on 6.2+
 	mmCount  fieldLoc
+	// struct percpu_counter (6.2+): its size, count (s64) and counters
+	// (s32 __percpu *), offsets inside the struct.
+	pcpuSize              int
+	pcpuCount, pcpuCounts fieldLoc
 }
 
 // rqLayout: struct rq and its cfs_rq / rt_rq / dl_rq.
@@ -134,6 +139,7 @@ func (k *Kernel) buildSchedLayout() (*schedLayout, error) {
 	t.utime = tb.opt("utime")
 	t.stime = tb.opt("stime")
 	t.startTime = tb.opt("start_time")
+	t.startBoot = tb.opt("start_boottime", "real_start_time")
 	t.sumExec = tb.opt("se.sum_exec_runtime")
 	t.vrun = tb.opt("se.vruntime")
 	t.mm = tb.need("mm")
@@ -182,6 +188,12 @@ func (k *Kernel) buildSchedLayout() (*schedLayout, error) {
 		} else {
 			l.mm.rssCount = noField
 			l.mm.rssPCPU = mb.opt("rss_stat")
+			if at, ok := dwarfx.Strip(l.mm.rssPCPU.Type).(*dwarf.ArrayType); ok {
+				pb := &layoutBuilder{t: at.Type, name: "struct percpu_counter"}
+				l.mm.pcpuSize = int(dwarfx.Strip(at.Type).Size())
+				l.mm.pcpuCount = pb.opt("count")
+				l.mm.pcpuCounts = pb.opt("counters")
+			}
 		}
 	}
 	for _, name := range []string{"MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"} {

@@ -176,8 +176,14 @@ func everyTask(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 	for _, task := range tasks {
 		bt, err := k.Backtrace(task.Addr)
 		if err != nil {
-			if task.Stack == 0 {
-				exited++ // zombies' stacks are freed
+			// Only an exited task may have no stack (a zombie's is freed
+			// once it is TASK_DEAD): the dump says it exited (exit_state),
+			// the stack pointer is gone, and the guest saw it as Z or X.
+			if task.Stack == 0 && task.ExitState != 0 {
+				if g, ok := f.GT.Task(task.PID); ok && g.State != "Z" && g.State != "X" {
+					t.Errorf("pid %d %s: no stack, but the guest saw state %s", task.PID, task.Comm, g.State)
+				}
+				exited++
 				continue
 			}
 			t.Errorf("pid %d %s: %v", task.PID, task.Comm, err)

@@ -80,12 +80,19 @@ type Task struct {
 	LastArrival    uint64 // sched_info.last_arrival
 	LastRun        uint64 // what ps -l sorts by (last_run, timestamp or last_arrival)
 	Utime, Stime   uint64
-	StartTime      uint64
+	StartTime      uint64 // start_time (monotonic), what crash's ps -t shows
+	// StartBoottime is start_boottime (real_start_time before 5.5): the
+	// boot-based time /proc/PID/stat's start_time field is made from.
+	StartBoottime  uint64
 	SumExecRuntime uint64
 	VRuntime       uint64
 	OnRQ           int
-	// RSS and VSZ in KB, from the mm counters as crash computes them.
+	// RSS and VSZ in KB, from the mm counters as crash computes them
+	// (with the threads' SPLIT_RSS_COUNTING caches added).
 	RSS, VSZ uint64
+	// MMRSS is the mm counters alone (KB): get_mm_rss(), what /proc's
+	// VmRSS shows (fs/proc/task_mmu.c task_mem).
+	MMRSS uint64
 	// Active is set when the task is rq->curr of its CPU; Panic for the
 	// task of the crashing CPU.
 	Active bool
@@ -102,6 +109,9 @@ type Task struct {
 	tasksNext, threadNext uint64
 }
 
+// mmPages is an mm's resident pages (see mmRSS).
+type mmPages struct{ pages, procPages int64 }
+
 // IsLeader reports whether the task leads its thread group.
 func (t *Task) IsLeader() bool { return t.PID == t.TGID }
 
@@ -117,7 +127,7 @@ type taskTable struct {
 	idle     map[int]*Task
 	panic    *Task
 	problems []string
-	mmPages  map[uint64]int64 // mm → pages, once per mm (threads share it)
+	mmPages  map[uint64]mmPages // per mm, once (threads share it)
 }
 
 // Tasks returns every task: thread-group leaders from init_task.tasks,
@@ -379,6 +389,7 @@ func (k *Kernel) decodeTask(l *schedLayout, addr uint64) (*Task, error) {
 	t.Utime = d.uint(b, tl.utime)
 	t.Stime = d.uint(b, tl.stime)
 	t.StartTime = d.uint(b, tl.startTime)
+	t.StartBoottime = d.uint(b, tl.startBoot)
 	t.SumExecRuntime = d.uint(b, tl.sumExec)
 	t.VRuntime = d.uint(b, tl.vrun)
 	t.MM = d.uint(b, tl.mm)
@@ -444,11 +455,13 @@ func (k *Kernel) taskMem(l *schedLayout, tt *taskTable, t *Task, threadRSS map[i
 		return
 	}
 	page := k.PageSize()
-	pages, ok := tt.mmPages[t.MM]
+	c, ok := tt.mmPages[t.MM]
 	if !ok {
-		pages = k.mmRSS(l, t.MM)
-		tt.mmPages[t.MM] = pages
+		c.pages, c.procPages = k.mmRSS(l, t.MM)
+		tt.mmPages[t.MM] = c
 	}
+	pages := c.pages
+	t.MMRSS = uint64(max(c.procPages, 0)) * page / 1024
 	rss := pages
 	if l.task.rssStat.ok() {
 		rss += threadRSS[t.TGID]
@@ -465,15 +478,18 @@ func (k *Kernel) taskMem(l *schedLayout, tt *taskTable, t *Task, threadRSS map[i
 	}
 }
 
-// mmRSS sums the mm's file, anon and shmem page counters (each only if > 0).
-func (k *Kernel) mmRSS(l *schedLayout, mm uint64) int64 {
+// mmRSS sums the mm's file, anon and shmem page counters: procPages as
+// get_mm_counter() reads them for /proc (each clamped at 0; on 6.2+ the
+// percpu_counter's shared count alone, percpu_counter_read_positive), and
+// pages with 6.2+'s per-cpu deltas added (percpu_counter_sum, as crash and
+// drgn count them). Before 6.2 both are the atomic counters.
+func (k *Kernel) mmRSS(l *schedLayout, mm uint64) (pages, procPages int64) {
 	d := k.decoder()
-	var total int64
 	switch {
 	case l.mm.rssCount.ok():
 		b, err := k.readBytes(mm+uint64(l.mm.rssCount.Off), l.mm.rssCount.Size, "mm_struct.rss_stat")
 		if err != nil {
-			return 0
+			return 0, 0
 		}
 		esz := k.PtrSize()
 		for _, i := range l.rssIdx {
@@ -483,12 +499,47 @@ func (k *Kernel) mmRSS(l *schedLayout, mm uint64) int64 {
 					v = int64(int32(v))
 				}
 				if v > 0 {
-					total += v
+					pages += v
 				}
 			}
 		}
+		return pages, pages
+	case l.mm.rssPCPU.ok() && l.mm.pcpuCount.ok():
+		for _, i := range l.rssIdx {
+			count, sum := k.percpuCounter(l, mm+uint64(l.mm.rssPCPU.Off+i*l.mm.pcpuSize))
+			procPages += max(count, 0)
+			pages += max(sum, 0)
+		}
 	}
-	return total
+	return pages, procPages
+}
+
+// percpuCounter reads a struct percpu_counter: its shared count and the
+// sum with every possible cpu's delta (lib/percpu_counter.c
+// __percpu_counter_sum). An unreadable per-cpu slot is left out.
+func (k *Kernel) percpuCounter(l *schedLayout, addr uint64) (count, sum int64) {
+	b, err := k.readBytes(addr, l.mm.pcpuSize, "struct percpu_counter")
+	if err != nil {
+		return 0, 0
+	}
+	d := k.decoder()
+	count = d.int(b, l.mm.pcpuCount)
+	sum = count
+	ptr := d.uint(b, l.mm.pcpuCounts)
+	cpus, err := k.PossibleCPUs()
+	if ptr == 0 || err != nil {
+		return count, sum
+	}
+	for _, cpu := range cpus {
+		off, err := k.PerCPUOffset(cpu)
+		if err != nil {
+			continue
+		}
+		if cb, err := k.readBytes(ptr+off, 4, "percpu_counter.counters"); err == nil {
+			sum += int64(int32(dwarfx.DecodeUint(k.Image.ByteOrder(), cb)))
+		}
+	}
+	return count, sum
 }
 
 // threadRSSCounts sums task_struct.rss_stat.count[] (SPLIT_RSS_COUNTING's

@@ -35,7 +35,7 @@ func (k *Kernel) readTaskTable() (*taskTable, error) {
 		byPID:   map[int][]*Task{},
 		active:  map[int]*Task{},
 		idle:    map[int]*Task{},
-		mmPages: map[uint64]int64{},
+		mmPages: map[uint64]mmPages{},
 	}
 	problem := func(format string, args ...any) {
 		tt.problems = append(tt.problems, fmt.Sprintf(format, args...))

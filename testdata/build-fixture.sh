@@ -25,6 +25,12 @@
 #   KINSPECT_FIXTURE_REFRESH  1 to resolve the newest kernel with apt even when
 #                          a complete fixture of ARCH/SUITE exists (and build
 #                          it if it is newer)
+#   KINSPECT_KERNEL        an explicit kernel ABI of SUITE (e.g. 6.1.0-50) instead
+#                          of the newest one its linux-image-FLAVOR serves; the
+#                          tests then use it too (internal/fixture.Find)
+#
+# A fixture records the guest key (a hash of testdata/guest/*): a fixture
+# built by another guest (other workload, other ground truth) is not reused.
 set -euo pipefail
 
 die() { echo "build-fixture: ERROR: $*" >&2; exit 1; }
@@ -60,6 +66,12 @@ case "$SUITE" in
   *) die "unknown SUITE '$SUITE' (want bookworm, bullseye or trixie)" ;;
 esac
 
+# The guest key: the fixture's ground truth is what these files print. Same
+# computation as internal/fixture.GuestKey.
+GUEST_KEY=$(cd "$HERE/guest" && LC_ALL=C ls | LC_ALL=C sort | while read -r f; do cat "$f"; done | sha256sum | cut -c1-16)
+KERNEL=${KINSPECT_KERNEL:-}
+[ -z "$KERNEL" ] || [[ "$KERNEL" =~ ^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$ ]] ||
+  die "KINSPECT_KERNEL must be a kernel ABI such as 6.1.0-50 (got '$KERNEL')"
 SLEEPERS=${KINSPECT_SLEEPERS:-200}
 [[ "$SLEEPERS" =~ ^[0-9]+$ ]] || die "KINSPECT_SLEEPERS must be a number"
 if [ -n "${KINSPECT_GUEST_MEM:-}" ]; then MEM=$KINSPECT_GUEST_MEM
@@ -90,9 +102,10 @@ SLEEPSUFFIX=""
 # Fast path: a complete fixture of this arch/suite is reused without asking
 # apt (set KINSPECT_FIXTURE_REFRESH=1 to look for a newer kernel first).
 if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
-  for f in $(ls -t "$FIXROOT/$ARCH-$SUITE-"*"$SLEEPSUFFIX/fixture.json" 2>/dev/null); do
+  for f in $(ls -t "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX/fixture.json" 2>/dev/null); do
     d=$(dirname "$f")
     if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
+    grep -q "\"guest_key\": \"$GUEST_KEY\"" "$f" || continue
     log "fixture complete, reusing: $d (KINSPECT_FIXTURE_REFRESH=1 to check for a newer kernel)"
     echo "$d"
     exit 0
@@ -137,10 +150,16 @@ fi
 aptc() { apt-cache "${APT_OPTS[@]}" "$@"; }
 
 # ------------------------------------------------------- resolve the kernel
-META="linux-image-$FLAVOR:$DEBARCH"
-IMGPKG=$(aptc depends "$META" 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ && !p {p=$2} END {print p}')
-IMGPKG=${IMGPKG%%:*}
-[ -n "$IMGPKG" ] || die "cannot resolve the kernel for $SUITE/$DEBARCH: package $META not found (apt-get update? for bookworm: make deps)"
+if [ -n "$KERNEL" ]; then
+  IMGPKG="linux-image-$KERNEL-$FLAVOR"
+  aptc show "$IMGPKG:$DEBARCH" >/dev/null 2>&1 ||
+    die "KINSPECT_KERNEL=$KERNEL: $SUITE has no $IMGPKG:$DEBARCH (apt-cache search --names-only '^linux-image-.*-$FLAVOR\$' lists the ones it has)"
+else
+  META="linux-image-$FLAVOR:$DEBARCH"
+  IMGPKG=$(aptc depends "$META" 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ && !p {p=$2} END {print p}')
+  IMGPKG=${IMGPKG%%:*}
+  [ -n "$IMGPKG" ] || die "cannot resolve the kernel for $SUITE/$DEBARCH: package $META not found (apt-get update? for bookworm: make deps)"
+fi
 RELEASE=${IMGPKG#linux-image-}
 candidate() { aptc show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ && !v {v=$2} END {print v}'; }
 IMGVER=$(candidate "$IMGPKG:$DEBARCH")
@@ -170,7 +189,7 @@ if ! flock -n 9; then
   log "another build of $NAME is running: waiting for it"
   flock 9
 fi
-if [ -f "$DIR/fixture.json" ]; then
+if [ -f "$DIR/fixture.json" ] && grep -q "\"guest_key\": \"$GUEST_KEY\"" "$DIR/fixture.json"; then
   log "fixture complete, reusing: $DIR"
   echo "$DIR"
   exit 0
@@ -393,6 +412,7 @@ cat > "$DIR/fixture.json.tmp" <<JSON
   "build_id": "$BUILD_ID",
   "vmcoreinfo": $VMCOREINFO,
   "sleepers": $SLEEPERS,
+  "guest_key": "$GUEST_KEY",
   "status_fields": "$STATUS_FIELDS",
   "qemu": "$QEMU_VERSION",
   "qemu_cmdline": "$(echo "${QEMU_CMD[*]}" | sed "s|$DIR/||g; s|$TMP/||g; s|\"|'|g")",

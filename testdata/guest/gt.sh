@@ -1,9 +1,21 @@
 #!/bin/sh
-# Prints the ground truth between markers, then crashes the kernel from this
-# shell (its $$ is crash_pid: the task that writes to /proc/sysrq-trigger).
+# Prints the ground truth, then crashes the kernel from this shell (its $$ is
+# crash_pid: the task that writes to /proc/sysrq-trigger).
+#
+# Two snapshots (internal/fixture parses both):
+#   1. GT-BEGIN..GT-END, the full one: every thread's stat and status, the
+#      roles, the memory files. The workload is quiescent by then: nothing
+#      forks or exits (raspbian_proc sleeps in one long child).
+#   2. LATE-BEGIN..LATE-END, just before `echo c`: every thread's stat and
+#      schedstat, read with shell builtins only (read, echo, for), so the
+#      snapshot itself creates no task and this shell is running in it, as
+#      in the dump. A thread whose schedstat run count did not change between
+#      this line and the dump has not run since: its state and CPU must match
+#      the dump exactly.
 sleep 1
 echo "==KINSPECT-GT-BEGIN=="
 echo "crash_pid $$"
+echo "uptime $(cat /proc/uptime)"
 echo "version $(cat /proc/version)"
 echo "online $(cat /sys/devices/system/cpu/online)"
 echo "possible $(cat /sys/devices/system/cpu/possible)"
@@ -19,7 +31,28 @@ if [ "$STATUS_FIELDS" = all ]; then
 else
   grep -H -E "^($STATUS_FIELDS):" /proc/[0-9]*/task/[0-9]*/status 2>/dev/null
 fi
+# The memory and system files, one "procfile PATH LINE" per line.
+for f in /proc/meminfo /proc/slabinfo /proc/buddyinfo /proc/zoneinfo /proc/vmallocinfo \
+         /proc/mounts /proc/modules /proc/interrupts; do
+  [ -r "$f" ] && sed "s|^|procfile $f |" "$f"
+done
+# The process holding known files and mappings (workload files).
+P=$(sed -n 's/^files //p' /tmp/roles)
+if [ -n "$P" ]; then
+  sed "s|^|procfile /proc/$P/maps |" /proc/$P/maps
+  ls -l /proc/$P/fd | sed "s|^|procfile /proc/$P/fd |"
+fi
+echo "uptime_end $(cat /proc/uptime)"
 echo "==KINSPECT-GT-END=="
-sleep 4
 echo 1 > /proc/sys/kernel/sysrq
+echo "==KINSPECT-LATE-BEGIN=="
+read -r u < /proc/uptime
+echo "uptime $u"
+for d in /proc/[0-9]*/task/[0-9]*; do
+  read -r st 2>/dev/null < "$d/stat" || continue
+  sc=""
+  read -r sc 2>/dev/null < "$d/schedstat"
+  echo "late ${d#/proc/} $sc|$st"
+done
+echo "==KINSPECT-LATE-END=="
 echo c > /proc/sysrq-trigger

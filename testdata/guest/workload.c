@@ -12,6 +12,10 @@
  *                           (the others named kt_thr1..)
  *   workload tree [C G]     kt_tree -> C x kt_tchild -> G x kt_tgrand each
  *   workload sleepers N     N sleeping children of kt_sleepers, comm kt_sleeper
+ *   workload files          kt_files: holds known open files (a regular file,
+ *                           a pipe, a unix socket pair, /dev/null, a deleted
+ *                           file) and mappings (anonymous, file-backed,
+ *                           shared, and a PROT_NONE guard gap between two)
  *
  * Every subcommand detaches from the caller (forks; the caller's process
  * returns at once) and appends "ROLE PID..." lines to the file named by
@@ -27,7 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -253,10 +259,59 @@ static int cmd_sleepers(int n)
 	return 0;
 }
 
+/* Known open files and mappings for the memory commands' ground truth (the
+ * guest prints this process's /proc/PID/maps and fd table). */
+static int cmd_files(void)
+{
+	pid_t p = detach();
+	if (p > 0) {
+		role("files", p);
+		return 0;
+	}
+	setcomm("kt_files");
+	int fd = open("/tmp/kt_file", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		die("open /tmp/kt_file");
+	char page[4096];
+	memset(page, 'k', sizeof page);
+	for (int i = 0; i < 4; i++)
+		if (write(fd, page, sizeof page) != (ssize_t)sizeof page)
+			die("write /tmp/kt_file");
+	int pfd[2], sv[2];
+	if (pipe(pfd) != 0)
+		die("pipe");
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		die("socketpair");
+	if (open("/dev/null", O_RDONLY) < 0)
+		die("open /dev/null");
+	int del = open("/tmp/kt_deleted", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (del < 0 || unlink("/tmp/kt_deleted") != 0)
+		die("deleted file");
+	/* anonymous 64 KiB, touched; then a guard gap; then a shared mapping */
+	char *anon = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (anon == MAP_FAILED)
+		die("mmap anon");
+	memset(anon, 1, 16 * 4096);
+	char *area = mmap(NULL, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		die("mmap area");
+	/* first and last page of area become readable/shared: the middle stays a guard */
+	if (mmap(area, 4096, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+		die("mmap shared");
+	area[0] = 's';
+	char *fmap = mmap(area + 2 * 4096, 4096, PROT_READ, MAP_FIXED | MAP_PRIVATE, fd, 0);
+	if (fmap == MAP_FAILED)
+		die("mmap file");
+	if (fmap[0] != 'k')
+		die("file mapping content");
+	sleep_forever();
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: workload fifo PRIO | rr PRIO | nice N | spin | zombie | "
-			"threads N | tree [C G] | sleepers N\n");
+			"threads N | tree [C G] | sleepers N | files\n");
 	return 2;
 }
 
@@ -284,5 +339,7 @@ int main(int argc, char **argv)
 		return cmd_tree(a ? a : 3, b ? b : 2);
 	if (!strcmp(c, "sleepers"))
 		return cmd_sleepers(a);
+	if (!strcmp(c, "files"))
+		return cmd_files();
 	return usage();
 }
