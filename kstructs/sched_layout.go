@@ -19,7 +19,7 @@ type taskLayout struct {
 	policy, prio, staticPrio, normalPrio, rtPriority    fieldLoc
 	schedClass, onRQ                                    fieldLoc
 	lastArrival, utime, stime, startTime, sumExec, vrun fieldLoc
-	startBoot                                          fieldLoc // start_boottime (5.5+), real_start_time before
+	startBoot                                           fieldLoc // start_boottime (5.5+), real_start_time before
 	mm, activeMM, parent, realParent, stack, signal     fieldLoc
 	tasks, children, sibling                            fieldLoc
 	threadNode, threadGroup                             fieldLoc // list_head members

@@ -77,10 +77,10 @@ type Task struct {
 	// SchedClassName is the symbol sched_class points to (fair_sched_class...).
 	SchedClassName string
 	// Times in the kernel's units: nanoseconds on every kernel this reads.
-	LastArrival    uint64 // sched_info.last_arrival
-	LastRun        uint64 // what ps -l sorts by (last_run, timestamp or last_arrival)
-	Utime, Stime   uint64
-	StartTime      uint64 // start_time (monotonic), what crash's ps -t shows
+	LastArrival  uint64 // sched_info.last_arrival
+	LastRun      uint64 // what ps -l sorts by (last_run, timestamp or last_arrival)
+	Utime, Stime uint64
+	StartTime    uint64 // start_time (monotonic), what crash's ps -t shows
 	// StartBoottime is start_boottime (real_start_time before 5.5): the
 	// boot-based time /proc/PID/stat's start_time field is made from.
 	StartBoottime  uint64
