@@ -110,11 +110,12 @@ func (s *Session) threadInfoAddr(t *kstructs.Task) (uint64, bool) {
 func contextCmd() *Command {
 	return &Command{
 		Name:     "set",
-		Synopsis: "set [pid | taskp | -c cpu | -p] | set radix 10|16 | set scroll on|off",
+		Synopsis: "set [pid | taskp | -c cpu | -p] | set radix [10|16] | set scroll [on|off]",
 		Summary:  "show or set the current task context; session variables",
 		Description: "Without arguments, shows the current context task. With a pid or task address, " +
 			"makes that task the context (bt, task, vm... default to it). -c CPU selects the task active on " +
-			"that CPU, -p the panic task. 'set radix 16' and 'set scroll off' change session variables; " +
+			"that CPU, -p the panic task. 'set radix 16' and 'set scroll off' change session variables " +
+			"(without a value they show it, as crash does); " +
 			"'set -v' lists them.",
 		Examples: []string{"set", "set 1", "set -c 2", "set -p", "set radix 16"},
 		Flags: []Flag{
@@ -132,7 +133,7 @@ func runSet(s *Session, inv *Invocation) (Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return setVars{Radix: s.Vars.Radix, Scroll: s.Vars.Scroll}, nil
+		return setVars{Radix: s.Vars.Radix, Scroll: s.Vars.Scroll, only: inv.Args[0]}, nil
 	}
 	if inv.Has("v") {
 		return setVars{Radix: s.Vars.Radix, Scroll: s.Vars.Scroll}, nil

@@ -17,17 +17,21 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kinspect/kinspect/internal/fixture"
 	"github.com/kinspect/kinspect/internal/ktest"
 	"github.com/kinspect/kinspect/internal/oracle"
+	"github.com/kinspect/kinspect/kstructs"
 	"github.com/kinspect/kinspect/repl"
 )
 
-// commands is everything the comparisons need from crash: they are run in
-// one crash process per arch (starting crash under qemu-user takes minutes),
-// and cached on disk by package oracle.
+// commands is what every comparison needs from crash on every fixture;
+// per-dump commands (a task's address, a stack address) are added by
+// dumpCommands. All of them run in one crash process per fixture (under
+// qemu-user starting crash takes minutes) and are cached next to the
+// fixture by package oracle.
 var commands = []string{
 	"sys",
-	"ps",
+	"ps", "ps -t", "ps -l", "ps -H",
 	"runq",
 	"log",
 	"bt -a",
@@ -38,58 +42,87 @@ var commands = []string{
 	"rd -8 linux_banner 32",
 }
 
-// arches the comparisons run on.
-var arches = []string{"x86_64", "arm64", "arm"}
+// fixtures the comparisons run on: bookworm (6.1) on every arch, 5.10 and
+// 6.12 (ktest.Extras).
+var fixtures = append([]ktest.Extra{{Arch: "x86_64", Suite: "bookworm"}, {Arch: "arm64", Suite: "bookworm"},
+	{Arch: "arm", Suite: "bookworm"}}, ktest.Extras...)
 
-var (
-	crashMu  sync.Mutex
-	crashOut = map[string][]string{} // arch → outputs of commands
-)
-
-// crash returns crash's output of cmd (one of commands) on arch's fixture.
-func crash(t *testing.T, arch, cmd string) string {
-	t.Helper()
-	i := slices.Index(commands, cmd)
-	if i < 0 {
-		t.Fatalf("test bug: %q not in commands", cmd)
-	}
-	crashMu.Lock()
-	defer crashMu.Unlock()
-	outs, ok := crashOut[arch]
-	if !ok {
-		var err error
-		outs, err = oracle.RunEach(t, arch, oracle.DefaultDump(arch), commands)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crashOut[arch] = outs
-	}
-	return outs[i]
+// target is one fixture opened by kinspect, with crash's outputs.
+type target struct {
+	arch, suite string
+	k           *kstructs.Kernel
+	f           *fixture.Fixture
+	cmds        []string
+	outs        map[string]string
 }
 
-// kinspect runs cmd in a fresh session on the same dump crash reads.
-func kinspect(t *testing.T, arch, cmd string) string {
+var (
+	crashMu sync.Mutex
+	targets = map[string]*target{} // arch/suite → target
+)
+
+// open returns the fixture's target, running crash (or reading its cache)
+// for every command once.
+func open(t *testing.T, arch, suite string) *target {
 	t.Helper()
-	k, _ := ktest.Open(t, arch, oracle.DefaultDump(arch))
+	oracle.Require(t, arch)
+	k, f := ktest.OpenSuite(t, arch, suite, oracle.DefaultDump(arch))
+	crashMu.Lock()
+	defer crashMu.Unlock()
+	if tg, ok := targets[arch+"/"+suite]; ok {
+		return tg
+	}
+	tg := &target{arch: arch, suite: suite, k: k, f: f, outs: map[string]string{}}
+	tg.cmds = append(append([]string(nil), commands...), dumpCommands(t, k)...)
+	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range tg.cmds {
+		tg.outs[c] = outs[i]
+	}
+	targets[arch+"/"+suite] = tg
+	return tg
+}
+
+// crash returns crash's output of cmd (one of the target's commands).
+func (tg *target) crash(t *testing.T, cmd string) string {
+	t.Helper()
+	o, ok := tg.outs[cmd]
+	if !ok {
+		t.Fatalf("test bug: %q not in the commands run by crash", cmd)
+	}
+	return o
+}
+
+// kinspect runs cmd (one command a line) in a fresh session on the same
+// dump crash reads.
+func (tg *target) kinspect(t *testing.T, cmd string) string {
+	t.Helper()
 	var out, errb bytes.Buffer
-	s := repl.NewSession(k, &out, &errb)
-	if err := s.Exec(context.Background(), cmd, false); err != nil {
-		t.Fatalf("kinspect %q on %s: %v\nstderr: %s", cmd, arch, err, errb.String())
+	s := repl.NewSession(tg.k, &out, &errb)
+	for _, line := range strings.Split(cmd, "\n") {
+		if err := s.Exec(context.Background(), line, false); err != nil {
+			t.Fatalf("kinspect %q on %s: %v\nstderr: %s", line, tg.arch, err, errb.String())
+		}
 	}
 	return out.String()
 }
 
-// both returns crash's and kinspect's outputs of cmd, crash first (a missing
-// oracle or fixture skips or fails before kinspect is opened).
-func both(t *testing.T, arch, cmd string) (string, string) {
+// both returns crash's and kinspect's outputs of cmd, crash first.
+func (tg *target) both(t *testing.T, cmd string) (string, string) {
 	t.Helper()
-	c := crash(t, arch, cmd)
-	return c, kinspect(t, arch, cmd)
+	return tg.crash(t, cmd), tg.kinspect(t, cmd)
 }
 
-func forArches(t *testing.T, fn func(t *testing.T, arch string)) {
-	for _, a := range arches {
-		t.Run(a, func(t *testing.T) { fn(t, a) })
+// forArches runs fn on every fixture ("x86_64", "arm64-trixie"...).
+func forArches(t *testing.T, fn func(t *testing.T, tg *target)) {
+	for _, fx := range fixtures {
+		name := fx.Arch
+		if fx.Suite != fixture.DefaultSuite {
+			name += "-" + fx.Suite
+		}
+		t.Run(name, func(t *testing.T) { fn(t, open(t, fx.Arch, fx.Suite)) })
 	}
 }
 
@@ -106,8 +139,8 @@ func parseSys(s string) map[string]string {
 }
 
 func TestSysMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "sys")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "sys")
 		cm, km := parseSys(c), parseSys(k)
 		for _, key := range []string{"RELEASE", "VERSION", "CPUS", "MACHINE", "PANIC", "TASKS", "MEMORY", "UPTIME", "LOAD AVERAGE"} {
 			cv, ok := cm[key]
@@ -154,8 +187,8 @@ func parsePS(s string) (map[string]psRow, []string) {
 }
 
 func TestPSMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "ps")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "ps")
 		cr, cbad := parsePS(c)
 		kr, kbad := parsePS(k)
 		if len(cbad) > 0 {
@@ -265,8 +298,8 @@ func parseRunq(s string) map[string]*runqueue {
 }
 
 func TestRunqMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "runq")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "runq")
 		cm, km := parseRunq(c), parseRunq(k)
 		if len(cm) == 0 {
 			t.Fatalf("runq: crash printed no CPU:\n%s", c)
@@ -294,8 +327,8 @@ func TestRunqMatchesCrash(t *testing.T) {
 }
 
 func TestLogMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "log")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "log")
 		cl, kl := lines(c), lines(k)
 		if len(cl) < 10 {
 			t.Fatalf("log: crash printed %d lines:\n%s", len(cl), c)
@@ -362,8 +395,8 @@ func parseBT(s string) (map[string][]string, []string) {
 // "cannot find unwind table"): those print a header only and are not
 // compared.
 func testBT(t *testing.T, cmd string) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, cmd)
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, cmd)
 		cm, corder := parseBT(c)
 		km, korder := parseBT(k)
 		if len(cm) == 0 {
@@ -395,7 +428,7 @@ func testBT(t *testing.T, cmd string) {
 			}
 		}
 		if compared == 0 {
-			t.Skipf("%s on %s: crash unwinds no task of this dump; only the task list was compared", cmd, arch)
+			t.Skipf("%s on %s: crash unwinds no task of this dump; only the task list was compared", cmd, tg.arch)
 		}
 	})
 }
@@ -428,8 +461,8 @@ func value(s string) string {
 }
 
 func TestPrintMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "p init_task.comm")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "p init_task.comm")
 		if value(c) == "" {
 			t.Fatalf("p: crash printed nothing")
 		}
@@ -457,8 +490,8 @@ func parseStructO(s string) map[string]string {
 }
 
 func TestStructOffsetsMatchCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "struct -o task_struct")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "struct -o task_struct")
 		cm, km := parseStructO(c), parseStructO(k)
 		if lc, lk := len(lines(c)), len(lines(k)); lc != lk {
 			t.Errorf("struct -o task_struct: kinspect %d lines, crash %d", lk, lc)
@@ -485,8 +518,8 @@ func TestStructOffsetsMatchCrash(t *testing.T) {
 }
 
 func TestSymMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "sym linux_banner")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "sym linux_banner")
 		if strings.TrimSpace(k) != strings.TrimSpace(c) {
 			t.Errorf("sym linux_banner: kinspect %q, crash %q", strings.TrimSpace(k), strings.TrimSpace(c))
 		}
@@ -494,8 +527,8 @@ func TestSymMatchesCrash(t *testing.T) {
 }
 
 func TestRdMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		c, k := both(t, arch, "rd -8 linux_banner 32")
+	forArches(t, func(t *testing.T, tg *target) {
+		c, k := tg.both(t, "rd -8 linux_banner 32")
 		cl, kl := lines(c), lines(k)
 		if len(cl) == 0 {
 			t.Fatal("rd: crash printed nothing")
@@ -556,18 +589,13 @@ func multisetDiff(a, b []int) []int {
 // ~1,000 lines with nested structs, unions, arrays, function pointers and
 // bit-fields — with kinspect's struct and crash's, and wants them identical.
 func TestTaskStructMatchesCrash(t *testing.T) {
-	forArches(t, func(t *testing.T, arch string) {
-		k, _ := ktest.Open(t, arch, oracle.DefaultDump(arch))
-		pt, err := k.PanicTask()
+	forArches(t, func(t *testing.T, tg *target) {
+		pt, err := tg.k.PanicTask()
 		if err != nil {
 			t.Fatal(err)
 		}
 		cmd := fmt.Sprintf("struct task_struct %x", pt.Addr)
-		c, err := oracle.Run(t, arch, oracle.DefaultDump(arch), cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kin := kinspect(t, arch, cmd)
+		c, kin := tg.both(t, cmd)
 		cl, kl := nonEmptyLines(c), nonEmptyLines(kin)
 		if len(cl) < 100 {
 			t.Fatalf("crash printed too little for %q:\n%s", cmd, c)

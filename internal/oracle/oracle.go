@@ -6,9 +6,9 @@
 // Why trixie's: bookworm's crash 8.0.2 does not know the struct pid change
 // backported to the fixtures' 6.1.176 kernels and finds only the idle and
 // running tasks. Why cached: under qemu-user (arm64, arm) one crash run takes
-// minutes, so outputs are kept per process and on disk under the oracle
-// directory, keyed by the fixture's build-id, the dump (name, size, mtime),
-// crash's version and the command.
+// minutes, so outputs are kept per process and on disk next to the fixture
+// (<fixture>/oracle/<dump>/), keyed by the dump's identity (name, size,
+// mtime), crash's version and the command: a warm test run starts no crash.
 package oracle
 
 import (
@@ -125,11 +125,8 @@ func DefaultDump(arch string) string {
 // before vmlinux and the dump).
 var ExtraArgs = map[string][]string{}
 
-var (
-	runMu sync.Mutex // one crash at a time: each takes ~0.5 GB and minutes under qemu
-	memMu sync.Mutex
-	mem   = map[string]string{} // key → output, for this process
-)
+// runMu: one crash at a time (each takes ~0.5 GB and minutes under qemu).
+var runMu sync.Mutex
 
 // Run runs crash's commands (one per line) on the fixture dump dumpFile of
 // arch and returns crash's output for all of them.
@@ -153,7 +150,14 @@ const marker = "==KINSPECT-ORACLE-CMD "
 func RunEach(t testing.TB, arch, dumpFile string, commands []string) ([]string, error) {
 	t.Helper()
 	Require(t, arch)
-	f := fixture.Require(t, arch)
+	return RunFixture(t, fixture.Require(t, arch), dumpFile, commands)
+}
+
+// RunFixture is RunEach on a given fixture (any suite).
+func RunFixture(t testing.TB, f *fixture.Fixture, dumpFile string, commands []string) ([]string, error) {
+	t.Helper()
+	arch := f.Arch
+	Require(t, arch)
 	ver, err := Version(arch)
 	if err != nil {
 		return nil, err
@@ -167,69 +171,66 @@ func RunEach(t testing.TB, arch, dumpFile string, commands []string) ([]string, 
 	args := ExtraArgs[arch]
 	// The dump's size and mtime are in the key: a rebuilt fixture of the
 	// same kernel (same build-id) is a different crash.
-	dumpID := fmt.Sprintf("%s|%d|%d|%s|%s", dumpFile, st.Size(), st.ModTime().UnixNano(), ver, strings.Join(args, " "))
-	cacheDir := filepath.Join(Dir(), "cache", arch+"-"+f.BuildID, dumpFile)
+	id := fmt.Sprintf("%s|%d|%d|%s|%s", dumpFile, st.Size(), st.ModTime().UnixNano(), ver, strings.Join(args, " "))
+	return runCached(t, filepath.Join(f.Dir, "oracle", dumpFile), id, commands, func(todo []string) (string, error) {
+		var in strings.Builder
+		for n, c := range todo {
+			fmt.Fprintf(&in, "echo %s%d==\n%s\n", marker, n, strings.TrimSpace(c))
+		}
+		fmt.Fprintf(&in, "echo %s%d==\n", marker, len(todo))
+		t.Logf("oracle: running crash (%s) on %s %s for %d command(s); under qemu-user this takes minutes",
+			ver, filepath.Base(f.Dir), dumpFile, len(todo))
+		return runCrash(arch, f.Vmlinux(), dumpPath, args, in.String())
+	})
+}
 
+// runCached returns each command's output from the cache directory dir
+// (files named by a hash of id and the command) and runs the others in
+// one call of run, which gets them in order and returns their outputs
+// separated by the markers (see split). Outputs are written via rename:
+// a killed test never leaves a truncated one.
+func runCached(t testing.TB, dir, id string, commands []string, run func(todo []string) (string, error)) ([]string, error) {
+	t.Helper()
 	outs := make([]string, len(commands))
 	keys := make([]string, len(commands))
 	var todo []int
+	var todoCmds []string
 	for i, c := range commands {
 		if strings.Contains(c, marker) {
 			return nil, fmt.Errorf("oracle: command %q contains the output marker", c)
 		}
-		h := sha256.Sum256([]byte(dumpID + "\x00" + c))
+		h := sha256.Sum256([]byte(id + "\x00" + c))
 		keys[i] = hex.EncodeToString(h[:12])
-		memMu.Lock()
-		o, ok := mem[cacheDir+"/"+keys[i]]
-		memMu.Unlock()
-		if ok {
-			outs[i] = o
-			continue
-		}
-		if b, err := os.ReadFile(filepath.Join(cacheDir, keys[i]+".out")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, keys[i]+".out")); err == nil {
 			outs[i] = string(b)
-			memMu.Lock()
-			mem[cacheDir+"/"+keys[i]] = outs[i]
-			memMu.Unlock()
 			continue
 		}
 		todo = append(todo, i)
+		todoCmds = append(todoCmds, c)
 	}
 	if len(todo) == 0 {
 		return outs, nil
 	}
-
-	var in strings.Builder
-	for n, i := range todo {
-		fmt.Fprintf(&in, "echo %s%d==\n%s\n", marker, n, strings.TrimSpace(commands[i]))
-	}
-	fmt.Fprintf(&in, "echo %s%d==\n", marker, len(todo))
-	t.Logf("oracle: running crash (%s) on %s %s for %d command(s); under qemu-user this takes minutes",
-		ver, arch, dumpFile, len(todo))
 	start := time.Now()
-	out, err := runCrash(arch, f.Vmlinux(), dumpPath, args, in.String())
+	out, err := run(todoCmds)
 	if err != nil {
 		return nil, err
 	}
-	t.Logf("oracle: crash on %s %s took %v", arch, dumpFile, time.Since(start).Round(time.Second))
+	t.Logf("oracle: %d command(s) took %v", len(todo), time.Since(start).Round(time.Second))
 	parts, err := split(out, len(todo))
 	if err != nil {
-		return nil, fmt.Errorf("oracle: crash on %s %s: %w\n%s", arch, dumpFile, err, tail(out, 2000))
+		return nil, fmt.Errorf("oracle: %s: %w\n%s", dir, err, tail(out, 2000))
 	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("oracle: cache: %w", err)
 	}
 	for n, i := range todo {
 		outs[i] = parts[n]
-		memMu.Lock()
-		mem[cacheDir+"/"+keys[i]] = parts[n]
-		memMu.Unlock()
 		// The command is kept next to its output for whoever reads the cache.
-		_ = os.WriteFile(filepath.Join(cacheDir, keys[i]+".cmd"), []byte(commands[i]+"\n"), 0o644)
-		// Written via rename: a killed test never leaves a truncated output.
-		tmp := filepath.Join(cacheDir, keys[i]+".out.tmp")
+		_ = os.WriteFile(filepath.Join(dir, keys[i]+".cmd"), []byte(commands[i]+"\n"), 0o644)
+		tmp := filepath.Join(dir, keys[i]+".out.tmp")
 		if err := os.WriteFile(tmp, []byte(parts[n]), 0o644); err == nil {
-			_ = os.Rename(tmp, filepath.Join(cacheDir, keys[i]+".out"))
+			_ = os.Rename(tmp, filepath.Join(dir, keys[i]+".out"))
 		}
 	}
 	return outs, nil
