@@ -14,20 +14,34 @@ import (
 	"github.com/kinspect/kinspect/internal/fixture"
 )
 
-// Layout facts checked against `gdb -batch -ex 'ptype/o struct task_struct'`
-// on the Debian bookworm 6.1.0-50 debug kernels (all 176-213 top-level
-// scalar and bit-field members of task_struct, sched_entity and page agreed
-// with gdb when this was written).
-var taskLayout = map[string]struct {
-	size                                  int64
-	pid, comm, se, state, tasks, mm, vrun int64
-	resetByte                             int64 // sched_reset_on_fork: byte of its bit
-	resetBit                              int64 // and the bit within that byte (LSB = 0)
-	rqSize                                int64 // sizeof(struct rq)
-}{
-	"arm64":  {rqSize: 3328, size: 4160, pid: 1352, comm: 1912, se: 128, state: 24, tasks: 1128, mm: 1208, vrun: 208, resetByte: 1276, resetBit: 0},
-	"x86_64": {rqSize: 3264, size: 9792, pid: 2416, comm: 2976, se: 128, state: 24, tasks: 2192, mm: 2272, vrun: 208, resetByte: 2340, resetBit: 0},
-	"arm":    {rqSize: 2176, size: 2752, pid: 1584, comm: 1920, se: 640, state: 536, tasks: 1440, mm: 1480, vrun: 688, resetByte: 1532, resetBit: 0},
+// taskFacts are the task_struct facts the tests below need, from gdb's
+// ptype/o of the same vmlinux (gdb_layout_test.go): nothing is tied to one
+// kernel build.
+type taskFacts struct {
+	size, tasks, vrun, rqSize int64
+	resetByte, resetBit       int64 // sched_reset_on_fork: byte of its bit, bit within it (LSB = 0)
+	pid, comm, se, state, mm  int64
+}
+
+func taskLayout(t *testing.T, im *Image) taskFacts {
+	t.Helper()
+	g := gdbLayouts(t, archOf(im))
+	off := func(st, m string) int64 {
+		x, ok := g[st].member(m)
+		if !ok {
+			t.Fatalf("gdb shows no struct %s.%s", st, m)
+		}
+		return x.Off
+	}
+	reset, ok := g["task_struct"].member("sched_reset_on_fork")
+	if !ok || !reset.BitField {
+		t.Fatalf("gdb shows no bit-field task_struct.sched_reset_on_fork: %+v", reset)
+	}
+	return taskFacts{size: g["task_struct"].Size, tasks: off("task_struct", "tasks"),
+		vrun: off("task_struct", "se") + off("sched_entity", "vruntime"), rqSize: g["rq"].Size,
+		resetByte: reset.Off + reset.Bit/8, resetBit: reset.Bit % 8,
+		pid: off("task_struct", "pid"), comm: off("task_struct", "comm"), se: off("task_struct", "se"),
+		state: off("task_struct", "__state"), mm: off("task_struct", "mm")}
 }
 
 func archOf(im *Image) string {
@@ -42,7 +56,7 @@ func archOf(im *Image) string {
 
 func TestVmlinuxTaskStruct(t *testing.T) {
 	forEachArch(t, func(t *testing.T, im *Image) {
-		want := taskLayout[archOf(im)]
+		want := taskLayout(t, im)
 		ts, err := im.Type("struct task_struct")
 		if err != nil {
 			t.Fatal(err)
@@ -131,7 +145,7 @@ func TestVmlinuxTypes(t *testing.T) {
 			name, spelled string
 			size          int64
 		}{
-			{"task_struct", "struct task_struct", taskLayout[archOf(im)].size},
+			{"task_struct", "struct task_struct", taskLayout(t, im).size},
 			{"struct rq *", "struct rq *", ptr},
 			{"struct list_head", "struct list_head", 2 * ptr},
 			{"unsigned long", "long unsigned int", ptr},
@@ -347,7 +361,7 @@ func TestVmlinuxEval(t *testing.T) {
 			a, _ := v.Addr()
 			return im.NewValueAt(v.Type(), a+uint64(cpu)*0x1000), nil
 		}
-		ts := taskLayout[archOf(im)]
+		ts := taskLayout(t, im)
 		init, _ := im.Variable("init_task")
 		for _, c := range []evalCase{
 			{expr: "init_task.comm", want: "swapper", typ: "char [16]"},
