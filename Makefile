@@ -20,9 +20,14 @@ deps:
 fixture-%: deps
 	testdata/build-fixture.sh $* bookworm
 
+# Built three at a time: downloads and QEMU boots overlap (2 cores); each
+# build's log lines carry its name. KINSPECT_KERNEL=ABI selects a kernel.
+FIXTURE_JOBS ?= 3
 fixtures: deps
-	for a in $(ARCHES); do testdata/build-fixture.sh $$a bookworm || exit 1; done
-	for f in $(EXTRA_FIXTURES); do testdata/build-fixture.sh $${f%%:*} $${f##*:} || exit 1; done
+	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) | \
+	  xargs -P$(FIXTURE_JOBS) -I{} bash -c 'set -o pipefail; f={}; \
+	    testdata/build-fixture.sh $${f%%:*} $${f##*:} 2>&1 >/dev/null | sed -u "s|^|[$$f] |"'
+
 
 # Red Hat crash 8.0.6 (Debian trixie) for amd64/arm64/armhf, run from private
 # roots (natively or under qemu-user): the comparison oracle of internal/oracle.

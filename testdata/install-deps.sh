@@ -10,6 +10,7 @@ PKGS=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
   makedumpfile
+  gdb-multiarch
 )
 ARCHS=(arm64 armhf)
 
