@@ -1,0 +1,336 @@
+package disasm_test
+
+// The oracle: binutils' objdump on the fixture vmlinux. 100 functions per
+// arch, picked evenly from the ELF symbol table, are decoded by disasm
+// (bytes from the vmlinux's own sections) and compared mnemonic by
+// mnemonic with objdump's listing of the same addresses. One objdump
+// process per arch lists the span covering all the functions; only the
+// picked ranges are kept from its output.
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/disasm"
+	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/internal/ktest"
+)
+
+// Mnemonic agreement the decoders must reach per arch.
+const target = 0.999
+
+var objdumpTool = map[string]string{
+	"x86_64": "objdump",
+	"arm64":  "aarch64-linux-gnu-objdump",
+	"arm":    "arm-linux-gnueabihf-objdump",
+}
+
+// aliases maps a mnemonic as x/arch's GNU syntax prints it to objdump's
+// spelling, per arch, where both name the same instruction. Every entry is
+// a spelling difference only (same encoding, same operation):
+var aliases = map[string]map[string]string{
+	"x86_64": {
+		// objdump drops the redundant AT&T size suffix when a register
+		// operand gives the size; x86asm keeps it on these.
+		"cltq": "cltq",
+	},
+	"arm64": {},
+	"arm":   {},
+}
+
+// fn is one picked function (link-time addresses).
+type fn struct {
+	name       string
+	start, end uint64
+	sec        *elf.Section
+}
+
+// objLine is one instruction of objdump's listing.
+type objLine struct {
+	mnem string // prefixes and mnemonic
+	text string // the whole instruction text
+}
+
+func TestObjdumpAgreement(t *testing.T) {
+	for _, arch := range ktest.Arches {
+		t.Run(arch, func(t *testing.T) { testObjdump(t, arch) })
+	}
+}
+
+func testObjdump(t *testing.T, arch string) {
+	f := fixture.Require(t, arch)
+	tool, err := exec.LookPath(objdumpTool[arch])
+	if err != nil {
+		t.Fatalf("%s not installed (apt-get install binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf): %v", objdumpTool[arch], err)
+	}
+	ef, err := elf.Open(f.Vmlinux())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	fns, data := pickFunctions(t, ef, 100)
+
+	// Our side: decode from the ELF's bytes.
+	ours := map[uint64]disasm.Inst{}
+	for _, fn := range fns {
+		code := make([]byte, fn.end-fn.start)
+		if _, err := fn.sec.ReadAt(code, int64(fn.start-fn.sec.Addr)); err != nil {
+			t.Fatalf("%s: reading %s: %v", arch, fn.name, err)
+		}
+		insts, n, err := disasm.DecodeAll(disasm.Arch(arch), code, fn.start, 0)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", arch, fn.name, err)
+		}
+		if n != len(code) && !inData(data, fn.start+uint64(n)) {
+			t.Errorf("%s: %s: decoding stopped at +%d of %d bytes", arch, fn.name, n, len(code))
+		}
+		for _, in := range insts {
+			ours[in.Addr] = in
+		}
+	}
+
+	// objdump's side: one process over the span of all picked functions.
+	lo, hi := fns[0].start, fns[len(fns)-1].end
+	cmd := exec.Command(tool, "-d", "--no-show-raw-insn", "-w",
+		fmt.Sprintf("--start-address=%#x", lo), fmt.Sprintf("--stop-address=%#x", hi), f.Vmlinux())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs := map[uint64]objLine{}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		addr, line, ok := parseObjdump(sc.Text())
+		if !ok || !inFunctions(fns, addr) || inData(data, addr) {
+			continue
+		}
+		theirs[addr] = line
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%s: %v\n%s", tool, err, stderr.String())
+	}
+
+	// Compare, in address order.
+	addrs := make([]uint64, 0, len(theirs))
+	for a := range theirs {
+		addrs = append(addrs, a)
+	}
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i] < addrs[j] })
+	var compared, raw, matched int
+	pairs := map[string]int{}
+	var bad []string
+	for _, a := range addrs {
+		o := theirs[a]
+		if strings.HasPrefix(o.mnem, ".") { // .word/.byte/.inst: objdump shows data
+			continue
+		}
+		compared++
+		in, ok := ours[a]
+		mine := "<no instruction at this address>"
+		if ok {
+			mine = in.Mnemonic
+		}
+		if mine == o.mnem {
+			raw++
+		}
+		if ok && normalize(arch, mine) == normalize(arch, o.mnem) {
+			matched++
+			continue
+		}
+		pairs[fmt.Sprintf("objdump %q / disasm %q", o.mnem, mine)]++
+		if len(bad) < 60 {
+			bad = append(bad, fmt.Sprintf("%#x: objdump %q, disasm %q", a, o.text, in.Text(nil)))
+		}
+	}
+	if compared == 0 {
+		t.Fatalf("%s: objdump listed no instruction of the %d functions", arch, len(fns))
+	}
+	ratio := float64(matched) / float64(compared)
+	t.Logf("%s: %d functions, %d instructions compared, %d matched (%.4f%%), raw (no aliasing) %d (%.4f%%)",
+		arch, len(fns), compared, matched, 100*ratio, raw, 100*float64(raw)/float64(compared))
+	for _, p := range topPairs(pairs, 10) {
+		t.Logf("%s: mismatch %s", arch, p)
+	}
+	if ratio < target {
+		t.Errorf("%s: mnemonic agreement %.4f%% < %.1f%%; first mismatches:\n%s",
+			arch, 100*ratio, 100*target, strings.Join(bad, "\n"))
+	}
+
+	// The dump path: a handful of the functions read through the kernel's
+	// virtual memory must decode to the same instructions, except where the
+	// kernel patched its text at boot (alternatives, static keys, ftrace).
+	k, _ := ktest.Open(t, arch, "vmcore.elf")
+	slide := k.Image.KASLROffset()
+	var same, total int
+	for i := 0; i < len(fns); i += len(fns) / 5 {
+		fn := fns[i]
+		code := make([]byte, fn.end-fn.start)
+		if err := k.ReadVirt(code, fn.start+slide); err != nil {
+			t.Errorf("%s: reading %s from the dump: %v", arch, fn.name, err)
+			continue
+		}
+		insts, _, err := disasm.DecodeAll(disasm.Arch(arch), code, fn.start, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range insts {
+			if o, ok := ours[in.Addr]; ok {
+				total++
+				if o.Mnemonic == in.Mnemonic {
+					same++
+				}
+			}
+		}
+	}
+	t.Logf("%s: dump path: %d of %d instructions as in the vmlinux", arch, same, total)
+	if total == 0 || float64(same) < 0.9*float64(total) {
+		t.Errorf("%s: dump path: only %d of %d instructions decode as in the vmlinux", arch, same, total)
+	}
+}
+
+// pickFunctions returns n sized functions in executable sections, evenly
+// spread over their address order, and the data ranges ($d mapping
+// symbols, ARM literal pools) and Thumb code which are not compared.
+func pickFunctions(t *testing.T, ef *elf.File, n int) ([]fn, []span) {
+	syms, err := ef.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []fn
+	type mapsym struct {
+		addr uint64
+		kind byte
+	}
+	var maps []mapsym
+	for _, s := range syms {
+		if int(s.Section) >= len(ef.Sections) || s.Section == elf.SHN_UNDEF {
+			continue
+		}
+		sec := ef.Sections[s.Section]
+		if sec.Flags&elf.SHF_EXECINSTR == 0 || sec.Type != elf.SHT_PROGBITS {
+			continue
+		}
+		if len(s.Name) >= 2 && s.Name[0] == '$' && (len(s.Name) == 2 || s.Name[2] == '.') {
+			maps = append(maps, mapsym{s.Value, s.Name[1]})
+			continue
+		}
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Size == 0 || s.Value&1 != 0 {
+			continue // not a function, unsized, or Thumb (low bit set)
+		}
+		if s.Value < sec.Addr || s.Value+s.Size > sec.Addr+sec.Size {
+			continue
+		}
+		all = append(all, fn{s.Name, s.Value, s.Value + s.Size, sec})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].start < all[j].start })
+	// One function per address; no overlaps.
+	uniq := all[:0]
+	for _, f := range all {
+		if len(uniq) > 0 && f.start < uniq[len(uniq)-1].end {
+			continue
+		}
+		uniq = append(uniq, f)
+	}
+	sort.Slice(maps, func(i, j int) bool { return maps[i].addr < maps[j].addr })
+	var data []span
+	for i, m := range maps {
+		if m.kind != 'd' && m.kind != 't' {
+			continue
+		}
+		end := ^uint64(0)
+		if i+1 < len(maps) {
+			end = maps[i+1].addr
+		}
+		data = append(data, span{m.addr, end})
+	}
+	var out []fn
+	for i := 0; i < n && i < len(uniq); i++ {
+		f := uniq[i*len(uniq)/n+len(uniq)/(2*n)]
+		if inData(data, f.start) {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, data
+}
+
+type span struct{ lo, hi uint64 }
+
+func inData(d []span, a uint64) bool {
+	i := sort.Search(len(d), func(i int) bool { return d[i].lo > a })
+	return i > 0 && a < d[i-1].hi
+}
+
+func inFunctions(fns []fn, a uint64) bool {
+	i := sort.Search(len(fns), func(i int) bool { return fns[i].start > a })
+	return i > 0 && a < fns[i-1].end
+}
+
+// parseObjdump parses "ffffffff81000000:\tpush   %rbp" (with
+// --no-show-raw-insn); labels, headers and blank lines are not instructions.
+func parseObjdump(l string) (uint64, objLine, bool) {
+	l = strings.TrimLeft(l, " ")
+	colon := strings.Index(l, ":\t")
+	if colon <= 0 {
+		return 0, objLine{}, false
+	}
+	a, err := strconv.ParseUint(l[:colon], 16, 64)
+	if err != nil {
+		return 0, objLine{}, false
+	}
+	text := strings.TrimSpace(l[colon+2:])
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return 0, objLine{}, false
+	}
+	m := 0
+	for m < len(f)-1 && prefixes[f[m]] {
+		m++
+	}
+	return a, objLine{mnem: strings.Join(f[:m+1], " "), text: text}, true
+}
+
+// prefixes objdump writes as words before an x86 mnemonic.
+var prefixes = map[string]bool{
+	"lock": true, "rep": true, "repz": true, "repe": true, "repnz": true, "repne": true,
+	"data16": true, "data32": true, "addr16": true, "addr32": true, "rex": true, "rex.W": true,
+	"cs": true, "ds": true, "es": true, "fs": true, "gs": true, "ss": true,
+	"notrack": true, "bnd": true, "xacquire": true, "xrelease": true,
+}
+
+func normalize(arch, m string) string {
+	if a, ok := aliases[arch][m]; ok {
+		return a
+	}
+	return m
+}
+
+func topPairs(m map[string]int, n int) []string {
+	type kv struct {
+		k string
+		v int
+	}
+	var s []kv
+	for k, v := range m {
+		s = append(s, kv{k, v})
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].v > s[j].v || (s[i].v == s[j].v && s[i].k < s[j].k) })
+	var out []string
+	for i := 0; i < n && i < len(s); i++ {
+		out = append(out, fmt.Sprintf("%dx %s", s[i].v, s[i].k))
+	}
+	return out
+}
