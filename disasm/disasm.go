@@ -232,7 +232,17 @@ func decodeX86(code []byte, pc uint64) (Inst, error) {
 	in := Inst{Len: xi.Len}
 	// No symbol lookup here: x86asm would replace the address by the
 	// name; the caller appends "<sym+off>" after it, as objdump does.
-	in.Mnemonic, in.Operands = splitX86(x86asm.GNUSyntax(xi, pc, nil))
+	text := x86asm.GNUSyntax(xi, pc, nil)
+	// x86asm prints negative immediates signed ($-0x80); objdump prints
+	// them as the operand-size bit pattern ($0xffffffffffffff80).
+	for _, a := range xi.Args {
+		if imm, ok := a.(x86asm.Imm); ok && imm < 0 {
+			bits := immBits(xi)
+			text = strings.Replace(text, fmt.Sprintf("$%#x", int64(imm)),
+				fmt.Sprintf("$%#x", uint64(imm)&(uint64(1)<<bits-1)), 1) // bits 64: all ones
+		}
+	}
+	in.Mnemonic, in.Operands = splitX86(text)
 	for _, a := range xi.Args {
 		switch a := a.(type) {
 		case x86asm.Rel:
@@ -244,6 +254,31 @@ func decodeX86(code []byte, pc uint64) (Inst, error) {
 		}
 	}
 	return in, nil
+}
+
+// immBits is the operand size an x86 immediate is printed in: the data
+// size, or 8/16 bits when the other operand is a byte/word register or
+// memory operand.
+func immBits(xi x86asm.Inst) uint {
+	for _, a := range xi.Args {
+		if r, ok := a.(x86asm.Reg); ok {
+			switch {
+			case r >= x86asm.AL && r <= x86asm.R15B:
+				return 8
+			case r >= x86asm.AX && r <= x86asm.R15W:
+				return 16
+			}
+		}
+	}
+	switch {
+	case xi.MemBytes == 1:
+		return 8
+	case xi.MemBytes == 2:
+		return 16
+	case xi.DataSize == 16 || xi.DataSize == 32:
+		return uint(xi.DataSize)
+	}
+	return 64
 }
 
 // ---- AArch64 ----
