@@ -229,6 +229,17 @@ func decodeX86(code []byte, pc uint64) (Inst, error) {
 		}
 		return Inst{Len: 1, Mnemonic: "(bad)", Bad: true}, nil
 	}
+	if xi.Op == 0 {
+		// x86asm returns a lone prefix byte as an instruction when what
+		// follows does not decode, or is missing: padded, does it decode?
+		if len(code) < 15 {
+			pad := append(append(make([]byte, 0, len(code)+15), code...), make([]byte, 15)...)
+			if pi, err := x86asm.Decode(pad, 64); err == nil && pi.Op != 0 && pi.Len > len(code) {
+				return Inst{}, ErrTruncated
+			}
+		}
+		return Inst{Len: xi.Len, Mnemonic: "(bad)", Bad: true}, nil
+	}
 	in := Inst{Len: xi.Len}
 	// No symbol lookup here: x86asm would replace the address by the
 	// name; the caller appends "<sym+off>" after it, as objdump does.
