@@ -138,8 +138,14 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 		addr = a
 	}
 	// 32-bit ARM marks Thumb functions with the low bit of the symbol.
-	if arch == disasm.ARM && addr&1 != 0 {
-		arch, addr = disasm.Thumb, addr&^1
+	thumb := func(fn dwarfx.Symbol) {
+		if arch == disasm.ARM && fn.Addr&1 != 0 {
+			arch = disasm.Thumb
+		}
+	}
+	if named {
+		thumb(sym)
+		addr &^= 1
 	}
 
 	var start, end uint64 // [start, end): the bytes to decode
@@ -150,6 +156,7 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		thumb(fn)
 		if inv.Has("r") {
 			start, end = fn.Addr&^1, addr+1
 		} else {
