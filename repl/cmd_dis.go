@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/kinspect/kinspect/disasm"
 	"github.com/kinspect/kinspect/dwarfx"
@@ -127,6 +128,8 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 			return nil, fmt.Errorf("%s is not a function (symbol type %c)", arg, sym.Kind)
 		}
 		addr = sym.Addr
+	} else if a, ok := symPlusOffset(im, arg); ok {
+		addr = a
 	} else {
 		a, err := s.resolveAddress(arg)
 		if err != nil {
@@ -298,4 +301,28 @@ func isIdentifier(arg string) bool {
 		}
 	}
 	return arg != ""
+}
+
+// symPlusOffset resolves "SYM+OFF" (OFF decimal or 0x hex) from the ELF
+// symbol's address, as crash does. (An expression would take a function's
+// address from DWARF, which is not the symbol's when the kernel is built
+// with -fpatchable-function-entry: arm64 puts NOPs before DW_AT_low_pc.)
+func symPlusOffset(im *dwarfx.Image, arg string) (uint64, bool) {
+	i := strings.LastIndexAny(arg, "+-")
+	if i <= 0 {
+		return 0, false
+	}
+	name, offText := strings.TrimSpace(arg[:i]), strings.TrimSpace(arg[i+1:])
+	off, err := strconv.ParseUint(offText, 0, 64)
+	if err != nil || !isIdentifier(name) {
+		return 0, false
+	}
+	sym, ok := im.Lookup(name)
+	if !ok {
+		return 0, false
+	}
+	if arg[i] == '-' {
+		return sym.Addr&^1 - off, true
+	}
+	return sym.Addr&^1 + off, true
 }

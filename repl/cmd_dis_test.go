@@ -99,6 +99,12 @@ func TestDisCommand(t *testing.T) {
 				t.Errorf("dis -r %#x: %d instructions, want 4", a, len(got))
 			}
 		}
+		// SYM+OFF is the ELF symbol's address plus OFF (decimal or hex).
+		for _, a := range []string{fmt.Sprintf("schedule+%d", all[3].Offset), fmt.Sprintf("schedule+%#x", all[3].Offset)} {
+			if got := disJSON(t, k, "dis -r "+a); len(got) != 4 {
+				t.Errorf("dis -r %s: %d instructions, want 4", a, len(got))
+			}
+		}
 		// -f: from ADDR to the end of the function.
 		if got := disJSON(t, k, "dis -f "+all[2].Address); len(got) != len(all)-2 || got[len(got)-1].Address != last.Address {
 			t.Errorf("dis -f: %d instructions, want %d", len(got), len(all)-2)
