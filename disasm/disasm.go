@@ -253,6 +253,8 @@ func decodeX86(code []byte, pc uint64) (Inst, error) {
 				fmt.Sprintf("$%#x", uint64(imm)&(uint64(1)<<bits-1)), 1) // bits 64: all ones
 		}
 	}
+	// A SIB byte without index: x86asm prints it as %riz, objdump omits it.
+	text = strings.NewReplacer(",%riz)", ")", ",%eiz)", ")").Replace(text)
 	in.Mnemonic, in.Operands = splitX86(text)
 	for _, a := range xi.Args {
 		switch a := a.(type) {
@@ -318,6 +320,9 @@ func decodeARM64(code []byte, pc uint64) (Inst, error) {
 	if h, ok := ai.Args[0].(arm64asm.Imm_hint); ok && ai.Op == arm64asm.HINT && hintNames[uint8(h)] != "" {
 		text = hintNames[uint8(h)]
 	}
+	if ai.Op == arm64asm.MRS || ai.Op == arm64asm.MSR {
+		text = nameSysregs(text)
+	}
 	in.Mnemonic, in.Operands = splitARM(text)
 	// GNU as writes "[sp, #16]" and "[sp], #16"; arm64asm omits the blank.
 	in.Operands = strings.ReplaceAll(in.Operands, ",#", ", #")
@@ -333,6 +338,40 @@ var hintNames = map[uint8]string{
 	24: "paciaz", 25: "paciasp", 26: "pacibz", 27: "pacibsp",
 	28: "autiaz", 29: "autiasp", 30: "autibz", 31: "autibsp",
 	32: "bti", 34: "bti c", 36: "bti j", 38: "bti jc",
+}
+
+// sysregNames are the architectural names of system registers the kernel
+// uses most, which arm64asm prints by encoding (op0_op1_cN_cM_op2) and
+// objdump by name. Others stay in the encoded form, which GNU as accepts.
+var sysregNames = map[string]string{
+	"s3_0_c4_c1_0": "sp_el0", "s3_0_c13_c0_4": "tpidr_el1", "s3_4_c13_c0_2": "tpidr_el2",
+	"s3_3_c13_c0_2": "tpidr_el0", "s3_3_c13_c0_3": "tpidrro_el0", "s3_0_c13_c0_1": "contextidr_el1",
+	"s3_3_c4_c2_1": "daif", "s3_3_c4_c2_0": "nzcv", "s3_0_c4_c2_2": "currentel", "s3_0_c4_c2_0": "spsel",
+	"s3_0_c4_c2_3": "pan", "s3_0_c4_c2_4": "uao", "s3_3_c4_c2_5": "dit",
+	"s3_0_c4_c0_0": "spsr_el1", "s3_0_c4_c0_1": "elr_el1", "s3_0_c5_c2_0": "esr_el1", "s3_0_c6_c0_0": "far_el1",
+	"s3_0_c7_c4_0": "par_el1", "s3_0_c12_c0_0": "vbar_el1", "s3_0_c10_c2_0": "mair_el1",
+	"s3_0_c1_c0_0": "sctlr_el1", "s3_0_c1_c0_2": "cpacr_el1",
+	"s3_0_c2_c0_0": "ttbr0_el1", "s3_0_c2_c0_1": "ttbr1_el1", "s3_0_c2_c0_2": "tcr_el1",
+	"s3_0_c0_c0_0": "midr_el1", "s3_0_c0_c0_5": "mpidr_el1", "s3_3_c0_c0_1": "ctr_el0", "s3_3_c0_c0_7": "dczid_el0",
+	"s3_3_c14_c0_0": "cntfrq_el0", "s3_3_c14_c0_1": "cntpct_el0", "s3_3_c14_c0_2": "cntvct_el0",
+	"s3_0_c14_c1_0": "cntkctl_el1", "s3_3_c14_c2_1": "cntp_ctl_el0", "s3_3_c14_c2_2": "cntp_cval_el0",
+	"s3_3_c14_c3_1": "cntv_ctl_el0", "s3_3_c14_c3_2": "cntv_cval_el0",
+	"s2_0_c0_c2_2": "mdscr_el1", "s3_3_c9_c12_0": "pmcr_el0",
+	"s3_0_c4_c6_0": "icc_pmr_el1", "s3_0_c12_c12_0": "icc_iar1_el1", "s3_0_c12_c12_1": "icc_eoir1_el1",
+	"s3_0_c12_c12_4": "icc_ctlr_el1", "s3_0_c12_c12_5": "icc_sre_el1", "s3_0_c12_c11_5": "icc_sgi1r_el1",
+	"s3_4_c1_c1_0": "hcr_el2",
+}
+
+// nameSysregs replaces encoded system register operands by their names.
+func nameSysregs(text string) string {
+	m, ops := splitARM(text)
+	args := strings.Split(ops, ", ")
+	for i, a := range args {
+		if n, ok := sysregNames[a]; ok {
+			args[i] = n
+		}
+	}
+	return m + " " + strings.Join(args, ", ")
 }
 
 // ---- ARM (A32) ----
@@ -359,6 +398,19 @@ func decodeARM(code []byte, pc uint64) (Inst, error) {
 			}
 		}
 	}
+	if ai.Op == armasm.DMB || ai.Op == armasm.DSB || ai.Op == armasm.ISB {
+		if o, ok := ai.Args[0].(armasm.Imm); ok && barrierNames[uint32(o)] != "" {
+			m, _ := splitARM(text)
+			text = m + " " + barrierNames[uint32(o)]
+		}
+	}
 	in.Mnemonic, in.Operands = splitARM(text)
 	return in, nil
+}
+
+// barrierNames are the GNU names of the DMB/DSB/ISB options, which armasm
+// prints as numbers ("dmb #11" is "dmb ish").
+var barrierNames = map[uint32]string{
+	1: "oshld", 2: "oshst", 3: "osh", 5: "nshld", 6: "nshst", 7: "nsh",
+	9: "ishld", 10: "ishst", 11: "ish", 13: "ld", 14: "st", 15: "sy",
 }

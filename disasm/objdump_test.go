@@ -189,6 +189,30 @@ func testObjdump(t *testing.T, arch string) {
 			bad = append(bad, fmt.Sprintf("%#x: objdump %q, disasm %q", a, o.text, in.Text(nil)))
 		}
 	}
+	// Operands (informational, not gated): how often the whole text
+	// agrees once targets, comments and blanks are normalised.
+	var opsSame, opsCompared int
+	opDiffs := map[string]int{}
+	for _, a := range addrs {
+		o, in := theirs[a], ours[a]
+		if strings.HasPrefix(o.mnem, ".") || in.Bad || in.Len == 0 {
+			continue
+		}
+		opsCompared++
+		theirOps := normOperands(strings.TrimSpace(strings.TrimPrefix(strings.Join(strings.Fields(o.text), " "), o.mnem)))
+		if mine := normOperands(in.Operands); mine == theirOps {
+			opsSame++
+		} else {
+			opDiffs[fmt.Sprintf("%s: objdump %q / disasm %q", o.mnem, theirOps, mine)]++
+		}
+	}
+	if opsCompared > 0 {
+		t.Logf("%s: operands (informational): %d of %d agree (%.2f%%)", arch, opsSame, opsCompared, 100*float64(opsSame)/float64(opsCompared))
+		for _, p := range topPairs(opDiffs, 5) {
+			t.Logf("%s: operand difference %s", arch, p)
+		}
+	}
+
 	if compared == 0 {
 		t.Fatalf("%s: objdump listed no instruction of the %d functions", arch, len(fns))
 	}
@@ -365,4 +389,25 @@ func topPairs(m map[string]int, n int) []string {
 		out = append(out, fmt.Sprintf("%dx %s", s[i].v, s[i].k))
 	}
 	return out
+}
+
+var (
+	objTarget  = regexp.MustCompile(`\b(0x)?([0-9a-f]+) <[^>]*>`)
+	objComment = regexp.MustCompile(`\s+(#|//|@|;) .*$`)
+)
+
+// normOperands normalises operand text for comparison: no comments, bare
+// hex targets, no blanks.
+func normOperands(s string) string {
+	s = objComment.ReplaceAllString(s, "")
+	s = objTarget.ReplaceAllString(s, "0x$2")
+	if strings.HasPrefix(s, "0x") || strings.Contains(s, ", ") || strings.Contains(s, ",") {
+		// keep
+	}
+	if len(s) > 0 && s[0] >= 'a' && s[0] <= 'f' && !strings.ContainsAny(s, " ,[{%") {
+		if _, err := strconv.ParseUint(s, 16, 64); err == nil {
+			s = "0x" + s // a bare objdump branch target without symbol
+		}
+	}
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, ", ", ",")), "")
 }
