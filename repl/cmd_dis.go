@@ -124,7 +124,7 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 	var addr uint64
 	sym, named := im.Lookup(arg)
 	if named {
-		if !sym.IsText() {
+		if !isFunction(im, sym) {
 			return nil, fmt.Errorf("%s is not a function (symbol type %c)", arg, sym.Kind)
 		}
 		addr = sym.Addr
@@ -246,14 +246,19 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 // disFunction is the function (text symbol with a size) containing addr.
 func disFunction(im *dwarfx.Image, addr uint64) (dwarfx.Symbol, error) {
 	sym, off, ok := im.SymbolAt(addr)
-	if !ok || !sym.IsText() || sym.Size == 0 || off >= sym.Size {
+	if !ok || !isFunction(im, sym) || sym.Size == 0 || off >= sym.Size {
 		// A Thumb symbol's address has its low bit set.
-		if s2, off2, ok2 := im.SymbolAt(addr | 1); ok2 && s2.IsText() && s2.Addr&1 != 0 && off2 < s2.Size {
+		if s2, off2, ok2 := im.SymbolAt(addr | 1); ok2 && isFunction(im, s2) && s2.Addr&1 != 0 && off2 < s2.Size {
 			return s2, nil
 		}
 		return dwarfx.Symbol{}, fmt.Errorf("%#x is not in any function of the symbol table", addr)
 	}
 	return sym, nil
+}
+
+// isFunction: a text symbol, or a weak one (W) defined in the kernel's text.
+func isFunction(im *dwarfx.Image, sym dwarfx.Symbol) bool {
+	return sym.IsText() || (sym.Kind == 'W' && im.InText(sym.Addr))
 }
 
 // disSymbolizer names addresses within the kernel image, as crash does.

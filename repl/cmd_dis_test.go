@@ -138,6 +138,16 @@ func TestDisCommand(t *testing.T) {
 			}
 		}
 
+		// A weak function (nm type W) is a function too.
+		for _, w := range []string{"arch_get_memory_phys_device", "module_arch_freeing_init", "arch_cpu_idle_dead"} {
+			if ws, ok := k.Image.Lookup(w); ok && ws.Kind == 'W' && ws.Size > 0 {
+				if _, err := disRun(t, k, "dis "+w); err != nil {
+					t.Errorf("dis %s (weak): %v", w, err)
+				}
+				break
+			}
+		}
+
 		// Bad input: clear errors, never a panic.
 		for line, want := range map[string]string{
 			"dis no_such_symbol_xyz":  "no such symbol",
