@@ -273,6 +273,7 @@ func pickFunctions(t *testing.T, ef *elf.File, n int) ([]fn, []span) {
 		t.Fatal(err)
 	}
 	var all []fn
+	var armFuncs, thumbFuncs int
 	type mapsym struct {
 		addr uint64
 		kind byte
@@ -290,6 +291,12 @@ func pickFunctions(t *testing.T, ef *elf.File, n int) ([]fn, []span) {
 			maps = append(maps, mapsym{s.Value, s.Name[1]})
 			continue
 		}
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && ef.Machine == elf.EM_ARM {
+			armFuncs++
+			if s.Value&1 != 0 {
+				thumbFuncs++
+			}
+		}
 		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Size == 0 || s.Value&1 != 0 {
 			continue // not a function, unsized, or Thumb (low bit set)
 		}
@@ -297,6 +304,11 @@ func pickFunctions(t *testing.T, ef *elf.File, n int) ([]fn, []span) {
 			continue
 		}
 		all = append(all, fn{s.Name, s.Value, s.Value + s.Size, sec})
+	}
+	if armFuncs > 0 {
+		// Thumb functions (low bit set) cannot be decoded by x/arch; a
+		// Thumb-2 kernel (CONFIG_THUMB2_KERNEL) would have nearly all.
+		t.Logf("arm: %d of %d function symbols are Thumb (low bit set)", thumbFuncs, armFuncs)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].start < all[j].start })
 	// One function per address; no overlaps.

@@ -149,6 +149,8 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 	if named {
 		thumb(sym)
 		addr &^= 1
+	} else if fn, err := disFunction(im, addr); err == nil {
+		thumb(fn) // an address inside a Thumb function
 	}
 
 	var start, end uint64 // [start, end): the bytes to decode
