@@ -11,6 +11,7 @@ func commandTable() []*Command {
 		machCmd(),
 		symCmd(),
 		rdCmd(),
+		disCmd(),
 		vtopCmd(),
 		ptovCmd(),
 		psCmd(),

@@ -30,6 +30,7 @@ var jsonShapes = []struct {
 	{"triage", "object", triageResult{}},
 	{"sym", `object {"symbols": [...]}, each`, symLine{}},
 	{"rd", "object", rdResult{}},
+	{"dis", "array of objects", disInst{}},
 	{"mach", "object", machResult{}},
 }
 

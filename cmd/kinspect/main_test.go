@@ -172,6 +172,7 @@ func TestJSONMatchesDocumentedFields(t *testing.T) {
 		{"sym linux_banner", "sym", "symbols", "sym"},
 		{"rd linux_banner 2", "rd", "", ""},
 		{"mach", "mach", "", ""},
+		{"dis -l schedule 3", "dis", "", ""},
 	}
 	var line strings.Builder
 	for i, c := range cmds {
