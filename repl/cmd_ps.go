@@ -387,7 +387,9 @@ func (s *Session) psTimes(b *strings.Builder, tasks []*kstructs.Task) {
 	up, _ := s.K.Uptime()
 	for _, t := range sorted {
 		b.WriteString(s.taskHeader(t, false))
-		run := up - time.Duration(t.StartTime)
+		// crash's convert_start_time() truncates a nanosecond start_time
+		// to whole seconds before subtracting it from the uptime.
+		run := up - time.Duration(t.StartTime/uint64(time.Second))*time.Second
 		if run < 0 {
 			run = 0
 		}

@@ -143,3 +143,16 @@ func historyless(ls []string) []string {
 	}
 	return out
 }
+
+// TestPsOptionsMatchCrash: ps -t (run, start, user and system times), ps -l
+// (last-run timestamps, sorted) and ps -H (no header) line for line.
+func TestPsOptionsMatchCrash(t *testing.T) {
+	forArches(t, func(t *testing.T, tg *target) {
+		for _, cmd := range []string{"ps -t", "ps -l", "ps -H"} {
+			t.Run(cmd, func(t *testing.T) {
+				c, k := tg.both(t, cmd)
+				compareLines(t, cmd, c, k)
+			})
+		}
+	})
+}
