@@ -59,7 +59,7 @@ func dmesgLines(recs []kstructs.LogRecord) []string {
 func dumpFiles(f *fixture.Fixture) []string {
 	out := []string{"vmcore.elf"}
 	for _, d := range f.Dumps {
-		if d.File != "vmcore.elf" {
+		if d.File != "vmcore.elf" && !d.Paging {
 			out = append(out, d.File)
 		}
 	}

@@ -288,7 +288,8 @@ cp "$WBIN" "$R/bin/workload"
 cp "$HERE/guest/raspbian_proc" "$R/bin/raspbian_proc"
 cp "$HERE/guest/init" "$R/init"
 cp "$HERE/guest/gt.sh" "$R/gt.sh"
-chmod 755 "$R/init" "$R/gt.sh" "$R/bin/raspbian_proc" "$R/bin/workload"
+cp "$HERE/guest/ftrace.sh" "$R/ftrace.sh"
+chmod 755 "$R/init" "$R/gt.sh" "$R/ftrace.sh" "$R/bin/raspbian_proc" "$R/bin/workload"
 for ko in "${MODULES[@]}"; do cp "$ko" "$R/lib/modules/"; done
 printf 'SLEEPERS=%s\nSTATUS_FIELDS="%s"\n' "$SLEEPERS" "$STATUS_FIELDS" > "$R/etc/kinspect.conf"
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -6) > "$DIR/initramfs.cpio.gz"
@@ -350,21 +351,28 @@ qmp '{"execute":"query-dump-guest-memory-capability"}'
 CAPS=$QMP_REPLY
 DUMPS_JSON=""
 UNSUPPORTED=()
-for spec in elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib kdump-lzo:vmcore.kdump-lzo kdump-snappy:vmcore.kdump-snappy; do
+# The paging ELF (-p: virtual addresses, one thread per CPU) is what gdb
+# reads as an independent oracle of the active CPUs' frames and variables.
+for spec in elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib kdump-lzo:vmcore.kdump-lzo kdump-snappy:vmcore.kdump-snappy \
+            elf-paging:vmcore.paging.elf; do
   fmt=${spec%%:*} file=${spec#*:}
+  paging=false
+  if [ "$fmt" = elf-paging ]; then fmt=elf paging=true; fi
   if ! grep -q "\"$fmt\"" <<<"$CAPS"; then
     UNSUPPORTED+=("$fmt"); log "QEMU does not support dump format $fmt"; continue
   fi
   t0=$(now)
-  qmp "{\"execute\":\"dump-guest-memory\",\"arguments\":{\"paging\":false,\"protocol\":\"file:$DIR/$file\",\"format\":\"$fmt\"}}" 1800
+  qmp "{\"execute\":\"dump-guest-memory\",\"arguments\":{\"paging\":$paging,\"protocol\":\"file:$DIR/$file\",\"format\":\"$fmt\"}}" 1800
   if grep -q '"error"' <<<"$QMP_REPLY"; then
     UNSUPPORTED+=("$fmt"); log "dump $fmt failed: $QMP_REPLY"; rm -f "$DIR/$file"; continue
   fi
-  T[dump_$fmt]=$(elapsed "$t0")
+  key=$fmt
+  [ "$paging" = true ] && key=elf_paging
+  T[dump_$key]=$(elapsed "$t0")
   size=$(stat -c %s "$DIR/$file")
-  log "dumped $file ($fmt, $size bytes) in ${T[dump_$fmt]}s"
+  log "dumped $file ($fmt, paging $paging, $size bytes) in ${T[dump_$key]}s"
   DUMPS_JSON+="${DUMPS_JSON:+,}
-    {\"file\": \"$file\", \"format\": \"$fmt\", \"size\": $size, \"writer\": \"qemu\"}"
+    {\"file\": \"$file\", \"format\": \"$fmt\", \"size\": $size, \"writer\": \"qemu\", \"paging\": $paging}"
 done
 echo '{"execute":"quit"}' >&"$QMP_IN" || true
 for _ in $(seq 20); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.5; done

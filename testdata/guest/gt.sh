@@ -42,6 +42,23 @@ if [ -n "$P" ]; then
   sed "s|^|procfile /proc/$P/maps |" /proc/$P/maps
   ls -l /proc/$P/fd | sed "s|^|procfile /proc/$P/fd |"
 fi
+# ftrace (ftrace.sh): the settings, the instance "kt" frozen and printed
+# whole per cpu, and the tail of the top-level buffer per cpu (still
+# tracing: later events may follow in the dump, none of these is lost).
+T=/sys/kernel/tracing
+if [ -d $T/instances/kt ]; then
+  echo 0 > $T/instances/kt/tracing_on
+  for f in $T/current_tracer $T/tracing_on $T/buffer_size_kb $T/set_ftrace_filter $T/trace_clock \
+           $T/instances/kt/buffer_size_kb $T/instances/kt/tracing_on $T/per_cpu/cpu*/stats $T/instances/kt/per_cpu/cpu*/stats; do
+    [ -r "$f" ] && sed "s|^|procfile $f |" "$f"
+  done
+  for c in $T/instances/kt/per_cpu/cpu*; do
+    grep -v '^#' $c/trace | sed "s|^|ftrace kt ${c##*/} |"
+  done
+  for c in $T/per_cpu/cpu*; do
+    grep -v '^#' $c/trace | tail -n 40 | sed "s|^|ftrace top ${c##*/} |"
+  done
+fi
 echo "uptime_end $(cat /proc/uptime)"
 echo "==KINSPECT-GT-END=="
 echo 1 > /proc/sys/kernel/sysrq
