@@ -165,7 +165,13 @@ func (k *Kernel) PhysToVirt(pa uint64) (uint64, error) {
 	switch k.Arch {
 	case "x86_64":
 		return pa + l.PageOffsetBase, nil
-	case "arm", "arm64":
+	case "arm64":
+		// __phys_to_virt(x) = ((x) - PHYS_OFFSET) | PAGE_OFFSET
+		// (arch/arm64/include/asm/memory.h). With KASLR memstart_addr
+		// (PHYS_OFFSET) is an s64 that may be "negative"
+		// (0xfffffad240000000): the subtraction wraps, as the kernel's does.
+		return (pa - l.PhysOffset) | l.PageOffset, nil
+	case "arm":
 		if pa < l.PhysOffset {
 			return 0, fmt.Errorf("physical address %#x is below PHYS_OFFSET %#x", pa, l.PhysOffset)
 		}

@@ -118,6 +118,32 @@ type rdResult struct {
 	Bytes    []byte   `json:"-"`
 	Symbols  bool     `json:"-"`
 	start    uint64
+	// Error says why the values stop short of COUNT: crash's rd prints the
+	// readable values, then names the first address it could not read.
+	Error string `json:"error,omitempty"`
+	err   error
+}
+
+func (r rdResult) Partial() error { return r.err }
+
+// readPrefix reads n bytes at addr; where that fails it reads page by page
+// and returns the readable prefix (whole values of size bytes) with the
+// error of the first page it could not read.
+func readPrefix(read func([]byte, uint64) error, addr uint64, n, size int) ([]byte, error) {
+	buf := make([]byte, n)
+	if err := read(buf, addr); err == nil {
+		return buf, nil
+	}
+	const page = 4096
+	got := 0
+	for got < n {
+		chunk := min(n-got, page-int((addr+uint64(got))%page))
+		if err := read(buf[got:got+chunk], addr+uint64(got)); err != nil {
+			return buf[:got/size*size], err
+		}
+		got += chunk
+	}
+	return buf, nil
 }
 
 func (r rdResult) Text(w io.Writer, s *Session) error {
@@ -224,18 +250,20 @@ func runRd(s *Session, inv *Invocation) (Result, error) {
 	if count > 1<<20 {
 		return nil, &UsageError{"rd", "count too large (at most 1048576 values)"}
 	}
-	buf := make([]byte, count*size)
+	read := s.K.ReadVirt
 	if inv.Has("p") {
-		err = s.K.Dump.ReadPhys(buf, addr)
-	} else {
-		err = s.K.ReadVirt(buf, addr)
+		read = s.K.Dump.ReadPhys
 	}
-	if err != nil {
+	buf, err := readPrefix(read, addr, count*size, size)
+	if len(buf) == 0 {
 		return nil, err
 	}
 	bo := s.K.Image.ByteOrder()
-	r := rdResult{Addr: s.addr(addr), Physical: inv.Has("p"), Size: size, Bytes: buf, Symbols: inv.Has("s"), start: addr}
-	for i := 0; i < count; i++ {
+	r := rdResult{Addr: s.addr(addr), Physical: inv.Has("p"), Size: size, Bytes: buf, Symbols: inv.Has("s"), start: addr, err: err}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	for i := 0; i < len(buf)/size; i++ {
 		r.Values = append(r.Values, dwarfx.DecodeUint(bo, buf[i*size:][:size]))
 	}
 	return r, nil

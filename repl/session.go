@@ -160,7 +160,20 @@ func (s *Session) execSegment(ctx context.Context, seg segment) (err error) {
 			return err
 		}
 	}
-	return s.deliver(ctx, seg, buf.Bytes(), inv.JSON)
+	if err := s.deliver(ctx, seg, buf.Bytes(), inv.JSON); err != nil {
+		return err
+	}
+	// A result that stopped part way (rd at an unreadable page) is shown,
+	// then its error is the command's, as crash does.
+	if p, ok := res.(partialResult); ok {
+		return p.Partial()
+	}
+	return nil
+}
+
+// partialResult is a Result that holds what could be read before an error.
+type partialResult interface {
+	Partial() error
 }
 
 // runProtected runs the command, turning a panic into an internal error so

@@ -8,12 +8,16 @@ package oracle_test
 // dumpCommands from what the dump holds; the expected output is crash's.
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/kinspect/kinspect/kstructs"
+	"github.com/kinspect/kinspect/repl"
 )
 
 // exactCommands are compared line for line, gdb's "$N = " history prefix
@@ -92,6 +96,10 @@ func TestCommandsMatchCrash(t *testing.T) {
 				continue // TestTaskStructMatchesCrash, TestBTOptionsMatchCrash
 			}
 			t.Run(strings.ReplaceAll(cmd, "\n", "; "), func(t *testing.T) {
+				if strings.HasPrefix(cmd, "rd -s ") {
+					compareRdS(t, tg, cmd)
+					return
+				}
 				c, k := tg.both(t, cmd)
 				if strings.HasPrefix(cmd, "vtop ") {
 					// kinspect's vtop prints the translation; crash's also
@@ -155,4 +163,78 @@ func TestPsOptionsMatchCrash(t *testing.T) {
 			})
 		}
 	})
+}
+
+// compareRdS compares rd -s value by value: a value crash shows as
+// symbol+offset must be the same address kinspect shows, whichever alias
+// of that address each names (arm's sys_rt_sigsuspend and
+// __se_sys_rt_sigsuspend are one address) and whether or not it is inside
+// the image (crash names anything above the last symbol "_end+N"). Where
+// crash stops at an unreadable page, kinspect must stop at the same one
+// and say so.
+func compareRdS(t *testing.T, tg *target, cmd string) {
+	c := tg.crash(t, cmd)
+	var out, errb bytes.Buffer
+	s := repl.NewSession(tg.k, &out, &errb)
+	kerr := s.Exec(context.Background(), cmd, false)
+	cv, cstop := rdValues(t, tg, c)
+	kv, _ := rdValues(t, tg, out.String())
+	if len(cv) == 0 {
+		t.Fatalf("crash printed no values:\n%s", c)
+	}
+	if cstop != "" {
+		if kerr == nil || !strings.Contains(kerr.Error(), "0x"+cstop) {
+			t.Errorf("crash stops at %s; kinspect's error %v does not name it", cstop, kerr)
+		}
+	} else if kerr != nil {
+		t.Fatalf("kinspect %q: %v", cmd, kerr)
+	}
+	if len(kv) != len(cv) {
+		t.Errorf("%d values, crash %d", len(kv), len(cv))
+	}
+	for i := 0; i < min(len(kv), len(cv)); i++ {
+		if kv[i] != cv[i] {
+			t.Errorf("value %d: kinspect %#x, crash %#x", i, kv[i], cv[i])
+		}
+	}
+}
+
+var rdRow = regexp.MustCompile(`^\s*([0-9a-f]+):\s+(.*)$`)
+
+// rdValues reads rd -s rows back into values (symbol+offset resolved with
+// the vmlinux's symbol table) and the address crash said it could not read.
+func rdValues(t *testing.T, tg *target, out string) ([]uint64, string) {
+	var vals []uint64
+	stop := ""
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, " rd: "); i >= 0 {
+			if f := strings.Fields(l[i:]); len(f) > 0 {
+				for j, w := range f {
+					if w == "address:" && j+1 < len(f) {
+						stop = strings.TrimPrefix(f[j+1], "0x")
+					}
+				}
+			}
+			l = l[:i]
+		}
+		g := rdRow.FindStringSubmatch(strings.TrimRight(l, " "))
+		if g == nil {
+			continue
+		}
+		for _, cell := range strings.Fields(g[2]) {
+			if v, err := strconv.ParseUint(cell, 16, 64); err == nil {
+				vals = append(vals, v)
+				continue
+			}
+			name, off, _ := strings.Cut(cell, "+")
+			sym, ok := tg.k.Image.Lookup(name)
+			if !ok {
+				t.Errorf("rd -s cell %q: no symbol %s", cell, name)
+				continue
+			}
+			o, _ := strconv.ParseUint(off, 10, 64)
+			vals = append(vals, sym.Addr+o)
+		}
+	}
+	return vals, stop
 }
