@@ -72,4 +72,14 @@ for d in /proc/[0-9]*/task/[0-9]*; do
   echo "late ${d#/proc/} $sc|$st"
 done
 echo "==KINSPECT-LATE-END=="
+# The shell's output waits in the serial driver's transmit buffer, which a
+# panic never flushes (printk writes the console directly): wait until the
+# UART's transmit count stops moving, or the snapshot's tail is lost.
+i=0
+while [ $i -lt 50 ]; do
+  a=$(cat /proc/tty/driver/* 2>/dev/null)
+  sleep 0.2
+  [ "$a" = "$(cat /proc/tty/driver/* 2>/dev/null)" ] && break
+  i=$((i+1))
+done
 echo c > /proc/sysrq-trigger
