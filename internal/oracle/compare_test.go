@@ -620,27 +620,10 @@ func TestTaskStructMatchesCrash(t *testing.T) {
 		}
 		cmd := fmt.Sprintf("struct task_struct %x", pt.Addr)
 		c, kin := tg.both(t, cmd)
-		cl, kl := nonEmptyLines(c), nonEmptyLines(kin)
-		if len(cl) < 100 {
+		if len(nonEmptyLines(c)) < 100 {
 			t.Fatalf("crash printed too little for %q:\n%s", cmd, c)
 		}
-		diffs := 0
-		for i := 0; i < max(len(cl), len(kl)); i++ {
-			var a, b string
-			if i < len(cl) {
-				a = cl[i]
-			}
-			if i < len(kl) {
-				b = kl[i]
-			}
-			if a != b {
-				if diffs < 10 {
-					t.Errorf("%s line %d:\ncrash    %q\nkinspect %q", cmd, i+1, a, b)
-				}
-				diffs++
-			}
-		}
-		t.Logf("%s: %d lines compared, %d differ", cmd, len(cl), diffs)
+		compareLines(t, cmd, strings.Join(nonEmptyLines(c), "\n"), strings.Join(nonEmptyLines(kin), "\n"))
 	})
 }
 

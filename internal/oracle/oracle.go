@@ -16,7 +16,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -278,27 +277,18 @@ func timeout() time.Duration {
 	return 30 * time.Minute
 }
 
-// Script is the path of testdata/crash-oracle, found from the working
-// directory upwards (tests run in their package directory).
+// Script is the path of testdata/crash-oracle in the module (tests run in
+// their package directory).
 func Script() (string, error) {
-	dir, err := os.Getwd()
+	dir, err := fixture.RepoDir()
 	if err != nil {
 		return "", err
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "testdata", "crash-oracle")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("oracle: %w", err)
-			}
-			return p, nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", errors.New("oracle: no go.mod above the working directory (cannot find testdata/crash-oracle)")
-		}
-		dir = up
+	p := filepath.Join(dir, "testdata", "crash-oracle")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("oracle: %w", err)
 	}
+	return p, nil
 }
 
 func runCrash(arch, vmlinux, dump string, extra []string, input string) (string, error) {
