@@ -98,6 +98,10 @@ func (s *ArchSpec) PhysToVirt(l KernelLayout, pa uint64) (uint64, error) {
 	return s.physToVirt(l, pa)
 }
 
+// ArchFromELFMachine maps an ELF e_machine (of a core file or of vmlinux)
+// to an Arch, ArchUnknown if unsupported.
+func ArchFromELFMachine(m uint16) Arch { return archFromMachine(m) }
+
 // archFromMachine maps an ELF e_machine to an Arch.
 func archFromMachine(m uint16) Arch {
 	for _, s := range archSpecs {

@@ -2,7 +2,6 @@ package kstructs
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"fmt"
 	"math/bits"
 
@@ -18,17 +17,7 @@ type perCPU struct {
 	online   []int
 }
 
-func archOf(img *dwarfx.Image) dump.Arch {
-	switch img.Machine() {
-	case elf.EM_ARM:
-		return dump.ArchARM
-	case elf.EM_AARCH64:
-		return dump.ArchARM64
-	case elf.EM_X86_64:
-		return dump.ArchX86_64
-	}
-	return dump.ArchUnknown
-}
+func archOf(img *dwarfx.Image) dump.Arch { return dump.ArchFromELFMachine(uint16(img.Machine())) }
 
 func (k *Kernel) loadPerCPU() (*perCPU, error) {
 	k.percpuOnce.Do(func() { k.percpu, k.percpuErr = k.readPerCPU() })

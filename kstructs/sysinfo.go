@@ -161,17 +161,11 @@ func (k *Kernel) Sys() (SysInfo, []error) {
 
 // PhysToVirt maps a physical address to its linear-map virtual address.
 func (k *Kernel) PhysToVirt(pa uint64) (uint64, error) {
-	l := k.Layout
-	switch k.Arch {
-	case "x86_64":
-		return pa + l.PageOffsetBase, nil
-	case "arm", "arm64":
-		if pa < l.PhysOffset {
-			return 0, fmt.Errorf("physical address %#x is below PHYS_OFFSET %#x", pa, l.PhysOffset)
-		}
-		return pa - l.PhysOffset + l.PageOffset, nil
+	spec := k.Arch.Spec()
+	if spec == nil {
+		return 0, fmt.Errorf("ptov: unsupported architecture %q", k.Arch)
 	}
-	return 0, fmt.Errorf("ptov: unsupported architecture %q", k.Arch)
+	return spec.PhysToVirt(k.Layout, pa)
 }
 
 // PresentPages sums node_present_pages over the memory nodes: node_data[]
