@@ -28,7 +28,7 @@ func (k *Kernel) ReadString(expr string, max int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := v.CString(k.Mem, max)
+	s, err := v.CString(k.memory(), max)
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", expr, err)
 	}
@@ -41,7 +41,7 @@ func (k *Kernel) ReadUint(expr string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := v.Uint(k.Mem)
+	n, err := v.Uint(k.memory())
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", expr, err)
 	}
@@ -54,7 +54,7 @@ func (k *Kernel) ReadInt(expr string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := v.Int(k.Mem)
+	n, err := v.Int(k.memory())
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", expr, err)
 	}

@@ -190,33 +190,6 @@ type kcache struct {
 
 	stateOnce sync.Once
 	states    *stateTable
-
-	// mem, if set, replaces the dump for this package's reads (WithMemory).
-	mem VirtReader
-}
-
-// VirtReader reads target virtual memory.
-type VirtReader interface {
-	ReadVirt(p []byte, addr uint64) error
-}
-
-// WithMemory returns a Kernel that shares k's dump, image and layout but
-// whose task, runqueue, list and tree walks read memory through m: tests
-// inject corruption this way, and a tool can overlay patched memory.
-func (k *Kernel) WithMemory(m VirtReader) *Kernel {
-	k2 := &Kernel{Dump: k.Dump, Image: k.Image, Layout: k.Layout, Trans: k.Trans, Mem: k.Mem, Arch: k.Arch,
-		Warnings: k.Warnings}
-	k2.kc = &kcache{mem: m}
-	return k2
-}
-
-// read is how this package reads the target (through WithMemory's reader
-// if one is set).
-func (k *Kernel) read(p []byte, addr uint64) error {
-	if m := k.cache().mem; m != nil {
-		return m.ReadVirt(p, addr)
-	}
-	return k.ReadVirt(p, addr)
 }
 
 // cache is k's kcache, made on first use.
@@ -235,7 +208,7 @@ func (k *Kernel) ForgetTasks() {
 	k.kcMu.Lock()
 	defer k.kcMu.Unlock()
 	if k.kc != nil {
-		k.kc = &kcache{mem: k.kc.mem}
+		k.kc = &kcache{}
 	}
 }
 
@@ -246,7 +219,7 @@ func (k *Kernel) decoder() decoder {
 // readPtr reads one pointer from the target.
 func (k *Kernel) readPointer(addr uint64) (uint64, error) {
 	b := make([]byte, k.PtrSize())
-	if err := k.read(b, addr); err != nil {
+	if err := k.ReadVirt(b, addr); err != nil {
 		return 0, err
 	}
 	return dwarfx.DecodeUint(k.Image.ByteOrder(), b), nil
@@ -258,7 +231,7 @@ func (k *Kernel) readBytes(addr uint64, n int, what string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s at %#x: unknown size", what, addr)
 	}
 	b := make([]byte, n)
-	if err := k.read(b, addr); err != nil {
+	if err := k.ReadVirt(b, addr); err != nil {
 		return nil, fmt.Errorf("reading %s at %#x: %w", what, addr, err)
 	}
 	return b, nil
