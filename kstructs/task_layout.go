@@ -4,7 +4,6 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -26,64 +25,15 @@ func (f fieldLoc) ok() bool { return f.Off >= 0 }
 var noField = fieldLoc{Off: -1}
 
 // memberPath finds a member path ("se.vruntime", "rss_stat.count[1]",
-// "thread_info.cpu") inside struct type t. Members of anonymous structs
-// and unions are found by their own names, as C allows.
+// "thread_info.cpu") inside struct type t, through dwarfx's one resolver:
+// members of anonymous structs and unions are found by their own names, as
+// C allows.
 func memberPath(t dwarf.Type, path string) (fieldLoc, error) {
-	off := 0
-	cur := t
-	for _, part := range strings.Split(path, ".") {
-		name, idx := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
-			n, err := strconv.Atoi(part[i+1 : len(part)-1])
-			if err != nil {
-				return noField, fmt.Errorf("bad index in member path %q", path)
-			}
-			name, idx = part[:i], n
-		}
-		st, ok := dwarfx.Strip(cur).(*dwarf.StructType)
-		if !ok {
-			return noField, fmt.Errorf("%s: %s is not a struct or union", path, cur)
-		}
-		f, foff, found := findField(st, name)
-		if !found {
-			return noField, fmt.Errorf("%s has no member %q", typeName(t), path)
-		}
-		off += int(foff)
-		cur = f.Type
-		if idx >= 0 {
-			at, ok := dwarfx.Strip(cur).(*dwarf.ArrayType)
-			if !ok {
-				return noField, fmt.Errorf("%s: %s is not an array", path, name)
-			}
-			if at.Count >= 0 && int64(idx) >= at.Count {
-				return noField, fmt.Errorf("%s: index %d out of range (%d elements)", path, idx, at.Count)
-			}
-			esz := at.Type.Size()
-			off += idx * int(esz)
-			cur = at.Type
-		}
+	f, err := (*dwarfx.Image)(nil).Member(t, path)
+	if err != nil {
+		return noField, err
 	}
-	return fieldLoc{Off: off, Size: int(cur.Size()), Type: cur}, nil
-}
-
-// findField looks a member up by name, descending into anonymous members.
-func findField(st *dwarf.StructType, name string) (*dwarf.StructField, int64, bool) {
-	for _, f := range st.Field {
-		if f.Name == name {
-			return f, f.ByteOffset, true
-		}
-	}
-	for _, f := range st.Field {
-		if f.Name != "" {
-			continue
-		}
-		if inner, ok := dwarfx.Strip(f.Type).(*dwarf.StructType); ok {
-			if g, off, found := findField(inner, name); found {
-				return g, f.ByteOffset + off, true
-			}
-		}
-	}
-	return nil, 0, false
+	return fieldLoc{Off: int(f.ByteOffset), Size: int(f.Type.Size()), Type: f.Type}, nil
 }
 
 func typeName(t dwarf.Type) string {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // These tests run the unwinders' decoders on tiny byte tables
@@ -82,6 +83,11 @@ func fakeUnwinder(arch dump.Arch, mem wordMem) *unwinder {
 	return &unwinder{k: k, arch: arch, bo: binary.LittleEndian, ptr: uint64(arch.PtrSize())}
 }
 
+// orcBits is a bit-field of struct orc_entry (in an unsigned int unit at 4).
+func orcBits(pos, n int64) dwarfx.Field {
+	return dwarfx.Field{ByteOffset: pos / 8, ByteSize: 4, BitOffset: pos, BitSize: n}
+}
+
 func TestORCEntries(t *testing.T) {
 	const base = 0xffffffff81000000
 	for _, c := range []struct {
@@ -90,7 +96,7 @@ func TestORCEntries(t *testing.T) {
 		want   []orcEntry
 	}{
 		{"orc-6.1.hex", func(x *x86Unwinder) {
-			x.typ, x.end, x.hasEnd = bitField{40, 2}, bitField{42, 1}, true
+			x.typ, x.end, x.hasEnd = orcBits(40, 2), orcBits(42, 1), true
 			x.tCall, x.tRegs, x.tPartial = 0, 1, 2
 		}, []orcEntry{
 			{spOffset: 8, spReg: orcRegSP},
@@ -98,7 +104,7 @@ func TestORCEntries(t *testing.T) {
 			{end: true},
 		}},
 		{"orc-6.4.hex", func(x *x86Unwinder) {
-			x.typ, x.signal, x.hasSignal = bitField{40, 3}, bitField{43, 1}, true
+			x.typ, x.signal, x.hasSignal = orcBits(40, 3), orcBits(43, 1), true
 			x.tCall, x.tRegs, x.tPartial = 2, 3, 4
 		}, []orcEntry{
 			{spOffset: 8, spReg: orcRegSP, typ: 2},
@@ -110,7 +116,8 @@ func TestORCEntries(t *testing.T) {
 			tab := hexTables(t, c.file)
 			x := &x86Unwinder{u: fakeUnwinder(dump.ArchX86_64, wordMem{}), ipBase: base,
 				ips: tab["ips"], entries: tab["entries"], entSize: 6, n: len(tab["ips"]) / 4,
-				spOffset: bitField{0, 16}, bpOffset: bitField{16, 16}, spReg: bitField{32, 4}, bpReg: bitField{36, 4}}
+				spOffset: dwarfx.Field{ByteOffset: 0, ByteSize: 2}, bpOffset: dwarfx.Field{ByteOffset: 2, ByteSize: 2},
+				spReg: orcBits(32, 4), bpReg: orcBits(36, 4)}
 			c.layout(x)
 			for i, want := range c.want {
 				if got := x.entry(i); got != want {
