@@ -205,10 +205,8 @@ type unwinder struct {
 
 	ptRegs ptRegsLayout
 
-	irqMu  sync.Mutex
-	irq    map[int][]stackRange
-	linesM sync.Mutex
-	lines  *lineTable
+	irqMu sync.Mutex
+	irq   map[int][]stackRange
 
 	// impl is the architecture's unwinder (ops.newUnwinder).
 	impl archUnwinder
@@ -684,6 +682,38 @@ func addFrame(bt *Backtrace, t *taskCtx, f Frame) bool {
 	}
 	bt.Frames = append(bt.Frames, f)
 	return true
+}
+
+// SymbolizeFrames returns frames with file:line filled in and the
+// functions inlined at each pc inserted before it as Inline frames (as
+// drgn shows them), from dwarfx's line and inline-scope service. Frames
+// whose pc no unit's debug information covers are returned as they were.
+func (k *Kernel) SymbolizeFrames(frames []Frame) []Frame {
+	var out []Frame
+	for _, f := range frames {
+		pc := f.PC
+		if f.IsReturn {
+			pc-- // the call instruction's line
+		}
+		src, ok := k.Image.SourceAt(pc)
+		if !ok {
+			out = append(out, f)
+			continue
+		}
+		for _, in := range src.Inlined {
+			g := f
+			g.Inline, g.ExceptionRegs = true, nil
+			g.Function, g.Offset = in.Function, 0
+			g.File, g.Line = in.File, in.Line
+			out = append(out, g)
+		}
+		f.File, f.Line = src.File, src.Line
+		out = append(out, f)
+	}
+	for i := range out {
+		out[i].Level = i
+	}
+	return out
 }
 
 // ReachedEntry reports whether the unwind reached a stack's entry point.
