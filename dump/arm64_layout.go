@@ -5,8 +5,34 @@ import (
 	"fmt"
 )
 
+// arm64 discovers an arm64 layout in steps (arm64Discovery): page size and
+// VA_BITS, where the image is (KASLR, kimage_voffset), vabits_actual,
+// PHYS_OFFSET, a 52-bit linear map, swapper_pg_dir.
 func (d *discoverer) arm64() error {
-	l := &d.l
+	a := &arm64Discovery{d: d, l: &d.l}
+	steps := []func() error{a.sizes, a.symbols, a.image, a.vaBitsActual, a.physOffset, a.linear52, a.tables}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// arm64Discovery is one arm64 layout discovery's working state.
+type arm64Discovery struct {
+	d                   *discoverer
+	l                   *KernelLayout
+	bannerLink, pgdLink uint64
+	actualKnown         bool // l.VABitsActual is settled
+	kaslr, voff         uint64
+	haveKASLR, haveVoff bool
+}
+
+// sizes settles the page size and VA_BITS (VMCOREINFO, hints, else a guess
+// from the image's link address) and PAGE_OFFSET.
+func (a *arm64Discovery) sizes() error {
+	d, l := a.d, a.l
 	l.PageSize = 4096
 	if d.hints.PageSize != 0 {
 		l.PageSize = d.hints.PageSize
@@ -38,105 +64,132 @@ func (d *discoverer) arm64() error {
 	} else {
 		l.PageOffset = -(uint64(1) << (l.VABits - 1))
 	}
+	return nil
+}
 
-	bannerLink, err := d.sym("linux_banner")
-	if err != nil {
+// symbols looks up the image symbols the later steps place, and what
+// VMCOREINFO says of vabits_actual: T1SZ (5.9+); a kernel of 48 bits or
+// fewer runs with what it was built for.
+func (a *arm64Discovery) symbols() error {
+	d, l := a.d, a.l
+	var err error
+	if a.bannerLink, err = d.sym("linux_banner"); err != nil {
 		return err
 	}
-	pgdLink, err := d.sym("swapper_pg_dir")
-	if err != nil {
+	if a.pgdLink, err = d.sym("swapper_pg_dir"); err != nil {
 		return err
 	}
-	// vabits_actual: VMCOREINFO has T1SZ (5.9+); a kernel of 48 bits or
-	// fewer runs with what it was built for.
-	actualKnown := false
 	if v, ok := d.vmciNumber("TCR_EL1_T1SZ"); ok && v > 0 && v < 64 {
-		l.VABitsActual, actualKnown = 64-int(v), true
+		l.VABitsActual, a.actualKnown = 64-int(v), true
 	} else if l.VABits <= 48 {
-		l.VABitsActual, actualKnown = l.VABits, true
+		l.VABitsActual, a.actualKnown = l.VABits, true
 	}
-	// actuals lists what vabits_actual may be, given where linux_banner
-	// lies physically: the variable (5.4..6.8) when the kernel has one,
-	// else both sizes a 52-bit kernel can run with; the page tables choose.
-	actuals := func(bannerPA uint64) []int {
-		if actualKnown {
-			return []int{l.VABitsActual}
-		}
-		if v, err := d.imageVar("vabits_actual", 8, bannerLink, bannerPA); err == nil && v >= 36 && v <= uint64(l.VABits) {
-			return []int{int(v)}
-		}
-		return []int{l.VABits, arm64VABitsMin(l.VABits, l.PageSize)}
+	return nil
+}
+
+// actuals lists what vabits_actual may be, given where linux_banner lies
+// physically: the variable (5.4..6.8) when the kernel has one, else both
+// sizes a 52-bit kernel can run with; the page tables choose.
+func (a *arm64Discovery) actuals(bannerPA uint64) []int {
+	d, l := a.d, a.l
+	if a.actualKnown {
+		return []int{l.VABitsActual}
 	}
-	kaslr, haveK := d.kaslrFromVMCI()
-	voff, haveV := d.vmciUint("NUMBER(kimage_voffset)")
-	if !haveK || !haveV {
-		accept := func(pa uint64) bool {
-			v := voff
-			switch {
-			case haveV:
-			case haveK:
-				v = bannerLink + kaslr - pa
-			default:
-				var err error
-				if v, err = d.imageVar("kimage_voffset", 8, bannerLink, pa); err != nil {
-					return false
-				}
-			}
-			k := pa + v - bannerLink
-			if haveK && k != kaslr {
-				return false
-			}
-			cand := *l
-			cand.KimageVoffset, cand.KASLROffset = v, k
-			cand.PGDPhys = pa + (pgdLink - bannerLink)
-			for _, bits := range actuals(pa) {
-				cand.VABitsActual = bits
-				if got, err := walkOnly(d.in.mem, cand, bannerLink+k); err == nil && got == pa {
-					voff, kaslr = v, k
-					l.VABitsActual, actualKnown = bits, true
-					return true
-				}
-			}
-			return false
-		}
+	if v, err := d.imageVar("vabits_actual", 8, a.bannerLink, bannerPA); err == nil && v >= 36 && v <= uint64(l.VABits) {
+		return []int{int(v)}
+	}
+	return []int{l.VABits, arm64VABitsMin(l.VABits, l.PageSize)}
+}
+
+// image finds the KASLR offset and kimage_voffset: from VMCOREINFO, else
+// by finding linux_banner in physical memory where the page tables agree.
+func (a *arm64Discovery) image() error {
+	d, l := a.d, a.l
+	a.kaslr, a.haveKASLR = d.kaslrFromVMCI()
+	a.voff, a.haveVoff = d.vmciUint("NUMBER(kimage_voffset)")
+	if !a.haveKASLR || !a.haveVoff {
 		// The image is placed at least page-aligned physically and KASLR
 		// moves it in 2 MiB steps virtually: page congruence holds.
-		if _, found := d.scanBanner(l.PageSize, accept); !found {
+		if _, found := d.scanBanner(l.PageSize, a.acceptBanner); !found {
 			return errors.New("no VMCOREINFO (KERNELOFFSET, kimage_voffset) and linux_banner not found in physical memory: give the KASLR offset")
 		}
 	}
-	l.KASLROffset = kaslr
-	l.KimageVoffset = voff
-	bannerPA := bannerLink + kaslr - voff
-	if !actualKnown {
-		// Take the size whose walk agrees with the image arithmetic; if
-		// none does, VA_BITS stays and the check reports the walk.
-		l.VABitsActual = l.VABits
-		cand := *l
-		cand.PGDPhys = pgdLink + kaslr - voff
-		if va, ok := d.vmciUint("SYMBOL(swapper_pg_dir)"); ok {
-			cand.PGDPhys = va - voff
-		}
-		for _, bits := range actuals(bannerPA) {
-			cand.VABitsActual = bits
-			if got, err := walkOnly(d.in.mem, cand, bannerLink+kaslr); err == nil && got == bannerPA {
-				l.VABitsActual = bits
-				break
-			}
+	l.KASLROffset = a.kaslr
+	l.KimageVoffset = a.voff
+	return nil
+}
+
+// acceptBanner checks a copy of linux_banner at pa: the layout it implies
+// must walk the page tables to it.
+func (a *arm64Discovery) acceptBanner(pa uint64) bool {
+	d, l := a.d, a.l
+	v := a.voff
+	switch {
+	case a.haveVoff:
+	case a.haveKASLR:
+		v = a.bannerLink + a.kaslr - pa
+	default:
+		var err error
+		if v, err = d.imageVar("kimage_voffset", 8, a.bannerLink, pa); err != nil {
+			return false
 		}
 	}
+	k := pa + v - a.bannerLink
+	if a.haveKASLR && k != a.kaslr {
+		return false
+	}
+	cand := *l
+	cand.KimageVoffset, cand.KASLROffset = v, k
+	cand.PGDPhys = pa + (a.pgdLink - a.bannerLink)
+	for _, bits := range a.actuals(pa) {
+		cand.VABitsActual = bits
+		if got, err := walkOnly(d.in.mem, cand, a.bannerLink+k); err == nil && got == pa {
+			a.voff, a.kaslr = v, k
+			l.VABitsActual, a.actualKnown = bits, true
+			return true
+		}
+	}
+	return false
+}
 
+// bannerPA is where linux_banner lies physically.
+func (a *arm64Discovery) bannerPA() uint64 { return a.bannerLink + a.kaslr - a.voff }
+
+// vaBitsActual takes the size whose walk agrees with the image arithmetic;
+// if none does, VA_BITS stays and the final check reports the walk.
+func (a *arm64Discovery) vaBitsActual() error {
+	d, l := a.d, a.l
+	if a.actualKnown {
+		return nil
+	}
+	l.VABitsActual = l.VABits
+	cand := *l
+	cand.PGDPhys = a.pgdLink + a.kaslr - a.voff
+	if va, ok := d.vmciUint("SYMBOL(swapper_pg_dir)"); ok {
+		cand.PGDPhys = va - a.voff
+	}
+	for _, bits := range a.actuals(a.bannerPA()) {
+		cand.VABitsActual = bits
+		if got, err := walkOnly(d.in.mem, cand, a.bannerLink+a.kaslr); err == nil && got == a.bannerPA() {
+			l.VABitsActual = bits
+			break
+		}
+	}
+	return nil
+}
+
+// physOffset settles PHYS_OFFSET: hint, VMCOREINFO, memstart_addr (which
+// KASLR also randomises: the linear map's placement), else the lowest RAM.
+func (a *arm64Discovery) physOffset() error {
+	d, l := a.d, a.l
 	switch {
 	case d.hints.PhysOffset != nil:
 		l.PhysOffset = *d.hints.PhysOffset
 	case d.vmciHas("NUMBER(PHYS_OFFSET)"):
 		l.PhysOffset, _ = d.vmciUint("NUMBER(PHYS_OFFSET)")
 	default:
-		// memstart_addr is PHYS_OFFSET; KASLR also randomises it (the
-		// linear map's placement), so the lowest RAM address is only a
-		// last resort.
 		if link, ok := d.syms.LinkAddr("memstart_addr"); ok {
-			v, err := d.readPhysUint(link+kaslr-voff, 8)
+			v, err := d.readPhysUint(link+a.kaslr-a.voff, 8)
 			if err != nil {
 				return fmt.Errorf("reading memstart_addr: %w", err)
 			}
@@ -145,25 +198,37 @@ func (d *discoverer) arm64() error {
 			l.PhysOffset = lo
 		}
 	}
-	// Without VMCOREINFO a 52-bit kernel looks 48-bit: its image sits at
-	// _PAGE_END(VA_BITS_MIN) either way, but its linear map starts at
-	// _PAGE_OFFSET(52). Ask the page tables which PAGE_OFFSET maps the
-	// banner's linear alias onto the banner.
-	if !d.vmciHas("NUMBER(VA_BITS)") && d.hints.VABits == 0 && l.VABits == arm64VABitsMin(52, l.PageSize) &&
-		l.PageOffset == -(uint64(1)<<l.VABits) {
-		cand := *l
-		cand.VABits = 52
-		cand.PageOffset = -(uint64(1) << cand.VABits)
-		cand.PGDPhys = pgdLink + kaslr - voff
-		lin := bannerPA - cand.PhysOffset + cand.PageOffset
-		if got, err := walkOnly(d.in.mem, cand, lin); err == nil && got == bannerPA {
-			l.VABits, l.PageOffset = cand.VABits, cand.PageOffset
-		}
+	return nil
+}
+
+// linear52: without VMCOREINFO a 52-bit kernel looks 48-bit: its image
+// sits at _PAGE_END(VA_BITS_MIN) either way, but its linear map starts at
+// _PAGE_OFFSET(52). Ask the page tables which PAGE_OFFSET maps the
+// banner's linear alias onto the banner.
+func (a *arm64Discovery) linear52() error {
+	d, l := a.d, a.l
+	if d.vmciHas("NUMBER(VA_BITS)") || d.hints.VABits != 0 || l.VABits != arm64VABitsMin(52, l.PageSize) ||
+		l.PageOffset != -(uint64(1)<<l.VABits) {
+		return nil
 	}
+	cand := *l
+	cand.VABits = 52
+	cand.PageOffset = -(uint64(1) << cand.VABits)
+	cand.PGDPhys = a.pgdLink + a.kaslr - a.voff
+	lin := a.bannerPA() - cand.PhysOffset + cand.PageOffset
+	if got, err := walkOnly(d.in.mem, cand, lin); err == nil && got == a.bannerPA() {
+		l.VABits, l.PageOffset = cand.VABits, cand.PageOffset
+	}
+	return nil
+}
+
+// tables places swapper_pg_dir and the image bounds.
+func (a *arm64Discovery) tables() error {
+	d, l := a.d, a.l
 	if va, ok := d.vmciUint("SYMBOL(swapper_pg_dir)"); ok {
-		l.PGDPhys = va - voff
+		l.PGDPhys = va - a.voff
 	} else {
-		l.PGDPhys = pgdLink + kaslr - voff
+		l.PGDPhys = a.pgdLink + a.kaslr - a.voff
 	}
 	d.setImageBounds()
 	return nil
