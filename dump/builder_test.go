@@ -38,12 +38,7 @@ func buildNote(bo binary.ByteOrder, name string, typ uint32, desc []byte) []byte
 
 // makePrstatus builds an elf_prstatus for arch with pr_pid and pr_reg set.
 func makePrstatus(arch Arch, bo binary.ByteOrder, pid int, regs []uint64) []byte {
-	var l *prstatusLayout
-	for i := range prstatusLayouts {
-		if prstatusLayouts[i].arch == arch {
-			l = &prstatusLayouts[i]
-		}
-	}
+	l := &arch.Spec().prstatus
 	b := make([]byte, l.size)
 	put32(bo, b, l.pidOff, uint32(pid))
 	for i := 0; i < l.nregs && i < len(regs); i++ {

@@ -31,27 +31,6 @@ import (
 	"fmt"
 )
 
-// Arch names a target architecture as kinspect spells it.
-type Arch string
-
-const (
-	ArchUnknown Arch = ""
-	ArchARM     Arch = "arm"    // 32-bit ARMv7 (Raspberry Pi 2/3 32-bit, Debian armmp)
-	ArchARM64   Arch = "arm64"  // AArch64
-	ArchX86_64  Arch = "x86_64" // x86-64
-)
-
-// PtrSize is the size of a pointer on a in bytes, 0 if unknown.
-func (a Arch) PtrSize() int {
-	switch a {
-	case ArchARM:
-		return 4
-	case ArchARM64, ArchX86_64:
-		return 8
-	}
-	return 0
-}
-
 // PhysMemory is anything that can read the target's physical memory.
 // ReadPhys fills all of p from physical address addr or returns an error
 // (normally a *ReadError) saying why it could not.

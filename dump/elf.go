@@ -57,18 +57,6 @@ func (h *elfHeader) phdrSize() uint64 {
 	return elf64PhdrSize
 }
 
-func archFromMachine(m uint16) Arch {
-	switch m {
-	case emARM:
-		return ArchARM
-	case emX86_64:
-		return ArchX86_64
-	case emAArch64:
-		return ArchARM64
-	}
-	return ArchUnknown
-}
-
 // errNotCore is wrapped when an ELF file is not a core file (a vmlinux,
 // say).
 var errNotCore = errors.New("ELF file is not a core dump")

@@ -141,21 +141,6 @@ func machineWordSize(m string) int {
 	return 0
 }
 
-// archFromUname maps utsname.machine (any case: QEMU writes "X86_64",
-// "aarch64", "ARM") to an Arch.
-func archFromUname(m string) Arch {
-	m = strings.ToLower(m)
-	switch {
-	case m == "x86_64" || m == "amd64":
-		return ArchX86_64
-	case m == "aarch64" || m == "arm64":
-		return ArchARM64
-	case strings.HasPrefix(m, "arm"):
-		return ArchARM
-	}
-	return ArchUnknown
-}
-
 func cstring(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]

@@ -312,15 +312,23 @@ func checkLayout(t *testing.T, fd *fixtureData, l KernelLayout) {
 
 // linearVA reports whether va lies in the linear map per l.
 func linearVA(l KernelLayout, va uint64) (uint64, bool) {
-	switch l.Arch {
-	case ArchX86_64:
-		return va - l.PageOffsetBase, va >= l.PageOffsetBase && va < l.PageOffsetBase+x86DirectMapSize4
-	case ArchARM64:
-		return 0, va >= l.PageOffset && va < arm64PageEnd(l.VABits)
-	case ArchARM:
-		return 0, va >= l.PageOffset && (l.LinearEnd == 0 || va < l.LinearEnd)
+	if in, ok := linearMapOf[l.Arch]; ok {
+		return in(l, va)
 	}
 	return 0, false
+}
+
+// linearMapOf bounds each architecture's linear map.
+var linearMapOf = map[Arch]func(l KernelLayout, va uint64) (uint64, bool){
+	ArchX86_64: func(l KernelLayout, va uint64) (uint64, bool) {
+		return va - l.PageOffsetBase, va >= l.PageOffsetBase && va < l.PageOffsetBase+x86DirectMapSize4
+	},
+	ArchARM64: func(l KernelLayout, va uint64) (uint64, bool) {
+		return 0, va >= l.PageOffset && va < arm64PageEnd(l.VABits)
+	},
+	ArchARM: func(l KernelLayout, va uint64) (uint64, bool) {
+		return 0, va >= l.PageOffset && (l.LinearEnd == 0 || va < l.LinearEnd)
+	},
 }
 
 // firstVmapArea returns the start of the first busy vmalloc area, from

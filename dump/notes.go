@@ -105,36 +105,27 @@ type CPUState struct {
 	PC, SP, FP, LR uint64
 }
 
-// prstatus layouts: offset of pr_pid, offset of pr_reg, number of registers
-// and their size, for each arch, and the descriptor size that identifies it.
+// prstatusLayout places pr_pid and pr_reg in one architecture's struct
+// elf_prstatus (include/linux/elfcore.h); the descriptor's size identifies
+// the architecture when the dump does not say.
 type prstatusLayout struct {
-	arch           Arch
-	size           int // sizeof(struct elf_prstatus)
-	pidOff         int
-	regOff         int
-	nregs          int
-	regSize        int
-	pc, sp, fp, lr int // indexes into Regs, -1 if none
+	size    int // sizeof(struct elf_prstatus)
+	pidOff  int
+	regOff  int
+	nregs   int
+	regSize int
 }
 
-var prstatusLayouts = [...]prstatusLayout{
-	{ArchX86_64, 336, 32, 112, 27, 8, 16, 19, 4, -1},
-	{ArchARM64, 392, 32, 112, 34, 8, 32, 31, 29, 30},
-	{ArchARM, 148, 24, 72, 18, 4, 15, 13, 11, 14},
-}
-
-// layoutFor picks the prstatus layout for arch, or guesses it from the
-// descriptor size when arch is unknown or the size does not match.
-func layoutFor(arch Arch, size int) *prstatusLayout {
-	for i := range prstatusLayouts {
-		l := &prstatusLayouts[i]
-		if l.arch == arch && size >= l.regOff+l.nregs*l.regSize {
-			return l
-		}
+// prstatusSpec picks the architecture whose prstatus layout fits a
+// descriptor of size bytes: arch's own when it fits, else the one of
+// exactly that size (arch unknown or wrong).
+func prstatusSpec(arch Arch, size int) *ArchSpec {
+	if s := arch.Spec(); s != nil && size >= s.prstatus.regOff+s.prstatus.nregs*s.prstatus.regSize {
+		return s
 	}
-	for i := range prstatusLayouts {
-		if prstatusLayouts[i].size == size {
-			return &prstatusLayouts[i]
+	for _, s := range archSpecs {
+		if s.prstatus.size == size {
+			return s
 		}
 	}
 	return nil
@@ -144,10 +135,8 @@ func layoutFor(arch Arch, size int) *prstatusLayout {
 func archFromPrstatus(notes []Note) Arch {
 	for _, n := range notes {
 		if n.Type == NT_PRSTATUS && n.Name == "CORE" {
-			for _, l := range prstatusLayouts {
-				if l.size == len(n.Desc) {
-					return l.arch
-				}
+			if s := prstatusSpec(ArchUnknown, len(n.Desc)); s != nil {
+				return s.Name
 			}
 			return ArchUnknown
 		}
@@ -163,26 +152,8 @@ func cpuStates(notes []Note, arch Arch, bo binary.ByteOrder) []CPUState {
 			continue
 		}
 		c := CPUState{CPU: len(cpus)}
-		if l := layoutFor(arch, len(n.Desc)); l != nil {
-			if l.pidOff+4 <= len(n.Desc) {
-				c.PID = int(int32(bo.Uint32(n.Desc[l.pidOff:])))
-			}
-			c.Regs = make([]uint64, l.nregs)
-			for i := range c.Regs {
-				p := n.Desc[l.regOff+i*l.regSize:]
-				if l.regSize == 8 {
-					c.Regs[i] = bo.Uint64(p)
-				} else {
-					c.Regs[i] = uint64(bo.Uint32(p))
-				}
-			}
-			pick := func(i int) uint64 {
-				if i < 0 {
-					return 0
-				}
-				return c.Regs[i]
-			}
-			c.PC, c.SP, c.FP, c.LR = pick(l.pc), pick(l.sp), pick(l.fp), pick(l.lr)
+		if s := prstatusSpec(arch, len(n.Desc)); s != nil {
+			c.decode(s, n.Desc, bo)
 		} else if len(n.Desc) >= 36 {
 			// Unknown layout: pr_pid sits at 32 in every 64-bit elf_prstatus.
 			c.PID = int(int32(bo.Uint32(n.Desc[32:])))
@@ -190,6 +161,30 @@ func cpuStates(notes []Note, arch Arch, bo binary.ByteOrder) []CPUState {
 		cpus = append(cpus, c)
 	}
 	return cpus
+}
+
+// decode fills c from an NT_PRSTATUS descriptor laid out as s says.
+func (c *CPUState) decode(s *ArchSpec, desc []byte, bo binary.ByteOrder) {
+	l := s.prstatus
+	if l.pidOff+4 <= len(desc) {
+		c.PID = int(int32(bo.Uint32(desc[l.pidOff:])))
+	}
+	c.Regs = make([]uint64, l.nregs)
+	for i := range c.Regs {
+		p := desc[l.regOff+i*l.regSize:]
+		if l.regSize == 8 {
+			c.Regs[i] = bo.Uint64(p)
+		} else {
+			c.Regs[i] = uint64(bo.Uint32(p))
+		}
+	}
+	pick := func(i int) uint64 {
+		if i < 0 {
+			return 0
+		}
+		return c.Regs[i]
+	}
+	c.PC, c.SP, c.FP, c.LR = pick(s.PC), pick(s.SP), pick(s.FP), pick(s.LR)
 }
 
 // vmcoreinfoFromNotes returns the descriptor of the first VMCOREINFO note.

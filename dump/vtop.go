@@ -59,17 +59,8 @@ type KernelLayout struct {
 
 func (l KernelLayout) String() string {
 	s := fmt.Sprintf("arch=%s page_size=%#x page_offset=%#x kaslr=%#x pgd_phys=%#x", l.Arch, l.PageSize, l.PageOffset, l.KASLROffset, l.PGDPhys)
-	switch l.Arch {
-	case ArchARM:
-		s += fmt.Sprintf(" phys_offset=%#x lpae=%v linear_end=%#x", l.PhysOffset, l.LPAE, l.LinearEnd)
-	case ArchARM64:
-		s += fmt.Sprintf(" phys_offset=%#x va_bits=%d", l.PhysOffset, l.VABits)
-		if l.VABitsActual != 0 && l.VABitsActual != l.VABits {
-			s += fmt.Sprintf(" va_bits_actual=%d", l.VABitsActual)
-		}
-		s += fmt.Sprintf(" kimage_voffset=%#x", l.KimageVoffset)
-	case ArchX86_64:
-		s += fmt.Sprintf(" phys_base=%#x page_offset_base=%#x levels=%d", l.PhysBase, l.PageOffsetBase, l.PGTableLevels)
+	if spec := l.Arch.Spec(); spec != nil {
+		s += spec.describe(l)
 	}
 	return s
 }
@@ -90,15 +81,11 @@ func NewTranslator(mem PhysMemory, l KernelLayout) (Translator, error) {
 	if mem == nil {
 		return nil, errors.New("dump: NewTranslator: nil physical memory")
 	}
-	switch l.Arch {
-	case ArchX86_64:
-		return newX86_64Translator(mem, l)
-	case ArchARM64:
-		return newARM64Translator(mem, l)
-	case ArchARM:
-		return newARMTranslator(mem, l)
+	spec, err := lookupSpec(l.Arch, "NewTranslator")
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("dump: NewTranslator: unsupported architecture %q", l.Arch)
+	return spec.translator(mem, l)
 }
 
 // notMapped builds the error for a walk that stopped at an entry.

@@ -15,8 +15,9 @@ import (
 type cuDwarf struct {
 	mu    sync.Mutex
 	d     *dwarf.Data
-	base  uint64                // section offset that d's offset 0 corresponds to
-	lines map[uint64]*lineTable // by unit offset (several for a whole-section reader)
+	base  uint64                  // section offset that d's offset 0 corresponds to
+	lines map[uint64]*lineTable   // by unit offset (several for a whole-section reader)
+	names map[dwarf.Offset]string // scope names by abstract origin (lines.go)
 }
 
 // unitIndex returns the index of the unit holding section offset off.
@@ -395,95 +396,6 @@ func (im *Image) FunctionAt(pc uint64) (Func, bool) {
 		}
 	}
 	return Func{}, false
-}
-
-// LineAt returns the source file and line of the instruction at pc (a
-// run-time address), from the line table of the unit defining the function
-// that holds pc.
-func (im *Image) LineAt(pc uint64) (file string, line int, ok bool) {
-	f, ok := im.FunctionAt(pc)
-	if !ok || f.Offset == 0 {
-		return "", 0, false
-	}
-	ui, ok := im.unitIndex(uint64(f.Offset))
-	if !ok {
-		return "", 0, false
-	}
-	c, err := im.dwarfFor(uint64(f.Offset))
-	if err != nil {
-		return "", 0, false
-	}
-	uoff := im.idx.units[ui].off
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	lt := c.lines[uoff]
-	if lt == nil {
-		lt = c.lineTable(uoff)
-		if c.lines == nil {
-			c.lines = make(map[uint64]*lineTable)
-		}
-		c.lines[uoff] = lt
-	}
-	a := pc - im.kaslr.Load()
-	i := sort.Search(len(lt.rows), func(i int) bool { return lt.rows[i].addr > a }) - 1
-	if i < 0 || lt.rows[i].end {
-		return "", 0, false
-	}
-	r := lt.rows[i]
-	return lt.files[r.file], int(r.line), true
-}
-
-// lineTable is a unit's line table sorted by address (its sequences may
-// come in any order, as in kernels with .sched.text or .init.text).
-type lineTable struct {
-	rows  []lineRow
-	files []string
-}
-
-type lineRow struct {
-	addr uint64
-	line int32
-	file int32
-	end  bool // end of a sequence: no code from addr on
-}
-
-func (c *cuDwarf) lineTable(uoff uint64) *lineTable {
-	lt := &lineTable{}
-	r := c.d.Reader()
-	r.Seek(dwarf.Offset(uoff - c.base))
-	cu, err := r.Next()
-	if err != nil || cu == nil {
-		return lt
-	}
-	lr, err := c.d.LineReader(cu)
-	if err != nil || lr == nil {
-		return lt
-	}
-	fileIdx := map[*dwarf.LineFile]int32{}
-	var e dwarf.LineEntry
-	for lr.Next(&e) == nil {
-		fi, ok := fileIdx[e.File]
-		if !ok {
-			fi = int32(len(lt.files))
-			name := ""
-			if e.File != nil {
-				name = e.File.Name
-			}
-			lt.files = append(lt.files, name)
-			fileIdx[e.File] = fi
-		}
-		lt.rows = append(lt.rows, lineRow{addr: e.Address, line: int32(e.Line), file: fi, end: e.EndSequence})
-	}
-	// By address; at one address an end of sequence sorts before the rows
-	// of a sequence starting there, and rows keep their order.
-	sort.SliceStable(lt.rows, func(i, j int) bool {
-		a, b := lt.rows[i], lt.rows[j]
-		if a.addr != b.addr {
-			return a.addr < b.addr
-		}
-		return a.end && !b.end
-	})
-	return lt
 }
 
 // FuncType returns the C type of f (return and parameter types).

@@ -60,11 +60,14 @@ type Image struct {
 	// Kernel image bounds (link-time), from symbols; 0 if unknown.
 	stext, etext, sinittext, einittext, text, end uint64
 
-	dataMu     sync.Mutex
-	cuData     map[int]*cuDwarf // lazily created per-CU debug/dwarf readers
-	typeMu     sync.Mutex
-	typeByName map[string]dwarf.Type     // Type(name) cache, keyed by the normalised name
-	complete   map[dwarf.Type]dwarf.Type // incomplete struct -> full definition
+	dataMu sync.Mutex
+	cuData map[int]*cuDwarf // lazily created per-CU debug/dwarf readers
+
+	arangesOnce sync.Once
+	aranges     []arange // .debug_aranges by address (lines.go)
+	typeMu      sync.Mutex
+	typeByName  map[string]dwarf.Type     // Type(name) cache, keyed by the normalised name
+	complete    map[dwarf.Type]dwarf.Type // incomplete struct -> full definition
 
 	completion      sync.Once
 	typeNamesSorted []string

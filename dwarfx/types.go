@@ -2,6 +2,7 @@ package dwarfx
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -561,12 +562,15 @@ func (im *Image) Sizeof(t dwarf.Type) (int64, error) {
 	return n, nil
 }
 
-// Field is a struct/union member found by name, with its offset from the
-// start of the outermost struct searched.
+// Field is a struct/union member found by name (FindMember) or member
+// path (Member), with its offset from the start of the outermost struct
+// searched: the one description of a member's place that every layer
+// decodes with (Extract).
 type Field struct {
 	Name       string
 	Type       dwarf.Type
 	ByteOffset int64 // of the member (bit-fields: of the byte holding its first bit)
+	ByteSize   int64 // sizeof the member (a bit-field's storage type); -1 if unknown
 	BitSize    int64 // 0 if not a bit-field
 	// BitOffset is the bit-field's offset in bits from the struct start in
 	// DW_AT_data_bit_offset terms (for big-endian targets counted from the
@@ -608,7 +612,7 @@ func findMember(im *Image, t dwarf.Type, name string, depth int) (Field, bool) {
 }
 
 func fieldOf(f *dwarf.StructField, im *Image) Field {
-	fd := Field{Name: f.Name, Type: f.Type, ByteOffset: f.ByteOffset, BitSize: f.BitSize}
+	fd := Field{Name: f.Name, Type: f.Type, ByteOffset: f.ByteOffset, ByteSize: sizeOf(f.Type), BitSize: f.BitSize}
 	if f.BitSize > 0 {
 		switch {
 		case f.DataBitOffset != 0 || f.BitOffset == 0 && f.ByteSize == 0:
@@ -667,43 +671,129 @@ func (im *Image) MemberNames(t dwarf.Type) []string {
 // is that of the byte holding its first bit. A nil Image may be used (no
 // completion of opaque types).
 func (im *Image) OffsetOf(t dwarf.Type, path string) (int64, dwarf.Type, error) {
-	steps, err := parsePath(path)
+	f, err := im.Member(t, path)
 	if err != nil {
 		return 0, nil, err
 	}
-	off := int64(0)
-	cur := t
+	return f.ByteOffset, f.Type, nil
+}
+
+// Member resolves a member path ("se.vruntime", "pids[1].node",
+// "thread.cpu_context.fp") within t: the one resolver of member paths for
+// every layer. The Field's offsets count from the start of t: ByteOffset
+// in bytes (for a bit-field, of the byte holding its first bit), BitOffset
+// in DW_AT_data_bit_offset terms for a bit-field. Members of anonymous
+// structs and unions are found by their own names, as C allows; "->" may
+// only start the path (through a pointer t). A nil Image may be used (no
+// completion of opaque types).
+func (im *Image) Member(t dwarf.Type, path string) (Field, error) {
+	steps, err := parsePath(path)
+	if err != nil {
+		return Field{}, err
+	}
+	out := Field{Type: t}
 	desc := TypeString(t)
 	for _, st := range steps {
-		switch st.kind {
-		case stepMember, stepArrow:
-			if st.kind == stepArrow && off != 0 {
-				return 0, nil, fmt.Errorf("offsetof %s: '->' cannot be used in a member path", path)
+		if st.kind == stepIndex {
+			if err := out.index(st.index, desc); err != nil {
+				return Field{}, err
 			}
-			if p, ok := Strip(cur).(*dwarf.PtrType); ok && st.kind == stepArrow {
-				cur = p.Type
-			}
-			f, ok := findMember(im, cur, st.name, 0)
-			if !ok {
-				return 0, nil, &MemberError{Type: TypeString(cur), Member: st.name}
-			}
-			off += f.ByteOffset
-			cur = f.Type
-			desc += "." + st.name
-		case stepIndex:
-			at, ok := Strip(cur).(*dwarf.ArrayType)
-			if !ok {
-				return 0, nil, fmt.Errorf("%s is not an array", desc)
-			}
-			es := sizeOf(at.Type)
-			if es < 0 {
-				return 0, nil, fmt.Errorf("%s: element type has no size", desc)
-			}
-			off += st.index * es
-			cur = at.Type
+			continue
 		}
+		if st.kind == stepArrow && out.ByteOffset != 0 {
+			return Field{}, fmt.Errorf("offsetof %s: '->' cannot be used in a member path", path)
+		}
+		cur := out.Type
+		if p, ok := Strip(cur).(*dwarf.PtrType); ok && st.kind == stepArrow {
+			cur = p.Type
+		}
+		f, ok := findMember(im, cur, st.name, 0)
+		if !ok {
+			return Field{}, &MemberError{Type: TypeString(cur), Member: st.name}
+		}
+		base := out.ByteOffset
+		out = f
+		out.ByteOffset += base
+		if f.BitSize > 0 {
+			out.BitOffset += base * 8
+		}
+		desc += "." + st.name
 	}
-	return off, cur, nil
+	return out, nil
+}
+
+// index moves f to element i of the array it is; desc names f in errors.
+func (f *Field) index(i int64, desc string) error {
+	at, ok := Strip(f.Type).(*dwarf.ArrayType)
+	if !ok {
+		return fmt.Errorf("%s is not an array", desc)
+	}
+	es := sizeOf(at.Type)
+	if es < 0 {
+		return fmt.Errorf("%s: element type has no size", desc)
+	}
+	f.ByteOffset += i * es
+	f.Type, f.ByteSize, f.BitSize, f.BitOffset = at.Type, es, 0, 0
+	return nil
+}
+
+// Found reports whether f describes a member (the zero Field is "absent":
+// optional members that a kernel lacks).
+func (f Field) Found() bool { return f.ByteSize > 0 || f.BitSize > 0 }
+
+// Width is the member's width in bits.
+func (f Field) Width() int64 {
+	if f.BitSize > 0 {
+		return f.BitSize
+	}
+	return f.ByteSize * 8
+}
+
+// Extract reads the member out of b, the bytes of the outermost struct it
+// was resolved in: a bit-field of up to 64 bits (numbered in the target's
+// order, DW_AT_data_bit_offset terms) or an integer of 1, 2, 4 or 8 bytes.
+// false: the member is absent, does not fit in b, or has another size.
+func (f Field) Extract(b []byte, bo binary.ByteOrder) (uint64, bool) {
+	if f.BitSize > 0 {
+		return f.extractBits(b, bo)
+	}
+	if !f.Found() || f.ByteOffset < 0 || f.ByteOffset+f.ByteSize > int64(len(b)) {
+		return 0, false
+	}
+	p := b[f.ByteOffset:]
+	switch f.ByteSize {
+	case 1:
+		return uint64(p[0]), true
+	case 2:
+		return uint64(bo.Uint16(p)), true
+	case 4:
+		return uint64(bo.Uint32(p)), true
+	case 8:
+		return bo.Uint64(p), true
+	}
+	return 0, false
+}
+
+func (f Field) extractBits(b []byte, bo binary.ByteOrder) (uint64, bool) {
+	first := f.BitOffset / 8
+	last := (f.BitOffset + f.BitSize - 1) / 8
+	if first < 0 || last >= int64(len(b)) || last-first >= 8 {
+		return 0, false
+	}
+	var x uint64
+	n := last - first + 1
+	if bo == binary.BigEndian {
+		for i := int64(0); i < n; i++ {
+			x = x<<8 | uint64(b[first+i])
+		}
+		x >>= uint64(n*8 - f.BitOffset%8 - f.BitSize)
+	} else {
+		for i := n - 1; i >= 0; i-- {
+			x = x<<8 | uint64(b[first+i])
+		}
+		x >>= uint64(f.BitOffset % 8)
+	}
+	return x & (1<<uint64(f.BitSize) - 1), true
 }
 
 // MemberError reports a missing struct/union member.

@@ -54,6 +54,10 @@ type Kernel struct {
 	kcMu   sync.Mutex
 	kc     *kcache
 	unwind unwinderOnce
+
+	// overlay, if set, replaces Mem for every read this package makes
+	// (WithMemory; memory.go).
+	overlay VirtReader
 }
 
 // MismatchError says the vmlinux is not the kernel that wrote the dump.
@@ -191,7 +195,7 @@ func (k *Kernel) checkBanner(force bool) error {
 	want = cString(want)
 	sym, _ := k.Image.Lookup("linux_banner")
 	got := make([]byte, len(want))
-	if err := k.Mem.ReadVirt(got, sym.Addr); err != nil {
+	if err := k.ReadVirt(got, sym.Addr); err != nil {
 		if force {
 			k.Warnings = append(k.Warnings, "cannot read linux_banner from the dump: "+err.Error())
 			return nil
@@ -220,9 +224,6 @@ func (k *Kernel) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// ReadVirt reads kernel virtual memory.
-func (k *Kernel) ReadVirt(p []byte, addr uint64) error { return k.Mem.ReadVirt(p, addr) }
 
 // PtrSize is the target's pointer size in bytes.
 func (k *Kernel) PtrSize() int { return k.Image.PtrSize() }

@@ -2,7 +2,6 @@ package kstructs
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"fmt"
 	"math/bits"
 
@@ -18,17 +17,7 @@ type perCPU struct {
 	online   []int
 }
 
-func archOf(img *dwarfx.Image) dump.Arch {
-	switch img.Machine() {
-	case elf.EM_ARM:
-		return dump.ArchARM
-	case elf.EM_AARCH64:
-		return dump.ArchARM64
-	case elf.EM_X86_64:
-		return dump.ArchX86_64
-	}
-	return dump.ArchUnknown
-}
+func archOf(img *dwarfx.Image) dump.Arch { return dump.ArchFromELFMachine(uint16(img.Machine())) }
 
 func (k *Kernel) loadPerCPU() (*perCPU, error) {
 	k.percpuOnce.Do(func() { k.percpu, k.percpuErr = k.readPerCPU() })
@@ -168,5 +157,5 @@ func (k *Kernel) PerCPU(v dwarfx.Value, cpu int) (dwarfx.Value, error) {
 
 // Env returns an expression environment bound to this kernel.
 func (k *Kernel) Env() *dwarfx.Env {
-	return &dwarfx.Env{Img: k.Image, Mem: k.Mem, PerCPU: k.PerCPU, NrCPUs: k.NrCPUs()}
+	return &dwarfx.Env{Img: k.Image, Mem: k.memory(), PerCPU: k.PerCPU, NrCPUs: k.NrCPUs()}
 }

@@ -142,13 +142,13 @@ type prbLayout struct {
 	PtrSize    int
 
 	PrbSize                                  int64
-	CountBits, Descs, Infos, HeadID, TailID  pkField // in struct printk_ringbuffer
-	SizeBits, Data                           pkField // in struct printk_ringbuffer
+	CountBits, Descs, Infos, HeadID, TailID  dwarfx.Field // in struct printk_ringbuffer
+	SizeBits, Data                           dwarfx.Field // in struct printk_ringbuffer
 	DescSize                                 int64
-	StateVar, TextBegin, TextNext            pkField // in struct prb_desc
+	StateVar, TextBegin, TextNext            dwarfx.Field // in struct prb_desc
 	InfoSize                                 int64
-	Seq, TS, TextLen, Facility, Flags, Level pkField // in struct printk_info
-	CallerID, Subsystem, Device              pkField
+	Seq, TS, TextLen, Facility, Flags, Level dwarfx.Field // in struct printk_info
+	CallerID, Subsystem, Device              dwarfx.Field
 	IDSize                                   int64 // sizeof(prb_data_block.id): an unsigned long
 }
 
@@ -170,7 +170,7 @@ func prbLayoutFromDWARF(im *dwarfx.Image, prbAddr uint64, prbType dwarf.Type, pt
 		return l, wrap(err)
 	}
 	l.PrbSize = rb.Size()
-	must := func(st *dwarf.StructType, dst *pkField, path string) {
+	must := func(st *dwarf.StructType, dst *dwarfx.Field, path string) {
 		if err != nil {
 			return
 		}
@@ -215,10 +215,10 @@ func prbLayoutFromDWARF(im *dwarfx.Image, prbAddr uint64, prbType dwarf.Type, pt
 	l.Subsystem = pkOptMember(im, info, "dev_info.subsystem")
 	l.Device = pkOptMember(im, info, "dev_info.device")
 	// state_var is an atomic_long_t: its counter has the size of a long.
-	if l.StateVar.Size != 4 && l.StateVar.Size != 8 {
-		return l, wrap(fmt.Errorf("prb_desc.state_var has size %d, want a long", l.StateVar.Size))
+	if l.StateVar.ByteSize != 4 && l.StateVar.ByteSize != 8 {
+		return l, wrap(fmt.Errorf("prb_desc.state_var has size %d, want a long", l.StateVar.ByteSize))
 	}
-	l.IDSize = l.StateVar.Size
+	l.IDSize = l.StateVar.ByteSize
 	return l, nil
 }
 
@@ -249,8 +249,8 @@ func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, 
 	if err := read(rb, rbAddr); err != nil {
 		return nil, []error{fmt.Errorf("reading struct printk_ringbuffer at %#x (prb): %w", rbAddr, err)}
 	}
-	countBits, _ := l.CountBits.get(rb, bo)
-	sizeBits, _ := l.SizeBits.get(rb, bo)
+	countBits, _ := l.CountBits.Extract(rb, bo)
+	sizeBits, _ := l.SizeBits.Extract(rb, bo)
 	if countBits > maxPrbDescBits || sizeBits > maxLogBufBits || sizeBits < 3 {
 		return nil, []error{fmt.Errorf("printk ring buffer at %#x: implausible sizes (count_bits %d, size_bits %d)", rbAddr, countBits, sizeBits)}
 	}
@@ -259,11 +259,11 @@ func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, 
 	if dataSize > maxLogBufBytes {
 		return nil, []error{fmt.Errorf("printk ring buffer at %#x: text ring of %d bytes is too large to read", rbAddr, dataSize)}
 	}
-	descsAddr, _ := l.Descs.get(rb, bo)
-	infosAddr, _ := l.Infos.get(rb, bo)
-	dataAddr, _ := l.Data.get(rb, bo)
-	headID, _ := l.HeadID.get(rb, bo)
-	tailID, _ := l.TailID.get(rb, bo)
+	descsAddr, _ := l.Descs.Extract(rb, bo)
+	infosAddr, _ := l.Infos.Extract(rb, bo)
+	dataAddr, _ := l.Data.Extract(rb, bo)
+	headID, _ := l.HeadID.Extract(rb, bo)
+	tailID, _ := l.TailID.Extract(rb, bo)
 
 	descs := make([]byte, count*uint64(l.DescSize))
 	if err := read(descs, descsAddr); err != nil {
@@ -278,7 +278,7 @@ func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, 
 		return nil, []error{fmt.Errorf("reading the printk text ring (%d bytes at %#x): %w", dataSize, dataAddr, err)}
 	}
 
-	svBits := uint(l.StateVar.Size * 8)
+	svBits := uint(l.StateVar.ByteSize * 8)
 	flagsShift := svBits - 2
 	idMask := uint64(1)<<flagsShift - 1
 	idSize := uint64(l.IDSize)
@@ -297,7 +297,7 @@ func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, 
 		d := descs[idx*uint64(l.DescSize) : (idx+1)*uint64(l.DescSize)]
 		in := infos[idx*uint64(l.InfoSize) : (idx+1)*uint64(l.InfoSize)]
 		descAddr := descsAddr + idx*uint64(l.DescSize)
-		sv, _ := l.StateVar.get(d, bo)
+		sv, _ := l.StateVar.Extract(d, bo)
 		if sv&idMask != id {
 			// The slot belongs to another id: a record being recycled
 			// at the time of the dump, or a damaged ring.
@@ -307,7 +307,7 @@ func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, 
 		if st := sv >> flagsShift; st != descCommitted && st != descFinalized {
 			return rec, false, nil // reserved (being written) or already free
 		}
-		seq, _ := l.Seq.get(in, bo)
+		seq, _ := l.Seq.Extract(in, bo)
 		rec = LogRecord{Seq: seq, Addr: descAddr}
 		fail := func(reason string) error {
 			return &LogRecordError{Addr: descAddr, ID: id, Seq: seq, Reason: reason}
@@ -316,19 +316,19 @@ func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, 
 		if seq&(count-1) != idx {
 			return rec, false, fail(fmt.Sprintf("printk_info.seq %d does not belong to descriptor slot %d", seq, idx))
 		}
-		rec.TimestampNS, _ = l.TS.get(in, bo)
-		lv, _ := l.Level.get(in, bo)
+		rec.TimestampNS, _ = l.TS.Extract(in, bo)
+		lv, _ := l.Level.Extract(in, bo)
 		rec.Level = uint8(lv)
-		fac, _ := l.Facility.get(in, bo)
+		fac, _ := l.Facility.Extract(in, bo)
 		rec.Facility = uint8(fac)
-		fl, _ := l.Flags.get(in, bo)
+		fl, _ := l.Flags.Extract(in, bo)
 		rec.Flags = uint8(fl)
-		cid, has := l.CallerID.get(in, bo)
+		cid, has := l.CallerID.Extract(in, bo)
 		rec.CallerID, rec.HasCaller = uint32(cid), has
-		rec.DevInfo = DevInfo{Subsystem: l.Subsystem.cstr(in), Device: l.Device.cstr(in)}
-		textLen, _ := l.TextLen.get(in, bo)
-		begin, _ := l.TextBegin.get(d, bo)
-		end, _ := l.TextNext.get(d, bo)
+		rec.DevInfo = DevInfo{Subsystem: fieldCString(l.Subsystem, in), Device: fieldCString(l.Device, in)}
+		textLen, _ := l.TextLen.Extract(in, bo)
+		begin, _ := l.TextBegin.Extract(d, bo)
+		end, _ := l.TextNext.Extract(d, bo)
 		text, reason := prbText(data, begin, end, id, idSize, dataSize, bo, dataWraps, dataIndex)
 		switch reason {
 		case "":
@@ -407,8 +407,8 @@ type logBufLayout struct {
 	HasFirstSeq                                    bool
 	// struct printk_log (struct log before 3.11).
 	HdrSize                              int64
-	TS, Len, TextLen, DictLen, Facility  pkField
-	Flags, Level, CallerID               pkField
+	TS, Len, TextLen, DictLen, Facility  dwarfx.Field
+	Flags, Level, CallerID               dwarfx.Field
 	LogBufLenSize, IdxSize, FirstSeqSize int64
 }
 
@@ -462,7 +462,7 @@ func (k *Kernel) logBufLayout() (logBufLayout, error) {
 func fillPrintkLog(im *dwarfx.Image, l *logBufLayout, st *dwarf.StructType) error {
 	l.HdrSize = st.Size()
 	var err error
-	must := func(dst *pkField, path string) {
+	must := func(dst *dwarfx.Field, path string) {
 		if err == nil {
 			*dst, err = pkMember(im, st, path)
 		}
@@ -478,7 +478,7 @@ func fillPrintkLog(im *dwarfx.Image, l *logBufLayout, st *dwarf.StructType) erro
 	l.Flags = pkOptMember(im, st, "flags")
 	l.Level = pkOptMember(im, st, "level")
 	l.CallerID = pkOptMember(im, st, "caller_id")
-	if !l.Level.ok() {
+	if !l.Level.Found() {
 		return fmt.Errorf("printk log_buf layout: %s has no level member", dwarfx.TypeString(st))
 	}
 	if l.LogBufLenSize == 0 {
@@ -501,8 +501,8 @@ func pkReadVar(read pkReadFunc, bo binary.ByteOrder, addr uint64, size int64, na
 	if err := read(b[:size], addr); err != nil {
 		return 0, fmt.Errorf("reading %s at %#x: %w", name, addr, err)
 	}
-	f := pkField{Size: size, present: true}
-	v, _ := f.get(b, bo)
+	f := dwarfx.Field{ByteSize: size}
+	v, _ := f.Extract(b, bo)
 	return v, nil
 }
 
@@ -549,7 +549,7 @@ func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRe
 		if idx+hdr > bufLen {
 			return 0
 		}
-		v, _ := l.Len.get(buf[idx:idx+hdr], bo)
+		v, _ := l.Len.Extract(buf[idx:idx+hdr], bo)
 		return v
 	}
 	// Each record is at least a header long, so bufLen/hdr bounds the walk
@@ -569,26 +569,26 @@ func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRe
 		}
 		h := buf[idx : idx+hdr]
 		recLen := lenAt(idx)
-		textLen, _ := l.TextLen.get(h, bo)
-		dictLen, _ := l.DictLen.get(h, bo)
+		textLen, _ := l.TextLen.Extract(h, bo)
+		dictLen, _ := l.DictLen.Extract(h, bo)
 		if recLen < hdr || idx+recLen > bufLen || hdr+textLen+dictLen > recLen {
 			// A bad length loses the chain: nothing after it can be found.
 			fail(idx, fmt.Sprintf("record length %d (text %d, dict %d, header %d) does not fit at index %d of %d", recLen, textLen, dictLen, hdr, idx, bufLen))
 			break
 		}
 		rec := LogRecord{Seq: seq, Addr: bufAddr + idx}
-		rec.TimestampNS, _ = l.TS.get(h, bo)
-		lv, _ := l.Level.get(h, bo)
+		rec.TimestampNS, _ = l.TS.Extract(h, bo)
+		lv, _ := l.Level.Extract(h, bo)
 		rec.Level = uint8(lv)
-		if l.Level.Bits == 0 && l.Level.Size == 2 {
+		if l.Level.BitSize == 0 && l.Level.ByteSize == 2 {
 			// 3.5's u16 level held facility<<3 | level.
 			rec.Level = uint8(lv & 7)
 		}
-		fac, _ := l.Facility.get(h, bo)
+		fac, _ := l.Facility.Extract(h, bo)
 		rec.Facility = uint8(fac)
-		fl, _ := l.Flags.get(h, bo)
+		fl, _ := l.Flags.Extract(h, bo)
 		rec.Flags = uint8(fl)
-		cid, ok := l.CallerID.get(h, bo)
+		cid, ok := l.CallerID.Extract(h, bo)
 		rec.CallerID, rec.HasCaller = uint32(cid), ok
 		body := buf[idx+hdr : idx+recLen]
 		rec.Text = string(body[:textLen])

@@ -2,9 +2,7 @@ package kstructs
 
 import (
 	"debug/dwarf"
-	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/kinspect/kinspect/dwarfx"
 )
@@ -34,107 +32,26 @@ func pkStruct(im *dwarfx.Image, t dwarf.Type, deref bool) (*dwarf.StructType, er
 	return st, nil
 }
 
-// pkField is a member located in its outermost struct: byte offset and
-// size, and for a bit-field its bit position (dwarfx.Field.BitOffset terms)
-// and width.
-type pkField struct {
-	Off     int64
-	Size    int64
-	BitPos  int64 // only if Bits > 0
-	Bits    int64
-	Type    dwarf.Type
-	present bool
-}
-
-// ok reports whether the member exists.
-func (f pkField) ok() bool { return f.present }
-
-// pkMember resolves a dotted member path ("desc_ring.count_bits") in the
-// struct st, through anonymous members (dwarfx.FindMember does that).
-func pkMember(im *dwarfx.Image, st dwarf.Type, path string) (pkField, error) {
-	var base int64
-	cur := st
-	parts := strings.Split(path, ".")
-	for i, name := range parts {
-		f, ok := im.FindMember(cur, name)
-		if !ok {
-			return pkField{}, fmt.Errorf("%s has no member '%s'", dwarfx.TypeString(st), strings.Join(parts[:i+1], "."))
-		}
-		if i < len(parts)-1 {
-			base += f.ByteOffset
-			cur = f.Type
-			continue
-		}
-		out := pkField{Off: base + f.ByteOffset, Type: f.Type, present: true}
-		out.Size, _ = im.Sizeof(f.Type)
-		if f.BitSize > 0 {
-			out.Bits = f.BitSize
-			out.BitPos = base*8 + f.BitOffset
-		}
-		return out, nil
-	}
-	return pkField{}, fmt.Errorf("empty member path")
+// pkMember resolves a member path ("desc_ring.count_bits") in the struct
+// st, through anonymous members.
+func pkMember(im *dwarfx.Image, st dwarf.Type, path string) (dwarfx.Field, error) {
+	return im.Member(st, path)
 }
 
 // pkOptMember is pkMember for members only some kernels have: a missing
 // member gives a zero field (ok() false).
-func pkOptMember(im *dwarfx.Image, st dwarf.Type, path string) pkField {
+func pkOptMember(im *dwarfx.Image, st dwarf.Type, path string) dwarfx.Field {
 	f, err := pkMember(im, st, path)
 	if err != nil {
-		return pkField{}
+		return dwarfx.Field{}
 	}
 	return f
 }
 
-// get reads the field from b (the bytes of the struct that contains it).
-// Integers of 1, 2, 4 and 8 bytes and bit-fields are supported; a field that
-// does not fit in b reads as 0 and false.
-func (f pkField) get(b []byte, bo binary.ByteOrder) (uint64, bool) {
-	if !f.present {
-		return 0, false
-	}
-	if f.Bits > 0 {
-		first := f.BitPos / 8
-		last := (f.BitPos + f.Bits - 1) / 8
-		if first < 0 || last >= int64(len(b)) || last-first >= 8 {
-			return 0, false
-		}
-		var x uint64
-		n := last - first + 1
-		if bo == binary.BigEndian {
-			for i := int64(0); i < n; i++ {
-				x = x<<8 | uint64(b[first+i])
-			}
-			x >>= uint64(n*8 - f.BitPos%8 - f.Bits)
-		} else {
-			for i := n - 1; i >= 0; i-- {
-				x = x<<8 | uint64(b[first+i])
-			}
-			x >>= uint64(f.BitPos % 8)
-		}
-		return x & (1<<uint64(f.Bits) - 1), true
-	}
-	if f.Off < 0 || f.Off+f.Size > int64(len(b)) {
-		return 0, false
-	}
-	p := b[f.Off:]
-	switch f.Size {
-	case 1:
-		return uint64(p[0]), true
-	case 2:
-		return uint64(bo.Uint16(p)), true
-	case 4:
-		return uint64(bo.Uint32(p)), true
-	case 8:
-		return bo.Uint64(p), true
-	}
-	return 0, false
-}
-
-// cstr reads a char-array field as a C string.
-func (f pkField) cstr(b []byte) string {
-	if !f.present || f.Off < 0 || f.Off+f.Size > int64(len(b)) {
+// fieldCString reads a char array member out of its struct's bytes b.
+func fieldCString(f dwarfx.Field, b []byte) string {
+	if !f.Found() || f.ByteOffset < 0 || f.ByteOffset+f.ByteSize > int64(len(b)) {
 		return ""
 	}
-	return string(cString(b[f.Off : f.Off+f.Size]))
+	return string(cString(b[f.ByteOffset : f.ByteOffset+f.ByteSize]))
 }

@@ -26,14 +26,14 @@ func (m fakeMem) read(p []byte, addr uint64) error {
 }
 
 // put writes v into the field f of the struct bytes b (bit-fields too).
-func (f pkField) put(t *testing.T, b []byte, v uint64) {
+func putField(t *testing.T, f dwarfx.Field, b []byte, v uint64) {
 	t.Helper()
-	if !f.present {
+	if !f.Found() {
 		t.Fatalf("put on a missing field")
 	}
-	if f.Bits > 0 {
-		for i := int64(0); i < f.Bits; i++ {
-			pos := f.BitPos + i
+	if f.BitSize > 0 {
+		for i := int64(0); i < f.BitSize; i++ {
+			pos := f.BitOffset + i
 			if v&(1<<i) != 0 {
 				b[pos/8] |= 1 << (pos % 8)
 			} else {
@@ -42,8 +42,8 @@ func (f pkField) put(t *testing.T, b []byte, v uint64) {
 		}
 		return
 	}
-	p := b[f.Off:]
-	switch f.Size {
+	p := b[f.ByteOffset:]
+	switch f.ByteSize {
 	case 1:
 		p[0] = byte(v)
 	case 2:
@@ -53,7 +53,7 @@ func (f pkField) put(t *testing.T, b []byte, v uint64) {
 	case 8:
 		binary.LittleEndian.PutUint64(p, v)
 	default:
-		t.Fatalf("put: field of size %d", f.Size)
+		t.Fatalf("put: field of size %d", f.ByteSize)
 	}
 }
 
@@ -97,12 +97,12 @@ func newRingWriter(t *testing.T, l prbLayout, countBits, sizeBits uint, firstID 
 	w.descs = make([]byte, count*uint64(l.DescSize))
 	w.infos = make([]byte, count*uint64(l.InfoSize))
 	w.data = make([]byte, 1<<sizeBits)
-	w.idMask = uint64(1)<<(l.StateVar.Size*8-2) - 1
+	w.idMask = uint64(1)<<(l.StateVar.ByteSize*8-2) - 1
 	w.nextID = firstID & w.idMask
 	w.seq = firstID & (count - 1)
 	// Every slot starts out free, as after prb_init.
 	for i := uint64(0); i < count; i++ {
-		l.StateVar.put(t, w.descs[i*uint64(l.DescSize):], descReusable<<(l.StateVar.Size*8-2)|(i-count)&w.idMask)
+		putField(t, l.StateVar, w.descs[i*uint64(l.DescSize):], descReusable<<(l.StateVar.ByteSize*8-2)|(i-count)&w.idMask)
 	}
 	return w
 }
@@ -142,15 +142,15 @@ func (w *ringWriter) add(text string, state uint64, dataless bool) ringRec {
 		r.begin, r.next = begin, next
 		w.headLpos = next
 	}
-	l.StateVar.put(w.t, d, state<<(l.StateVar.Size*8-2)|id)
-	l.TextBegin.put(w.t, d, r.begin)
-	l.TextNext.put(w.t, d, r.next)
-	l.Seq.put(w.t, in, r.seq)
-	l.TS.put(w.t, in, 1_000_000*r.seq+123456789)
-	l.TextLen.put(w.t, in, uint64(len(text)))
-	l.Level.put(w.t, in, 6)
-	l.Flags.put(w.t, in, LogNewline)
-	l.CallerID.put(w.t, in, r.seq)
+	putField(w.t, l.StateVar, d, state<<(l.StateVar.ByteSize*8-2)|id)
+	putField(w.t, l.TextBegin, d, r.begin)
+	putField(w.t, l.TextNext, d, r.next)
+	putField(w.t, l.Seq, in, r.seq)
+	putField(w.t, l.TS, in, 1_000_000*r.seq+123456789)
+	putField(w.t, l.TextLen, in, uint64(len(text)))
+	putField(w.t, l.Level, in, 6)
+	putField(w.t, l.Flags, in, LogNewline)
+	putField(w.t, l.CallerID, in, r.seq)
 	w.written = append(w.written, r)
 	return r
 }
@@ -176,20 +176,20 @@ func (w *ringWriter) image() (fakeMem, prbLayout, uint64) {
 		if r.begin&1 == 0 && r.begin+size < w.headLpos {
 			idx := r.id & (count - 1)
 			d := w.descs[idx*uint64(l.DescSize):]
-			sv, _ := l.StateVar.get(d, binary.LittleEndian)
+			sv, _ := l.StateVar.Extract(d, binary.LittleEndian)
 			if sv&w.idMask == r.id {
-				l.StateVar.put(w.t, d, descReusable<<(l.StateVar.Size*8-2)|r.id)
+				putField(w.t, l.StateVar, d, descReusable<<(l.StateVar.ByteSize*8-2)|r.id)
 			}
 		}
 	}
 	rb := make([]byte, l.PrbSize)
-	l.CountBits.put(w.t, rb, uint64(w.countBits))
-	l.SizeBits.put(w.t, rb, uint64(w.sizeBits))
-	l.Descs.put(w.t, rb, tDescAddr)
-	l.Infos.put(w.t, rb, tInfoAddr)
-	l.Data.put(w.t, rb, tDataAddr)
-	l.HeadID.put(w.t, rb, w.written[len(w.written)-1].id)
-	l.TailID.put(w.t, rb, tail)
+	putField(w.t, l.CountBits, rb, uint64(w.countBits))
+	putField(w.t, l.SizeBits, rb, uint64(w.sizeBits))
+	putField(w.t, l.Descs, rb, tDescAddr)
+	putField(w.t, l.Infos, rb, tInfoAddr)
+	putField(w.t, l.Data, rb, tDataAddr)
+	putField(w.t, l.HeadID, rb, w.written[len(w.written)-1].id)
+	putField(w.t, l.TailID, rb, tail)
 	ptr := make([]byte, 8)
 	binary.LittleEndian.PutUint64(ptr, tPrbAddr)
 	l.PrbPtrAddr = tPtrAddr
@@ -326,7 +326,7 @@ func TestPRBCorruptHeader(t *testing.T) {
 	w := newRingWriter(t, l, 3, 7, 0)
 	w.add("x", descFinalized, false)
 	mem, lay, _ := w.image()
-	l.CountBits.put(t, mem[tPrbAddr], 60)
+	putField(t, l.CountBits, mem[tPrbAddr], 60)
 	recs, errs := decodePRB(mem.read, binary.LittleEndian, lay)
 	if len(recs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "implausible") {
 		t.Fatalf("recs %v errs %v", recs, errs)
@@ -373,7 +373,7 @@ func TestLogBufRecords(t *testing.T) {
 	if err := fillPrintkLog(nil, &l, printkLogType()); err != nil {
 		t.Fatal(err)
 	}
-	if l.Level.BitPos != 125 || l.Flags.Bits != 5 || l.CallerID.Off != 16 {
+	if l.Level.BitOffset != 125 || l.Flags.BitSize != 5 || l.CallerID.ByteOffset != 16 {
 		t.Fatalf("layout %+v", l)
 	}
 	const bufAddr, bufLen = 0x10000, 256
@@ -386,14 +386,14 @@ func TestLogBufRecords(t *testing.T) {
 		n := 24 + len(r.text) + len(r.dict)
 		n = (n + 7) &^ 7
 		h := buf[idx : idx+24]
-		l.TS.put(t, h, seq*1000+5)
-		l.Len.put(t, h, uint64(n))
-		l.TextLen.put(t, h, uint64(len(r.text)))
-		l.DictLen.put(t, h, uint64(len(r.dict)))
-		l.Facility.put(t, h, 0)
-		l.Flags.put(t, h, LogNewline)
-		l.Level.put(t, h, r.level)
-		l.CallerID.put(t, h, 0x80000000|uint64(seq))
+		putField(t, l.TS, h, seq*1000+5)
+		putField(t, l.Len, h, uint64(n))
+		putField(t, l.TextLen, h, uint64(len(r.text)))
+		putField(t, l.DictLen, h, uint64(len(r.dict)))
+		putField(t, l.Facility, h, 0)
+		putField(t, l.Flags, h, LogNewline)
+		putField(t, l.Level, h, r.level)
+		putField(t, l.CallerID, h, 0x80000000|uint64(seq))
 		copy(buf[idx+24:], r.text)
 		copy(buf[idx+24+len(r.text):], r.dict)
 		return idx + n
@@ -447,7 +447,7 @@ func TestLogBufRecords(t *testing.T) {
 
 	// A record whose length runs past the buffer stops the walk with an
 	// error naming its address.
-	l.Len.put(t, buf[first:], 250)
+	putField(t, l.Len, buf[first:], 250)
 	got, errs = decodeLogBuf(mem.read, le, l)
 	if len(got) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), fmt.Sprintf("%#x", bufAddr+first)) {
 		t.Errorf("corrupt length: %d records, errors %v", len(got), errs)

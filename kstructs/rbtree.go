@@ -60,7 +60,7 @@ func WalkRBNode(k *Kernel, top uint64, order RBOrder) ([]RBNode, error) {
 		}
 		seen[n] = true
 		buf := make([]byte, 3*ps)
-		if err := k.read(buf, n); err != nil {
+		if err := k.ReadVirt(buf, n); err != nil {
 			if first == nil {
 				first = fmt.Errorf("rb tree corrupt: cannot read node %#x (at %s): %w", n, pos, err)
 			}

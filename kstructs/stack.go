@@ -85,44 +85,30 @@ type Regs struct {
 	Extra map[string]uint64
 }
 
-// Register indexes in Regs.Values.
-const (
-	x86R15, x86R14, x86R13, x86R12, x86BP, x86BX, x86R11, x86R10 = 0, 1, 2, 3, 4, 5, 6, 7
-	x86R9, x86R8, x86AX, x86CX, x86DX, x86SI, x86DI, x86OrigAX   = 8, 9, 10, 11, 12, 13, 14, 15
-	x86IP, x86CS, x86Flags, x86SP, x86SS                         = 16, 17, 18, 19, 20
-	x86NRegs                                                     = 21
-
-	arm64FP, arm64LR, arm64SP, arm64PC, arm64PState = 29, 30, 31, 32, 33
-	arm64NRegs                                      = 34
-
-	armFP, armIP, armSP, armLR, armPC, armCPSR, armOrigR0 = 11, 12, 13, 14, 15, 16, 17
-	armNRegs                                              = 18
-)
-
-var x86RegNames = []string{"r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
-	"rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss"}
+// spec is the architecture's register table, nil if unknown.
+func (r *Regs) spec() *dump.ArchSpec {
+	if r == nil {
+		return nil
+	}
+	return r.Arch.Spec()
+}
 
 // RegNames names Values' slots.
 func (r *Regs) RegNames() []string {
-	var names []string
-	switch r.Arch {
-	case dump.ArchX86_64:
-		names = x86RegNames
-	case dump.ArchARM64:
-		for i := 0; i < 31; i++ {
-			names = append(names, fmt.Sprintf("x%d", i))
-		}
-		names = append(names, "sp", "pc", "pstate")
-	case dump.ArchARM:
-		for i := 0; i < 16; i++ {
-			names = append(names, fmt.Sprintf("r%d", i))
-		}
-		names = append(names, "cpsr", "orig_r0")
+	s := r.spec()
+	if s == nil {
+		return nil
 	}
-	if len(names) > len(r.Values) {
-		names = names[:len(r.Values)]
+	return s.RegNames[:min(len(s.RegNames), len(r.Values))]
+}
+
+// Named returns the register called name (as RegNames spells it), 0 if
+// absent.
+func (r *Regs) Named(name string) uint64 {
+	if s := r.spec(); s != nil {
+		return r.Get(s.Reg(name))
 	}
-	return names
+	return 0
 }
 
 // Get returns the register at index i (0 if absent).
@@ -133,29 +119,25 @@ func (r *Regs) Get(i int) uint64 {
 	return r.Values[i]
 }
 
-func (r *Regs) idx(x86, arm64, arm int) int {
-	switch r.Arch {
-	case dump.ArchX86_64:
-		return x86
-	case dump.ArchARM64:
-		return arm64
-	case dump.ArchARM:
-		return arm
+// pick returns the register at the index sel chooses from r's table.
+func (r *Regs) pick(sel func(*dump.ArchSpec) int) uint64 {
+	if s := r.spec(); s != nil {
+		return r.Get(sel(s))
 	}
-	return -1
+	return 0
 }
 
 // PC is the program counter.
-func (r *Regs) PC() uint64 { return r.Get(r.idx(x86IP, arm64PC, armPC)) }
+func (r *Regs) PC() uint64 { return r.pick(func(s *dump.ArchSpec) int { return s.PC }) }
 
 // SP is the stack pointer.
-func (r *Regs) SP() uint64 { return r.Get(r.idx(x86SP, arm64SP, armSP)) }
+func (r *Regs) SP() uint64 { return r.pick(func(s *dump.ArchSpec) int { return s.SP }) }
 
 // FP is the frame pointer (rbp, x29, r11).
-func (r *Regs) FP() uint64 { return r.Get(r.idx(x86BP, arm64FP, armFP)) }
+func (r *Regs) FP() uint64 { return r.pick(func(s *dump.ArchSpec) int { return s.FP }) }
 
 // LR is the link register (0 on x86_64).
-func (r *Regs) LR() uint64 { return r.Get(r.idx(-1, arm64LR, armLR)) }
+func (r *Regs) LR() uint64 { return r.pick(func(s *dump.ArchSpec) int { return s.LR }) }
 
 // MarshalJSON writes the registers by name.
 func (r *Regs) MarshalJSON() ([]byte, error) {
@@ -207,6 +189,7 @@ func (t *taskCtx) stackOf(addr, n uint64) (stackRange, bool) {
 type unwinder struct {
 	k    *Kernel
 	arch dump.Arch
+	ops  *archOps
 	bo   binary.ByteOrder
 	ptr  uint64
 
@@ -222,14 +205,11 @@ type unwinder struct {
 
 	ptRegs ptRegsLayout
 
-	irqMu  sync.Mutex
-	irq    map[int][]stackRange
-	linesM sync.Mutex
-	lines  *lineTable
+	irqMu sync.Mutex
+	irq   map[int][]stackRange
 
-	x86   *x86Unwinder
-	arm64 *arm64Unwinder
-	arm   *armUnwinder
+	// impl is the architecture's unwinder (ops.newUnwinder).
+	impl archUnwinder
 }
 
 // ptRegsLayout maps struct pt_regs into Regs.Values.
@@ -256,8 +236,11 @@ func (k *Kernel) unwinder() (*unwinder, error) {
 }
 
 func newUnwinder(k *Kernel) (*unwinder, error) {
-	u := &unwinder{k: k, arch: k.Arch, bo: k.Image.ByteOrder(), ptr: uint64(k.PtrSize()), irq: map[int][]stackRange{}}
-	var err error
+	ops, err := opsFor(k.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("backtrace: %w", err)
+	}
+	u := &unwinder{k: k, arch: k.Arch, ops: ops, bo: k.Image.ByteOrder(), ptr: uint64(k.PtrSize()), irq: map[int][]stackRange{}}
 	if u.threadSize, err = threadSize(k); err != nil {
 		return nil, fmt.Errorf("backtrace: %w", err)
 	}
@@ -291,16 +274,7 @@ func newUnwinder(k *Kernel) (*unwinder, error) {
 	}
 	u.loadRunqueues()
 	u.mapNotes()
-	switch u.arch {
-	case dump.ArchX86_64:
-		u.x86, err = newX86Unwinder(u)
-	case dump.ArchARM64:
-		u.arm64, err = newARM64Unwinder(u)
-	case dump.ArchARM:
-		u.arm, err = newARMUnwinder(u)
-	default:
-		err = fmt.Errorf("no unwinder for architecture %q", u.arch)
-	}
+	u.impl, err = ops.newUnwinder(u)
 	if err != nil {
 		return nil, fmt.Errorf("backtrace: %w", err)
 	}
@@ -340,36 +314,8 @@ func (u *unwinder) loadPtRegs() error {
 		}
 		return int64(off)
 	}
-	switch u.arch {
-	case dump.ArchX86_64:
-		names := []string{"r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8",
-			"ax", "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss"}
-		for _, n := range names {
-			pl.offs = append(pl.offs, member(n))
-		}
-	case dump.ArchARM64:
-		base := member("regs")
-		if base < 0 {
-			return fmt.Errorf("struct pt_regs has no member regs")
-		}
-		for i := 0; i < 31; i++ {
-			pl.offs = append(pl.offs, base+int64(i)*8)
-		}
-		pl.offs = append(pl.offs, member("sp"), member("pc"), member("pstate"))
-		for _, n := range []string{"orig_x0", "syscallno"} {
-			if off, f, err := k.memberOffset("struct pt_regs", n); err == nil {
-				pl.extra[n] = [2]uint64{off, uint64(f.Type.Size())}
-			}
-		}
-		pl.stackframe = member("stackframe")
-	case dump.ArchARM:
-		base := member("uregs")
-		if base < 0 {
-			return fmt.Errorf("struct pt_regs has no member uregs")
-		}
-		for i := 0; i < armNRegs; i++ {
-			pl.offs = append(pl.offs, base+int64(i)*4)
-		}
+	if err := u.ops.ptRegs(k, &pl, member); err != nil {
+		return err
 	}
 	for i, off := range pl.offs {
 		if off >= 0 && uint64(off)+u.ptr > size {
@@ -411,17 +357,7 @@ func (u *unwinder) readPtRegs(addr uint64) (*Regs, error) {
 }
 
 // userMode reports whether r is a user-mode context.
-func (u *unwinder) userMode(r *Regs) bool {
-	switch u.arch {
-	case dump.ArchX86_64:
-		return r.Get(x86CS)&3 == 3
-	case dump.ArchARM64:
-		return r.Get(arm64PState)&0xf == 0 // PSR_MODE_EL0t
-	case dump.ArchARM:
-		return r.Get(armCPSR)&0xf == 0 // USR_MODE
-	}
-	return false
-}
+func (u *unwinder) userMode(r *Regs) bool { return u.ops.userMode(r) }
 
 func (u *unwinder) word(b []byte) uint64 {
 	if u.ptr == 4 {
@@ -510,9 +446,8 @@ func (u *unwinder) cpuRegs(cpu int) (*Regs, bool) {
 		return nil, false
 	}
 	vals := notes[i].Regs
-	n := map[dump.Arch]int{dump.ArchX86_64: x86NRegs, dump.ArchARM64: arm64NRegs, dump.ArchARM: armNRegs}[u.arch]
-	if len(vals) > n {
-		vals = vals[:n]
+	if len(vals) > u.ops.nregs {
+		vals = vals[:u.ops.nregs]
 	}
 	r := &Regs{Arch: u.arch, Values: append([]uint64(nil), vals...)}
 	r.User = u.userMode(r)
@@ -563,20 +498,15 @@ func (u *unwinder) cpuStacks(cpu int) []stackRange {
 	if s, ok := u.irq[cpu]; ok {
 		return s
 	}
-	var s []stackRange
-	switch u.arch {
-	case dump.ArchX86_64:
-		s = u.x86.cpuStacks(cpu)
-	case dump.ArchARM64, dump.ArchARM:
-		s = u.irqStackPtr(cpu)
-	}
+	s := u.impl.cpuStacks(cpu)
 	u.irq[cpu] = s
 	return s
 }
 
-// irqStackPtr reads arm/arm64's per-cpu irq_stack_ptr (the base of an
-// IRQ_STACK_SIZE = THREAD_SIZE stack) and arm64's overflow_stack.
-func (u *unwinder) irqStackPtr(cpu int) []stackRange {
+// irqStacks reads arm/arm64's per-cpu irq_stack_ptr (an IRQ_STACK_SIZE =
+// THREAD_SIZE stack; ptrIsTop: it points at the stack's top rather than
+// its base) and arm64's overflow_stack.
+func (u *unwinder) irqStacks(cpu int, ptrIsTop bool) []stackRange {
 	k := u.k
 	var out []stackRange
 	pcpu, err := k.PerCPUOffset(cpu)
@@ -585,9 +515,8 @@ func (u *unwinder) irqStackPtr(cpu int) []stackRange {
 	}
 	if v, err := k.Image.Variable("irq_stack_ptr"); err == nil {
 		if p, err := u.readWord(v.Addr + pcpu); err == nil && p != 0 {
-			// arm64 stores the stack's base, arm its top (&stack[THREAD_SIZE]).
 			lo := p
-			if u.arch == dump.ArchARM {
+			if ptrIsTop {
 				lo = p - u.threadSize
 			}
 			out = append(out, stackRange{lo: lo, hi: lo + u.threadSize, kind: "irq"})
@@ -678,14 +607,7 @@ func (u *unwinder) unwindRegs(t *taskCtx, regs *Regs) *Backtrace {
 	if regs.User {
 		return bt
 	}
-	switch u.arch {
-	case dump.ArchX86_64:
-		u.x86.unwind(bt, t, regs, true)
-	case dump.ArchARM64:
-		u.arm64.unwind(bt, t, regs, true)
-	case dump.ArchARM:
-		u.arm.unwindCPU(bt, t, regs)
-	}
+	u.impl.unwindCPU(bt, t, regs)
 	u.finish(bt)
 	return bt
 }
@@ -694,27 +616,11 @@ func (u *unwinder) unwindRegs(t *taskCtx, regs *Regs) *Backtrace {
 // the last context switch.
 func (u *unwinder) unwindSaved(t *taskCtx) (*Backtrace, error) {
 	bt := u.newBacktrace(t)
-	var regs *Regs
-	var err error
-	switch u.arch {
-	case dump.ArchX86_64:
-		regs, err = u.x86.savedRegs(t)
-	case dump.ArchARM64:
-		regs, err = u.arm64.savedRegs(t)
-	case dump.ArchARM:
-		regs, err = u.arm.savedRegs(t)
-	}
+	regs, err := u.impl.savedRegs(t)
 	if err != nil {
 		return nil, err
 	}
-	switch u.arch {
-	case dump.ArchX86_64:
-		u.x86.unwind(bt, t, regs, false)
-	case dump.ArchARM64:
-		u.arm64.unwind(bt, t, regs, false)
-	case dump.ArchARM:
-		u.arm.unwind(bt, t, regs, false)
-	}
+	u.impl.unwind(bt, t, regs, false)
 	u.finish(bt)
 	return bt, nil
 }
@@ -778,6 +684,38 @@ func addFrame(bt *Backtrace, t *taskCtx, f Frame) bool {
 	return true
 }
 
+// SymbolizeFrames returns frames with file:line filled in and the
+// functions inlined at each pc inserted before it as Inline frames (as
+// drgn shows them), from dwarfx's line and inline-scope service. Frames
+// whose pc no unit's debug information covers are returned as they were.
+func (k *Kernel) SymbolizeFrames(frames []Frame) []Frame {
+	var out []Frame
+	for _, f := range frames {
+		pc := f.PC
+		if f.IsReturn {
+			pc-- // the call instruction's line
+		}
+		src, ok := k.Image.SourceAt(pc)
+		if !ok {
+			out = append(out, f)
+			continue
+		}
+		for _, in := range src.Inlined {
+			g := f
+			g.Inline, g.ExceptionRegs = true, nil
+			g.Function, g.Offset = in.Function, 0
+			g.File, g.Line = in.File, in.Line
+			out = append(out, g)
+		}
+		f.File, f.Line = src.File, src.Line
+		out = append(out, f)
+	}
+	for i := range out {
+		out[i].Level = i
+	}
+	return out
+}
+
 // ReachedEntry reports whether the unwind reached a stack's entry point.
 func (bt *Backtrace) ReachedEntry() bool { return bt.Stopped == "" }
 
@@ -811,10 +749,7 @@ func (k *Kernel) StackTextWords(taskAddr, sp uint64) ([]StackWord, error) {
 	}
 	var out []StackWord
 	for off := uint64(0); off+u.ptr <= uint64(len(buf)); off += u.ptr {
-		v := u.word(buf[off:])
-		if u.arch == dump.ArchARM64 {
-			v = u.arm64.stripPAC(v)
-		}
+		v := u.impl.textWord(u.word(buf[off:]))
 		if !k.Image.InText(v) {
 			continue
 		}

@@ -194,6 +194,7 @@ func everyTask(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 			t.Logf("active pid %d %s on cpu %d:\n%s", task.PID, task.Comm, bt.CPU, btText(bt))
 		}
 		fns := functions(bt)
+		entries := entryFuncs[f.Arch]
 		switch {
 		case bt.Stopped != "":
 			early++
@@ -206,7 +207,7 @@ func everyTask(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 				t.Errorf("pid %d %s: no frames, and not a task running in user space", task.PID, task.Comm)
 			}
 			user++
-		case !hasPrefixAny(fns[len(fns)-1], entryFuncs[f.Arch]):
+		case !hasPrefixAny(fns[len(fns)-1], entries):
 			t.Errorf("pid %d %s ends at %s, not an entry point:\n%s", task.PID, task.Comm, fns[len(fns)-1], btText(bt))
 		default:
 			complete++

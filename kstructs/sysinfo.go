@@ -28,7 +28,7 @@ func (k *Kernel) ReadString(expr string, max int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := v.CString(k.Mem, max)
+	s, err := v.CString(k.memory(), max)
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", expr, err)
 	}
@@ -41,7 +41,7 @@ func (k *Kernel) ReadUint(expr string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := v.Uint(k.Mem)
+	n, err := v.Uint(k.memory())
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", expr, err)
 	}
@@ -54,7 +54,7 @@ func (k *Kernel) ReadInt(expr string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := v.Int(k.Mem)
+	n, err := v.Int(k.memory())
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", expr, err)
 	}
@@ -161,23 +161,11 @@ func (k *Kernel) Sys() (SysInfo, []error) {
 
 // PhysToVirt maps a physical address to its linear-map virtual address.
 func (k *Kernel) PhysToVirt(pa uint64) (uint64, error) {
-	l := k.Layout
-	switch k.Arch {
-	case "x86_64":
-		return pa + l.PageOffsetBase, nil
-	case "arm64":
-		// __phys_to_virt(x) = ((x) - PHYS_OFFSET) | PAGE_OFFSET
-		// (arch/arm64/include/asm/memory.h). With KASLR memstart_addr
-		// (PHYS_OFFSET) is an s64 that may be "negative"
-		// (0xfffffad240000000): the subtraction wraps, as the kernel's does.
-		return (pa - l.PhysOffset) | l.PageOffset, nil
-	case "arm":
-		if pa < l.PhysOffset {
-			return 0, fmt.Errorf("physical address %#x is below PHYS_OFFSET %#x", pa, l.PhysOffset)
-		}
-		return pa - l.PhysOffset + l.PageOffset, nil
+	spec := k.Arch.Spec()
+	if spec == nil {
+		return 0, fmt.Errorf("ptov: unsupported architecture %q", k.Arch)
 	}
-	return 0, fmt.Errorf("ptov: unsupported architecture %q", k.Arch)
+	return spec.PhysToVirt(k.Layout, pa)
 }
 
 // PresentPages sums node_present_pages over the memory nodes: node_data[]

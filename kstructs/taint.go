@@ -84,7 +84,7 @@ func (k *Kernel) Taint() (Taint, error) {
 	if err := k.ReadVirt(b, mv.Addr); err != nil {
 		return t, fmt.Errorf("reading tainted_mask at %#x: %w", mv.Addr, err)
 	}
-	t.Mask, _ = pkField{Size: size, present: true}.get(b, k.Image.ByteOrder())
+	t.Mask, _ = dwarfx.Field{ByteSize: size}.Extract(b, k.Image.ByteOrder())
 
 	tv, err := k.Image.Variable("taint_flags")
 	if err != nil {
@@ -120,11 +120,11 @@ func (k *Kernel) Taint() (Taint, error) {
 	bo := k.Image.ByteOrder()
 	for i := int64(0); i < at.Count; i++ {
 		e := raw[i*es : (i+1)*es]
-		ct, _ := cTrue.get(e, bo)
-		cf, _ := cFalse.get(e, bo)
-		m, _ := module.get(e, bo)
+		ct, _ := cTrue.Extract(e, bo)
+		cf, _ := cFalse.Extract(e, bo)
+		m, _ := module.Extract(e, bo)
 		f := TaintFlag{Bit: int(i), Char: string(rune(byte(ct))), NotChar: string(rune(byte(cf))), Module: m != 0, Set: t.Mask&(1<<i) != 0}
-		if p, ok := desc.get(e, bo); ok && p != 0 {
+		if p, ok := desc.Extract(e, bo); ok && p != 0 {
 			f.Desc, _ = k.readCString(p, 128)
 		}
 		t.Flags = append(t.Flags, f)

@@ -4,7 +4,6 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -26,64 +25,15 @@ func (f fieldLoc) ok() bool { return f.Off >= 0 }
 var noField = fieldLoc{Off: -1}
 
 // memberPath finds a member path ("se.vruntime", "rss_stat.count[1]",
-// "thread_info.cpu") inside struct type t. Members of anonymous structs
-// and unions are found by their own names, as C allows.
+// "thread_info.cpu") inside struct type t, through dwarfx's one resolver:
+// members of anonymous structs and unions are found by their own names, as
+// C allows.
 func memberPath(t dwarf.Type, path string) (fieldLoc, error) {
-	off := 0
-	cur := t
-	for _, part := range strings.Split(path, ".") {
-		name, idx := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
-			n, err := strconv.Atoi(part[i+1 : len(part)-1])
-			if err != nil {
-				return noField, fmt.Errorf("bad index in member path %q", path)
-			}
-			name, idx = part[:i], n
-		}
-		st, ok := dwarfx.Strip(cur).(*dwarf.StructType)
-		if !ok {
-			return noField, fmt.Errorf("%s: %s is not a struct or union", path, cur)
-		}
-		f, foff, found := findField(st, name)
-		if !found {
-			return noField, fmt.Errorf("%s has no member %q", typeName(t), path)
-		}
-		off += int(foff)
-		cur = f.Type
-		if idx >= 0 {
-			at, ok := dwarfx.Strip(cur).(*dwarf.ArrayType)
-			if !ok {
-				return noField, fmt.Errorf("%s: %s is not an array", path, name)
-			}
-			if at.Count >= 0 && int64(idx) >= at.Count {
-				return noField, fmt.Errorf("%s: index %d out of range (%d elements)", path, idx, at.Count)
-			}
-			esz := at.Type.Size()
-			off += idx * int(esz)
-			cur = at.Type
-		}
+	f, err := (*dwarfx.Image)(nil).Member(t, path)
+	if err != nil {
+		return noField, err
 	}
-	return fieldLoc{Off: off, Size: int(cur.Size()), Type: cur}, nil
-}
-
-// findField looks a member up by name, descending into anonymous members.
-func findField(st *dwarf.StructType, name string) (*dwarf.StructField, int64, bool) {
-	for _, f := range st.Field {
-		if f.Name == name {
-			return f, f.ByteOffset, true
-		}
-	}
-	for _, f := range st.Field {
-		if f.Name != "" {
-			continue
-		}
-		if inner, ok := dwarfx.Strip(f.Type).(*dwarf.StructType); ok {
-			if g, off, found := findField(inner, name); found {
-				return g, f.ByteOffset + off, true
-			}
-		}
-	}
-	return nil, 0, false
+	return fieldLoc{Off: int(f.ByteOffset), Size: int(f.Type.Size()), Type: f.Type}, nil
 }
 
 func typeName(t dwarf.Type) string {
@@ -190,33 +140,6 @@ type kcache struct {
 
 	stateOnce sync.Once
 	states    *stateTable
-
-	// mem, if set, replaces the dump for this package's reads (WithMemory).
-	mem VirtReader
-}
-
-// VirtReader reads target virtual memory.
-type VirtReader interface {
-	ReadVirt(p []byte, addr uint64) error
-}
-
-// WithMemory returns a Kernel that shares k's dump, image and layout but
-// whose task, runqueue, list and tree walks read memory through m: tests
-// inject corruption this way, and a tool can overlay patched memory.
-func (k *Kernel) WithMemory(m VirtReader) *Kernel {
-	k2 := &Kernel{Dump: k.Dump, Image: k.Image, Layout: k.Layout, Trans: k.Trans, Mem: k.Mem, Arch: k.Arch,
-		Warnings: k.Warnings}
-	k2.kc = &kcache{mem: m}
-	return k2
-}
-
-// read is how this package reads the target (through WithMemory's reader
-// if one is set).
-func (k *Kernel) read(p []byte, addr uint64) error {
-	if m := k.cache().mem; m != nil {
-		return m.ReadVirt(p, addr)
-	}
-	return k.ReadVirt(p, addr)
 }
 
 // cache is k's kcache, made on first use.
@@ -235,7 +158,7 @@ func (k *Kernel) ForgetTasks() {
 	k.kcMu.Lock()
 	defer k.kcMu.Unlock()
 	if k.kc != nil {
-		k.kc = &kcache{mem: k.kc.mem}
+		k.kc = &kcache{}
 	}
 }
 
@@ -246,7 +169,7 @@ func (k *Kernel) decoder() decoder {
 // readPtr reads one pointer from the target.
 func (k *Kernel) readPointer(addr uint64) (uint64, error) {
 	b := make([]byte, k.PtrSize())
-	if err := k.read(b, addr); err != nil {
+	if err := k.ReadVirt(b, addr); err != nil {
 		return 0, err
 	}
 	return dwarfx.DecodeUint(k.Image.ByteOrder(), b), nil
@@ -258,7 +181,7 @@ func (k *Kernel) readBytes(addr uint64, n int, what string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s at %#x: unknown size", what, addr)
 	}
 	b := make([]byte, n)
-	if err := k.read(b, addr); err != nil {
+	if err := k.ReadVirt(b, addr); err != nil {
 		return nil, fmt.Errorf("reading %s at %#x: %w", what, addr, err)
 	}
 	return b, nil

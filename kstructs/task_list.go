@@ -20,7 +20,10 @@ func (k *Kernel) taskTable() (*taskTable, error) {
 // maxTasks bounds every task walk: PID_MAX_LIMIT is 4M.
 const maxTasks = 1 << 22
 
-// readTaskTable reads the whole task set once.
+// readTaskTable reads the whole task set once, in named steps (taskWalk):
+// the pid namespace, the thread-group leaders, their threads, the
+// runqueues' idle and current tasks, a cross-check, then parents, memory,
+// order and the panic task.
 func (k *Kernel) readTaskTable() (*taskTable, error) {
 	l, err := k.schedLayout()
 	if err != nil {
@@ -30,122 +33,156 @@ func (k *Kernel) readTaskTable() (*taskTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the task list starts at init_task: %w", err)
 	}
-	tt := &taskTable{
-		byAddr:  map[uint64]*Task{},
-		byPID:   map[int][]*Task{},
-		active:  map[int]*Task{},
-		idle:    map[int]*Task{},
-		mmPages: map[uint64]mmPages{},
+	w := &taskWalk{k: k, l: l, inLists: map[uint64]bool{}, idrDecodeErr: map[uint64]error{},
+		tt: &taskTable{
+			byAddr:  map[uint64]*Task{},
+			byPID:   map[int][]*Task{},
+			active:  map[int]*Task{},
+			idle:    map[int]*Task{},
+			mmPages: map[uint64]mmPages{},
+		}}
+	w.fromPidNamespace()
+	leaders := w.leaders(it.Addr)
+	w.threads(leaders)
+	if err := w.runqueueTasks(); err != nil {
+		return nil, err
 	}
-	problem := func(format string, args ...any) {
-		tt.problems = append(tt.problems, fmt.Sprintf(format, args...))
-	}
-	// keep records a decoded task once; source says where it was found.
-	keep := func(addr uint64, t *Task, err error, source string) *Task {
-		if known, ok := tt.byAddr[addr]; ok {
-			return known
-		}
-		if err != nil {
-			problem("%s: task %#x: %v", source, addr, err)
-			return nil
-		}
-		tt.byAddr[addr] = t
-		return t
-	}
+	w.crossCheckPidNamespace()
+	w.finish()
+	return w.tt, nil
+}
+
+// taskWalk is one reading of the task set: the table being filled and
+// what the steps tell each other.
+type taskWalk struct {
+	k  *Kernel
+	l  *schedLayout
+	tt *taskTable
 	// inLists: the tasks the list walks and runqueues found (steps 1–3),
 	// as opposed to the pid namespace (step 0).
-	inLists := map[uint64]bool{}
-	// add decodes the task at addr once.
-	add := func(addr uint64, source string) *Task {
-		inLists[addr] = true
-		if t, ok := tt.byAddr[addr]; ok {
-			return t
-		}
-		t, err := k.decodeTask(l, addr)
-		return keep(addr, t, err, source)
-	}
-	// collect is add for many tasks: the ones not decoded yet are decoded on
-	// all CPUs. It returns the tasks in addrs' order, leaving out failures.
-	collect := func(addrs []uint64, source func(i int) string) []*Task {
-		var missing []uint64
-		for _, a := range addrs {
-			if _, ok := tt.byAddr[a]; !ok {
-				missing = append(missing, a)
-			}
-		}
-		decoded, derrs := k.decodeTasks(l, missing)
-		fresh := make(map[uint64]int, len(missing))
-		for i, a := range missing {
-			fresh[a] = i
-		}
-		var out []*Task
-		for i, a := range addrs {
-			inLists[a] = true
-			var t *Task
-			if j, ok := fresh[a]; ok {
-				t = keep(a, decoded[j], derrs[j], source(i))
-			} else {
-				t = tt.byAddr[a]
-			}
-			if t != nil {
-				out = append(out, t)
-			}
-		}
-		return out
-	}
-	tl := &l.task
-	tasksOff := uint64(tl.tasks.Off)
+	inLists map[uint64]bool
+	// The pid namespace's tasks (step 0): address → pid, the walk's
+	// error, and the tasks that failed to decode.
+	inIDR        map[uint64]int
+	idrErr       error
+	idrDecodeErr map[uint64]error
+}
 
-	// 0. Every task with a pid, from the pid namespace (a shallow tree, not a
-	// pointer chase), decoded on all CPUs. The list walks below then find
-	// these tasks' links already read instead of reading one page per task
-	// in sequence — what dominates a 10,000-task compressed dump otherwise.
-	var inIDR map[uint64]int
-	var idrErr error
-	idrDecodeErr := map[uint64]error{}
-	if l.hasPid {
-		inIDR, idrErr = k.pidNamespaceTasks(l)
-		addrs := make([]uint64, 0, len(inIDR))
-		for addr := range inIDR {
-			addrs = append(addrs, addr)
-		}
-		slices.Sort(addrs)
-		decoded, derrs := k.decodeTasks(l, addrs)
-		for i, addr := range addrs {
-			if derrs[i] == nil {
-				tt.byAddr[addr] = decoded[i]
-			} else {
-				idrDecodeErr[addr] = derrs[i]
-			}
+func (w *taskWalk) problem(format string, args ...any) {
+	w.tt.problems = append(w.tt.problems, fmt.Sprintf(format, args...))
+}
+
+// keep records a decoded task once; source says where it was found.
+func (w *taskWalk) keep(addr uint64, t *Task, err error, source string) *Task {
+	if known, ok := w.tt.byAddr[addr]; ok {
+		return known
+	}
+	if err != nil {
+		w.problem("%s: task %#x: %v", source, addr, err)
+		return nil
+	}
+	w.tt.byAddr[addr] = t
+	return t
+}
+
+// add decodes the task at addr once.
+func (w *taskWalk) add(addr uint64, source string) *Task {
+	w.inLists[addr] = true
+	if t, ok := w.tt.byAddr[addr]; ok {
+		return t
+	}
+	t, err := w.k.decodeTask(w.l, addr)
+	return w.keep(addr, t, err, source)
+}
+
+// collect is add for many tasks: the ones not decoded yet are decoded on
+// all CPUs. It returns the tasks in addrs' order, leaving out failures.
+func (w *taskWalk) collect(addrs []uint64, source func(i int) string) []*Task {
+	var missing []uint64
+	for _, a := range addrs {
+		if _, ok := w.tt.byAddr[a]; !ok {
+			missing = append(missing, a)
 		}
 	}
-	// knownLink answers a list walk from the links decoded with the tasks;
-	// head is the list's anchor, never a task's link.
-	knownLink := func(head, linkOff uint64, next func(*Task) uint64) func(uint64) (uint64, bool) {
-		return func(node uint64) (uint64, bool) {
-			if node == head {
-				return 0, false
-			}
-			if t, ok := tt.byAddr[node-linkOff]; ok {
-				return next(t), true
-			}
+	decoded, derrs := w.k.decodeTasks(w.l, missing)
+	fresh := make(map[uint64]int, len(missing))
+	for i, a := range missing {
+		fresh[a] = i
+	}
+	var out []*Task
+	for i, a := range addrs {
+		w.inLists[a] = true
+		var t *Task
+		if j, ok := fresh[a]; ok {
+			t = w.keep(a, decoded[j], derrs[j], source(i))
+		} else {
+			t = w.tt.byAddr[a]
+		}
+		if t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// knownLink answers a list walk from the links decoded with the tasks;
+// head is the list's anchor, never a task's link.
+func (w *taskWalk) knownLink(head, linkOff uint64, next func(*Task) uint64) func(uint64) (uint64, bool) {
+	return func(node uint64) (uint64, bool) {
+		if node == head {
 			return 0, false
 		}
+		if t, ok := w.tt.byAddr[node-linkOff]; ok {
+			return next(t), true
+		}
+		return 0, false
 	}
+}
 
-	// 1. Thread-group leaders: init_task.tasks.
-	head := it.Addr + tasksOff
-	nodes, errs := walkCircular(k, head, maxTasks, knownLink(head, tasksOff, func(t *Task) uint64 { return t.tasksNext }))
+// fromPidNamespace (step 0) decodes every task with a pid, from the pid
+// namespace (a shallow tree, not a pointer chase), on all CPUs. The list
+// walks then find these tasks' links already read instead of reading one
+// page per task in sequence — what dominates a 10,000-task compressed
+// dump otherwise.
+func (w *taskWalk) fromPidNamespace() {
+	if !w.l.hasPid {
+		return
+	}
+	w.inIDR, w.idrErr = w.k.pidNamespaceTasks(w.l)
+	addrs := make([]uint64, 0, len(w.inIDR))
+	for addr := range w.inIDR {
+		addrs = append(addrs, addr)
+	}
+	slices.Sort(addrs)
+	decoded, derrs := w.k.decodeTasks(w.l, addrs)
+	for i, addr := range addrs {
+		if derrs[i] == nil {
+			w.tt.byAddr[addr] = decoded[i]
+		} else {
+			w.idrDecodeErr[addr] = derrs[i]
+		}
+	}
+}
+
+// leaders (step 1) walks the thread-group leaders: init_task.tasks.
+func (w *taskWalk) leaders(initTask uint64) []*Task {
+	tasksOff := uint64(w.l.task.tasks.Off)
+	head := initTask + tasksOff
+	nodes, errs := walkCircular(w.k, head, maxTasks, w.knownLink(head, tasksOff, func(t *Task) uint64 { return t.tasksNext }))
 	for _, e := range errs {
-		problem("task %v", e)
+		w.problem("task %v", e)
 	}
 	addrs := make([]uint64, len(nodes))
 	for i, n := range nodes {
 		addrs[i] = n - tasksOff
 	}
-	leaders := collect(addrs, func(int) string { return "init_task.tasks" })
+	return w.collect(addrs, func(int) string { return "init_task.tasks" })
+}
 
-	// 2. Their threads: walk the lists, then decode them all at once.
+// threads (step 2) walks the leaders' thread lists (signal->thread_head,
+// or task->thread_group before 6.7), then decodes them all at once.
+func (w *taskWalk) threads(leaders []*Task) {
+	l, tl := w.l, &w.l.task
 	var threadAddrs []uint64
 	var threadOf []int
 	for _, ld := range leaders {
@@ -159,90 +196,90 @@ func (k *Kernel) readTaskTable() (*taskTable, error) {
 		default:
 			head, off = ld.Addr+uint64(tl.threadGroup.Off), uint64(tl.threadGroup.Off)
 		}
-		nodes, errs := walkCircular(k, head, maxTasks, knownLink(head, off, func(t *Task) uint64 { return t.threadNext }))
+		nodes, errs := walkCircular(w.k, head, maxTasks, w.knownLink(head, off, func(t *Task) uint64 { return t.threadNext }))
 		for _, e := range errs {
-			problem("thread list of pid %d (task %#x): %v", ld.PID, ld.Addr, e)
+			w.problem("thread list of pid %d (task %#x): %v", ld.PID, ld.Addr, e)
 		}
 		for _, n := range nodes {
 			threadAddrs = append(threadAddrs, n-off)
 			threadOf = append(threadOf, ld.PID)
 		}
 	}
-	collect(threadAddrs, func(i int) string { return fmt.Sprintf("threads of pid %d", threadOf[i]) })
+	w.collect(threadAddrs, func(i int) string { return fmt.Sprintf("threads of pid %d", threadOf[i]) })
+}
 
-	// 3. Per-cpu idle and current tasks from the runqueues.
-	cpus, err := k.PossibleCPUs()
+// runqueueTasks (step 3) adds each CPU's idle and current task from its
+// runqueue.
+func (w *taskWalk) runqueueTasks() error {
+	cpus, err := w.k.PossibleCPUs()
 	if err != nil {
-		return nil, fmt.Errorf("listing the CPUs for their runqueues: %w", err)
+		return fmt.Errorf("listing the CPUs for their runqueues: %w", err)
 	}
 	for _, cpu := range cpus {
-		rq, err := k.readRQ(l, cpu)
+		rq, err := w.k.readRQ(w.l, cpu)
 		if err != nil {
-			problem("%v", err)
+			w.problem("%v", err)
 			continue
 		}
 		if rq.idle != 0 {
-			if t := add(rq.idle, fmt.Sprintf("runqueues[%d].idle", cpu)); t != nil {
+			if t := w.add(rq.idle, fmt.Sprintf("runqueues[%d].idle", cpu)); t != nil {
 				t.Idle = true
-				tt.idle[cpu] = t
+				w.tt.idle[cpu] = t
 			}
 		}
 		if rq.curr != 0 {
-			known := inLists[rq.curr]
-			if t := add(rq.curr, fmt.Sprintf("runqueues[%d].curr", cpu)); t != nil {
+			known := w.inLists[rq.curr]
+			if t := w.add(rq.curr, fmt.Sprintf("runqueues[%d].curr", cpu)); t != nil {
 				if !known {
-					problem("active task %#x (pid %d) on cpu %d is not in the task lists", t.Addr, t.PID, cpu)
+					w.problem("active task %#x (pid %d) on cpu %d is not in the task lists", t.Addr, t.PID, cpu)
 				}
 				t.Active = true
-				tt.active[cpu] = t
+				w.tt.active[cpu] = t
 			}
 		}
 	}
+	return nil
+}
 
-	// 4. Cross-check with the pid namespace: every task with a pid is there.
-	if l.hasPid {
-		err := idrErr
-		if err != nil {
-			problem("walking init_pid_ns.idr: %v", err)
+// crossCheckPidNamespace (step 4): every task with a pid is in the pid
+// namespace, and every pid's task is in the lists.
+func (w *taskWalk) crossCheckPidNamespace() {
+	if !w.l.hasPid {
+		return
+	}
+	err := w.idrErr
+	if err != nil {
+		w.problem("walking init_pid_ns.idr: %v", err)
+	}
+	for addr, pid := range w.inIDR {
+		if w.inLists[addr] {
+			continue
 		}
-		for addr, pid := range inIDR {
-			if inLists[addr] {
-				continue
-			}
-			if derr, bad := idrDecodeErr[addr]; bad {
-				problem("init_pid_ns: pid %d: task %#x: %v", pid, addr, derr)
-				continue
-			}
-			problem("pid %d (task %#x) is in the pid namespace but not in the task lists", pid, addr)
+		if derr, bad := w.idrDecodeErr[addr]; bad {
+			w.problem("init_pid_ns: pid %d: task %#x: %v", pid, addr, derr)
+			continue
 		}
-		if err == nil {
-			for _, t := range tt.byAddr {
-				if _, ok := inIDR[t.Addr]; !ok && !t.Idle && t.PID != 0 {
-					problem("pid %d (task %#x) is in the task lists but not in the pid namespace", t.PID, t.Addr)
-				}
+		w.problem("pid %d (task %#x) is in the pid namespace but not in the task lists", pid, addr)
+	}
+	if err == nil {
+		for _, t := range w.tt.byAddr {
+			if _, ok := w.inIDR[t.Addr]; !ok && !t.Idle && t.PID != 0 {
+				w.problem("pid %d (task %#x) is in the task lists but not in the pid namespace", t.PID, t.Addr)
 			}
 		}
 	}
+}
 
-	// 5. Parents, memory, the panic task, sorting.
+// finish (step 5) fills parents and memory, sorts by pid, indexes by pid
+// and marks the panic task.
+func (w *taskWalk) finish() {
+	k, l, tt := w.k, w.l, w.tt
 	all := make([]*Task, 0, len(tt.byAddr))
 	for _, t := range tt.byAddr {
 		all = append(all, t)
 	}
 	for _, t := range all {
-		if t.Idle {
-			t.PPID = 0
-			continue
-		}
-		if p, ok := tt.byAddr[t.Parent]; ok {
-			t.PPID = p.PID
-		} else if t.Parent != 0 {
-			if p, err := k.decodeTask(l, t.Parent); err == nil {
-				t.PPID = p.PID
-			} else {
-				t.PPID = -1
-			}
-		}
+		w.setPPID(t)
 	}
 	split := threadRSSCounts(all)
 	for _, t := range all {
@@ -268,7 +305,24 @@ func (k *Kernel) readTaskTable() (*taskTable, error) {
 			tt.panic = t
 		}
 	}
-	return tt, nil
+}
+
+// setPPID gives t its parent's pid: 0 for idle tasks, -1 when the parent
+// cannot be read.
+func (w *taskWalk) setPPID(t *Task) {
+	if t.Idle {
+		t.PPID = 0
+		return
+	}
+	if p, ok := w.tt.byAddr[t.Parent]; ok {
+		t.PPID = p.PID
+	} else if t.Parent != 0 {
+		if p, err := w.k.decodeTask(w.l, t.Parent); err == nil {
+			t.PPID = p.PID
+		} else {
+			t.PPID = -1
+		}
+	}
 }
 
 // pidNamespaceTasks walks init_pid_ns.idr and returns task address → pid

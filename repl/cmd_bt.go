@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/kinspect/kinspect/dump"
 	"github.com/kinspect/kinspect/kstructs"
 )
 
@@ -42,7 +41,7 @@ addresses found on the stack.`,
 type btResult struct {
 	Tasks []btTask `json:"tasks"`
 
-	arch  dump.Arch
+	style kstructs.CrashStyle
 	flags map[string]bool
 }
 
@@ -141,7 +140,7 @@ func runBt(s *Session, inv *Invocation) (Result, error) {
 		}
 		tasks = []*kstructs.Task{t}
 	}
-	res := &btResult{arch: k.Arch, flags: map[string]bool{}}
+	res := &btResult{style: k.CrashStyle(), flags: map[string]bool{}}
 	for _, f := range []string{"f", "l", "s", "t"} {
 		res.flags[f] = inv.Has(f)
 	}
@@ -315,8 +314,7 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 		if f.Level < 10 {
 			prefix = " "
 		}
-		switch r.arch {
-		case dump.ArchARM:
+		if r.style.FromLines {
 			from := uint64(0)
 			for j := i + 1; j < len(t.Frames); j++ {
 				if !t.Frames[j].frame.Inline {
@@ -328,10 +326,10 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 				from = f.ExceptionRegs.PC()
 			}
 			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, r.funcName(s, f), from)
-		default:
+		} else {
 			pc := f.PC
-			if r.arch == dump.ArchARM64 && f.IsReturn {
-				pc -= 4 // crash shows the branch, not the return address
+			if f.IsReturn {
+				pc -= r.style.CallSiteBack // crash shows the branch, not the return address
 			}
 			fn := r.funcName(s, f)
 			if f.Inline {
@@ -346,7 +344,7 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			writeFrameWords(w, s, f.SP, ws)
 		}
 		if f.ExceptionRegs != nil {
-			writeExceptionRegs(w, s, r.arch, f.ExceptionRegs)
+			writeExceptionRegs(w, s, r.style, f.ExceptionRegs)
 		}
 		if i+1 < len(t.Frames) && t.Frames[i+1].frame.Stack != f.Stack {
 			if m := stackMarker(f.Stack); m != "" {
@@ -372,85 +370,12 @@ func writeFrameWords(w io.Writer, s *Session, sp uint64, ws []uint64) {
 }
 
 // writeExceptionRegs prints a pt_regs the way crash does for the arch.
-func writeExceptionRegs(w io.Writer, s *Session, arch dump.Arch, r *kstructs.Regs) {
+func writeExceptionRegs(w io.Writer, s *Session, style kstructs.CrashStyle, r *kstructs.Regs) {
 	img := s.K.Image
-	symOff := func(pc uint64) string {
+	style.WriteRegs(w, r, func(pc uint64) string {
 		if sym, off, ok := img.SymbolAt(pc); ok {
 			return fmt.Sprintf("%s+%d", sym.Name, off)
 		}
 		return "unknown"
-	}
-	v := r.Get
-	switch arch {
-	case dump.ArchX86_64:
-		if !r.User {
-			fmt.Fprintf(w, "    [exception RIP: %s]\n", symOff(r.PC()))
-		}
-		fmt.Fprintf(w, "    RIP: %016x  RSP: %016x  RFLAGS: %08x\n", v(16), v(19), v(18))
-		fmt.Fprintf(w, "    RAX: %016x  RBX: %016x  RCX: %016x\n", v(10), v(5), v(11))
-		fmt.Fprintf(w, "    RDX: %016x  RSI: %016x  RDI: %016x\n", v(12), v(13), v(14))
-		fmt.Fprintf(w, "    RBP: %016x   R8: %016x   R9: %016x\n", v(4), v(9), v(8))
-		fmt.Fprintf(w, "    R10: %016x  R11: %016x  R12: %016x\n", v(7), v(6), v(3))
-		fmt.Fprintf(w, "    R13: %016x  R14: %016x  R15: %016x\n", v(2), v(1), v(0))
-		fmt.Fprintf(w, "    ORIG_RAX: %016x  CS: %04x  SS: %04x\n", v(15), v(17), v(20))
-	case dump.ArchARM64:
-		if r.User {
-			fmt.Fprintf(w, "     PC: %016x   LR: %016x   SP: %016x\n    ", r.PC(), r.LR(), r.SP())
-		} else {
-			fmt.Fprintf(w, "     PC: %016x  [%s]\n", r.PC(), symOff(r.PC()))
-			fmt.Fprintf(w, "     LR: %016x  [%s]\n", r.LR(), symOff(r.LR()))
-			fmt.Fprintf(w, "     SP: %016x  PSTATE: %08x\n    ", r.SP(), v(33))
-		}
-		n := 0
-		for i := 29; i >= 0; i-- {
-			sp := ""
-			if i < 10 {
-				sp = " "
-			}
-			if n > 0 {
-				if n%3 == 0 {
-					io.WriteString(w, "\n    ")
-				} else {
-					io.WriteString(w, "  ")
-				}
-			}
-			fmt.Fprintf(w, "%sX%d: %016x", sp, i, v(i))
-			n++
-		}
-		io.WriteString(w, "\n")
-		if r.User {
-			fmt.Fprintf(w, "    ORIG_X0: %016x  SYSCALLNO: %x  PSTATE: %08x\n", r.Extra["orig_x0"], r.Extra["syscallno"], v(33))
-		}
-	case dump.ArchARM:
-		fmt.Fprintf(w, "    pc : [<%08x>]    lr : [<%08x>]    psr: %08x\n", v(15), v(14), v(16))
-		fmt.Fprintf(w, "    sp : %08x  ip : %08x  fp : %08x\n", v(13), v(12), v(11))
-		fmt.Fprintf(w, "    r10: %08x  r9 : %08x  r8 : %08x\n", v(10), v(9), v(8))
-		fmt.Fprintf(w, "    r7 : %08x  r6 : %08x  r5 : %08x  r4 : %08x\n", v(7), v(6), v(5), v(4))
-		fmt.Fprintf(w, "    r3 : %08x  r2 : %08x  r1 : %08x  r0 : %08x\n", v(3), v(2), v(1), v(0))
-		cpsr := v(16)
-		flags := ""
-		for i, c := range "NZCV" {
-			if cpsr&(1<<(31-uint(i))) != 0 {
-				flags += string(c)
-			} else {
-				flags += strings.ToLower(string(c))
-			}
-		}
-		onoff := func(bit uint) string {
-			if cpsr&(1<<bit) != 0 {
-				return "ff"
-			}
-			return "n"
-		}
-		modes := map[uint64]string{0x10: "USER_32", 0x11: "FIQ_32", 0x12: "IRQ_32", 0x13: "SVC_32", 0x17: "ABT_32", 0x1b: "UND_32", 0x1f: "SYSTEM_32"}
-		mode := modes[cpsr&0x1f]
-		if mode == "" {
-			mode = fmt.Sprintf("%#x", cpsr&0x1f)
-		}
-		isa := "ARM"
-		if cpsr&(1<<5) != 0 {
-			isa = "Thumb"
-		}
-		fmt.Fprintf(w, "    Flags: %s  IRQs o%s  FIQs o%s  Mode %s  ISA %s\n", flags, onoff(7), onoff(6), mode, isa)
-	}
+	})
 }

@@ -152,12 +152,11 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	if opts.KASLR, err = parseAddrFlag("kaslr", f.kaslr); err != nil {
 		return err
 	}
-	switch f.arch {
-	case "":
-	case "arm", "arm64", "x86_64":
+	if f.arch != "" {
+		if dump.Arch(f.arch).Spec() == nil {
+			return &exitError{exitUsage, fmt.Errorf("--arch %q: want arm, arm64 or x86_64", f.arch)}
+		}
 		opts.Arch = dump.Arch(f.arch)
-	default:
-		return &exitError{exitUsage, fmt.Errorf("--arch %q: want arm, arm64 or x86_64", f.arch)}
 	}
 
 	if f.cpuProfile != "" {

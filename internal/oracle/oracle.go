@@ -41,15 +41,18 @@ func Dir() string {
 	return filepath.Join(home, ".cache", "kinspect", "oracle")
 }
 
+// debArchs maps kinspect's (and Debian's, and uname's) arch names to
+// Debian's.
+var debArchs = map[string]string{
+	"x86_64": "amd64", "amd64": "amd64",
+	"arm64": "arm64", "aarch64": "arm64",
+	"arm": "armhf", "armhf": "armhf",
+}
+
 // debArch maps kinspect's arch names to Debian's, which name the roots.
 func debArch(arch string) (string, error) {
-	switch arch {
-	case "x86_64", "amd64":
-		return "amd64", nil
-	case "arm64", "aarch64":
-		return "arm64", nil
-	case "arm", "armhf":
-		return "armhf", nil
+	if da, ok := debArchs[arch]; ok {
+		return da, nil
 	}
 	return "", fmt.Errorf("oracle: unknown arch %q (want x86_64, arm64 or arm)", arch)
 }

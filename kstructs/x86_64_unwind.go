@@ -40,7 +40,7 @@ type x86Unwinder struct {
 	entSize int
 	n       int
 
-	spOffset, bpOffset, spReg, bpReg, typ, end, signal bitField
+	spOffset, bpOffset, spReg, bpReg, typ, end, signal dwarfx.Field
 	hasEnd, hasSignal                                  bool
 	// type numbering: before 6.4 CALL=0 REGS=1 REGS_PARTIAL=2 and an end
 	// bit; from 6.4 UNDEFINED=0 END_OF_STACK=1 CALL=2 REGS=3 REGS_PARTIAL=4.
@@ -88,17 +88,13 @@ func newX86Unwinder(u *unwinder) (*x86Unwinder, error) {
 		return nil, fmt.Errorf(".orc_unwind holds %d bytes, too few for %d entries of %d bytes", len(ents), x.n, x.entSize)
 	}
 	x.entries = ents
-	le := k.Image.ByteOrder().String() == "LittleEndian"
-	field := func(name string) (bitField, bool) {
-		_, f, err := memberPathOffset(t, "struct orc_entry", name)
-		if err != nil {
-			return bitField{}, false
-		}
-		return bitFieldOf(f, le), true
+	field := func(name string) (dwarfx.Field, bool) {
+		f, err := k.Image.Member(t, name)
+		return f, err == nil
 	}
 	for _, m := range []struct {
 		name string
-		dst  *bitField
+		dst  *dwarfx.Field
 	}{{"sp_offset", &x.spOffset}, {"bp_offset", &x.bpOffset}, {"sp_reg", &x.spReg}, {"bp_reg", &x.bpReg}, {"type", &x.typ}} {
 		b, ok := field(m.name)
 		if !ok {
@@ -134,25 +130,29 @@ func newX86Unwinder(u *unwinder) (*x86Unwinder, error) {
 	return x, nil
 }
 
-func signExtend(v uint64, width uint) int64 {
+func signExtend(v uint64, width int64) int64 {
 	shift := 64 - width
 	return int64(v<<shift) >> shift
 }
 
 func (x *x86Unwinder) entry(i int) orcEntry {
 	p := x.entries[i*x.entSize : (i+1)*x.entSize]
+	get := func(f dwarfx.Field) uint64 {
+		v, _ := f.Extract(p, x.u.bo)
+		return v
+	}
 	e := orcEntry{
-		spOffset: signExtend(x.spOffset.extract(p), x.spOffset.width),
-		bpOffset: signExtend(x.bpOffset.extract(p), x.bpOffset.width),
-		spReg:    int(x.spReg.extract(p)),
-		bpReg:    int(x.bpReg.extract(p)),
-		typ:      int(x.typ.extract(p)),
+		spOffset: signExtend(get(x.spOffset), x.spOffset.Width()),
+		bpOffset: signExtend(get(x.bpOffset), x.bpOffset.Width()),
+		spReg:    int(get(x.spReg)),
+		bpReg:    int(get(x.bpReg)),
+		typ:      int(get(x.typ)),
 	}
 	if x.hasEnd {
-		e.end = x.end.extract(p) != 0
+		e.end = get(x.end) != 0
 	}
 	if x.hasSignal {
-		e.signal = x.signal.extract(p) != 0
+		e.signal = get(x.signal) != 0
 	} else {
 		e.signal = e.typ == x.tRegs || e.typ == x.tPartial
 	}
@@ -186,8 +186,8 @@ func (x *x86Unwinder) cpuStacks(cpu int) []stackRange {
 	if v, err := k.Image.Variable("hardirq_stack_ptr"); err == nil {
 		ptrAddr = v.Addr + pcpu
 	} else if v, err := k.Image.Variable("pcpu_hot"); err == nil {
-		if off, _, err := memberPathOffset(v.Type, "struct pcpu_hot", "hardirq_stack_ptr"); err == nil {
-			ptrAddr = v.Addr + pcpu + off
+		if off, _, err := k.Image.OffsetOf(v.Type, "hardirq_stack_ptr"); err == nil {
+			ptrAddr = v.Addr + pcpu + uint64(off)
 		}
 	}
 	size, err := k.typeSize("struct irq_stack")
@@ -203,8 +203,8 @@ func (x *x86Unwinder) cpuStacks(cpu int) []stackRange {
 	// hardware and the entry code push the user's exception frame there
 	// before moving to the task stack; TSS.sp0 is its top.
 	if v, err := k.Image.Variable("cpu_tss_rw"); err == nil {
-		if off, _, err := memberPathOffset(v.Type, "struct tss_struct", "x86_tss.sp0"); err == nil {
-			if top, err := x.u.readWord(v.Addr + pcpu + off); err == nil && top != 0 {
+		if off, _, err := k.Image.OffsetOf(v.Type, "x86_tss.sp0"); err == nil {
+			if top, err := x.u.readWord(v.Addr + pcpu + uint64(off)); err == nil && top != 0 {
 				if n, err := k.typeSize("struct entry_stack"); err == nil && n > 0 && n < 1<<16 {
 					out = append(out, stackRange{lo: top - n, hi: top, kind: "entry"})
 				}

@@ -108,9 +108,7 @@ func (a *arm64Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bo
 	if fromCPU && a.enteringFromUser(bt, t, regs) {
 		return
 	}
-	prevFP := uint64(0)
-	var prevStack stackRange
-	left := map[string]bool{} // stacks the unwind has moved off
+	chain := fpChain{left: map[string]bool{}}
 	for {
 		f := Frame{PC: pc, FP: fp, SP: fp, IsReturn: isReturn}
 		if fp == 0 {
@@ -146,33 +144,10 @@ func (a *arm64Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bo
 			}
 			lr = 0
 		}
-		if fp == 0 {
-			stop("the frame pointer is 0")
+		if err := chain.step(t, fp); err != nil {
+			stop("%v", err)
 			return
 		}
-		if fp&7 != 0 {
-			stop("frame pointer %#x is misaligned", fp)
-			return
-		}
-		st, ok := t.stackOf(fp, 16)
-		if !ok {
-			stop("frame pointer %#x is outside the task's stacks", fp)
-			return
-		}
-		if prevFP != 0 {
-			if st == prevStack && fp <= prevFP {
-				stop("frame pointer %#x does not advance past %#x", fp, prevFP)
-				return
-			}
-			if st != prevStack {
-				if left[st.kind] {
-					stop("frame pointer %#x returns to the %s stack already left", fp, st.kind)
-					return
-				}
-				left[prevStack.kind] = true
-			}
-		}
-		prevFP, prevStack = fp, st
 		// An exception vector's record is the pt_regs' stackframe: the
 		// next frame is the interrupted context.
 		if s, _, ok := img.SymbolAt(pc - 1); ok && isReturn && arm64Vector.MatchString(s.Name) {
@@ -190,19 +165,66 @@ func (a *arm64Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bo
 			lr = a.stripPAC(pt.LR())
 			continue
 		}
-		var rec [16]byte
-		if err := u.k.ReadVirt(rec[:], fp); err != nil {
-			stop("reading the frame record at %#x: %v", fp, err)
-			return
-		}
-		nfp, npc := u.bo.Uint64(rec[:]), a.stripPAC(u.bo.Uint64(rec[8:]))
-		if npc == 0 {
-			stop("the frame record at %#x has no return address", fp)
+		nfp, npc, err := a.record(fp)
+		if err != nil {
+			stop("%v", err)
 			return
 		}
 		sp = fp + 16
 		pc, fp, isReturn = npc, nfp, true
 	}
+}
+
+// record reads the frame record at fp: {the caller's x29, the return
+// address} (struct frame_record, arch/arm64/include/asm/stacktrace/frame.h),
+// the return address stripped of its PAC.
+func (a *arm64Unwinder) record(fp uint64) (callerFP, ret uint64, err error) {
+	var rec [16]byte
+	if err := a.u.k.ReadVirt(rec[:], fp); err != nil {
+		return 0, 0, fmt.Errorf("reading the frame record at %#x: %v", fp, err)
+	}
+	callerFP, ret = a.u.bo.Uint64(rec[:]), a.stripPAC(a.u.bo.Uint64(rec[8:]))
+	if ret == 0 {
+		return 0, 0, fmt.Errorf("the frame record at %#x has no return address", fp)
+	}
+	return callerFP, ret, nil
+}
+
+// fpChain checks that a chain of frame pointers is one a kernel can build
+// (the rules of arch/arm64/kernel/stacktrace.c unwind_next_frame_record):
+// records are 8-byte aligned and on the task's stacks, move strictly up
+// within one stack, and never return to a stack the unwind has left.
+type fpChain struct {
+	prev      uint64
+	prevStack stackRange
+	left      map[string]bool // stacks the unwind has moved off
+}
+
+// step accepts the next frame pointer or says why it cannot be one.
+func (c *fpChain) step(t *taskCtx, fp uint64) error {
+	if fp == 0 {
+		return fmt.Errorf("the frame pointer is 0")
+	}
+	if fp&7 != 0 {
+		return fmt.Errorf("frame pointer %#x is misaligned", fp)
+	}
+	st, ok := t.stackOf(fp, 16)
+	if !ok {
+		return fmt.Errorf("frame pointer %#x is outside the task's stacks", fp)
+	}
+	if c.prev != 0 {
+		if st == c.prevStack && fp <= c.prev {
+			return fmt.Errorf("frame pointer %#x does not advance past %#x", fp, c.prev)
+		}
+		if st != c.prevStack {
+			if c.left[st.kind] {
+				return fmt.Errorf("frame pointer %#x returns to the %s stack already left", fp, st.kind)
+			}
+			c.left[c.prevStack.kind] = true
+		}
+	}
+	c.prev, c.prevStack = fp, st
+	return nil
 }
 
 // enteringFromUser handles a CPU stopped on the way between user space

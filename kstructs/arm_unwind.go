@@ -311,8 +311,6 @@ func (a *armUnwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 			stop("no unwind index entry for pc")
 			return
 		}
-		c := armCtrl{a: a, vrs: vrs}
-		c.vrs[armPC] = 0
 		switch {
 		case insn == exidxCantUnwind:
 			// Hand-written assembly (cpu_v7_*, v7wbi_flush_*, ...) has no
@@ -336,40 +334,13 @@ func (a *armUnwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 			}
 			vrs[armPC], vrs[armLR], isReturn = vrs[armLR], 0, true
 			continue
-		case insn&0x80000000 == 0:
-			c.insn = prel31(insn, at)
-		case insn&0xff000000 == 0x80000000:
-			c.insn = at
-		default:
-			stop("unsupported personality routine %#x in the unwind index", insn)
-			return
 		}
-		w, err := a.tabWord(c.insn)
+		next, err := a.ehabiStep(vrs, insn, at)
 		if err != nil {
-			stop("reading unwind bytecode at %#x: %v", c.insn, err)
+			stop("%v", err)
 			return
 		}
-		c.word = w
-		switch w & 0xff000000 {
-		case 0x80000000:
-			c.byte, c.entries = 2, 1
-		case 0x81000000:
-			c.byte, c.entries = 1, 1+int(w&0x00ff0000>>16)
-		default:
-			stop("unsupported personality routine %#x at %#x", w, c.insn)
-			return
-		}
-		for steps := 0; c.entries > 0 && c.err == nil && steps < 256; steps++ {
-			c.exec()
-		}
-		if c.err != nil {
-			stop("%v", c.err)
-			return
-		}
-		if c.vrs[armPC] == 0 {
-			c.vrs[armPC] = c.vrs[armLR]
-		}
-		npc, nsp := c.vrs[armPC]&^1, c.vrs[armSP]
+		npc, nsp := next[armPC]&^1, next[armSP]
 		if npc == pc && nsp == sp {
 			stop("the unwind does not advance (pc and sp unchanged)")
 			return
@@ -390,12 +361,52 @@ func (a *armUnwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 			stop("the stack changed outside call_with_stack (%#x -> %#x)", sp, nsp)
 			return
 		}
-		vrs = c.vrs
+		vrs = next
 		vrs[armPC] = npc
 		// Unwinding through an exception entry restores the interrupted
 		// pc: not a return address.
 		isReturn = !armSvcEntries[name]
 	}
+}
+
+// ehabiStep runs the unwind bytecode that the index entry insn (the
+// entry's second word, at address at) leads to on the callee's registers
+// vrs, returning the caller's (unwind_frame in arch/arm/kernel/unwind.c).
+// The caller's pc is lr when the bytecode does not pop pc.
+func (a *armUnwinder) ehabiStep(vrs [16]uint64, insn uint32, at uint64) ([16]uint64, error) {
+	c := armCtrl{a: a, vrs: vrs}
+	c.vrs[armPC] = 0
+	switch {
+	case insn&0x80000000 == 0:
+		c.insn = prel31(insn, at) // a prel31 pointer into .ARM.unwind_tab
+	case insn&0xff000000 == 0x80000000:
+		c.insn = at // compact model 0, inline in the index
+	default:
+		return vrs, fmt.Errorf("unsupported personality routine %#x in the unwind index", insn)
+	}
+	w, err := a.tabWord(c.insn)
+	if err != nil {
+		return vrs, fmt.Errorf("reading unwind bytecode at %#x: %v", c.insn, err)
+	}
+	c.word = w
+	switch w & 0xff000000 {
+	case 0x80000000: // personality 0: three opcode bytes in this word
+		c.byte, c.entries = 2, 1
+	case 0x81000000: // personality 1: two here, then N more words
+		c.byte, c.entries = 1, 1+int(w&0x00ff0000>>16)
+	default:
+		return vrs, fmt.Errorf("unsupported personality routine %#x at %#x", w, c.insn)
+	}
+	for steps := 0; c.entries > 0 && c.err == nil && steps < 256; steps++ {
+		c.exec()
+	}
+	if c.err != nil {
+		return vrs, c.err
+	}
+	if c.vrs[armPC] == 0 {
+		c.vrs[armPC] = c.vrs[armLR]
+	}
+	return c.vrs, nil
 }
 
 // leafReturn reports whether lr can be the return address of the leaf

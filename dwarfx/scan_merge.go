@@ -1,0 +1,171 @@
+package dwarfx
+
+// Merge: joining the per-goroutine scanners' tables into one index.
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// merge combines the workers' results into idx.
+func merge(idx *index, ws []*scanner, im *Image) {
+	str, info := im.sects[".debug_str"], im.sects[".debug_info"]
+	n := 0
+	for _, w := range ws {
+		n += w.m.n
+		idx.dies += w.dies
+		idx.warnings = append(idx.warnings, w.errs...)
+	}
+	// Types, declarations and enumerators, concurrently with definitions.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		types := make(map[typeKey]cand, n/len(ws)+1024)
+		for _, w := range ws {
+			for _, e := range w.m.e {
+				if e.k == 0 {
+					continue
+				}
+				k, c := e.k-1, w.cands[e.v]
+				tk := typeKey{kind: uint8(k >> 60 & 7), name: keyString(k&^(7<<60), str, info)}
+				if old, ok := types[tk]; !ok || c.better(old) {
+					types[tk] = c
+				}
+			}
+			w.m, w.cands = keyTable{}, nil
+		}
+		idx.types = types
+	}()
+	defer wg.Wait()
+
+	// Definitions.
+	nd, np := 0, 0
+	for _, w := range ws {
+		nd += len(w.defs)
+		np += len(w.pcs)
+	}
+	idx.defs = make([]def, 0, nd)
+	idx.vars = make(map[string]int32, nd/2)
+	idx.funcs = make(map[string]int32, nd/2)
+	pcs := make([]pcRange, 0, np)
+	for _, w := range ws {
+		base := int32(len(idx.defs))
+		for i := range w.defs {
+			wd := &w.defs[i]
+			name := ""
+			if wd.key != nkNone {
+				name = keyString(wd.key, str, info)
+			} else if wd.ref != 0 {
+				name = im.refNameSlow(wd.ref)
+			}
+			d := def{name: name, off: wd.off, lo: wd.lo, hi: wd.hi, ext: wd.ext, isFn: wd.isFn, next: -1, rng: -1}
+			if wd.rng >= 0 {
+				d.rng = int32(len(idx.ranges))
+				idx.ranges = append(idx.ranges, w.rngs[wd.rng])
+			}
+			idx.defs = append(idx.defs, d)
+		}
+		for _, p := range w.pcs {
+			pcs = append(pcs, pcRange{lo: p.lo, hi: p.hi, def: base + p.def})
+		}
+		w.defs, w.pcs = nil, nil
+	}
+	// Chain definitions sharing a name; then put each chain in a
+	// deterministic order: external ones first, then by DIE offset.
+	defs := idx.defs
+	var dups []int32 // heads of chains with more than one definition
+	for i := range defs {
+		d := &defs[i]
+		if d.name == "" {
+			continue
+		}
+		m := idx.vars
+		if d.isFn {
+			m = idx.funcs
+		}
+		if head, ok := m[d.name]; ok {
+			d.next = head
+			if defs[head].next < 0 {
+				dups = append(dups, int32(i))
+			}
+		}
+		m[d.name] = int32(i)
+	}
+	var chain []int32
+	for _, h := range dups {
+		d := &defs[h]
+		m := idx.vars
+		if d.isFn {
+			m = idx.funcs
+		}
+		head := m[d.name] // the chain may have grown past h
+		chain = chain[:0]
+		for i := head; i >= 0; i = defs[i].next {
+			chain = append(chain, i)
+		}
+		slices.SortFunc(chain, func(a, b int32) int {
+			if defs[a].ext != defs[b].ext {
+				if defs[a].ext {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Compare(defs[a].off, defs[b].off)
+		})
+		for j, i := range chain {
+			if j+1 < len(chain) {
+				defs[i].next = chain[j+1]
+			} else {
+				defs[i].next = -1
+			}
+		}
+		m[d.name] = chain[0]
+	}
+	slices.SortFunc(pcs, func(a, b pcRange) int {
+		if a.lo != b.lo {
+			return cmp.Compare(a.lo, b.lo)
+		}
+		return cmp.Compare(b.hi, a.hi)
+	})
+	idx.pcs = pcs
+}
+
+// refNameSlow resolves the name of the DIE at section offset off anywhere in
+// .debug_info (cross-unit references; rare).
+func (im *Image) refNameSlow(off uint64) string {
+	info := im.sects[".debug_info"]
+	units, _ := parseUnits(info, im.order)
+	i := sort.Search(len(units), func(i int) bool { return units[i].end > off })
+	if i >= len(units) || off < units[i].dieOff {
+		return ""
+	}
+	s := &scanner{order: im.order, info: info, abbrev: im.sects[".debug_abbrev"], str: im.sects[".debug_str"],
+		strOff: im.sects[".debug_str_offsets"], addr: im.sects[".debug_addr"]}
+	u := &units[i]
+	s.u = u
+	s.offsize = 4
+	if u.is64 {
+		s.offsize = 8
+	}
+	if u.vers >= 5 {
+		s.strBase, s.haveStrBase = uint64(2*s.offsize), true
+	}
+	tab, err := s.parseAbbrevs(u)
+	if err != nil {
+		return ""
+	}
+	s.tab = tab
+	var k nameKey
+	var ok bool
+	func() {
+		defer func() { recover() }()
+		k, _, ok = s.refName(off, 0)
+	}()
+	if !ok {
+		return ""
+	}
+	return keyString(k, s.str, info)
+}
