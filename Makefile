@@ -40,10 +40,11 @@ test: fixtures oracle
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
 
-# Build kinspect and the arm64 fixture, then open the REPL on it.
-DEMO_DIR = $$(ls -d $(KINSPECT_FIXTURES)/arm64-bookworm-*/ | grep -v scale | head -1)
-demo: build fixture-arm64
-	./bin/kinspect "$(DEMO_DIR)vmcore.elf" "$(DEMO_DIR)vmlinux"
+# Build kinspect and the arm64 fixture, then open the REPL on it (the
+# builder prints the fixture's directory: the one the current guest and
+# kernel made, never a stale one).
+demo: build deps
+	@d=$$(testdata/build-fixture.sh arm64 bookworm) && ./bin/kinspect "$$d/vmcore.elf" "$$d/vmlinux"
 
 clean:
 	rm -rf bin
