@@ -34,9 +34,11 @@ func Open(t testing.TB, arch, dumpFile string) (*kstructs.Kernel, *fixture.Fixtu
 type Extra struct{ Arch, Suite string }
 
 // Extras are the other kernels every cross-version test runs on: Linux
-// 5.10 (x86_64 bullseye) and 6.12 (arm64 trixie, a 52-bit-VA kernel, and
-// x86_64 trixie).
-var Extras = []Extra{{"x86_64", "bullseye"}, {"arm64", "trixie"}, {"x86_64", "trixie"}}
+// 5.10 (x86_64 bullseye) and 6.12 (arm64 trixie, a 52-bit-VA kernel).
+// (Debian's 6.12 x86_64 kernel oopsed at boot under QEMU's multi-threaded
+// TCG — int3 in sched_clock_cpu while static keys were patched — so there
+// is no x86_64 trixie fixture yet.)
+var Extras = []Extra{{"x86_64", "bullseye"}, {"arm64", "trixie"}}
 
 // OpenSuite is Open for the suite's fixture (fixture.RequireSuite).
 func OpenSuite(t testing.TB, arch, suite, dumpFile string) (*kstructs.Kernel, *fixture.Fixture) {
