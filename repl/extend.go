@@ -35,14 +35,15 @@ func noEngine() error {
 func sourceCmd() *Command {
 	return &Command{
 		Name:     "source",
-		Synopsis: "source FILE.star [ARGS...]",
+		Synopsis: "source [--main] FILE.star [ARGS...]",
 		Summary:  "run a Starlark script; its command_NAME functions become commands",
 		Description: "Runs a Starlark script (https://github.com/bazelbuild/starlark/blob/master/spec.md) with " +
 			"kinspect's built-ins (see Scripting in the README). A top-level function command_NAME(args) becomes " +
-			"the REPL command NAME, its docstring the command's help; main(args), if defined, is called with the " +
-			"arguments after FILE. Scripts cannot write files unless kinspect runs with --allow-write. A script " +
+			"the REPL command NAME, its docstring the command's help. With --main, main(args) is then called with " +
+			"the arguments after FILE and its return value printed (kinspect --script FILE -- ARGS does this). Scripts cannot write files unless kinspect runs with --allow-write. A script " +
 			"error prints a Starlark traceback (file:line); Ctrl-C stops a running script.",
-		Examples: []string{"source examples/pstree.star", "source examples/dstate.star"},
+		Examples: []string{"source examples/pstree.star", "source --main examples/dstate.star IN"},
+		Flags:    []Flag{{Long: "main", Help: "call the script's main(args) and print what it returns"}},
 		Run: func(s *Session, inv *Invocation) (Result, error) {
 			if scriptEngine == nil {
 				return nil, noEngine()

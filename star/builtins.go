@@ -55,7 +55,7 @@ func init() {
 		{"tasks_on_runqueue", "tasks_on_runqueue(cpu)", "the tasks queued on cpu's runqueue as `runq` lists them (RT, then CFS in vruntime order, then deadline); the running task is rq.curr", biTasksOnRunqueue},
 		{"find_task", "find_task(pid)", "the task with that pid (pid 0: CPU 0's idle task)", biFindTask},
 		{"task_state", "task_state(task)", "crash's state code of a task (\"RU\", \"IN\", \"UN\", \"ID\", ...), as ps shows it", biTaskState},
-		{"online_cpus", "online_cpus()", "the online CPU numbers", biOnlineCPUs},
+		{"cpus", "cpus()", "the possible CPU numbers (the CPUs runq shows)", biCPUs},
 		{"hex", "hex(n)", "n as a hexadecimal string (\"0xffff8880...\")", biHex},
 		{"run", "run(line)", "runs a REPL command with --json and returns its JSON document as Starlark dicts and lists", biRun},
 		{"write_file", "write_file(path, text)", "writes text to a file; only when kinspect runs with --allow-write", biWriteFile},
@@ -550,11 +550,11 @@ func biTaskState(st *state, th *starlark.Thread, args starlark.Tuple, kw []starl
 	return starlark.String(t.StateCode), nil
 }
 
-func biOnlineCPUs(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackPositionalArgs("online_cpus", args, kw, 0); err != nil {
+func biCPUs(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackPositionalArgs("cpus", args, kw, 0); err != nil {
 		return nil, err
 	}
-	cpus, err := st.k().OnlineCPUs()
+	cpus, err := st.k().PossibleCPUs()
 	if err != nil {
 		return nil, err
 	}

@@ -131,12 +131,13 @@ func (engine) Source(s *repl.Session, inv *repl.Invocation) (repl.Result, error)
 	if len(inv.Args) == 0 {
 		return nil, &repl.UsageError{Cmd: "source", Msg: "usage: source FILE.star [ARGS...]"}
 	}
-	return RunFile(s.Context(), s, inv.Args[0], inv.Args[1:])
+	return RunFile(s.Context(), s, inv.Args[0], inv.Args[1:], inv.Has("main"))
 }
 
 // RunFile runs a script: its top level, then registers its command_NAME
-// functions as commands of s, then calls main(args) if it defines main.
-func RunFile(ctx context.Context, s *repl.Session, path string, args []string) (repl.Result, error) {
+// functions as commands of s, then, with callMain, calls main(args) (a
+// script run with --script must define main).
+func RunFile(ctx context.Context, s *repl.Session, path string, args []string, callMain bool) (repl.Result, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -155,11 +156,15 @@ func RunFile(ctx context.Context, s *repl.Session, path string, args []string) (
 		if cmds, err = st.registerCommands(globals); err != nil {
 			return err
 		}
-		if m, ok := globals["main"].(starlark.Callable); ok {
-			ret, err = starlark.Call(th, m, starlark.Tuple{stringList(args)}, nil)
-			return err
+		if !callMain {
+			return nil
 		}
-		return nil
+		m, ok := globals["main"].(starlark.Callable)
+		if !ok {
+			return fmt.Errorf("%s defines no main(args)", path)
+		}
+		ret, err = starlark.Call(th, m, starlark.Tuple{stringList(args)}, nil)
+		return err
 	})
 	if err != nil {
 		return nil, st.withOutput(out, err)

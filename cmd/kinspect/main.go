@@ -213,7 +213,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	ctx := context.Background()
 	switch {
 	case f.script != "":
-		err = s.Exec(ctx, "source "+shellQuote(f.script)+" "+quoteArgs(f.scriptArgs), false)
+		err = s.Exec(ctx, "source --main "+shellQuote(f.script)+" "+quoteArgs(f.scriptArgs), false)
 	case f.commands != "":
 		err = s.Exec(ctx, f.commands, f.keepGoing)
 	case f.inputFile == "-":
