@@ -137,10 +137,10 @@ func (engine) Source(s *repl.Session, inv *repl.Invocation) (repl.Result, error)
 // RunFile runs a script: its top level, then registers its command_NAME
 // functions as commands of s, then, with callMain, calls main(args) (a
 // script run with --script must define main).
-func RunFile(ctx context.Context, s *repl.Session, path string, args []string, callMain bool) (repl.Result, error) {
+func RunFile(ctx context.Context, s *repl.Session, path string, args []string, callMain bool) (repl.ScriptResult, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return repl.ScriptResult{}, err
 	}
 	st := stateOf(s)
 	var ret starlark.Value = starlark.None
@@ -167,7 +167,7 @@ func RunFile(ctx context.Context, s *repl.Session, path string, args []string, c
 		return err
 	})
 	if err != nil {
-		return nil, st.withOutput(out, err)
+		return repl.ScriptResult{}, st.withOutput(out, err)
 	}
 	res := st.result(out, ret)
 	if len(cmds) > 0 && ret == starlark.None {
