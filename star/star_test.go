@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"go.starlark.net/starlark"
+
 	"github.com/kinspect/kinspect/internal/fixture"
 	"github.com/kinspect/kinspect/internal/ktest"
 	"github.com/kinspect/kinspect/kstructs"
@@ -413,6 +415,37 @@ func BenchmarkPsJSON(b *testing.B) {
 	for b.Loop() {
 		if _, err := s.RunJSON(context.Background(), "ps"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestReadmeBuiltinsCurrent fails when a built-in changed and README.md was
+// not regenerated with `make readme`; and every built-in is in the
+// environment scripts see, and the other way round.
+func TestReadmeBuiltinsCurrent(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := SpliceBuiltins(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want != string(b) {
+		t.Fatal("README.md's table of Starlark built-ins is stale: run `make readme`")
+	}
+	st := &state{globals: starlark.StringDict{}}
+	env := st.builtins()
+	documented := map[string]bool{}
+	for _, bi := range Builtins() {
+		documented[bi.Name] = true
+		if _, ok := env[bi.Name]; !ok && bi.Name != "str" {
+			t.Errorf("built-in %s is documented but not defined", bi.Name)
+		}
+	}
+	for name := range env {
+		if !documented[name] {
+			t.Errorf("built-in %s is not documented", name)
 		}
 	}
 }
