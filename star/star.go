@@ -32,11 +32,11 @@ type Options struct {
 }
 
 // state is one session's scripting state: its options and the globals of
-// the scripts sourced so far (visible to `star`).
+// the scripts sourced so far (visible to `star`). A session runs one
+// command at a time, and so one script at a time (runs may nest).
 type state struct {
 	sess    *repl.Session
 	opts    Options
-	mu      sync.Mutex
 	globals starlark.StringDict
 
 	// the running call's context and output (set per run)
@@ -65,11 +65,14 @@ var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: t
 
 // run executes fn on a fresh thread whose prints go to st.out, cancelled
 // when ctx is (Ctrl-C).
+//
+// Runs nest: a script's run("cmd") may run a script command, or source
+// another script; the outer run's context and output come back after.
 func (st *state) run(ctx context.Context, name string, fn func(th *starlark.Thread) error) (string, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
 	var out bytes.Buffer
+	prevCtx, prevOut := st.ctx, st.out
 	st.ctx, st.out = ctx, &out
+	defer func() { st.ctx, st.out = prevCtx, prevOut }()
 	th := &starlark.Thread{
 		Name:  name,
 		Print: func(_ *starlark.Thread, msg string) { out.WriteString(msg); out.WriteByte('\n') },

@@ -343,8 +343,9 @@ def command_save(args):
     """save: writes a file."""
     write_file(` + strconv.Quote(target) + `, "x")
 
-def main(args):
-    return {"n": len(args), "first": args[0]}
+def command_twice(args):
+    """twice: runs comm through run(), nested."""
+    return [run("comm 1")["output"], run("star 1 + 1")["value"]]
 `
 	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -355,6 +356,11 @@ def main(args):
 	}
 	if !strings.Contains(out.String(), "init\n") || !strings.Contains(out.String(), "The name comes from task_struct.comm.") {
 		t.Errorf("comm 1 / help comm printed %q", out.String())
+	}
+	// Script commands nest: one calls another, and star, through run().
+	out.Reset()
+	if err := s.Exec(ctx, "twice", false); err != nil || out.String() != "[\"init\\n\", 2]\n" {
+		t.Errorf("twice: %v, printed %q", err, out.String())
 	}
 	// Built-in commands cannot be replaced.
 	if err := os.WriteFile(script, []byte("def command_ps(args):\n  pass\n"), 0o644); err != nil {
