@@ -185,10 +185,7 @@ func biMember(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark
 	if err != nil {
 		return nil, err
 	}
-	if err := o.errPerCPU(); err != nil {
-		return nil, err
-	}
-	v, err := o.v.Path(path)
+	v, err := o.v.Path(path) // per-cpu stays per-cpu: per_cpu(member(v, "m"), cpu)
 	if err != nil {
 		return nil, readFault(err)
 	}
@@ -321,6 +318,9 @@ func biPerCPU(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark
 	if err != nil {
 		return nil, err
 	}
+	if !o.v.IsPerCPU() {
+		return nil, fmt.Errorf("per_cpu: %s is not a per-cpu variable", o.desc())
+	}
 	v, err := st.k().PerCPU(o.v, cpu)
 	if err != nil {
 		return nil, fmt.Errorf("per_cpu: %w", err)
@@ -334,6 +334,9 @@ func biPerCPU(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark
 func biInt(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	if len(args) == 1 && len(kw) == 0 {
 		if o, ok := args[0].(*Object); ok {
+			if err := o.errPerCPU(); err != nil {
+				return nil, err
+			}
 			if p, err := o.pointer(); err == nil {
 				return starlark.MakeUint64(p), nil
 			}

@@ -272,6 +272,10 @@ func TestObjects(t *testing.T) {
 		p := strings.TrimSpace(strings.SplitN(runText(t, s, "p init_task.se.load"), "= ", 2)[1])
 		check(`str(kernel.init_task.se["load"])`, p) // load is a Starlark keyword: obj["load"]
 		check(`t32(member(kernel.init_task, "se.load"), "%h") == `+strconv.Quote(strings.TrimRight(runText(t, s, "v.v %h init_task.se.load"), "\n")), true)
+		if _, err := Eval(context.Background(), s, `per_cpu(kernel.init_task, 0)`); err == nil {
+			t.Error("per_cpu of init_task worked")
+		}
+		check(`per_cpu(member(kernel.runqueues, "cfs"), 0) == per_cpu(kernel.runqueues, 0).cfs`, true)
 		// Per-cpu variables need a cpu.
 		if _, err := Eval(context.Background(), s, `kernel.runqueues.nr_running`); err == nil || !strings.Contains(err.Error(), "per_cpu") {
 			t.Errorf("reading a per-cpu variable without a cpu: %v", err)
@@ -323,6 +327,19 @@ func TestCancel(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancellation took %v", d)
+	}
+}
+
+// TestCancelCommand: Ctrl-C cancels the command's context, which stops the
+// script the command runs.
+func TestCancelCommand(t *testing.T) {
+	k, _ := ktest.Open(t, "x86_64", "vmcore.elf")
+	s, _, errb := newSession(k)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	err := s.Exec(ctx, "star [0 for _ in range(1000000000)]", false)
+	if err == nil || !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("interrupted star: %v, stderr %q", err, errb.String())
 	}
 }
 
