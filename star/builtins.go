@@ -373,7 +373,7 @@ func biT32(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark.Tu
 	label := o.v.Name()
 	if label == "" {
 		if a, ok := o.v.Addr(); ok {
-			label = fmt.Sprintf("(%s *)0x%X", dwarfx.TypeString(o.v.Type()), a)
+			label = fmt.Sprintf("*(%s *)0x%X", dwarfx.TypeString(o.v.Type()), a)
 		}
 	}
 	s, err := st.sess.FormatT32(label, o.v, flags...)
