@@ -199,6 +199,9 @@ func runPs(s *Session, inv *Invocation) (Result, error) {
 	}
 	tasks = filtered
 	if inv.Has("where") {
+		if inv.Has("tree") {
+			return nil, &UsageError{"ps", "--where cannot be used with --tree (the tree shows every task)"}
+		}
 		w, err := compileWhere("ps", inv.Flag("where"))
 		if err != nil {
 			return nil, err

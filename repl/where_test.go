@@ -85,7 +85,7 @@ func TestWhere(t *testing.T) {
 
 func TestWhereErrors(t *testing.T) {
 	k, _ := ktest.Open(t, "x86_64", "vmcore.elf")
-	for _, line := range []string{`ps --where 'bogus == 1'`, `ps --where 'pid =='`, `ps --where 'comm'`, `foreach --where 'nope' bt`} {
+	for _, line := range []string{`ps --where 'bogus == 1'`, `ps --where 'pid =='`, `ps --where 'comm'`, `foreach --where 'nope' bt`, `ps --tree --where 'pid == 1'`} {
 		s := NewSession(k, &discard{}, &discard{})
 		err := s.Exec(context.Background(), line, false)
 		var ue *UsageError
