@@ -341,6 +341,10 @@ func TestCancelCommand(t *testing.T) {
 	if err == nil || !strings.Contains(errb.String(), "interrupted") {
 		t.Errorf("interrupted star: %v, stderr %q", err, errb.String())
 	}
+	// The session is still usable.
+	if got := eval(t, s, "len(for_each_task()) > 0"); got != true {
+		t.Errorf("after the interrupt: %v", got)
+	}
 }
 
 func TestSourceCommandsAndWrites(t *testing.T) {
