@@ -309,6 +309,11 @@ func TestReadFault(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprintf("[[false %s true]]", want) {
 		t.Errorf("try_read = %v", got)
 	}
+	// A list whose head cannot be read: the walk's error names the address.
+	got = eval(t, s, `[hex(r.address) for r in [try_read(list_for_each_entry, 0x20, "struct task_struct", "tasks")]]`)
+	if fmt.Sprint(got) != "[0x20]" {
+		t.Errorf("try_read(list_for_each_entry) at 0x20 = %v", got)
+	}
 	// and passes values through.
 	if got := eval(t, s, `try_read(lambda: kernel.init_task.pid)`); fmt.Sprint(got) != "0" {
 		t.Errorf("try_read of a good read = %v", got)
