@@ -42,7 +42,9 @@ func foreachCmd() *Command {
 			"(RU IN UN ST ZO TR DE WA PA ID NE), kernel, user, gleader or active, and runs the command for " +
 			"each one with the task as the context, after the task's header. 'foreach ... ps' prints one ps " +
 			"table of the selected tasks; 'foreach task' prints only the struct.",
-		Examples: []string{"foreach bt", "foreach UN bt", "foreach kt_spin task -R se", "foreach user ps", "foreach active set"},
+		Examples: []string{"foreach bt", "foreach UN bt", "foreach kt_spin task -R se", "foreach user ps", "foreach active set",
+			`foreach --where 'prio < 100' bt`},
+		Flags:    []Flag{whereFlag},
 		Complete: ArgCommand,
 		Run:      runForeach,
 	}
@@ -61,6 +63,23 @@ func runForeach(s *Session, inv *Invocation) (Result, error) {
 		}
 	}
 	words = kept
+	var where *whereFilter
+	if inv.Has("where") {
+		if where, err = compileWhere("foreach", inv.Flag("where")); err != nil {
+			return nil, err
+		}
+		// Drop "--where EXPR" (or --where=EXPR) from the selectors.
+		for i, w := range words {
+			if w == "--where" && i+1 < len(words) {
+				words = append(words[:i:i], words[i+2:]...)
+				break
+			}
+			if strings.HasPrefix(w, "--where=") {
+				words = append(words[:i:i], words[i+1:]...)
+				break
+			}
+		}
+	}
 	ci := -1
 	for i, w := range words {
 		if c := s.table.lookup(w); c != nil && c.Name != "foreach" && !foreachStates[w] {
@@ -124,6 +143,11 @@ func runForeach(s *Session, inv *Invocation) (Result, error) {
 		}
 	}
 
+	if where != nil {
+		if tasks, err = where.filter(s, tasks); err != nil {
+			return nil, err
+		}
+	}
 	res := foreachResult{Command: strings.Join(cmdWords, " "), Tasks: []foreachItem{}}
 	saved := s.Vars.ContextTask
 	defer func() { s.Vars.ContextTask = saved }()

@@ -111,7 +111,8 @@ func psCmd() *Command {
 			"-l/-m sort by last run time (absolute / age); -t shows run and CPU times; -p the parent chain; " +
 			"-c children; -g thread groups; -S a count per state; --tree the process hierarchy; " +
 			"-ely a procps 'ps -ely' view. --json gives one object per task.",
-		Examples: []string{"ps", "ps -k", "ps -y FIFO,RR", "ps -l -C 1", "ps -p 123", "ps 'kworker.*'", "ps --tree", "ps -ely", "ps --json"},
+		Examples: []string{"ps", "ps -k", "ps -y FIFO,RR", "ps -l -C 1", "ps -p 123", "ps 'kworker.*'", "ps --tree", "ps -ely", "ps --json",
+			`ps --where 'state == "IN" && !kernel_thread'`},
 		Flags: []Flag{
 			{Short: "k", Help: "kernel threads only"},
 			{Short: "u", Help: "user tasks only"},
@@ -132,6 +133,7 @@ func psCmd() *Command {
 			{Short: "s", Help: "show the kernel stack pointer instead of the task address"},
 			{Long: "tree", Help: "process hierarchy from the children/sibling lists"},
 			{Short: "ely", Help: "procps 'ps -ely' view"},
+			whereFlag,
 		},
 		Complete: ArgTask,
 		Run:      runPs,
@@ -196,6 +198,18 @@ func runPs(s *Session, inv *Invocation) (Result, error) {
 		}
 	}
 	tasks = filtered
+	if inv.Has("where") {
+		if inv.Has("tree") {
+			return nil, &UsageError{"ps", "--where cannot be used with --tree (the tree shows every task)"}
+		}
+		w, err := compileWhere("ps", inv.Flag("where"))
+		if err != nil {
+			return nil, err
+		}
+		if tasks, err = w.filter(s, tasks); err != nil {
+			return nil, err
+		}
+	}
 
 	pages, err := s.K.MemPctPages()
 	if err != nil {

@@ -39,6 +39,8 @@ type Command struct {
 	NoKernel bool
 	// Run executes the command. It returns a Result rendered as text or JSON.
 	Run func(s *Session, inv *Invocation) (Result, error)
+
+	scripted bool // added by a script (Session.AddCommand)
 }
 
 // ArgKind tells completion what a command's positional arguments are.

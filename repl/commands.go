@@ -31,5 +31,7 @@ func commandTable() []*Command {
 		schedClassCmd(),
 		logCmd(),
 		triageCmd(),
+		sourceCmd(),
+		starCmd(),
 	}
 }

@@ -32,6 +32,7 @@ var jsonShapes = []struct {
 	{"rd", "object", rdResult{}},
 	{"dis", "array of objects", disInst{}},
 	{"mach", "object", machResult{}},
+	{"source, star", "object", ScriptResult{}},
 }
 
 // JSONFieldReference renders the --json field names of the commands above

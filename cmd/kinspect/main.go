@@ -24,6 +24,7 @@ import (
 	"github.com/kinspect/kinspect/dump"
 	"github.com/kinspect/kinspect/kstructs"
 	"github.com/kinspect/kinspect/repl"
+	"github.com/kinspect/kinspect/star"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +47,9 @@ type cliFlags struct {
 	kaslr      string
 	arch       string
 	cpuProfile string
+	script     string
+	allowWrite bool
+	scriptArgs []string
 }
 
 func main() {
@@ -94,11 +98,22 @@ or reads commands from stdin, crash-style.`,
 		Example: `  kinspect vmcore vmlinux
   kinspect vmcore vmlinux -c 'sys; ps -l'
   echo ps | kinspect vmcore vmlinux --json
-  kinspect vmlinux DDR0.bin@0x0,DDR1.bin@0x40000000 --phys-offset 0x0`,
-		Args:          cobra.ExactArgs(2),
+  kinspect vmlinux DDR0.bin@0x0,DDR1.bin@0x40000000 --phys-offset 0x0
+  kinspect vmcore vmlinux --script examples/pstree.star -- 1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// With --script, the words after "--" are the script's arguments.
+			if d := cmd.ArgsLenAtDash(); d >= 0 {
+				f.scriptArgs = args[d:]
+				args = args[:d]
+			}
+			return cobra.ExactArgs(2)(cmd, args)
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if d := cmd.ArgsLenAtDash(); d >= 0 {
+				args = args[:d]
+			}
 			return runSession(f, args, stdin, stdout, stderr)
 		},
 	}
@@ -112,6 +127,8 @@ or reads commands from stdin, crash-style.`,
 	root.Flags().StringVar(&f.arch, "arch", "", "target architecture (arm, arm64, x86_64), overriding detection")
 	root.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to FILE (for kinspect's developers)")
 	_ = root.Flags().MarkHidden("cpuprofile")
+	root.Flags().StringVar(&f.script, "script", "", "run the Starlark script FILE (its main(args), args after --) and exit")
+	root.Flags().BoolVar(&f.allowWrite, "allow-write", false, "let Starlark scripts write files (write_file)")
 
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
@@ -144,6 +161,12 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	if f.commands != "" && f.inputFile != "" {
 		return &exitError{exitUsage, errors.New("-c and -i cannot be used together")}
 	}
+	if f.script != "" && (f.commands != "" || f.inputFile != "") {
+		return &exitError{exitUsage, errors.New("--script cannot be used with -c or -i")}
+	}
+	if len(f.scriptArgs) > 0 && f.script == "" {
+		return &exitError{exitUsage, errors.New("arguments after -- are for --script")}
+	}
 	opts := kstructs.Options{Force: f.force}
 	var err error
 	if opts.PhysOffset, err = parseAddrFlag("phys-offset", f.physOffset); err != nil {
@@ -169,7 +192,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
-	interactive := f.commands == "" && f.inputFile == "" && isTerminal(stdin) && isTerminal(stdout)
+	interactive := f.commands == "" && f.inputFile == "" && f.script == "" && isTerminal(stdin) && isTerminal(stdout)
 	stop := startProgress(stderr, isTerminal(stderr) && interactive)
 	opts.Progress = stop.set
 	k, err := kstructs.Open(args[0], args[1], opts)
@@ -185,8 +208,11 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 
 	s := repl.NewSession(k, stdout, stderr)
 	s.JSON = f.json
+	star.Configure(s, star.Options{AllowWrite: f.allowWrite})
 	ctx := context.Background()
 	switch {
+	case f.script != "":
+		err = s.Exec(ctx, "source --main "+shellQuote(f.script)+" "+quoteArgs(f.scriptArgs), false)
 	case f.commands != "":
 		err = s.Exec(ctx, f.commands, f.keepGoing)
 	case f.inputFile == "-":
@@ -213,6 +239,19 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 		return &exitError{exitFailed, nil}
 	}
 	return nil
+}
+
+// shellQuote quotes a word for the REPL's tokenizer.
+func shellQuote(w string) string {
+	return "\"" + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(w) + "\""
+}
+
+func quoteArgs(ws []string) string {
+	q := make([]string, len(ws))
+	for i, w := range ws {
+		q[i] = shellQuote(w)
+	}
+	return strings.Join(q, " ")
 }
 
 func isTerminal(x any) bool {

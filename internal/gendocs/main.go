@@ -1,5 +1,6 @@
 // Command gendocs regenerates the command reference in README.md from the
-// REPL's command table: go run ./internal/gendocs README.md
+// REPL's command table, and the Starlark built-ins' table from star's:
+// go run ./internal/gendocs README.md
 package main
 
 import (
@@ -7,6 +8,7 @@ import (
 	"os"
 
 	"github.com/kinspect/kinspect/repl"
+	"github.com/kinspect/kinspect/star"
 )
 
 func main() {
@@ -20,6 +22,9 @@ func main() {
 		os.Exit(1)
 	}
 	out, err := repl.SpliceReference(string(b))
+	if err == nil {
+		out, err = star.SpliceBuiltins(out)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
