@@ -18,6 +18,14 @@ type memLayouts struct {
 	slabOnce sync.Once
 	slab     *slabLayout
 	slabErr  error
+
+	vmaOnce sync.Once
+	vma     *vmaLayout
+	vmaErr  error
+
+	fsOnce sync.Once
+	fs     *fsLayout
+	fsErr  error
 }
 
 func (k *Kernel) memLayouts() *memLayouts {

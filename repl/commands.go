@@ -32,5 +32,8 @@ func commandTable() []*Command {
 		logCmd(),
 		triageCmd(),
 		kmemCmd(),
+		vmCmd(),
+		filesCmd(),
+		mountCmd(),
 	}
 }
