@@ -20,7 +20,7 @@ type fsLayout struct {
 	fileSize                                       int
 	fDentry, fMnt                                  fieldLoc
 	inodeSize                                      int
-	iMode, iOp, iFop                               fieldLoc
+	iMode, iOp, iFop, iIno                         fieldLoc
 	filesFdt                                       fieldLoc
 	fdtMaxFds, fdtFd, fdtOpenFds                   fieldLoc
 	fsRootMnt, fsRootDentry, fsPwdMnt, fsPwdDentry fieldLoc
@@ -72,7 +72,7 @@ func (k *Kernel) buildFSLayout() (*fsLayout, error) {
 	})
 	layout("inode", func(b *layoutBuilder, n int) {
 		l.inodeSize = n
-		l.iMode, l.iOp, l.iFop = b.need("i_mode"), b.need("i_op"), b.need("i_fop")
+		l.iMode, l.iOp, l.iFop, l.iIno = b.need("i_mode"), b.need("i_op"), b.need("i_fop"), b.need("i_ino")
 	})
 	layout("files_struct", func(b *layoutBuilder, _ int) { l.filesFdt = b.need("fdt") })
 	layout("fdtable", func(b *layoutBuilder, _ int) {
@@ -200,6 +200,7 @@ type OpenFile struct {
 	FD                  int
 	File, Dentry, Inode uint64
 	Mode                uint32 // inode i_mode
+	Ino                 uint64 // inode i_ino
 	Type                string // crash's TYPE column: REG, DIR, CHR, BLK, FIFO, PIPE, SOCK, LNK, UNKN, "?"
 	Path                string
 	Err                 error // why this descriptor could not be fully read
@@ -335,6 +336,7 @@ func (k *Kernel) openFile(l *fsLayout, fd int, file uint64) OpenFile {
 	vfsmnt := k.rootVfsmount(l, d.uint(fb, l.fMnt))
 	of.Path, of.Err = k.Pathname(of.Dentry, vfsmnt)
 	of.Mode = uint32(d.uint(ib, l.iMode))
+	of.Ino = d.uint(ib, l.iIno)
 	of.Type = "UNKN"
 	switch of.Mode & sIFMT {
 	case sIFREG:
