@@ -32,6 +32,12 @@ var jsonShapes = []struct {
 	{"rd", "object", rdResult{}},
 	{"dis", "array of objects", disInst{}},
 	{"mach", "object", machResult{}},
+	{"kmem -s", "array of objects", slabCacheJSON{}},
+	{"vm", `object {"tasks": [...]}, each`, vmTask{}},
+	{"vm (vma)", "object", vmVMA{}},
+	{"files", `object {"tasks": [...]}, each`, filesTask{}},
+	{"files (fd)", "object", filesFD{}},
+	{"mount", `object {"mounts": [...]}, each`, mountJSON{}},
 }
 
 // JSONFieldReference renders the --json field names of the commands above
