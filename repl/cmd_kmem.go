@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
 )
 
 // slabCacheJSON is one cache in `kmem -s --json`.
@@ -125,6 +124,106 @@ func kmemSlabs(s *Session, names []string) (Result, error) {
 	return r, nil
 }
 
+// kmemInfoRow is one line of `kmem -i --json`.
+type kmemInfoRow struct {
+	Name    string  `json:"name"`    // crash's label: "TOTAL MEM", "FREE", ...
+	Pages   *uint64 `json:"pages"`   // null when kinspect does not compute it (SHARED)
+	Bytes   *uint64 `json:"bytes"`   // pages × page size
+	Percent *uint64 `json:"percent"` // of the line's reference (TOTAL MEM, TOTAL HIGH...), null for totals
+	Of      string  `json:"of"`      // the reference: "TOTAL MEM", "TOTAL LOW", ... ("" for totals)
+	gap     bool
+}
+
+type kmemInfoResult struct {
+	Rows []kmemInfoRow `json:"rows"`
+}
+
+// pagesToSize is crash's pages_to_size.
+func pagesToSize(pages, pageSize uint64) string {
+	if pages == 0 {
+		return "0"
+	}
+	total := float64(pages) * float64(pageSize)
+	var out string
+	switch {
+	case total >= 1<<30:
+		out = fmt.Sprintf("%.1f GB", total/(1<<30))
+	case total >= 1<<20:
+		out = fmt.Sprintf("%.1f MB", total/(1<<20))
+	default:
+		out = fmt.Sprintf("%d KB", uint64(total/1024))
+	}
+	return strings.Replace(out, ".0 ", " ", 1)
+}
+
+func (r kmemInfoResult) Text(w io.Writer, s *Session) error {
+	fmt.Fprintf(w, "                 PAGES        TOTAL      PERCENTAGE\n")
+	for _, row := range r.Rows {
+		if row.gap {
+			fmt.Fprintln(w)
+		}
+		if row.Pages == nil {
+			fmt.Fprintf(w, "%13s  %7s  %11s  %3s%% of %s   (not computed: crash counts mem_map pages)\n", row.Name, "?", "?", "?", row.Of)
+			continue
+		}
+		size := pagesToSize(*row.Pages, s.K.PageSize())
+		if row.Percent == nil {
+			fmt.Fprintf(w, "%13s  %7d  %11s         ----\n", row.Name, *row.Pages, size)
+			continue
+		}
+		fmt.Fprintf(w, "%13s  %7d  %11s  %3d%% of %s\n", row.Name, *row.Pages, size, *row.Percent, row.Of)
+	}
+	return nil
+}
+
 func kmemInfo(s *Session) (Result, error) {
-	return nil, fmt.Errorf("kmem -i: not implemented yet")
+	mi, err := s.K.MemInfo()
+	if err != nil {
+		return nil, fmt.Errorf("kmem -i: %w", err)
+	}
+	ps := s.K.PageSize()
+	var r kmemInfoResult
+	add := func(gap bool, name string, pages uint64, of string, ref uint64) {
+		p, b := pages, pages*ps
+		row := kmemInfoRow{Name: name, Pages: &p, Bytes: &b, Of: of, gap: gap}
+		if of != "" {
+			pct := uint64(0)
+			if ref != 0 && pages != 0 {
+				pct = pages * 100 / ref
+			}
+			row.Percent = &pct
+		}
+		r.Rows = append(r.Rows, row)
+	}
+	total := mi.TotalRAM
+	add(false, "TOTAL MEM", total, "", 0)
+	add(false, "FREE", mi.Free, "TOTAL MEM", total)
+	add(false, "USED", total-min(mi.Free, total), "TOTAL MEM", total)
+	r.Rows = append(r.Rows, kmemInfoRow{Name: "SHARED", Of: "TOTAL MEM"})
+	add(false, "BUFFERS", mi.Buffers, "TOTAL MEM", total)
+	add(false, "CACHED", mi.Cached, "TOTAL MEM", total)
+	add(false, "SLAB", mi.Slab, "TOTAL MEM", total)
+	if mi.HasHigh {
+		add(true, "TOTAL HIGH", mi.TotalHigh, "TOTAL MEM", total)
+		add(false, "FREE HIGH", mi.FreeHigh, "TOTAL HIGH", mi.TotalHigh)
+		low := total - mi.TotalHigh
+		add(false, "TOTAL LOW", low, "TOTAL MEM", total)
+		add(false, "FREE LOW", mi.Free-mi.FreeHigh, "TOTAL LOW", low)
+	}
+	if mi.HasHuge {
+		add(true, "TOTAL HUGE", mi.HugeTotal, "", 0)
+		add(false, "HUGE FREE", mi.HugeFree, "TOTAL HUGE", mi.HugeTotal)
+	}
+	gap := true
+	if mi.HasSwap {
+		add(gap, "TOTAL SWAP", mi.SwapTotal, "", 0)
+		add(false, "SWAP USED", mi.SwapUsed, "TOTAL SWAP", mi.SwapTotal)
+		add(false, "SWAP FREE", mi.SwapTotal-mi.SwapUsed, "TOTAL SWAP", mi.SwapTotal)
+		gap = true
+	}
+	if mi.HasCommit {
+		add(gap, "COMMIT LIMIT", mi.CommitLimit, "", 0)
+		add(false, "COMMITTED", mi.Committed, "TOTAL LIMIT", mi.CommitLimit)
+	}
+	return r, nil
 }

@@ -32,6 +32,7 @@ var jsonShapes = []struct {
 	{"rd", "object", rdResult{}},
 	{"dis", "array of objects", disInst{}},
 	{"mach", "object", machResult{}},
+	{"kmem -i", `object {"rows": [...]}, each`, kmemInfoRow{}},
 	{"kmem -s", "array of objects", slabCacheJSON{}},
 	{"vm", `object {"tasks": [...]}, each`, vmTask{}},
 	{"vm (vma)", "object", vmVMA{}},

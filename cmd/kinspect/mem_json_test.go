@@ -11,9 +11,9 @@ import (
 	"github.com/kinspect/kinspect/repl"
 )
 
-// TestMemJSONMatchesDocumentedFields runs kmem -s, vm, files and mount with
+// TestMemJSONMatchesDocumentedFields runs kmem -i, kmem -s, vm, files and mount with
 // --json and checks every object at every level (caches; tasks and their
-// vmas / fds; mounts) against the README's field table.
+// vmas / fds; mounts; kmem -i rows) against the README's field table.
 func TestMemJSONMatchesDocumentedFields(t *testing.T) {
 	f := fixture.Require(t, "x86_64")
 	pid := f.GT.RolePID("files")
@@ -21,6 +21,7 @@ func TestMemJSONMatchesDocumentedFields(t *testing.T) {
 	cmds := []struct {
 		cmd, doc, sub, nested, nestedDoc string
 	}{
+		{"kmem -i", "kmem -i", "rows", "", ""},
 		{"kmem -s", "kmem -s", "", "", ""},
 		{fmt.Sprintf("vm %d", pid), "vm", "tasks", "vmas", "vm (vma)"},
 		{fmt.Sprintf("files %d", pid), "files", "tasks", "fds", "files (fd)"},
