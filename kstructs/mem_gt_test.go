@@ -311,3 +311,85 @@ func TestMountsMatchProcMounts(t *testing.T) {
 		t.Logf("%s: %d of %d mounts match", ktest.Name(f), matched, len(lines))
 	})
 }
+
+// TestMemInfoMatchesProcMeminfo: kmem -i's figures against the guest's
+// /proc/meminfo. Totals are fixed at boot and must be equal (MemTotal,
+// HighTotal, SwapTotal, HugePages_Total, CommitLimit); the counters that
+// move while the guest keeps reading /proc (MemFree, Cached, Slab) must be
+// within 2% of MemTotal, and are logged. Committed_AS is not compared:
+// crash (and kinspect) show vm_committed_as.count without the per-cpu
+// batches /proc adds.
+func TestMemInfoMatchesProcMeminfo(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		want := map[string]uint64{}
+		for _, l := range procFile(t, f, "/proc/meminfo") {
+			fs := strings.Fields(l)
+			if len(fs) < 2 {
+				continue
+			}
+			v, err := strconv.ParseUint(fs[1], 10, 64)
+			if err != nil {
+				continue
+			}
+			want[strings.TrimSuffix(fs[0], ":")] = v
+		}
+		mi, err := k.MemInfo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb := func(pages uint64) uint64 { return pages * k.PageSize() / 1024 }
+		exact := []struct {
+			name string
+			got  uint64
+		}{
+			{"MemTotal", kb(mi.TotalRAM)},
+			{"Buffers", kb(mi.Buffers)},
+			{"SwapTotal", kb(mi.SwapTotal)},
+			{"SwapFree", kb(mi.SwapTotal - mi.SwapUsed)},
+			{"HugePages_Total", mi.HugeTotal / max(1, want["Hugepagesize"]*1024/k.PageSize())},
+			{"HugePages_Free", mi.HugeFree / max(1, want["Hugepagesize"]*1024/k.PageSize())},
+			{"CommitLimit", kb(mi.CommitLimit)},
+		}
+		if mi.HasHigh {
+			exact = append(exact, struct {
+				name string
+				got  uint64
+			}{"HighTotal", kb(mi.TotalHigh)})
+		}
+		var log []string
+		for _, e := range exact {
+			w, ok := want[e.name]
+			if !ok && strings.HasPrefix(e.name, "HugePages") && e.got == 0 {
+				continue // no hugetlbfs in this kernel (arm): no hstates either
+			}
+			if !ok {
+				t.Errorf("/proc/meminfo has no %s", e.name)
+				continue
+			}
+			if w != e.got {
+				t.Errorf("%s: %d, /proc/meminfo %d", e.name, e.got, w)
+			}
+			log = append(log, fmt.Sprintf("%s %d", e.name, w))
+		}
+		tol := want["MemTotal"] / 50
+		near := []struct {
+			name string
+			got  uint64
+		}{{"MemFree", kb(mi.Free)}, {"Cached", kb(mi.Cached)}, {"Slab", kb(mi.Slab)}}
+		if mi.HasHigh {
+			near = append(near, struct {
+				name string
+				got  uint64
+			}{"HighFree", kb(mi.FreeHigh)})
+		}
+		for _, e := range near {
+			w := want[e.name]
+			d := int64(e.got) - int64(w)
+			if d < -int64(tol) || d > int64(tol) {
+				t.Errorf("%s: %d kB, /proc/meminfo %d kB (more than 2%% of MemTotal apart)", e.name, e.got, w)
+			}
+			log = append(log, fmt.Sprintf("%s %d (/proc %d, %+d)", e.name, e.got, w, d))
+		}
+		t.Logf("%s: equal: %s", ktest.Name(f), strings.Join(log, ", "))
+	})
+}
