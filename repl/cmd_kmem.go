@@ -55,8 +55,10 @@ func kmemCmd() *Command {
 		Name:     "kmem",
 		Synopsis: "kmem -i | -s [CACHE]",
 		Summary:  "kernel memory: the memory summary (-i) and the SLUB caches (-s)",
-		Description: "-i prints crash's memory summary (total, free, used, shared, buffers, cached, slab, huge pages, " +
-			"swap, commit limit) from the vm_zone_stat/vm_node_stat counters. -s lists every SLUB cache of " +
+		Description: "-i prints crash's memory summary (total, free, used, buffers, cached, slab, highmem, huge pages, " +
+			"swap, commit limit) from _totalram_pages, the zones' and vm_node_stat's counters, hstates, swap_info " +
+			"and vm_committed_as; SHARED, which crash counts by walking every struct page, is not computed and " +
+			"shows as '?'. -s lists every SLUB cache of " +
 			"slab_caches with its object size, allocated and total objects, slab count and slab size, counted as " +
 			"crash counts them (per-cpu slabs, per-cpu partial and node partial lists, kmem_cache_node totals); " +
 			"CACHE restricts the list to the cache of that name. --json gives one object per cache (-s) or the summary (-i).",
