@@ -91,17 +91,17 @@ func kmemSlabs(s *Session, names []string) (Result, error) {
 	if caches == nil && err != nil {
 		return nil, err
 	}
-	want := map[string]bool{}
+	want, found := map[string]bool{}, map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
 	var r kmemSlabResult
 	r.caches = []slabCacheJSON{}
 	for _, c := range caches {
-		if len(want) > 0 && !want[c.Name] {
+		if len(names) > 0 && !want[c.Name] {
 			continue
 		}
-		delete(want, c.Name)
+		found[c.Name] = true
 		j := slabCacheJSON{Cache: s.addr(c.Addr), Name: c.Name, ObjSize: c.ObjectSize, Size: c.Size,
 			Allocated: c.Allocated, Total: c.Total, Slabs: c.Slabs, SlabSize: c.SlabSize, ObjPerSlab: c.ObjPerSlab,
 			ActiveObjs: c.SlabinfoActive()}
@@ -114,14 +114,16 @@ func kmemSlabs(s *Session, names []string) (Result, error) {
 	if err != nil {
 		r.err = err.Error()
 	}
-	if len(want) > 0 {
+	if len(names) > 0 {
 		var missing []string
 		for _, n := range names {
-			if want[n] {
+			if !found[n] {
 				missing = append(missing, n)
 			}
 		}
-		return nil, fmt.Errorf("kmem: no slab cache named %s", strings.Join(missing, ", "))
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("kmem: no slab cache named %s", strings.Join(missing, ", "))
+		}
 	}
 	return r, nil
 }

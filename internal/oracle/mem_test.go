@@ -188,6 +188,25 @@ func TestKmemSMatchesCrash(t *testing.T) {
 		n := compareRows(t, "cache", []string{"CACHE", "OBJSIZE", "ALLOCATED", "TOTAL", "SLABS", "SSIZE", "NAME"}, cr, kr, order)
 		t.Logf("%s: %d of %d caches equal in every column", ktest.Name(m.f), n, len(cr))
 		compareLines(t, "kmem -s", c, k)
+		// kmem -s NAME...: exactly the named caches, as crash's rows.
+		picks := []string{order[0], order[len(order)/2], order[len(order)-1]}
+		var names []string
+		want := map[string][]string{}
+		for _, p := range picks {
+			names = append(names, cr[p][6])
+			want[p] = cr[p]
+		}
+		var out, errb bytes.Buffer
+		s := repl.NewSession(m.k, &out, &errb)
+		cmd := "kmem -s " + strings.Join(names, " ")
+		if err := s.Exec(context.Background(), cmd, false); err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		got, _ := rows(out.String(), kmemSRow, 1)
+		if len(got) != len(picks) {
+			t.Errorf("%s: %d rows, want %d:\n%s", cmd, len(got), len(picks), out.String())
+		}
+		compareRows(t, cmd, []string{"CACHE", "OBJSIZE", "ALLOCATED", "TOTAL", "SLABS", "SSIZE", "NAME"}, want, got, picks)
 	})
 }
 
