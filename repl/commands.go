@@ -33,5 +33,9 @@ func commandTable() []*Command {
 		triageCmd(),
 		sourceCmd(),
 		starCmd(),
+		kmemCmd(),
+		vmCmd(),
+		filesCmd(),
+		mountCmd(),
 	}
 }

@@ -33,6 +33,13 @@ var jsonShapes = []struct {
 	{"dis", "array of objects", disInst{}},
 	{"mach", "object", machResult{}},
 	{"source, star", "object", ScriptResult{}},
+	{"kmem -i", `object {"rows": [...]}, each`, kmemInfoRow{}},
+	{"kmem -s", "array of objects", slabCacheJSON{}},
+	{"vm", `object {"tasks": [...]}, each`, vmTask{}},
+	{"vm (vma)", "object", vmVMA{}},
+	{"files", `object {"tasks": [...]}, each`, filesTask{}},
+	{"files (fd)", "object", filesFD{}},
+	{"mount", `object {"mounts": [...]}, each`, mountJSON{}},
 }
 
 // JSONFieldReference renders the --json field names of the commands above

@@ -66,9 +66,6 @@ var (
 func open(t *testing.T, arch, suite string) *target {
 	t.Helper()
 	oracle.Require(t, arch)
-	if why, ok := crashUnreadable[arch+"/"+suite]; ok {
-		t.Skipf("crash 8.0.6 cannot read the %s %s dumps: %s", arch, suite, why)
-	}
 	k, f := ktest.OpenSuite(t, arch, suite, oracle.DefaultDump(arch))
 	crashMu.Lock()
 	defer crashMu.Unlock()
@@ -77,6 +74,7 @@ func open(t *testing.T, arch, suite string) *target {
 	}
 	tg := &target{arch: arch, suite: suite, k: k, f: f, outs: map[string]string{}}
 	tg.cmds = append(append([]string(nil), commands...), dumpCommands(t, k)...)
+	tg.cmds = append(tg.cmds, memCommands(f.GT.RolePID("files"))...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {
 		t.Fatal(err)
@@ -440,12 +438,6 @@ func testBT(t *testing.T, cmd string) {
 		}
 		t.Logf("%s on %s: %d tasks compared, %d exactly equal", cmd, tg.arch, compared, exact)
 	})
-}
-
-// crashUnreadable: fixtures crash 8.0.6 cannot open at all (kinspect's
-// own ground-truth tests still run on them).
-var crashUnreadable = map[string]string{
-	"arm64/trixie": "Linux 6.12 built for 52-bit VAs running 48-bit: crash stops at \"seek error: kernel virtual address: … type: \"memory section root table\"\" (also with --machdep vabits_actual=48)",
 }
 
 // crashNoFrames: where crash 8.0.6 prints task headers only for QEMU's dumps.
