@@ -50,7 +50,6 @@ func openMem(t *testing.T, arch, suite string) *memTarget {
 	return m
 }
 
-
 func forMem(t *testing.T, fn func(t *testing.T, m *memTarget)) {
 	for _, fx := range fixtures {
 		name := fx.Arch
