@@ -503,6 +503,18 @@ func (a *armUnwinder) unwindCPU(bt *Backtrace, t *taskCtx, regs *Regs) {
 			bt.Notes = append(bt.Notes, fmt.Sprintf("%s; interrupted at pc %#x, whose stack pointer (banked, not in the dump) was found by searching the stack: %#x", where, ipc, sp))
 			return
 		}
+		if trial, slot, ok := a.searchReturn(t, regs); ok {
+			// A leaf (arch_timer_read_counter_long under panic's
+			// mdelay) keeps its return address in the banked lr, so
+			// its caller is lost; the chain resumes at the lowest
+			// saved return address that unwinds to an entry point.
+			addFrame(bt, t, Frame{PC: ipc, SP: regs.SP()})
+			bt.Frames[len(bt.Frames)-1].Stack = "task"
+			bt.Frames = append(bt.Frames, trial.Frames...)
+			bt.Notes = append(bt.Notes, fmt.Sprintf("%s; interrupted at pc %#x, a function whose return address is in the banked lr: "+
+				"its caller is unknown, the trace resumes at the return address saved at %#x", where, ipc, slot))
+			return
+		}
 		bt.Stopped = fmt.Sprintf("unwind stopped at %#x: %s; interrupted at pc %#x, but its stack pointer is banked (not in the dump) and no position on the task's stacks unwinds from there to an entry point", pc, where, ipc)
 		return
 	}
@@ -558,6 +570,37 @@ func (a *armUnwinder) searchSP(t *taskCtx, regs *Regs, pc uint64) (*Backtrace, u
 	// A tail call (b F from the real caller's callee) defeats the call
 	// site check: take the lowest chain that reaches an entry point.
 	return fallback, fallbackSP, fallback != nil
+}
+
+// searchReturn looks, from the bottom of the task's stack up, for a saved
+// return address (kernel text right after a call) from which the stack
+// unwinds to an entry point: the resumed chain when the interrupted
+// function's own return address is lost. ARM's push {..., lr} stores lr
+// highest, so the caller's frame starts just above the slot.
+func (a *armUnwinder) searchReturn(t *taskCtx, regs *Regs) (*Backtrace, uint64, bool) {
+	u := a.u
+	for _, s := range t.stacks {
+		if s.kind != "task" {
+			continue
+		}
+		for slot := s.lo; slot+4 < s.hi; slot += 4 {
+			w, err := u.readWord(slot)
+			if err != nil || w&1 != 0 || !u.k.Image.InText(w) {
+				continue
+			}
+			if fn, _, _, ok := a.find(w - 4); !ok || !a.callsInto(w, fn) && !a.callSite(w, 0, false) {
+				continue
+			}
+			r := &Regs{Arch: u.arch, Values: append([]uint64(nil), regs.Values...)}
+			r.Values[armPC], r.Values[armSP], r.Values[armLR], r.Values[armCPSR] = w, slot+4, 0, armModeSVC
+			trial := u.newBacktrace(t)
+			a.unwind(trial, t, r, false)
+			if trial.Stopped == "" && len(trial.Frames) >= 2 {
+				return trial, slot, true
+			}
+		}
+	}
+	return nil, 0, false
 }
 
 // repeatsCallSite reports whether two consecutive frames return to the
