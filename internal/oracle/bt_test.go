@@ -217,14 +217,24 @@ func compareAddr2line(t *testing.T, tg *target, bt *kstructs.Backtrace) {
 	var groups []*group
 	var cur *group
 	var lookups []string
+	skipped := 0
 	for _, f := range frames {
+		if tg.arch == "arm" && f.PC >= 0xffff0000 {
+			// arm's vector page holds one of three vector tables all
+			// linked at 0xffff0000 (__vectors_start and the two
+			// spectre-BHB variants): the DWARF line of an address there
+			// depends on which one the kernel copied, which no line
+			// table says.
+			skipped++
+			continue
+		}
 		if cur == nil {
 			cur = &group{pc: f.PC}
-			pc := f.PC
+			pc := f.PC - off
 			if f.IsReturn {
 				pc-- // the call, not the instruction after it
 			}
-			lookups = append(lookups, fmt.Sprintf("%#x", pc-off))
+			lookups = append(lookups, fmt.Sprintf("%#x", pc))
 		}
 		cur.chain = append(cur.chain, fmt.Sprintf("%s %s:%d", dwarfName(f.Function), baseFile(f.File), f.Line))
 		if !f.Inline {
@@ -242,12 +252,21 @@ func compareAddr2line(t *testing.T, tg *target, bt *kstructs.Backtrace) {
 	}
 	bad := 0
 	for i, g := range groups {
+		// Assembly has no DWARF subprogram: addr2line names it "??" and
+		// only its file and line are compared.
+		for j, c := range chains[i] {
+			if strings.HasPrefix(c, "?? ") && j < len(g.chain) {
+				_, loc, _ := strings.Cut(g.chain[j], " ")
+				g.chain[j] = "?? " + loc
+			}
+		}
 		if strings.Join(g.chain, " <- ") != strings.Join(chains[i], " <- ") {
 			bad++
 			t.Errorf("frame at %#x: kinspect %v, %s %v", g.pc, g.chain, tool, chains[i])
 		}
 	}
-	t.Logf("%d frame PCs (%d frames with the inlined ones) compared with %s, %d differ", len(groups), len(frames), tool, bad)
+	t.Logf("%d frame PCs (%d frames with the inlined ones) compared with %s, %d differ, %d in arm's vector page not compared",
+		len(groups), len(frames)-skipped, tool, bad, skipped)
 }
 
 // parseAddr2line splits `addr2line -a -f -i` output (an address line, then
