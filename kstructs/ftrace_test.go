@@ -1,0 +1,161 @@
+package kstructs_test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/internal/ktest"
+	"github.com/kinspect/kinspect/kstructs"
+)
+
+// forEachTraceFixture runs fn on every fixture: the bookworm ones of each
+// arch and the extras (5.10, 6.12).
+func forEachTraceFixture(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	ktest.ForEach(t, fn)
+	ktest.ForEachExtra(t, fn)
+}
+
+// normTraceLine removes what may differ without being a decoding error:
+// the leading padding of the comm column (the guest's line has it; the
+// console capture keeps it, but trailing blanks may have been trimmed).
+// Nothing else is normalised: timestamp, cpu, comm, pid, flags, event name
+// and field text are compared as printed.
+func normTraceLine(s string) string { return strings.TrimSpace(s) }
+
+// TestTraceMatchesGroundTruth compares the decoded ring buffers with what
+// the guest printed from /sys/kernel/tracing (testdata/guest/ftrace.sh):
+// the frozen instance "kt" must be exactly the printed events per cpu, in
+// order and complete; for the still-running top-level buffer, every printed
+// line (the last 40 a cpu) must appear in order in kinspect's events of
+// that cpu, later events may follow.
+func TestTraceMatchesGroundTruth(t *testing.T) {
+	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		if len(f.GT.Trace) == 0 {
+			t.Skip("fixture predates the ftrace ground truth")
+		}
+		for _, inst := range []string{"kt", "top"} {
+			ti, err := k.TraceInstance(inst)
+			if err != nil {
+				t.Fatalf("%s: %v", inst, err)
+			}
+			var cpus []string
+			for c := range f.GT.Trace[inst] {
+				cpus = append(cpus, c)
+			}
+			sort.Strings(cpus)
+			for _, c := range cpus {
+				want := f.GT.Trace[inst][c]
+				var cpu int
+				fmt.Sscanf(c, "cpu%d", &cpu)
+				evs, errs := k.TraceEvents(ti, cpu)
+				for _, err := range errs {
+					t.Errorf("%s %s: %v", inst, c, err)
+				}
+				got := make([]string, len(evs))
+				for i, e := range evs {
+					got[i] = normTraceLine(k.TraceLine(ti, e))
+				}
+				matched := 0
+				if inst == "kt" {
+					for i := 0; i < len(want) && i < len(got); i++ {
+						if normTraceLine(want[i]) != got[i] {
+							t.Errorf("%s %s line %d:\n guest:    %s\n kinspect: %s", inst, c, i, normTraceLine(want[i]), got[i])
+							break
+						}
+						matched++
+					}
+					if len(got) != len(want) {
+						t.Errorf("%s %s: %d events, the guest printed %d", inst, c, len(got), len(want))
+					}
+				} else {
+					// Find the first printed line, then expect the rest in order.
+					j := 0
+					for i := 0; i < len(got) && j < len(want); i++ {
+						if got[i] == normTraceLine(want[j]) {
+							j++
+						} else if j > 0 {
+							t.Errorf("%s %s: after %d matching lines, guest line %q, kinspect %q", inst, c, j, normTraceLine(want[j]), got[i])
+							break
+						}
+					}
+					matched = j
+					if j < len(want) {
+						t.Errorf("%s %s: only %d of %d printed lines found in order; first missing: %s", inst, c, j, len(want), normTraceLine(want[j]))
+					}
+				}
+				t.Logf("%s %s %s: printed %d, matched %d (kinspect %d events)", ktest.Name(f), inst, c, len(want), matched, len(got))
+			}
+		}
+	})
+}
+
+// TestTraceStatus checks the instance list and the per-cpu counters
+// against the guest's current_tracer and the frozen instance's size.
+func TestTraceStatus(t *testing.T) {
+	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		if len(f.GT.Trace) == 0 {
+			t.Skip("fixture predates the ftrace ground truth")
+		}
+		all, err := k.TraceInstances()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 2 || all[0].Name != "" || all[1].Name != "kt" {
+			t.Fatalf("instances %+v", all)
+		}
+		if ct := f.GT.Files["/sys/kernel/tracing/current_tracer"]; len(ct) > 0 && all[0].Tracer != ct[0] {
+			t.Errorf("current tracer %q, guest %q", all[0].Tracer, ct[0])
+		}
+		if !all[0].TracingOn || all[1].TracingOn {
+			t.Errorf("tracing_on: top %v kt %v, want true false", all[0].TracingOn, all[1].TracingOn)
+		}
+		for _, tc := range all[1].CPUs {
+			if kb := f.GT.Files["/sys/kernel/tracing/instances/kt/buffer_size_kb"]; len(kb) > 0 && fmt.Sprint(tc.SizeKB) != kb[0] {
+				t.Errorf("kt cpu%d: %d KiB, guest %s", tc.CPU, tc.SizeKB, kb[0])
+			}
+			evs, _ := k.TraceEvents(all[1], tc.CPU)
+			if uint64(len(evs)) != tc.Entries {
+				t.Errorf("kt cpu%d: %d events decoded, entries counter %d", tc.CPU, len(evs), tc.Entries)
+			}
+		}
+		for _, tc := range all[0].CPUs {
+			if kb := f.GT.Files["/sys/kernel/tracing/buffer_size_kb"]; len(kb) > 0 && fmt.Sprint(tc.SizeKB) != kb[0] {
+				t.Errorf("top cpu%d: %d KiB, guest %s", tc.CPU, tc.SizeKB, kb[0])
+			}
+		}
+	})
+}
+
+// BenchmarkTraceDecodeAll decodes every buffer of every instance.
+func BenchmarkTraceDecodeAll(b *testing.B) {
+	for _, arch := range ktest.Arches {
+		b.Run(arch, func(b *testing.B) {
+			k, _ := ktest.Open(b, arch, "vmcore.elf")
+			all, err := k.TraceInstances()
+			if err != nil {
+				b.Skip(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				n := 0
+				start := time.Now()
+				all, _ = k.TraceInstances()
+				for _, ti := range all {
+					for _, tc := range ti.CPUs {
+						evs, _ := k.TraceEvents(ti, tc.CPU)
+						for _, e := range evs {
+							_ = k.TraceLine(ti, e)
+						}
+						n += len(evs)
+					}
+				}
+				b.ReportMetric(float64(n), "events")
+				_ = start
+			}
+		})
+	}
+}
