@@ -1,8 +1,11 @@
 package kstructs
 
 import (
+	"debug/dwarf"
 	"errors"
 	"fmt"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // This file reads the ftrace ring buffers out of the dump: the trace
@@ -15,15 +18,18 @@ import (
 // TraceInstance is one trace array: the top-level buffer (Name "") or an
 // instance under /sys/kernel/tracing/instances.
 type TraceInstance struct {
-	Name      string     `json:"name"`
-	Addr      uint64     `json:"trace_array"`
-	Buffer    uint64     `json:"buffer"`
-	Tracer    string     `json:"tracer"`
-	TracingOn bool       `json:"tracing_on"`
-	Clock     string     `json:"clock,omitempty"`
-	ClockInNS bool       `json:"clock_in_ns"`
-	TimeStart uint64     `json:"time_start"`
-	CPUs      []TraceCPU `json:"cpus"`
+	Name      string `json:"name"`
+	Addr      uint64 `json:"trace_array"`
+	Buffer    uint64 `json:"buffer"`
+	Tracer    string `json:"tracer"`
+	TracingOn bool   `json:"tracing_on"`
+	Clock     string `json:"clock,omitempty"`
+	ClockInNS bool   `json:"clock_in_ns"`
+	TimeStart uint64 `json:"time_start"`
+	// Expanded is ring_buffer_expanded: false until tracing is first used
+	// (the buffers stay at their boot size of one page a cpu).
+	Expanded bool       `json:"expanded"`
+	CPUs     []TraceCPU `json:"cpus"`
 }
 
 // TraceCPU is one cpu's ring buffer, with the counters of
@@ -165,6 +171,15 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 			ti.Tracer, _ = k.readCString(p, 64)
 		}
 	}
+	if l.taExpanded.ok {
+		ti.Expanded = d.u(b, l.taExpanded) != 0
+	} else if v, err := k.Image.Variable("ring_buffer_expanded"); err == nil {
+		if eb, err := k.ftRead(v.Addr, 1); err == nil {
+			ti.Expanded = eb[0] != 0
+		}
+	} else {
+		ti.Expanded = true
+	}
 	if l.taClock.ok {
 		ti.Clock, ti.ClockInNS = k.ftClock(int(d.u(b, l.taClock)))
 	} else {
@@ -172,9 +187,6 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 	}
 	if ti.Buffer == 0 {
 		ti.TracingOn = d.u(b, l.taBufferDisabled) == 0
-		if top {
-			return ti, nil
-		}
 		return ti, nil
 	}
 	rb, err := k.ftRead(ti.Buffer, l.rb.size)
@@ -222,12 +234,19 @@ func (k *Kernel) ftClock(id int) (string, bool) {
 	if err != nil {
 		return "", true
 	}
-	st, err := ftType(k.Image, "struct trace_clock")
-	var nameF, nsF ftField
-	if err == nil {
-		nameF, nsF = st.opt("name"), st.opt("in_ns")
-	} else {
+	// trace_clocks is an array of an anonymous struct {func, name, in_ns}.
+	at, ok := dwarfx.Strip(v.Type).(*dwarf.ArrayType)
+	if !ok {
 		return "", true
+	}
+	et := dwarfx.Strip(k.Image.Complete(dwarfx.Strip(at.Type)))
+	if _, ok := et.(*dwarf.StructType); !ok {
+		return "", true
+	}
+	st := &ftStruct{im: k.Image, name: "trace_clocks[]", t: et, size: int(et.Size())}
+	nameF, nsF := st.opt("name"), st.opt("in_ns")
+	if at.Count > 0 && int64(id) >= at.Count {
+		return fmt.Sprintf("clock %d", id), true
 	}
 	b, err := k.ftRead(v.Addr+uint64(id*st.size), st.size)
 	if err != nil {

@@ -164,7 +164,7 @@ type ftLayout struct {
 
 	ta                                           *ftStruct // struct trace_array
 	taList, taName, taBuffer, taCurrent, taClock ftField
-	taTimeStart, taBufferDisabled                ftField
+	taTimeStart, taBufferDisabled, taExpanded    ftField
 
 	rb                                                 *ftStruct // struct trace_buffer / ring_buffer
 	rbBuffers, rbCPUs, rbRecordDisabled, rbSubbufOrder ftField
@@ -248,6 +248,7 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.taClock = l.ta.opt("clock_id")
 	l.taTimeStart = l.ta.opt("array_buffer.time_start", "trace_buffer.time_start")
 	l.taBufferDisabled = l.ta.opt("buffer_disabled")
+	l.taExpanded = l.ta.opt("ring_buffer_expanded")
 	add(l.ta)
 
 	if l.rb, err = ftType(im, "struct trace_buffer", "struct ring_buffer"); err != nil {

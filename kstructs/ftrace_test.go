@@ -3,8 +3,8 @@ package kstructs_test
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +166,9 @@ func TestTraceStatus(t *testing.T) {
 		}
 		if ct := f.GT.Files["/sys/kernel/tracing/current_tracer"]; len(ct) > 0 && all[0].Tracer != ct[0] {
 			t.Errorf("current tracer %q, guest %q", all[0].Tracer, ct[0])
+		}
+		if tc := f.GT.Files["/sys/kernel/tracing/trace_clock"]; len(tc) > 0 && !strings.Contains(tc[0], "["+all[0].Clock+"]") {
+			t.Errorf("trace clock %q, guest %q", all[0].Clock, tc[0])
 		}
 		if !all[0].TracingOn || all[1].TracingOn {
 			t.Errorf("tracing_on: top %v kt %v, want true false", all[0].TracingOn, all[1].TracingOn)

@@ -31,5 +31,6 @@ func commandTable() []*Command {
 		schedClassCmd(),
 		logCmd(),
 		triageCmd(),
+		traceCmd(),
 	}
 }

@@ -32,6 +32,9 @@ var jsonShapes = []struct {
 	{"rd", "object", rdResult{}},
 	{"dis", "array of objects", disInst{}},
 	{"mach", "object", machResult{}},
+	{"trace", `object {"instances": [...]}, each`, kstructs.TraceInstance{}},
+	{"trace (cpu)", "object", kstructs.TraceCPU{}},
+	{"trace show", "array of objects", traceEvent{}},
 }
 
 // JSONFieldReference renders the --json field names of the commands above

@@ -173,6 +173,7 @@ func TestJSONMatchesDocumentedFields(t *testing.T) {
 		{"rd linux_banner 2", "rd", "", ""},
 		{"mach", "mach", "", ""},
 		{"dis -l schedule 3", "dis", "", ""},
+		{"trace", "trace", "instances", "trace"},
 	}
 	var line strings.Builder
 	for i, c := range cmds {
