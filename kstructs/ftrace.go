@@ -77,7 +77,7 @@ func (e *TracePageError) Error() string {
 
 // ErrTracingNeverEnabled says the kernel has ftrace but no ring buffer was
 // ever allocated (tracing never used since boot).
-var ErrTracingNeverEnabled = errors.New("tracing was never enabled in this kernel (global_trace has no ring buffer)")
+var ErrTracingNeverEnabled = errors.New("tracing was never enabled since boot")
 
 func (k *Kernel) ftRead(addr uint64, n int) ([]byte, error) {
 	b := make([]byte, n)
@@ -264,8 +264,8 @@ type ftPage struct {
 	order            uint64
 }
 
-func (k *Kernel) ftReadPage(l *ftLayout, addr uint64) (ftPage, error) {
-	b, err := k.ftRead(addr, l.bp.size)
+func ftReadPage(l *ftLayout, read ftReadFunc, addr uint64) (ftPage, error) {
+	b, err := read(addr, l.bp.size)
 	if err != nil {
 		return ftPage{}, err
 	}
@@ -293,7 +293,7 @@ func (k *Kernel) TraceEvents(ti *TraceInstance, cpu int) ([]*TraceEvent, []error
 		return nil, []error{err}
 	}
 	if ti.Buffer == 0 {
-		return nil, []error{ErrTracingNeverEnabled}
+		return nil, []error{fmt.Errorf("%w: trace instance %q has no ring buffer", ErrTracingNeverEnabled, ti.Name)}
 	}
 	var tc *TraceCPU
 	for i := range ti.CPUs {
@@ -308,34 +308,42 @@ func (k *Kernel) TraceEvents(ti *TraceInstance, cpu int) ([]*TraceEvent, []error
 	if err != nil {
 		return nil, []error{fmt.Errorf("reading ring_buffer_per_cpu %#x: %w", tc.Addr, err)}
 	}
+	types, _ := k.ftEventTypes()
+	return ftWalkCPU(l, k.ftRead, cb, ti.Name, cpu, ti.TimeStart, types)
+}
+
+// ftReadFunc reads n bytes of kernel memory (the Kernel's, or a test's).
+type ftReadFunc func(addr uint64, n int) ([]byte, error)
+
+// ftWalkCPU reads one cpu's ring buffer given its ring_buffer_per_cpu bytes.
+func ftWalkCPU(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int, timeStart uint64, types map[int]*ftEventType) ([]*TraceEvent, []error) {
 	d := l.dec
 	mask := ^uint64(rbFlagMask)
 	reader := d.u(cb, l.cpuReader) & mask
 	commit := d.u(cb, l.cpuCommit) & mask
 	headHint := d.u(cb, l.cpuHead) & mask
 	nr := int(d.u(cb, l.cpuNrPages))
-	types, _ := k.ftEventTypes()
 
 	var errs []error
 	var out []*TraceEvent
 	pageErr := func(p ftPage, format string, args ...any) {
-		errs = append(errs, &TracePageError{Instance: ti.Name, CPU: cpu, Page: p.addr, Data: p.data, Reason: fmt.Sprintf(format, args...)})
+		errs = append(errs, &TracePageError{Instance: inst, CPU: cpu, Page: p.addr, Data: p.data, Reason: fmt.Sprintf(format, args...)})
 	}
 	decode := func(p ftPage, from uint64) {
-		evs, err := k.ftDecodePage(l, p, from, cpu, types)
+		evs, err := ftDecodePage(l, read, p, from, cpu, types)
 		if err != nil {
 			pageErr(p, "%v", err)
 		}
 		for _, e := range evs {
-			if e.TS >= ti.TimeStart {
+			if e.TS >= timeStart {
 				out = append(out, e)
 			}
 		}
 	}
 	if reader != 0 {
-		rp, err := k.ftReadPage(l, reader)
+		rp, err := ftReadPage(l, read, reader)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("trace instance %q cpu %d: reader page %#x: %w", ti.Name, cpu, reader, err))
+			errs = append(errs, fmt.Errorf("trace instance %q cpu %d: reader page %#x: %w", inst, cpu, reader, err))
 		} else {
 			decode(rp, rp.read)
 		}
@@ -356,9 +364,9 @@ func (k *Kernel) TraceEvents(ti *TraceInstance, cpu int) ([]*TraceEvent, []error
 		if _, seen := pages[cur]; seen {
 			break
 		}
-		p, err := k.ftReadPage(l, cur)
+		p, err := ftReadPage(l, read, cur)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("trace instance %q cpu %d: buffer page %#x: %w", ti.Name, cpu, cur, err))
+			errs = append(errs, fmt.Errorf("trace instance %q cpu %d: buffer page %#x: %w", inst, cpu, cur, err))
 			break
 		}
 		pages[cur] = p
@@ -375,8 +383,8 @@ func (k *Kernel) TraceEvents(ti *TraceInstance, cpu int) ([]*TraceEvent, []error
 		p, ok := pages[cur]
 		if !ok {
 			var err error
-			if p, err = k.ftReadPage(l, cur); err != nil {
-				errs = append(errs, fmt.Errorf("trace instance %q cpu %d: buffer page %#x: %w", ti.Name, cpu, cur, err))
+			if p, err = ftReadPage(l, read, cur); err != nil {
+				errs = append(errs, fmt.Errorf("trace instance %q cpu %d: buffer page %#x: %w", inst, cpu, cur, err))
 				break
 			}
 		}
@@ -393,11 +401,11 @@ func (k *Kernel) TraceEvents(ti *TraceInstance, cpu int) ([]*TraceEvent, []error
 }
 
 // ftDecodePage decodes the events of one data page from byte offset from.
-func (k *Kernel) ftDecodePage(l *ftLayout, p ftPage, from uint64, cpu int, types map[int]*ftEventType) ([]*TraceEvent, error) {
+func ftDecodePage(l *ftLayout, read ftReadFunc, p ftPage, from uint64, cpu int, types map[int]*ftEventType) ([]*TraceEvent, error) {
 	if p.data == 0 {
 		return nil, fmt.Errorf("no data page")
 	}
-	hdr, err := k.ftRead(p.data, l.dataHdr)
+	hdr, err := read(p.data, l.dataHdr)
 	if err != nil {
 		return nil, fmt.Errorf("reading the page header: %w", err)
 	}
@@ -411,7 +419,7 @@ func (k *Kernel) ftDecodePage(l *ftLayout, p ftPage, from uint64, cpu int, types
 	if commit == 0 {
 		return nil, nil
 	}
-	data, err := k.ftRead(p.data+uint64(l.dataHdr), int(commit))
+	data, err := read(p.data+uint64(l.dataHdr), int(commit))
 	if err != nil {
 		return nil, fmt.Errorf("reading %d bytes of events: %w", commit, err)
 	}

@@ -2,6 +2,7 @@ package kstructs_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -217,5 +218,45 @@ func BenchmarkTraceDecodeAll(b *testing.B) {
 				_ = start
 			}
 		})
+	}
+}
+
+// TestTraceNeverEnabled opens a fixture whose guest never used tracing
+// (the older fixtures next to the fixture root, when present): the
+// top-level buffers are at their boot size and empty, and say so.
+func TestTraceNeverEnabled(t *testing.T) {
+	var f *fixture.Fixture
+	for _, root := range []string{fixture.Root(), filepath.Join(filepath.Dir(fixture.Root()), "fixtures")} {
+		dirs, _ := filepath.Glob(filepath.Join(root, "x86_64-bookworm-*"))
+		for _, d := range dirs {
+			if g, err := fixture.Load(d); err == nil && len(g.GT.Trace) == 0 {
+				f = g
+				break
+			}
+		}
+		if f != nil {
+			break
+		}
+	}
+	if f == nil {
+		t.Skip("no fixture without tracing")
+	}
+	k, err := kstructs.Open(f.Path("vmcore.elf"), f.Vmlinux(), kstructs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	all, err := k.TraceInstances()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].Expanded || all[0].Tracer != "nop" {
+		t.Errorf("%s: %+v", f.Dir, all[0])
+	}
+	for _, c := range all[0].CPUs {
+		evs, errs := k.TraceEvents(all[0], c.CPU)
+		if len(evs) != 0 || len(errs) != 0 || c.Entries != 0 {
+			t.Errorf("cpu %d: %d events, %v", c.CPU, len(evs), errs)
+		}
 	}
 }

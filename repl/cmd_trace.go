@@ -257,6 +257,9 @@ func runTraceShow(s *Session, inv *Invocation, rest []string) (Result, error) {
 		fmt.Fprintf(s.Stderr, "trace: %v\n", p)
 	}
 	total := len(evs)
+	if total == 0 && !ti.Expanded && len(problems) == 0 {
+		return nil, fmt.Errorf("%w: the ring buffers are empty and at their boot size", kstructs.ErrTracingNeverEnabled)
+	}
 	if want != nil {
 		kept := evs[:0:0]
 		for _, e := range evs {
@@ -285,9 +288,6 @@ func runTraceShow(s *Session, inv *Invocation, rest []string) (Result, error) {
 	}
 	r.header = append(r.header, fmt.Sprintf("# entries-in-buffer/entries-written: %d/%d   #P:%d   decoded: %d   shown: %d",
 		entries, written, len(ti.CPUs), total, len(evs)))
-	if total == 0 && !ti.Expanded {
-		r.header = append(r.header, "# tracing was never enabled since boot (the ring buffers are empty and at their boot size)")
-	}
 	r.header = append(r.header, "#")
 	return r, nil
 }
