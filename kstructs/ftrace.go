@@ -262,6 +262,7 @@ type ftPage struct {
 	addr, next, data uint64
 	read             uint64
 	order            uint64
+	reader           bool
 }
 
 func ftReadPage(l *ftLayout, read ftReadFunc, addr uint64) (ftPage, error) {
@@ -317,22 +318,16 @@ type ftReadFunc func(addr uint64, n int) ([]byte, error)
 
 // ftWalkCPU reads one cpu's ring buffer given its ring_buffer_per_cpu bytes.
 func ftWalkCPU(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int, timeStart uint64, types map[int]*ftEventType) ([]*TraceEvent, []error) {
-	d := l.dec
-	mask := ^uint64(rbFlagMask)
-	reader := d.u(cb, l.cpuReader) & mask
-	commit := d.u(cb, l.cpuCommit) & mask
-	headHint := d.u(cb, l.cpuHead) & mask
-	nr := int(d.u(cb, l.cpuNrPages))
-
-	var errs []error
+	pages, errs := ftPageOrder(l, read, cb, inst, cpu)
 	var out []*TraceEvent
-	pageErr := func(p ftPage, format string, args ...any) {
-		errs = append(errs, &TracePageError{Instance: inst, CPU: cpu, Page: p.addr, Data: p.data, Reason: fmt.Sprintf(format, args...)})
-	}
-	decode := func(p ftPage, from uint64) {
+	for i, p := range pages {
+		from := uint64(0)
+		if i == 0 && p.reader {
+			from = p.read
+		}
 		evs, err := ftDecodePage(l, read, p, from, cpu, types)
 		if err != nil {
-			pageErr(p, "%v", err)
+			errs = append(errs, &TracePageError{Instance: inst, CPU: cpu, Page: p.addr, Data: p.data, Reason: err.Error()})
 		}
 		for _, e := range evs {
 			if e.TS >= timeStart {
@@ -340,12 +335,31 @@ func ftWalkCPU(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int, ti
 			}
 		}
 	}
+	return out, errs
+}
+
+// ftPageOrder lists a cpu's buffer pages in the order the kernel's trace
+// iterator reads them: the reader page (marked reader; its events start at
+// its read offset), then from the head page around to the commit page.
+func ftPageOrder(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int) ([]ftPage, []error) {
+	d := l.dec
+	mask := ^uint64(rbFlagMask)
+	reader := d.u(cb, l.cpuReader) & mask
+	commit := d.u(cb, l.cpuCommit) & mask
+	headHint := d.u(cb, l.cpuHead) & mask
+	nr := int(d.u(cb, l.cpuNrPages))
+	var errs []error
+	var out []ftPage
+	pageErr := func(what string, addr uint64, err error) {
+		errs = append(errs, fmt.Errorf("trace instance %q cpu %d: %s %#x: %w", inst, cpu, what, addr, err))
+	}
 	if reader != 0 {
 		rp, err := ftReadPage(l, read, reader)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("trace instance %q cpu %d: reader page %#x: %w", inst, cpu, reader, err))
+			pageErr("reader page", reader, err)
 		} else {
-			decode(rp, rp.read)
+			rp.reader = true
+			out = append(out, rp)
 		}
 		if reader == commit {
 			return out, errs
@@ -366,7 +380,7 @@ func ftWalkCPU(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int, ti
 		}
 		p, err := ftReadPage(l, read, cur)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("trace instance %q cpu %d: buffer page %#x: %w", inst, cpu, cur, err))
+			pageErr("buffer page", cur, err)
 			break
 		}
 		pages[cur] = p
@@ -384,11 +398,11 @@ func ftWalkCPU(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int, ti
 		if !ok {
 			var err error
 			if p, err = ftReadPage(l, read, cur); err != nil {
-				errs = append(errs, fmt.Errorf("trace instance %q cpu %d: buffer page %#x: %w", inst, cpu, cur, err))
+				pageErr("buffer page", cur, err)
 				break
 			}
 		}
-		decode(p, 0)
+		out = append(out, p)
 		if cur == commit {
 			break
 		}
