@@ -252,6 +252,7 @@ func ftSym(k *Kernel, addr uint64) string {
 type ftPrintFmt struct {
 	fmtStr string
 	args   []string
+	cargs  []ftArg // args compiled
 }
 
 func parsePrintFmt(s string) *ftPrintFmt {
@@ -288,6 +289,9 @@ func parsePrintFmt(s string) *ftPrintFmt {
 		return nil
 	}
 	pf.args = splitTopLevel(rest[1:])
+	for _, a := range pf.args {
+		pf.cargs = append(pf.cargs, compileArg(a))
+	}
 	return pf
 }
 
@@ -393,71 +397,106 @@ func printFlags(v uint64, sep string, table []ftTableEntry) string {
 	return strings.Join(parts, sep)
 }
 
-// evalArg evaluates one print_fmt argument for the event.
-func (e *TraceEvent) evalArg(k *Kernel, arg string) (any, bool) {
+// ftArg is a print_fmt argument analysed once per event type.
+type ftArg struct {
+	kind  int // argRec, argStr, argState, argPlus, argFlags, argSym, argUnknown
+	field string
+	sep   string
+	table []ftTableEntry
+	max   uint64 // prev_state: the highest state bit
+}
+
+const (
+	argUnknown = iota
+	argRec
+	argStr
+	argState
+	argPlus
+	argFlags
+	argSym
+)
+
+func compileArg(arg string) ftArg {
 	a := stripArg(arg)
 	if m := reRec.FindStringSubmatch(a); m != nil {
-		f, ok := e.field(m[1])
-		if !ok {
-			return nil, false
-		}
-		v := e.fieldValue(k, f)
-		return v, v != nil
+		return ftArg{kind: argRec, field: m[1]}
 	}
 	if m := reGetStr.FindStringSubmatch(a); m != nil {
-		f, ok := e.field(m[1])
-		if !ok {
-			return nil, false
-		}
-		v, ok := e.fieldValue(k, f).(string)
-		return v, ok
+		return ftArg{kind: argStr, field: m[1]}
 	}
 	// sched_switch's prev_state: (REC->prev_state & MASK) ?
 	// __print_flags(REC->prev_state & MASK, "|", {...}) : "R", and the
 	// preemption marker REC->prev_state & TASK_REPORT_MAX ? "+" : "".
 	if strings.HasPrefix(a, "REC->prev_state") || strings.Contains(a, "__print_flags(REC->prev_state") {
-		st, ok := e.uintField(k, "prev_state")
+		out := ftArg{field: "prev_state", table: parseTable(a)}
+		if len(out.table) == 0 {
+			out.table = []ftTableEntry{{1, "S"}, {2, "D"}, {4, "T"}, {8, "t"}, {0x10, "X"}, {0x20, "Z"}, {0x40, "P"}, {0x80, "I"}}
+		}
+		for _, t := range out.table {
+			out.max = max(out.max, t.v)
+		}
+		switch {
+		case strings.Contains(a, `? "+" : ""`):
+			out.kind = argPlus
+		case strings.Contains(a, "__print_flags"):
+			out.kind = argState
+		}
+		return out
+	}
+	if m := reFlagsArg.FindStringSubmatch(a); m != nil {
+		return ftArg{kind: argFlags, field: m[1], sep: m[2], table: parseTable(a)}
+	}
+	if m := reSymArg.FindStringSubmatch(a); m != nil {
+		return ftArg{kind: argSym, field: m[1], table: parseTable(a)}
+	}
+	return ftArg{}
+}
+
+// evalArg evaluates one print_fmt argument for the event.
+func (e *TraceEvent) evalArg(k *Kernel, a *ftArg) (any, bool) {
+	switch a.kind {
+	case argRec:
+		f, ok := e.field(a.field)
 		if !ok {
 			return nil, false
 		}
-		table := parseTable(a)
-		var max uint64
-		if len(table) == 0 {
-			table = []ftTableEntry{{1, "S"}, {2, "D"}, {4, "T"}, {8, "t"}, {0x10, "X"}, {0x20, "Z"}, {0x40, "P"}, {0x80, "I"}}
+		v := e.fieldValue(k, f)
+		return v, v != nil
+	case argStr:
+		f, ok := e.field(a.field)
+		if !ok {
+			return nil, false
 		}
-		for _, t := range table {
-			if t.v > max {
-				max = t.v
-			}
+		v, ok := e.fieldValue(k, f).(string)
+		return v, ok
+	case argState, argPlus:
+		st, ok := e.uintField(k, a.field)
+		if !ok {
+			return nil, false
 		}
-		reportMax := max << 1
-		if strings.Contains(a, `? "+" : ""`) {
+		reportMax := a.max << 1
+		if a.kind == argPlus {
 			if st&reportMax != 0 {
 				return "+", true
 			}
 			return "", true
 		}
-		if !strings.Contains(a, "__print_flags") {
-			return nil, false
-		}
 		if s := st & (reportMax - 1); s != 0 {
-			return printFlags(s, "|", table), true
+			return printFlags(s, "|", a.table), true
 		}
 		return "R", true
-	}
-	if m := reFlagsArg.FindStringSubmatch(a); m != nil {
-		v, ok := e.uintField(k, m[1])
+	case argFlags:
+		v, ok := e.uintField(k, a.field)
 		if !ok {
 			return nil, false
 		}
-		return printFlags(v, m[2], parseTable(a)), true
-	}
-	if m := reSymArg.FindStringSubmatch(a); m != nil {
-		v, ok := e.uintField(k, m[1])
+		return printFlags(v, a.sep, a.table), true
+	case argSym:
+		v, ok := e.uintField(k, a.field)
 		if !ok {
 			return nil, false
 		}
-		for _, t := range parseTable(a) {
+		for _, t := range a.table {
 			if t.v == v {
 				return t.name, true
 			}
@@ -477,7 +516,7 @@ func (pf *ftPrintFmt) format(k *Kernel, e *TraceEvent) (string, bool) {
 		if ai >= len(pf.args) {
 			return nil, false
 		}
-		v, ok := e.evalArg(k, pf.args[ai])
+		v, ok := e.evalArg(k, &pf.cargs[ai])
 		ai++
 		return v, ok
 	}

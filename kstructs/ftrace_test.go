@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kinspect/kinspect/internal/fixture"
 	"github.com/kinspect/kinspect/internal/ktest"
@@ -191,33 +190,40 @@ func TestTraceStatus(t *testing.T) {
 	})
 }
 
-// BenchmarkTraceDecodeAll decodes every buffer of every instance.
+// BenchmarkTraceDecodeAll decodes every buffer of every instance (the
+// instance list, pages and events: /decode), and also formats every event
+// as a trace line (/format).
 func BenchmarkTraceDecodeAll(b *testing.B) {
 	for _, arch := range ktest.Arches {
-		b.Run(arch, func(b *testing.B) {
-			k, _ := ktest.Open(b, arch, "vmcore.elf")
-			all, err := k.TraceInstances()
-			if err != nil {
-				b.Skip(err)
+		for _, format := range []bool{false, true} {
+			name := arch + "/decode"
+			if format {
+				name = arch + "/format"
 			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				n := 0
-				start := time.Now()
-				all, _ = k.TraceInstances()
-				for _, ti := range all {
-					for _, tc := range ti.CPUs {
-						evs, _ := k.TraceEvents(ti, tc.CPU)
-						for _, e := range evs {
-							_ = k.TraceLine(ti, e)
-						}
-						n += len(evs)
-					}
+			b.Run(name, func(b *testing.B) {
+				k, _ := ktest.Open(b, arch, "vmcore.elf")
+				if _, err := k.TraceInstances(); err != nil {
+					b.Skip(err)
 				}
-				b.ReportMetric(float64(n), "events")
-				_ = start
-			}
-		})
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					n := 0
+					all, _ := k.TraceInstances()
+					for _, ti := range all {
+						for _, tc := range ti.CPUs {
+							evs, _ := k.TraceEvents(ti, tc.CPU)
+							if format {
+								for _, e := range evs {
+									_ = k.TraceLine(ti, e)
+								}
+							}
+							n += len(evs)
+						}
+					}
+					b.ReportMetric(float64(n), "events")
+				}
+			})
+		}
 	}
 }
 
