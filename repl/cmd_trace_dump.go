@@ -4,14 +4,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"github.com/kinspect/kinspect/kstructs"
 )
 
 // traceDumpResult is `trace dump -t FILE`.
 type traceDumpResult struct {
-	File string `json:"file"`
-	kstructs.TraceDatStats
+	File     string   `json:"file"`
+	Bytes    int      `json:"bytes"`
+	CPUs     int      `json:"cpus"`
+	Pages    int      `json:"pages"`
+	Events   int      `json:"event_formats"`
 	Problems []string `json:"problems,omitempty"`
 }
 
@@ -45,7 +46,7 @@ func runTraceDump(s *Session, inv *Invocation, rest []string) (Result, error) {
 		os.Remove(file)
 		return nil, err
 	}
-	r := traceDumpResult{File: file, TraceDatStats: st}
+	r := traceDumpResult{File: file, Bytes: st.Bytes, CPUs: st.CPUs, Pages: st.Pages, Events: st.Events}
 	for _, p := range problems {
 		fmt.Fprintf(s.Stderr, "trace: %v\n", p)
 		r.Problems = append(r.Problems, p.Error())

@@ -35,6 +35,7 @@ var jsonShapes = []struct {
 	{"trace", `object {"instances": [...]}, each`, kstructs.TraceInstance{}},
 	{"trace (cpu)", "object", kstructs.TraceCPU{}},
 	{"trace show", "array of objects", traceEvent{}},
+	{"trace dump", "object", traceDumpResult{}},
 }
 
 // JSONFieldReference renders the --json field names of the commands above
