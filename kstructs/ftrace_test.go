@@ -2,6 +2,7 @@ package kstructs_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -182,6 +183,18 @@ func TestTraceStatus(t *testing.T) {
 				t.Errorf("kt cpu%d: %d events decoded, entries counter %d", tc.CPU, len(evs), tc.Entries)
 			}
 		}
+		// The top-level buffer ran on after the guest printed its stats:
+		// what was written (entries + overrun) can only have grown.
+		for _, tc := range all[0].CPUs {
+			var entries, overrun uint64
+			for _, l := range f.GT.Files[fmt.Sprintf("/sys/kernel/tracing/per_cpu/cpu%d/stats", tc.CPU)] {
+				fmt.Sscanf(l, "entries: %d", &entries)
+				fmt.Sscanf(l, "overrun: %d", &overrun)
+			}
+			if entries+overrun == 0 || tc.Entries+tc.Overrun < entries+overrun {
+				t.Errorf("top cpu%d: entries %d + overrun %d in the dump, the guest printed %d + %d earlier", tc.CPU, tc.Entries, tc.Overrun, entries, overrun)
+			}
+		}
 		for _, tc := range all[0].CPUs {
 			if kb := f.GT.Files["/sys/kernel/tracing/buffer_size_kb"]; len(kb) > 0 && fmt.Sprint(tc.SizeKB) != kb[0] {
 				t.Errorf("top cpu%d: %d KiB, guest %s", tc.CPU, tc.SizeKB, kb[0])
@@ -263,6 +276,47 @@ func TestTraceNeverEnabled(t *testing.T) {
 		evs, errs := k.TraceEvents(all[0], c.CPU)
 		if len(evs) != 0 || len(errs) != 0 || c.Entries != 0 {
 			t.Errorf("cpu %d: %d events, %v", c.CPU, len(evs), errs)
+		}
+	}
+}
+
+// TestTraceSameAcrossDumpFormats: the ring buffer pages survive
+// makedumpfile's filtering (-d 31) and compression: every format of a
+// fixture decodes to the same events as its ELF dump.
+func TestTraceSameAcrossDumpFormats(t *testing.T) {
+	k0, f := ktest.Open(t, "x86_64", "vmcore.elf")
+	if len(f.GT.Trace) == 0 {
+		t.Skip("fixture predates the ftrace ground truth")
+	}
+	lines := func(k *kstructs.Kernel) []string {
+		var out []string
+		all, err := k.TraceInstances()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ti := range all {
+			for _, c := range ti.CPUs {
+				evs, errs := k.TraceEvents(ti, c.CPU)
+				if len(errs) > 0 {
+					t.Errorf("%s cpu %d: %v", ti.Name, c.CPU, errs)
+				}
+				for _, e := range evs {
+					out = append(out, k.TraceLine(ti, e))
+				}
+			}
+		}
+		return out
+	}
+	want := lines(k0)
+	for _, d := range []string{"vmcore.kdump-zlib", "vmcore.mkdf-zlib-d31"} {
+		if _, err := os.Stat(f.Path(d)); err != nil {
+			continue
+		}
+		k, _ := ktest.Open(t, "x86_64", d)
+		if got := lines(k); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: %d events differ from the ELF dump's %d", d, len(got), len(want))
+		} else {
+			t.Logf("%s: the same %d events", d, len(got))
 		}
 	}
 }
