@@ -282,12 +282,18 @@ func runTraceShow(s *Session, inv *Invocation, rest []string) (Result, error) {
 		r.header = append(r.header, "# instance: "+ti.Name)
 	}
 	var entries, written uint64
+	sel := map[int]bool{}
+	for _, c := range cpus {
+		sel[c] = true
+	}
 	for _, c := range ti.CPUs {
-		entries += c.Entries
-		written += c.Entries + c.Overrun
+		if sel[c.CPU] {
+			entries += c.Entries
+			written += c.Entries + c.Overrun
+		}
 	}
 	r.header = append(r.header, fmt.Sprintf("# entries-in-buffer/entries-written: %d/%d   #P:%d   decoded: %d   shown: %d",
-		entries, written, len(ti.CPUs), total, len(evs)))
+		entries, written, len(cpus), total, len(evs)))
 	r.header = append(r.header, "#")
 	return r, nil
 }
