@@ -195,10 +195,8 @@ func (e *TraceEvent) Text(k *Kernel) string {
 	if e.ev == nil {
 		return fmt.Sprintf("Unknown type %d", e.Type)
 	}
-	if e.System == "ftrace" && e.Name == "function" {
-		ip, _ := e.uintField(k, "ip")
-		pip, _ := e.uintField(k, "parent_ip")
-		return ftSym(k, ip) + " <-" + ftSym(k, pip)
+	if s, ok := e.ftraceText(k); ok {
+		return s
 	}
 	if e.ev.pf != nil {
 		if s, ok := e.ev.pf.format(k, e); ok {

@@ -180,3 +180,19 @@ func TestFtWalkCPU(t *testing.T) {
 		t.Errorf("errors %v", errs)
 	}
 }
+
+func TestBstrPrintf(t *testing.T) {
+	le := binary.LittleEndian
+	var buf []byte
+	buf = le.AppendUint32(buf, uint32(0xfffffffe)) // %d: -2
+	buf = append(buf, "abc\x00"...)                // %s
+	buf = append(buf, 'x')                         // %c
+	buf = append(buf, 0, 0, 0)                     // align
+	buf = le.AppendUint32(buf, 0x89abcdef)         // %llx: low word
+	buf = le.AppendUint32(buf, 0x01234567)         // high word
+	buf = le.AppendUint64(buf, 0x1000)             // %ps
+	got := bstrPrintf("a=%d s=%s c=%c x=%llx f=%ps\n", buf, le, 8, func(a uint64) string { return fmt.Sprintf("sym_%x", a) })
+	if want := "a=-2 s=abc c=x x=123456789abcdef f=sym_1000\n"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
