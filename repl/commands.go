@@ -37,5 +37,6 @@ func commandTable() []*Command {
 		vmCmd(),
 		filesCmd(),
 		mountCmd(),
+		traceCmd(),
 	}
 }

@@ -40,6 +40,10 @@ var jsonShapes = []struct {
 	{"files", `object {"tasks": [...]}, each`, filesTask{}},
 	{"files (fd)", "object", filesFD{}},
 	{"mount", `object {"mounts": [...]}, each`, mountJSON{}},
+	{"trace", `object {"instances": [...]}, each`, kstructs.TraceInstance{}},
+	{"trace (cpu)", "object", kstructs.TraceCPU{}},
+	{"trace show", "array of objects", traceEvent{}},
+	{"trace dump", "object", traceDumpResult{}},
 }
 
 // JSONFieldReference renders the --json field names of the commands above

@@ -11,6 +11,7 @@ PKGS=(
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
   makedumpfile
   gdb-multiarch
+  trace-cmd
 )
 ARCHS=(arm64 armhf)
 

@@ -174,6 +174,7 @@ func TestJSONMatchesDocumentedFields(t *testing.T) {
 		{"mach", "mach", "", ""},
 		{"dis -l schedule 3", "dis", "", ""},
 		{"star len(for_each_task())", "source, star", "", ""},
+		{"trace", "trace", "instances", "trace"},
 	}
 	var line strings.Builder
 	for i, c := range cmds {
