@@ -36,15 +36,25 @@ func (s *Session) env() *dwarfx.Env {
 	return e
 }
 
-// radixOf is the output radix a command's -x/-d flags select.
+// radixOf is the output radix a command's -x/-d flags select, the
+// session's when neither.
 func (s *Session) radixOf(inv *Invocation) int {
+	if r := flagRadix(inv); r != 0 {
+		return r
+	}
+	return s.Vars.Radix
+}
+
+// flagRadix is the radix -x (16) or -d (10) selects, 0 for neither: the one
+// reading of those flags.
+func flagRadix(inv *Invocation) int {
 	switch {
 	case inv.Has("x"):
 		return 16
 	case inv.Has("d"):
 		return 10
 	}
-	return s.Vars.Radix
+	return 0
 }
 
 // cpuSpec is crash's ":cpuspec" suffix: "a"/"all", "3", "1,3", "0-2".
