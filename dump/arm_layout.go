@@ -9,11 +9,8 @@ import (
 // and KASLR, PHYS_OFFSET, classic or LPAE tables, the end of lowmem.
 func (d *discoverer) arm() error {
 	a := &armDiscovery{d: d, l: &d.l}
-	steps := []func() error{a.offsets, a.physOffset, a.lpae, a.lowmemEnd}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return err
-		}
+	if err := runSteps(a.offsets, a.physOffset, a.lpae, a.lowmemEnd); err != nil {
+		return err
 	}
 	d.setImageBounds()
 	return nil
@@ -86,12 +83,9 @@ func (a *armDiscovery) good(po uint64) bool {
 // range's start lowest first, else where linux_banner is found.
 func (a *armDiscovery) physOffset() error {
 	d, l := a.d, a.l
-	switch {
-	case d.hints.PhysOffset != nil:
-		l.PhysOffset = *d.hints.PhysOffset
-	case d.vmciHas("NUMBER(PHYS_OFFSET)"):
-		l.PhysOffset, _ = d.vmciUint("NUMBER(PHYS_OFFSET)")
-	default:
+	if po, ok := d.physOffsetGiven(); ok {
+		l.PhysOffset = po
+	} else {
 		ranges := d.in.ranges
 		found := false
 		// A filtered kdump lists many ranges; RAM starts among the first.
