@@ -376,19 +376,27 @@ func (r *prbRing) record(id uint64) (rec LogRecord, ok bool, err error) {
 	return rec, true, nil
 }
 
+// decodeHeader fills what every printk record format has — time, level,
+// facility, flags, caller — from the header bytes b (printk_info, or a
+// log_buf struct printk_log), returning the raw level.
+func decodeHeader(rec *LogRecord, b []byte, bo binary.ByteOrder, ts, level, facility, flags, caller dwarfx.Field) uint64 {
+	rec.TimestampNS, _ = ts.Extract(b, bo)
+	lv, _ := level.Extract(b, bo)
+	rec.Level = uint8(lv)
+	fac, _ := facility.Extract(b, bo)
+	rec.Facility = uint8(fac)
+	fl, _ := flags.Extract(b, bo)
+	rec.Flags = uint8(fl)
+	cid, has := caller.Extract(b, bo)
+	rec.CallerID, rec.HasCaller = uint32(cid), has
+	return lv
+}
+
 // info fills rec from its printk_info bytes in: time, level, facility,
 // flags, caller and device.
 func (r *prbRing) info(rec *LogRecord, in []byte) {
-	l, bo := r.l, r.bo
-	rec.TimestampNS, _ = l.TS.Extract(in, bo)
-	lv, _ := l.Level.Extract(in, bo)
-	rec.Level = uint8(lv)
-	fac, _ := l.Facility.Extract(in, bo)
-	rec.Facility = uint8(fac)
-	fl, _ := l.Flags.Extract(in, bo)
-	rec.Flags = uint8(fl)
-	cid, has := l.CallerID.Extract(in, bo)
-	rec.CallerID, rec.HasCaller = uint32(cid), has
+	l := r.l
+	decodeHeader(rec, in, r.bo, l.TS, l.Level, l.Facility, l.Flags, l.CallerID)
 	rec.DevInfo = DevInfo{Subsystem: fieldCString(l.Subsystem, in), Device: fieldCString(l.Device, in)}
 }
 
@@ -536,35 +544,66 @@ func pkReadVar(read pkReadFunc, bo binary.ByteOrder, addr uint64, size int64, na
 	return v, nil
 }
 
-func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRecord, []error) {
-	bufAddr, err := pkReadVar(read, bo, l.LogBuf, int64(l.PtrSize), "log_buf")
-	if err != nil {
-		return nil, []error{err}
-	}
-	bufLen, err := pkReadVar(read, bo, l.LogBufLen, l.LogBufLenSize, "log_buf_len")
-	if err != nil {
-		return nil, []error{err}
-	}
-	first, err := pkReadVar(read, bo, l.FirstIdx, l.IdxSize, "log_first_idx")
-	if err != nil {
-		return nil, []error{err}
-	}
-	next, err := pkReadVar(read, bo, l.NextIdx, l.IdxSize, "log_next_idx")
-	if err != nil {
-		return nil, []error{err}
-	}
-	var seq uint64
-	if l.HasFirstSeq {
-		if seq, err = pkReadVar(read, bo, l.FirstSeq, l.FirstSeqSize, "log_first_seq"); err != nil {
-			return nil, []error{err}
+// logBufVars are the variables that place the log_buf records (3.5 to
+// 5.9, kernel/printk/printk.c).
+type logBufVars struct {
+	bufAddr, bufLen, first, next, seq uint64
+}
+
+// readLogBufVars reads log_buf, log_buf_len, log_first_idx, log_next_idx
+// and log_first_seq, and checks they fit together.
+func readLogBufVars(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) (v logBufVars, err error) {
+	for _, r := range []struct {
+		dst  *uint64
+		addr uint64
+		size int64
+		name string
+		skip bool
+	}{
+		{&v.bufAddr, l.LogBuf, int64(l.PtrSize), "log_buf", false},
+		{&v.bufLen, l.LogBufLen, l.LogBufLenSize, "log_buf_len", false},
+		{&v.first, l.FirstIdx, l.IdxSize, "log_first_idx", false},
+		{&v.next, l.NextIdx, l.IdxSize, "log_next_idx", false},
+		{&v.seq, l.FirstSeq, l.FirstSeqSize, "log_first_seq", !l.HasFirstSeq},
+	} {
+		if r.skip {
+			continue
+		}
+		if *r.dst, err = pkReadVar(read, bo, r.addr, r.size, r.name); err != nil {
+			return v, err
 		}
 	}
-	if bufLen == 0 || bufLen > maxLogBufBytes {
-		return nil, []error{fmt.Errorf("log_buf_len %d is implausible", bufLen)}
+	if v.bufLen == 0 || v.bufLen > maxLogBufBytes {
+		return v, fmt.Errorf("log_buf_len %d is implausible", v.bufLen)
 	}
-	if first >= bufLen || next >= bufLen {
-		return nil, []error{fmt.Errorf("log_first_idx %d / log_next_idx %d outside log_buf_len %d", first, next, bufLen)}
+	if v.first >= v.bufLen || v.next >= v.bufLen {
+		return v, fmt.Errorf("log_first_idx %d / log_next_idx %d outside log_buf_len %d", v.first, v.next, v.bufLen)
 	}
+	return v, nil
+}
+
+// addDict splits a log_buf record's dictionary ("KEY=value" NUL-separated)
+// into rec.Dict and picks out the device.
+func addDict(rec *LogRecord, dict []byte) {
+	for _, kv := range strings.Split(string(dict), "\x00") {
+		if kv == "" {
+			continue
+		}
+		rec.Dict = append(rec.Dict, kv)
+		if v, ok := strings.CutPrefix(kv, "SUBSYSTEM="); ok {
+			rec.DevInfo.Subsystem = v
+		} else if v, ok := strings.CutPrefix(kv, "DEVICE="); ok {
+			rec.DevInfo.Device = v
+		}
+	}
+}
+
+func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRecord, []error) {
+	v, err := readLogBufVars(read, bo, l)
+	if err != nil {
+		return nil, []error{err}
+	}
+	bufAddr, bufLen, first, next, seq := v.bufAddr, v.bufLen, v.first, v.next, v.seq
 	buf := make([]byte, bufLen)
 	if err := read(buf, bufAddr); err != nil {
 		return nil, []error{fmt.Errorf("reading log_buf (%d bytes at %#x): %w", bufLen, bufAddr, err)}
@@ -607,33 +646,15 @@ func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRe
 			break
 		}
 		rec := LogRecord{Seq: seq, Addr: bufAddr + idx}
-		rec.TimestampNS, _ = l.TS.Extract(h, bo)
-		lv, _ := l.Level.Extract(h, bo)
-		rec.Level = uint8(lv)
+		lv := decodeHeader(&rec, h, bo, l.TS, l.Level, l.Facility, l.Flags, l.CallerID)
 		if l.Level.BitSize == 0 && l.Level.ByteSize == 2 {
 			// 3.5's u16 level held facility<<3 | level.
 			rec.Level = uint8(lv & 7)
 		}
-		fac, _ := l.Facility.Extract(h, bo)
-		rec.Facility = uint8(fac)
-		fl, _ := l.Flags.Extract(h, bo)
-		rec.Flags = uint8(fl)
-		cid, ok := l.CallerID.Extract(h, bo)
-		rec.CallerID, rec.HasCaller = uint32(cid), ok
 		body := buf[idx+hdr : idx+recLen]
 		rec.Text = string(body[:textLen])
 		if dictLen > 0 {
-			for _, kv := range strings.Split(string(body[textLen:textLen+dictLen]), "\x00") {
-				if kv == "" {
-					continue
-				}
-				rec.Dict = append(rec.Dict, kv)
-				if v, ok := strings.CutPrefix(kv, "SUBSYSTEM="); ok {
-					rec.DevInfo.Subsystem = v
-				} else if v, ok := strings.CutPrefix(kv, "DEVICE="); ok {
-					rec.DevInfo.Device = v
-				}
-			}
+			addDict(&rec, body[textLen:textLen+dictLen])
 		}
 		recs = append(recs, rec)
 		seq++
