@@ -384,35 +384,9 @@ func runAggregate(s *Session, inv *Invocation, kind string) (Result, error) {
 		}
 		count = int(n)
 	}
-	type target struct {
-		addr uint64
-		cpu  *int
-	}
-	var targets []target
-	if m := cpuSpecRE.FindStringSubmatch(addrArg); m != nil && identRE.MatchString(m[1]) {
-		cpus, err := s.parseCPUs(m[2])
-		if err != nil {
-			return nil, err
-		}
-		base, err := s.perCPUVar(m[1])
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range cpus {
-			v, err := s.K.PerCPU(base, c)
-			if err != nil {
-				return nil, fmt.Errorf("per_cpu(%s, %d): %w", m[1], c, err)
-			}
-			a, _ := v.Addr()
-			c := c
-			targets = append(targets, target{a, &c})
-		}
-	} else {
-		a, err := s.resolveAddress(addrArg)
-		if err != nil {
-			return nil, err
-		}
-		targets = append(targets, target{addr: a})
+	targets, err := s.aggregateTargets(addrArg)
+	if err != nil {
+		return nil, err
 	}
 	var sb strings.Builder
 	first := true
@@ -454,6 +428,45 @@ func runAggregate(s *Session, inv *Invocation, kind string) (Result, error) {
 	}
 	r.text = sb.String()
 	return r, nil
+}
+
+// aggregateTarget is one object struct/union prints: at addr, for a
+// per-cpu variable the cpu's copy.
+type aggregateTarget struct {
+	addr uint64
+	cpu  *int
+}
+
+// aggregateTargets resolves struct's address argument: an address or
+// symbol, or a per-cpu variable with crash's ":cpuspec" suffix.
+func (s *Session) aggregateTargets(addrArg string) ([]aggregateTarget, error) {
+	m := cpuSpecRE.FindStringSubmatch(addrArg)
+	if m == nil || !identRE.MatchString(m[1]) {
+		a, err := s.resolveAddress(addrArg)
+		if err != nil {
+			return nil, err
+		}
+		return []aggregateTarget{{addr: a}}, nil
+	}
+	cpus, err := s.parseCPUs(m[2])
+	if err != nil {
+		return nil, err
+	}
+	base, err := s.perCPUVar(m[1])
+	if err != nil {
+		return nil, err
+	}
+	var targets []aggregateTarget
+	for _, c := range cpus {
+		v, err := s.K.PerCPU(base, c)
+		if err != nil {
+			return nil, fmt.Errorf("per_cpu(%s, %d): %w", m[1], c, err)
+		}
+		a, _ := v.Addr()
+		c := c
+		targets = append(targets, aggregateTarget{a, &c})
+	}
+	return targets, nil
 }
 
 // findKid finds member name of a decoded struct, through anonymous
