@@ -10,13 +10,7 @@ import (
 // PHYS_OFFSET, a 52-bit linear map, swapper_pg_dir.
 func (d *discoverer) arm64() error {
 	a := &arm64Discovery{d: d, l: &d.l}
-	steps := []func() error{a.sizes, a.symbols, a.image, a.vaBitsActual, a.physOffset, a.linear52, a.tables}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return runSteps(a.sizes, a.symbols, a.image, a.vaBitsActual, a.physOffset, a.linear52, a.tables)
 }
 
 // arm64Discovery is one arm64 layout discovery's working state.
@@ -182,12 +176,9 @@ func (a *arm64Discovery) vaBitsActual() error {
 // KASLR also randomises: the linear map's placement), else the lowest RAM.
 func (a *arm64Discovery) physOffset() error {
 	d, l := a.d, a.l
-	switch {
-	case d.hints.PhysOffset != nil:
-		l.PhysOffset = *d.hints.PhysOffset
-	case d.vmciHas("NUMBER(PHYS_OFFSET)"):
-		l.PhysOffset, _ = d.vmciUint("NUMBER(PHYS_OFFSET)")
-	default:
+	if po, ok := d.physOffsetGiven(); ok {
+		l.PhysOffset = po
+	} else {
 		if link, ok := d.syms.LinkAddr("memstart_addr"); ok {
 			v, err := d.readPhysUint(link+a.kaslr-a.voff, 8)
 			if err != nil {

@@ -115,14 +115,7 @@ func (t *arm64Translator) Translate(va uint64) (uint64, error) {
 	if t.inImage(va) {
 		return va - t.l.KimageVoffset, nil
 	}
-	if pa, ok := t.tlb.get(va); ok {
-		return pa, nil
-	}
-	pa, err := t.walk(va)
-	if err == nil {
-		t.tlb.put(va, pa)
-	}
-	return pa, err
+	return t.tlb.walk(va, t.walk)
 }
 
 func (t *arm64Translator) inImage(va uint64) bool {

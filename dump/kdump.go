@@ -214,6 +214,17 @@ func parseKdumpHeader(s store, name string) (*kdumpHeader, error) {
 		}
 	}
 	h.wordSize = ws
+	h.readFields(b[:], c)
+	if !validBlockSize(h.blockSize) {
+		return nil, ferr(int64(c+4), "kdump header", fmt.Errorf("%w: bad block_size %d", ErrCorrupt, h.blockSize))
+	}
+	return h.pickSubHeader(s, name)
+}
+
+// readFields decodes disk_dump_header's timestamp and the fields from
+// status (at c: 424 with 8-byte timeval fields, 412 with 4-byte ones).
+func (h *kdumpHeader) readFields(b []byte, c int) {
+	bo := h.bo
 	if c == 424 {
 		h.tvSec, h.tvUsec = int64(bo.Uint64(b[408:])), int64(bo.Uint64(b[416:]))
 	} else {
@@ -229,11 +240,12 @@ func parseKdumpHeader(s store, name string) (*kdumpHeader, error) {
 	h.written = bo.Uint32(b[c+28:])
 	h.currentCPU = bo.Uint32(b[c+32:])
 	h.nrCPUs = int32(bo.Uint32(b[c+36:]))
-	if !validBlockSize(h.blockSize) {
-		return nil, ferr(int64(c+4), "kdump header", fmt.Errorf("%w: bad block_size %d", ErrCorrupt, h.blockSize))
-	}
+}
 
-	// Sub-header, at block 1.
+// pickSubHeader reads kdump_sub_header (at block 1) in each layout
+// makedumpfile and QEMU have written and keeps the most plausible, the
+// header's word size breaking ties.
+func (h *kdumpHeader) pickSubHeader(s store, name string) (*kdumpHeader, error) {
 	subOff := int64(h.blockSize)
 	var pick *kdumpHeader
 	var readErr error
@@ -242,13 +254,13 @@ func parseKdumpHeader(s store, name string) (*kdumpHeader, error) {
 		need := l.subBytes(h.version)
 		sb := make([]byte, need)
 		if err := readFull(s, sb, subOff); err != nil {
-			readErr = ferr(subOff, "kdump sub-header", truncErr(err, uint64(need), s.Size()))
+			readErr = &FormatError{File: name, Offset: subOff, What: "kdump sub-header", Err: truncErr(err, uint64(need), s.Size())}
 			continue
 		}
 		cand := *h
 		cand.readSub(sb, l)
 		sc := cand.score(s.Size())
-		if l.long == ws {
+		if l.long == h.wordSize {
 			sc += 2
 		}
 		if sc > bestScore {

@@ -115,6 +115,30 @@ func discoverLayout(in layoutInput, syms Symbols, hints LayoutHints) (KernelLayo
 	return d.l, nil
 }
 
+// runSteps runs a discoverer's named steps in order, stopping at the
+// first that fails.
+func runSteps(steps ...func() error) error {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// physOffsetGiven is PHYS_OFFSET when the user's hint or VMCOREINFO gives
+// it (arm, arm64).
+func (d *discoverer) physOffsetGiven() (uint64, bool) {
+	if d.hints.PhysOffset != nil {
+		return *d.hints.PhysOffset, true
+	}
+	if d.vmciHas("NUMBER(PHYS_OFFSET)") {
+		v, _ := d.vmciUint("NUMBER(PHYS_OFFSET)")
+		return v, true
+	}
+	return 0, false
+}
+
 // sym returns a symbol's link address.
 func (d *discoverer) sym(name string) (uint64, error) {
 	a, ok := d.syms.LinkAddr(name)

@@ -178,6 +178,19 @@ func (t *tlb) get(va uint64) (uint64, bool) {
 	return ppn<<12 | va&0xfff, true
 }
 
+// walk translates va from the cache, or by walk (page tables) and
+// caches a success.
+func (t *tlb) walk(va uint64, walk func(uint64) (uint64, error)) (uint64, error) {
+	if pa, ok := t.get(va); ok {
+		return pa, nil
+	}
+	pa, err := walk(va)
+	if err == nil {
+		t.put(va, pa)
+	}
+	return pa, err
+}
+
 func (t *tlb) put(va, pa uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

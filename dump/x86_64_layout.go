@@ -29,11 +29,8 @@ func qemuControlRegs(notes []Note) (crs [][5]uint64) {
 // and the direct map's bounds.
 func (d *discoverer) x86_64() error {
 	x := &x86Discovery{d: d, l: &d.l}
-	steps := []func() error{x.paging, x.symbols, x.image, x.tables, x.directMap}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return err
-		}
+	if err := runSteps(x.paging, x.symbols, x.image, x.tables, x.directMap); err != nil {
+		return err
 	}
 	d.setImageBounds()
 	return nil

@@ -77,14 +77,7 @@ func (t *x86_64Translator) Translate(va uint64) (uint64, error) {
 	if t.inImage(va) {
 		return va - x86StartKernelMap + uint64(t.l.PhysBase), nil
 	}
-	if pa, ok := t.tlb.get(va); ok {
-		return pa, nil
-	}
-	pa, err := t.walk(va)
-	if err == nil {
-		t.tlb.put(va, pa)
-	}
-	return pa, err
+	return t.tlb.walk(va, t.walk)
 }
 
 func (t *x86_64Translator) inImage(va uint64) bool {

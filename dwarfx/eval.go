@@ -216,6 +216,9 @@ func (ev *evaluator) konst(t dwarf.Type, x uint64) Value {
 	return v
 }
 
+// eval evaluates one expression node. It is the evaluator's hot switch:
+// one case per node kind, kept whole on purpose (a case is short and reads
+// next to its siblings; splitting it would scatter the C semantics).
 func (ev *evaluator) eval(n node) (Value, error) {
 	switch n := n.(type) {
 	case *numNode:
@@ -635,6 +638,8 @@ func (ev *evaluator) elemSize(p *dwarf.PtrType) int64 {
 	return n
 }
 
+// binary evaluates a binary operator with C's conversions. Like eval it
+// is one documented hot switch, one case per operator, kept whole.
 func (ev *evaluator) binary(n *binaryNode) (Value, error) {
 	l, err := ev.eval(n.l)
 	if err != nil {

@@ -281,6 +281,11 @@ func (s *scanner) scanUnitSafe(u *unitInfo) (err error) {
 	return s.scanUnit(u)
 }
 
+// scanUnit walks one unit's DIEs with its abbreviation plans and records
+// what the index wants. It is the scanner's hot loop — the one place every
+// DIE of a 600 MB vmlinux passes through — and is kept whole on purpose:
+// its state (depth, parents, the pending definition) lives in locals the
+// compiler keeps in registers.
 func (s *scanner) scanUnit(u *unitInfo) error {
 	s.u = u
 	s.offsize = 4

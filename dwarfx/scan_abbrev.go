@@ -84,6 +84,12 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 	attrs := s.attrBuf[:0]
 	plans := s.planBuf[:0]
 	spans := s.spanBuf[:0]
+	size := func(form uint64) int32 {
+		if form < uint64(len(sizes)) {
+			return sizes[form]
+		}
+		return formSize(uint32(form), int32(u.asize), osz, u.vers)
+	}
 	var maxCode uint64
 	trunc := func(msg string) error {
 		return &FormatError{Section: ".debug_abbrev", Offset: u.abbrevOff, Msg: msg}
@@ -104,61 +110,10 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 		sp := abbrevSpan{code: code, tag: uint32(tag), children: b[p] != 0, start: int32(len(attrs)),
 			planStart: int32(len(plans)), sibOff: -1}
 		p++
-		pre := int32(0) // fixed bytes to skip before the next plan step
-		off := int32(0) // offset of the current attribute, while all before are fixed
-		for i := int32(0); ; i++ {
-			var at, form uint64
-			at, p = uleb(b, p)
-			if p < 0 {
-				return nil, trunc("truncated abbreviation")
-			}
-			form, p = uleb(b, p)
-			if p < 0 {
-				return nil, trunc("truncated abbreviation")
-			}
-			if at == 0 && form == 0 {
-				break
-			}
-			aa := abbrevAttr{attr: uint32(at), form: uint32(form), size: -1}
-			if form == formImplicitConst {
-				aa.ic, p = sleb(b, p)
-				if p < 0 {
-					return nil, trunc("truncated implicit_const")
-				}
-				aa.size = 0
-			} else if form < uint64(len(sizes)) {
-				aa.size = sizes[form]
-			} else {
-				aa.size = formSize(uint32(form), int32(u.asize), osz, u.vers)
-			}
-			if aa.size < 0 {
-				sp.fixed = -1
-			} else if sp.fixed >= 0 {
-				sp.fixed += aa.size
-			}
-			if aa.attr == atSibling && off >= 0 && sp.sibOff < 0 {
-				switch aa.form {
-				case formRef1, formRef2, formRef4, formRef8:
-					sp.sibOff, sp.sibForm = off, aa.form
-				}
-			}
-			if off >= 0 {
-				if aa.size < 0 {
-					off = -1
-				} else {
-					off += aa.size
-				}
-			}
-			if !wanted(aa.attr) && aa.size >= 0 {
-				pre += aa.size
-			} else {
-				plans = append(plans, planOp{pre: pre, idx: i})
-				pre = 0
-			}
-			attrs = append(attrs, aa)
+		var msg string
+		if attrs, plans, p, msg = readAbbrevAttrs(b, p, &sp, attrs, plans, size); msg != "" {
+			return nil, trunc(msg)
 		}
-		sp.end = int32(len(attrs))
-		sp.planEnd, sp.tail = int32(len(plans)), pre
 		if sp.tag == tagEnumerator {
 			sp.shape = abbrevShape(sp.tag, sp.children, attrs[sp.start:sp.end])
 		}
@@ -168,6 +123,74 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 		}
 	}
 	s.attrBuf, s.planBuf, s.spanBuf = attrs, plans, spans[:0]
+	return s.abbrevTableOf(spans, attrs, plans, maxCode), nil
+}
+
+// readAbbrevAttrs reads one abbreviation's attribute specifications at p
+// into attrs, and builds its readAttrs plan: runs of fixed-size attributes
+// of no interest become a byte count to skip. It notes in sp the fixed
+// size, the sibling attribute's place and the plan's tail; size gives a
+// form's fixed size (-1: variable). A non-empty message says what was cut.
+func readAbbrevAttrs(b []byte, p int, sp *abbrevSpan, attrs []abbrevAttr, plans []planOp, size func(form uint64) int32) ([]abbrevAttr, []planOp, int, string) {
+	pre := int32(0) // fixed bytes to skip before the next plan step
+	off := int32(0) // offset of the current attribute, while all before are fixed
+	for i := int32(0); ; i++ {
+		var at, form uint64
+		at, p = uleb(b, p)
+		if p < 0 {
+			return attrs, plans, p, "truncated abbreviation"
+		}
+		form, p = uleb(b, p)
+		if p < 0 {
+			return attrs, plans, p, "truncated abbreviation"
+		}
+		if at == 0 && form == 0 {
+			break
+		}
+		aa := abbrevAttr{attr: uint32(at), form: uint32(form), size: -1}
+		if form == formImplicitConst {
+			aa.ic, p = sleb(b, p)
+			if p < 0 {
+				return attrs, plans, p, "truncated implicit_const"
+			}
+			aa.size = 0
+		} else {
+			aa.size = size(form)
+		}
+		if aa.size < 0 {
+			sp.fixed = -1
+		} else if sp.fixed >= 0 {
+			sp.fixed += aa.size
+		}
+		if aa.attr == atSibling && off >= 0 && sp.sibOff < 0 {
+			switch aa.form {
+			case formRef1, formRef2, formRef4, formRef8:
+				sp.sibOff, sp.sibForm = off, aa.form
+			}
+		}
+		if off >= 0 {
+			if aa.size < 0 {
+				off = -1
+			} else {
+				off += aa.size
+			}
+		}
+		if !wanted(aa.attr) && aa.size >= 0 {
+			pre += aa.size
+		} else {
+			plans = append(plans, planOp{pre: pre, idx: i})
+			pre = 0
+		}
+		attrs = append(attrs, aa)
+	}
+	sp.end = int32(len(attrs))
+	sp.planEnd, sp.tail = int32(len(plans)), pre
+	return attrs, plans, p, ""
+}
+
+// abbrevTableOf turns the parsed spans into the scanner's reusable table:
+// a dense slice by code when codes are compact, a map otherwise.
+func (s *scanner) abbrevTableOf(spans []abbrevSpan, attrs []abbrevAttr, plans []planOp, maxCode uint64) *abbrevTable {
 	mk := func(sp *abbrevSpan) abbrev {
 		return abbrev{tag: sp.tag, children: sp.children, fixed: sp.fixed,
 			attrs: attrs[sp.start:sp.end:sp.end], shape: sp.shape,
@@ -194,7 +217,7 @@ func (s *scanner) parseAbbrevs(u *unitInfo) (*abbrevTable, error) {
 			t.sparse[spans[i].code] = &a
 		}
 	}
-	return t, nil
+	return t
 }
 
 // abbrevShape hashes what an abbreviation means (computed for

@@ -311,7 +311,8 @@ func (s *scanner) readAttrs(b []byte, ab *abbrev, p int, d *dieAttrs) int {
 }
 
 // readAttr decodes one attribute at p into d if it is of interest, skips
-// it otherwise, and returns the position after it (-1 if malformed).
+// it otherwise, and returns the position after it (-1 if malformed). It is
+// the scanner's hot switch, one case per form, kept whole on purpose.
 func (s *scanner) readAttr(b []byte, a *abbrevAttr, p int, d *dieAttrs) int {
 	form := a.form
 	if form == formIndirect {

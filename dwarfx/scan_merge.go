@@ -9,9 +9,10 @@ import (
 	"sync"
 )
 
-// merge combines the workers' results into idx.
+// merge combines the workers' results into idx: the type index
+// (concurrently), the definitions with their pc ranges, then the
+// definitions chained by name.
 func merge(idx *index, ws []*scanner, im *Image) {
-	str, info := im.sects[".debug_str"], im.sects[".debug_info"]
 	n := 0
 	for _, w := range ws {
 		n += w.m.n
@@ -23,25 +24,38 @@ func merge(idx *index, ws []*scanner, im *Image) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		types := make(map[typeKey]cand, n/len(ws)+1024)
-		for _, w := range ws {
-			for _, e := range w.m.e {
-				if e.k == 0 {
-					continue
-				}
-				k, c := e.k-1, w.cands[e.v]
-				tk := typeKey{kind: uint8(k >> 60 & 7), name: keyString(k&^(7<<60), str, info)}
-				if old, ok := types[tk]; !ok || c.better(old) {
-					types[tk] = c
-				}
-			}
-			w.m, w.cands = keyTable{}, nil
-		}
-		idx.types = types
+		idx.types = mergeTypes(ws, n, im)
 	}()
 	defer wg.Wait()
+	mergeDefs(idx, ws, im)
+	chainDefs(idx)
+}
 
-	// Definitions.
+// mergeTypes joins the workers' name tables: for each name and kind the
+// best candidate (a definition beats a declaration).
+func mergeTypes(ws []*scanner, n int, im *Image) map[typeKey]cand {
+	str, info := im.sects[".debug_str"], im.sects[".debug_info"]
+	types := make(map[typeKey]cand, n/len(ws)+1024)
+	for _, w := range ws {
+		for _, e := range w.m.e {
+			if e.k == 0 {
+				continue
+			}
+			k, c := e.k-1, w.cands[e.v]
+			tk := typeKey{kind: uint8(k >> 60 & 7), name: keyString(k&^(7<<60), str, info)}
+			if old, ok := types[tk]; !ok || c.better(old) {
+				types[tk] = c
+			}
+		}
+		w.m, w.cands = keyTable{}, nil
+	}
+	return types
+}
+
+// mergeDefs appends the workers' function and variable definitions to
+// idx.defs, their ranges to idx.ranges, and sorts the pc index.
+func mergeDefs(idx *index, ws []*scanner, im *Image) {
+	str, info := im.sects[".debug_str"], im.sects[".debug_info"]
 	nd, np := 0, 0
 	for _, w := range ws {
 		nd += len(w.defs)
@@ -73,8 +87,18 @@ func merge(idx *index, ws []*scanner, im *Image) {
 		}
 		w.defs, w.pcs = nil, nil
 	}
-	// Chain definitions sharing a name; then put each chain in a
-	// deterministic order: external ones first, then by DIE offset.
+	slices.SortFunc(pcs, func(a, b pcRange) int {
+		if a.lo != b.lo {
+			return cmp.Compare(a.lo, b.lo)
+		}
+		return cmp.Compare(b.hi, a.hi)
+	})
+	idx.pcs = pcs
+}
+
+// chainDefs chains definitions sharing a name, then puts each chain in a
+// deterministic order: external ones first, then by DIE offset.
+func chainDefs(idx *index) {
 	defs := idx.defs
 	var dups []int32 // heads of chains with more than one definition
 	for i := range defs {
@@ -124,13 +148,6 @@ func merge(idx *index, ws []*scanner, im *Image) {
 		}
 		m[d.name] = chain[0]
 	}
-	slices.SortFunc(pcs, func(a, b pcRange) int {
-		if a.lo != b.lo {
-			return cmp.Compare(a.lo, b.lo)
-		}
-		return cmp.Compare(b.hi, a.hi)
-	})
-	idx.pcs = pcs
 }
 
 // refNameSlow resolves the name of the DIE at section offset off anywhere in

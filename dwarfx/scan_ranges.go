@@ -6,57 +6,73 @@ package dwarfx
 // readRanges decodes a DW_AT_ranges list (DWARF 4 .debug_ranges or DWARF 5
 // .debug_rnglists). Errors yield what was read so far.
 func (s *scanner) readRanges(v uint64, isIndex bool) [][2]uint64 {
-	asz := int(s.u.asize)
-	readAddr := func(b []byte, p int) (uint64, int) {
-		if p+asz > len(b) {
-			return 0, -1
-		}
-		if asz == 8 {
-			return s.order.Uint64(b[p:]), p + 8
-		}
-		return uint64(s.order.Uint32(b[p:])), p + asz
+	if s.u.vers < 5 {
+		return s.readRanges4(v)
 	}
+	return s.readRnglist(v, isIndex)
+}
+
+// readAddr reads one target address at p of b; -1 past the end.
+func (s *scanner) readAddr(b []byte, p int) (uint64, int) {
+	asz := int(s.u.asize)
+	if p+asz > len(b) {
+		return 0, -1
+	}
+	if asz == 8 {
+		return s.order.Uint64(b[p:]), p + 8
+	}
+	return uint64(s.order.Uint32(b[p:])), p + asz
+}
+
+// readRanges4 decodes a .debug_ranges list at offset v: address pairs
+// relative to the unit's base, a base-address selection entry (all-ones
+// first address) changing the base, two zeros ending the list.
+func (s *scanner) readRanges4(v uint64) [][2]uint64 {
+	asz := int(s.u.asize)
 	var out [][2]uint64
 	base := s.cuBase
-	if s.u.vers < 5 {
-		b := s.ranges
-		if v >= uint64(len(b)) {
-			return nil
-		}
-		p := int(v)
-		maxAddr := uint64(1)<<(8*uint(asz)) - 1
-		if asz == 8 {
-			maxAddr = ^uint64(0)
-		}
-		for i := 0; i < 1<<16; i++ {
-			var lo, hi uint64
-			lo, p = readAddr(b, p)
-			if p < 0 {
-				break
-			}
-			hi, p = readAddr(b, p)
-			if p < 0 {
-				break
-			}
-			if lo == 0 && hi == 0 {
-				break
-			}
-			if lo == maxAddr {
-				base = hi
-				continue
-			}
-			if hi > lo {
-				out = append(out, [2]uint64{base + lo, base + hi})
-			}
-		}
-		return out
+	b := s.ranges
+	if v >= uint64(len(b)) {
+		return nil
 	}
+	p := int(v)
+	maxAddr := uint64(1)<<(8*uint(asz)) - 1
+	if asz == 8 {
+		maxAddr = ^uint64(0)
+	}
+	for i := 0; i < 1<<16; i++ {
+		var lo, hi uint64
+		lo, p = s.readAddr(b, p)
+		if p < 0 {
+			break
+		}
+		hi, p = s.readAddr(b, p)
+		if p < 0 {
+			break
+		}
+		if lo == 0 && hi == 0 {
+			break
+		}
+		if lo == maxAddr {
+			base = hi
+			continue
+		}
+		if hi > lo {
+			out = append(out, [2]uint64{base + lo, base + hi})
+		}
+	}
+	return out
+}
+
+// rnglistOffset is where the DWARF 5 range list v starts: v itself, or
+// for DW_FORM_rnglistx the offset the unit's offset table holds at index v.
+func (s *scanner) rnglistOffset(v uint64, isIndex bool) (uint64, bool) {
 	b := s.rnglists
 	off := v
 	if isIndex {
 		p := s.rngBase + v*uint64(s.offsize)
 		if p+uint64(s.offsize) > uint64(len(b)) || p < s.rngBase {
-			return nil
+			return 0, false
 		}
 		var rel uint64
 		if s.offsize == 8 {
@@ -66,7 +82,16 @@ func (s *scanner) readRanges(v uint64, isIndex bool) [][2]uint64 {
 		}
 		off = s.rngBase + rel
 	}
-	if off >= uint64(len(b)) {
+	return off, off < uint64(len(b))
+}
+
+// readRnglist decodes a .debug_rnglists list (DW_RLE_* entries).
+func (s *scanner) readRnglist(v uint64, isIndex bool) [][2]uint64 {
+	var out [][2]uint64
+	base := s.cuBase
+	b := s.rnglists
+	off, ok := s.rnglistOffset(v, isIndex)
+	if !ok {
 		return nil
 	}
 	p := int(off)
@@ -116,18 +141,18 @@ func (s *scanner) readRanges(v uint64, isIndex bool) [][2]uint64 {
 				out = append(out, [2]uint64{base + x, base + y})
 			}
 		case 5: // base_address
-			base, p = readAddr(b, p)
+			base, p = s.readAddr(b, p)
 		case 6: // start_end
-			x, p = readAddr(b, p)
+			x, p = s.readAddr(b, p)
 			if p < 0 {
 				return out
 			}
-			y, p = readAddr(b, p)
+			y, p = s.readAddr(b, p)
 			if y > x {
 				out = append(out, [2]uint64{x, y})
 			}
 		case 7: // start_length
-			x, p = readAddr(b, p)
+			x, p = s.readAddr(b, p)
 			if p < 0 {
 				return out
 			}

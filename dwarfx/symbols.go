@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"debug/elf"
+	"encoding/binary"
 	"slices"
 	"sort"
 	"strings"
@@ -46,23 +47,65 @@ type symtab struct {
 }
 
 func (im *Image) loadSymbols() error {
-	var symSec *elf.Section
-	for _, s := range im.ef.Sections {
-		if s.Type == elf.SHT_SYMTAB {
-			symSec = s
-			break
-		}
-	}
+	symSec := im.symtabSection()
 	st := &im.syms
 	if symSec == nil {
 		st.byName = map[string]int32{}
 		return &FormatError{Section: ".symtab", Msg: "no symbol table"}
 	}
-	data := im.sects[symSec.Name]
 	if int(symSec.Link) >= len(im.ef.Sections) {
 		return &FormatError{Section: symSec.Name, Msg: "bad string table link"}
 	}
-	strs := im.sects[im.ef.Sections[symSec.Link].Name]
+	im.readSymbols(im.sects[symSec.Name], im.sects[im.ef.Sections[symSec.Link].Name])
+	st.indexByName()
+	st.indexByAddr()
+	get := func(n string) uint64 {
+		if j, ok := st.byName[n]; ok {
+			return st.all[j].addr
+		}
+		return 0
+	}
+	im.stext, im.etext = get("_stext"), get("_etext")
+	im.sinittext, im.einittext = get("_sinittext"), get("_einittext")
+	im.text, im.end = get("_text"), get("_end")
+	if im.text == 0 {
+		im.text = im.stext
+	}
+	return nil
+}
+
+// symtabSection is the ELF symbol table section, nil if stripped.
+func (im *Image) symtabSection() *elf.Section {
+	for _, s := range im.ef.Sections {
+		if s.Type == elf.SHT_SYMTAB {
+			return s
+		}
+	}
+	return nil
+}
+
+// elfSym is one decoded Elf32_Sym/Elf64_Sym.
+type elfSym struct {
+	nameOff    uint32
+	addr, size uint64
+	info       uint8
+	shndx      uint16
+}
+
+// decodeSym decodes the symbol table entry e (16 or 24 bytes).
+func decodeSym(e []byte, order binary.ByteOrder) elfSym {
+	if len(e) == 24 {
+		return elfSym{nameOff: order.Uint32(e[0:]), info: e[4], shndx: order.Uint16(e[6:]),
+			addr: order.Uint64(e[8:]), size: order.Uint64(e[16:])}
+	}
+	return elfSym{nameOff: order.Uint32(e[0:]), addr: uint64(order.Uint32(e[4:])),
+		size: uint64(order.Uint32(e[8:])), info: e[12], shndx: order.Uint16(e[14:])}
+}
+
+// readSymbols decodes .symtab (data, names in strs) into im.syms.all,
+// leaving out section, file and mapping symbols.
+func (im *Image) readSymbols(data, strs []byte) {
+	st := &im.syms
 	entsz := 24
 	if im.ef.Class == elf.ELFCLASS32 {
 		entsz = 16
@@ -73,81 +116,71 @@ func (im *Image) loadSymbols() error {
 	for i, s := range secs {
 		secLetter[i] = sectionLetter(s)
 	}
-	order := im.order
 	st.all = make([]rawSym, 0, n)
 	st.byName = make(map[string]int32, n)
 	for i := 1; i < n; i++ {
-		e := data[i*entsz : (i+1)*entsz]
-		var nameOff uint32
-		var addr, size uint64
-		var info uint8
-		var shndx uint16
-		if entsz == 24 {
-			nameOff = order.Uint32(e[0:])
-			info = e[4]
-			shndx = order.Uint16(e[6:])
-			addr = order.Uint64(e[8:])
-			size = order.Uint64(e[16:])
-		} else {
-			nameOff = order.Uint32(e[0:])
-			addr = uint64(order.Uint32(e[4:]))
-			size = uint64(order.Uint32(e[8:]))
-			info = e[12]
-			shndx = order.Uint16(e[14:])
-		}
-		typ := elf.SymType(info & 0xf)
-		bind := elf.SymBind(info >> 4)
-		if typ == elf.STT_SECTION || typ == elf.STT_FILE {
+		e := decodeSym(data[i*entsz:(i+1)*entsz], im.order)
+		typ := elf.SymType(e.info & 0xf)
+		bind := elf.SymBind(e.info >> 4)
+		if typ == elf.STT_SECTION || typ == elf.STT_FILE || int(e.nameOff) >= len(strs) {
 			continue
 		}
-		if int(nameOff) >= len(strs) {
-			continue
-		}
-		name := cstringAt(strs, int(nameOff))
+		name := cstringAt(strs, int(e.nameOff))
 		if name == "" || isMappingSymbol(name) {
 			continue
 		}
-		var kind byte
-		switch {
-		case elf.SectionIndex(shndx) == elf.SHN_UNDEF:
-			if bind == elf.STB_WEAK {
-				kind = 'w'
-				if typ == elf.STT_OBJECT {
-					kind = 'v'
-				}
-			} else {
-				kind = 'U'
-			}
-		case elf.SectionIndex(shndx) == elf.SHN_COMMON:
-			kind = 'C'
-		case typ == elf.STT_GNU_IFUNC:
-			kind = 'i'
-		case bind == elf.STB_WEAK:
-			kind = 'W'
-			if typ == elf.STT_OBJECT {
-				kind = 'V'
-			}
-		case bind == 10: // STB_GNU_UNIQUE
-			kind = 'u'
-		default:
-			if elf.SectionIndex(shndx) == elf.SHN_ABS {
-				kind = 'a'
-			} else if int(shndx) < len(secLetter) {
-				kind = secLetter[shndx]
-			} else {
-				kind = '?'
-			}
-			if bind == elf.STB_GLOBAL && kind >= 'a' && kind <= 'z' {
-				kind -= 'a' - 'A'
-			}
-		}
-		rs := rawSym{name: name, addr: addr, size: size, kind: kind, shndx: shndx}
+		kind := symKind(e.shndx, typ, bind, secLetter)
+		rs := rawSym{name: name, addr: e.addr, size: e.size, kind: kind, shndx: e.shndx}
 		rs.noRel = kind == 'a' || kind == 'A' ||
-			(im.percpuZero && addr >= im.percpuLo && addr < im.percpuHi && int(shndx) < len(secs) && secs[shndx].Name == ".data..percpu")
+			(im.percpuZero && e.addr >= im.percpuLo && e.addr < im.percpuHi && int(e.shndx) < len(secs) && secs[e.shndx].Name == ".data..percpu")
 		rs.rank = symRank(&rs, bind)
 		st.all = append(st.all, rs)
 	}
-	// By name: best rank wins, then first.
+}
+
+// symKind is nm's letter for a symbol: U, w/v undefined (weak), C common,
+// i ifunc, W/V weak, u unique, a absolute, else its section's letter,
+// upper case for globals.
+func symKind(shndx uint16, typ elf.SymType, bind elf.SymBind, secLetter []byte) byte {
+	var kind byte
+	switch {
+	case elf.SectionIndex(shndx) == elf.SHN_UNDEF:
+		if bind == elf.STB_WEAK {
+			kind = 'w'
+			if typ == elf.STT_OBJECT {
+				kind = 'v'
+			}
+		} else {
+			kind = 'U'
+		}
+	case elf.SectionIndex(shndx) == elf.SHN_COMMON:
+		kind = 'C'
+	case typ == elf.STT_GNU_IFUNC:
+		kind = 'i'
+	case bind == elf.STB_WEAK:
+		kind = 'W'
+		if typ == elf.STT_OBJECT {
+			kind = 'V'
+		}
+	case bind == 10: // STB_GNU_UNIQUE
+		kind = 'u'
+	default:
+		if elf.SectionIndex(shndx) == elf.SHN_ABS {
+			kind = 'a'
+		} else if int(shndx) < len(secLetter) {
+			kind = secLetter[shndx]
+		} else {
+			kind = '?'
+		}
+		if bind == elf.STB_GLOBAL && kind >= 'a' && kind <= 'z' {
+			kind -= 'a' - 'A'
+		}
+	}
+	return kind
+}
+
+// indexByName: best rank wins, then first.
+func (st *symtab) indexByName() {
 	for i := range st.all {
 		s := &st.all[i]
 		if j, ok := st.byName[s.name]; ok && st.all[j].rank >= s.rank {
@@ -155,8 +188,11 @@ func (im *Image) loadSymbols() error {
 		}
 		st.byName[s.name] = int32(i)
 	}
-	// By address: symbols in allocated sections, best first among equal
-	// addresses.
+}
+
+// indexByAddr sorts the symbols of allocated sections by address, best
+// first among equal addresses, and keeps the best per address.
+func (st *symtab) indexByAddr() {
 	type ak struct {
 		addr uint64
 		rank uint8
@@ -179,13 +215,9 @@ func (im *Image) loadSymbols() error {
 		}
 		return strings.Compare(all[a.idx].name, all[b.idx].name)
 	})
-	idx := make([]int32, len(keys))
-	for i, k := range keys {
-		idx[i] = k.idx
-	}
-	// Keep the best per address.
-	out := idx[:0]
-	for _, j := range idx {
+	out := make([]int32, 0, len(keys))
+	for _, k := range keys {
+		j := k.idx
 		if len(out) > 0 && all[out[len(out)-1]].addr == all[j].addr {
 			continue
 		}
@@ -195,20 +227,6 @@ func (im *Image) loadSymbols() error {
 		}
 	}
 	st.byAddr = out
-
-	get := func(n string) uint64 {
-		if j, ok := st.byName[n]; ok {
-			return all[j].addr
-		}
-		return 0
-	}
-	im.stext, im.etext = get("_stext"), get("_etext")
-	im.sinittext, im.einittext = get("_sinittext"), get("_einittext")
-	im.text, im.end = get("_text"), get("_end")
-	if im.text == 0 {
-		im.text = im.stext
-	}
-	return nil
 }
 
 // symRank orders symbols sharing an address or a name: sized, global,

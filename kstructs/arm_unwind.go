@@ -262,8 +262,7 @@ func (c *armCtrl) exec() {
 }
 
 func (a *armUnwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool) {
-	u := a.u
-	img := u.k.Image
+	img := a.u.k.Image
 	var vrs [16]uint64
 	copy(vrs[:], regs.Values)
 	if !fromCPU {
@@ -284,27 +283,9 @@ func (a *armUnwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 		if isReturn {
 			look -= 2 // a return address may follow a call ending the function
 		}
-		name := ""
-		if s, _, ok := img.SymbolAt(look); ok {
-			name = s.Name
-		}
-		if r, ok := a.rootAt[pc]; ok {
-			name = r
-			cur.Function, cur.Offset = r, 0
-		}
-		if armRoots[name] {
-			if armUserEntries[name] {
-				ptAddr := t.stack.hi - 8 - u.ptRegs.size // THREAD_START_SP
-				if pt, err := u.readPtRegs(ptAddr); err == nil {
-					cur.ExceptionRegs = pt
-				}
-			}
+		name := a.frameName(pc, look, cur)
+		if a.entryRegs(t, name, sp, cur) {
 			return
-		}
-		if armSvcEntries[name] {
-			if pt, err := u.readPtRegs(sp); err == nil {
-				cur.ExceptionRegs = pt
-			}
 		}
 		fn, insn, at, ok := a.find(look)
 		if !ok || !img.InText(pc) {
@@ -341,24 +322,8 @@ func (a *armUnwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 			return
 		}
 		npc, nsp := next[armPC]&^1, next[armSP]
-		if npc == pc && nsp == sp {
-			stop("the unwind does not advance (pc and sp unchanged)")
-			return
-		}
-		// A stack pointer may sit at the very top of an empty stack
-		// (call_with_stack switching to the IRQ stack).
-		old, _ := t.stackOf(sp, 0)
-		nw, ok := t.stackOf(nsp, 0)
-		if !ok {
-			stop("the caller's stack pointer %#x is outside the task's stacks", nsp)
-			return
-		}
-		if nw == old && nsp < sp {
-			stop("the stack pointer moved down (%#x -> %#x)", sp, nsp)
-			return
-		}
-		if nw != old && fn != a.callWith && !armSvcEntries[name] {
-			stop("the stack changed outside call_with_stack (%#x -> %#x)", sp, nsp)
+		if err := a.checkAdvance(t, pc, sp, npc, nsp, fn, name); err != nil {
+			stop("%v", err)
 			return
 		}
 		vrs = next
@@ -367,6 +332,66 @@ func (a *armUnwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 		// pc: not a return address.
 		isReturn = !armSvcEntries[name]
 	}
+}
+
+// frameName names the frame at pc (looked up at look): its symbol, or the
+// root an address is (vector_swi sets lr to ret_fast_syscall itself, a
+// function's first instruction), which also names cur.
+func (a *armUnwinder) frameName(pc, look uint64, cur *Frame) string {
+	name := ""
+	if s, _, ok := a.u.k.Image.SymbolAt(look); ok {
+		name = s.Name
+	}
+	if r, ok := a.rootAt[pc]; ok {
+		name = r
+		cur.Function, cur.Offset = r, 0
+	}
+	return name
+}
+
+// entryRegs attaches the registers an entry saved to cur: a root entered
+// from user space keeps them at the top of the stack (THREAD_START_SP), a
+// kernel-mode exception entry (svc_entry) at the stack pointer. true: name
+// is a root, where the stack begins.
+func (a *armUnwinder) entryRegs(t *taskCtx, name string, sp uint64, cur *Frame) bool {
+	u := a.u
+	if armRoots[name] {
+		if armUserEntries[name] {
+			if pt, err := u.readPtRegs(t.stack.hi - 8 - u.ptRegs.size); err == nil {
+				cur.ExceptionRegs = pt
+			}
+		}
+		return true
+	}
+	if armSvcEntries[name] {
+		if pt, err := u.readPtRegs(sp); err == nil {
+			cur.ExceptionRegs = pt
+		}
+	}
+	return false
+}
+
+// checkAdvance refuses a step bad data could loop on: pc and sp must
+// change, the caller's sp must be on the task's stacks and not below the
+// callee's on the same stack, and only call_with_stack or an exception
+// entry may switch stacks. A stack pointer may sit at the very top of an
+// empty stack (call_with_stack switching to the IRQ stack).
+func (a *armUnwinder) checkAdvance(t *taskCtx, pc, sp, npc, nsp, fn uint64, name string) error {
+	if npc == pc && nsp == sp {
+		return fmt.Errorf("the unwind does not advance (pc and sp unchanged)")
+	}
+	old, _ := t.stackOf(sp, 0)
+	nw, ok := t.stackOf(nsp, 0)
+	if !ok {
+		return fmt.Errorf("the caller's stack pointer %#x is outside the task's stacks", nsp)
+	}
+	if nw == old && nsp < sp {
+		return fmt.Errorf("the stack pointer moved down (%#x -> %#x)", sp, nsp)
+	}
+	if nw != old && fn != a.callWith && !armSvcEntries[name] {
+		return fmt.Errorf("the stack changed outside call_with_stack (%#x -> %#x)", sp, nsp)
+	}
+	return nil
 }
 
 // ehabiStep runs the unwind bytecode that the index entry insn (the

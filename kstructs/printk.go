@@ -240,126 +240,164 @@ const (
 )
 
 func decodePRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) ([]LogRecord, []error) {
-	ptr := make([]byte, l.PtrSize)
-	if err := read(ptr, l.PrbPtrAddr); err != nil {
-		return nil, []error{fmt.Errorf("reading prb at %#x: %w", l.PrbPtrAddr, err)}
+	r, err := readPRB(read, bo, l)
+	if err != nil {
+		return nil, []error{err}
 	}
-	rbAddr := dwarfx.DecodeUint(bo, ptr[:l.PtrSize])
-	rb := make([]byte, l.PrbSize)
-	if err := read(rb, rbAddr); err != nil {
-		return nil, []error{fmt.Errorf("reading struct printk_ringbuffer at %#x (prb): %w", rbAddr, err)}
-	}
-	countBits, _ := l.CountBits.Extract(rb, bo)
-	sizeBits, _ := l.SizeBits.Extract(rb, bo)
-	if countBits > maxPrbDescBits || sizeBits > maxLogBufBits || sizeBits < 3 {
-		return nil, []error{fmt.Errorf("printk ring buffer at %#x: implausible sizes (count_bits %d, size_bits %d)", rbAddr, countBits, sizeBits)}
-	}
-	count := uint64(1) << countBits
-	dataSize := uint64(1) << sizeBits
-	if dataSize > maxLogBufBytes {
-		return nil, []error{fmt.Errorf("printk ring buffer at %#x: text ring of %d bytes is too large to read", rbAddr, dataSize)}
-	}
-	descsAddr, _ := l.Descs.Extract(rb, bo)
-	infosAddr, _ := l.Infos.Extract(rb, bo)
-	dataAddr, _ := l.Data.Extract(rb, bo)
-	headID, _ := l.HeadID.Extract(rb, bo)
-	tailID, _ := l.TailID.Extract(rb, bo)
-
-	descs := make([]byte, count*uint64(l.DescSize))
-	if err := read(descs, descsAddr); err != nil {
-		return nil, []error{fmt.Errorf("reading %d printk descriptors at %#x: %w", count, descsAddr, err)}
-	}
-	infos := make([]byte, count*uint64(l.InfoSize))
-	if err := read(infos, infosAddr); err != nil {
-		return nil, []error{fmt.Errorf("reading %d printk_info records at %#x: %w", count, infosAddr, err)}
-	}
-	data := make([]byte, dataSize)
-	if err := read(data, dataAddr); err != nil {
-		return nil, []error{fmt.Errorf("reading the printk text ring (%d bytes at %#x): %w", dataSize, dataAddr, err)}
-	}
-
-	svBits := uint(l.StateVar.ByteSize * 8)
-	flagsShift := svBits - 2
-	idMask := uint64(1)<<flagsShift - 1
-	idSize := uint64(l.IDSize)
-	dataWraps := func(lpos uint64) uint64 { return lpos >> sizeBits }
-	dataIndex := func(lpos uint64) uint64 { return lpos & (dataSize - 1) }
-
 	var recs []LogRecord
 	var errs []error
-	headID &= idMask
-	tailID &= idMask
-	// decode returns the record with the given id; ok is false for slots
-	// that hold no readable record (reserved, free) and err says why a
-	// record was rejected.
-	decode := func(id uint64) (rec LogRecord, ok bool, err error) {
-		idx := id & (count - 1)
-		d := descs[idx*uint64(l.DescSize) : (idx+1)*uint64(l.DescSize)]
-		in := infos[idx*uint64(l.InfoSize) : (idx+1)*uint64(l.InfoSize)]
-		descAddr := descsAddr + idx*uint64(l.DescSize)
-		sv, _ := l.StateVar.Extract(d, bo)
-		if sv&idMask != id {
-			// The slot belongs to another id: a record being recycled
-			// at the time of the dump, or a damaged ring.
-			return rec, false, &LogRecordError{Addr: descAddr, ID: id,
-				Reason: fmt.Sprintf("descriptor holds id %#x (state_var %#x)", sv&idMask, sv)}
-		}
-		if st := sv >> flagsShift; st != descCommitted && st != descFinalized {
-			return rec, false, nil // reserved (being written) or already free
-		}
-		seq, _ := l.Seq.Extract(in, bo)
-		rec = LogRecord{Seq: seq, Addr: descAddr}
-		fail := func(reason string) error {
-			return &LogRecordError{Addr: descAddr, ID: id, Seq: seq, Reason: reason}
-		}
-		// The kernel assigns seq so that it indexes the same slot as id.
-		if seq&(count-1) != idx {
-			return rec, false, fail(fmt.Sprintf("printk_info.seq %d does not belong to descriptor slot %d", seq, idx))
-		}
-		rec.TimestampNS, _ = l.TS.Extract(in, bo)
-		lv, _ := l.Level.Extract(in, bo)
-		rec.Level = uint8(lv)
-		fac, _ := l.Facility.Extract(in, bo)
-		rec.Facility = uint8(fac)
-		fl, _ := l.Flags.Extract(in, bo)
-		rec.Flags = uint8(fl)
-		cid, has := l.CallerID.Extract(in, bo)
-		rec.CallerID, rec.HasCaller = uint32(cid), has
-		rec.DevInfo = DevInfo{Subsystem: fieldCString(l.Subsystem, in), Device: fieldCString(l.Device, in)}
-		textLen, _ := l.TextLen.Extract(in, bo)
-		begin, _ := l.TextBegin.Extract(d, bo)
-		end, _ := l.TextNext.Extract(d, bo)
-		text, reason := prbText(data, begin, end, id, idSize, dataSize, bo, dataWraps, dataIndex)
-		switch reason {
-		case "":
-			if uint64(len(text)) > textLen {
-				text = text[:textLen]
-			}
-			rec.Text = string(text)
-		case "dataless":
-			rec.Dataless = true
-		default:
-			return rec, false, fail(reason)
-		}
-		return rec, true, nil
-	}
 	// From tail to head inclusive, as the kernel's readers and crash do;
 	// the ring has count descriptors, which bounds the walk.
-	id := tailID
-	for n := uint64(0); n < count; n++ {
-		rec, ok, err := decode(id)
+	id := r.tailID
+	for n := uint64(0); n < r.count; n++ {
+		rec, ok, err := r.record(id)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if ok {
 			recs = append(recs, rec)
 		}
-		if id == headID {
+		if id == r.headID {
 			break
 		}
-		id = (id + 1) & idMask
+		id = (id + 1) & r.idMask
 	}
 	return recs, errs
+}
+
+// prbRing is a lockless printk ring read out of the target: its
+// descriptors, their printk_info records and the text data ring
+// (kernel/printk/printk_ringbuffer.h).
+type prbRing struct {
+	l                      prbLayout
+	bo                     binary.ByteOrder
+	descs, infos, data     []byte
+	descsAddr              uint64
+	count                  uint64 // descriptors (1 << count_bits)
+	sizeBits, dataSize     uint64 // text ring: 1 << size_bits bytes
+	flagsShift             uint   // state_var: state in the top two bits, id below
+	idMask                 uint64
+	headID, tailID, idSize uint64
+}
+
+// readPRB reads struct printk_ringbuffer through the prb pointer, checks
+// its sizes, and reads its three arrays whole.
+func readPRB(read pkReadFunc, bo binary.ByteOrder, l prbLayout) (*prbRing, error) {
+	ptr := make([]byte, l.PtrSize)
+	if err := read(ptr, l.PrbPtrAddr); err != nil {
+		return nil, fmt.Errorf("reading prb at %#x: %w", l.PrbPtrAddr, err)
+	}
+	rbAddr := dwarfx.DecodeUint(bo, ptr[:l.PtrSize])
+	rb := make([]byte, l.PrbSize)
+	if err := read(rb, rbAddr); err != nil {
+		return nil, fmt.Errorf("reading struct printk_ringbuffer at %#x (prb): %w", rbAddr, err)
+	}
+	countBits, _ := l.CountBits.Extract(rb, bo)
+	sizeBits, _ := l.SizeBits.Extract(rb, bo)
+	if countBits > maxPrbDescBits || sizeBits > maxLogBufBits || sizeBits < 3 {
+		return nil, fmt.Errorf("printk ring buffer at %#x: implausible sizes (count_bits %d, size_bits %d)", rbAddr, countBits, sizeBits)
+	}
+	r := &prbRing{l: l, bo: bo, count: uint64(1) << countBits, sizeBits: sizeBits, dataSize: uint64(1) << sizeBits}
+	if r.dataSize > maxLogBufBytes {
+		return nil, fmt.Errorf("printk ring buffer at %#x: text ring of %d bytes is too large to read", rbAddr, r.dataSize)
+	}
+	r.descsAddr, _ = l.Descs.Extract(rb, bo)
+	infosAddr, _ := l.Infos.Extract(rb, bo)
+	dataAddr, _ := l.Data.Extract(rb, bo)
+	r.headID, _ = l.HeadID.Extract(rb, bo)
+	r.tailID, _ = l.TailID.Extract(rb, bo)
+
+	r.descs = make([]byte, r.count*uint64(l.DescSize))
+	if err := read(r.descs, r.descsAddr); err != nil {
+		return nil, fmt.Errorf("reading %d printk descriptors at %#x: %w", r.count, r.descsAddr, err)
+	}
+	r.infos = make([]byte, r.count*uint64(l.InfoSize))
+	if err := read(r.infos, infosAddr); err != nil {
+		return nil, fmt.Errorf("reading %d printk_info records at %#x: %w", r.count, infosAddr, err)
+	}
+	r.data = make([]byte, r.dataSize)
+	if err := read(r.data, dataAddr); err != nil {
+		return nil, fmt.Errorf("reading the printk text ring (%d bytes at %#x): %w", r.dataSize, dataAddr, err)
+	}
+	r.flagsShift = uint(l.StateVar.ByteSize*8) - 2
+	r.idMask = uint64(1)<<r.flagsShift - 1
+	r.idSize = uint64(l.IDSize)
+	r.headID &= r.idMask
+	r.tailID &= r.idMask
+	return r, nil
+}
+
+// record returns the record with the given id; ok is false for slots that
+// hold no readable record (reserved, free) and err says why a record was
+// rejected.
+func (r *prbRing) record(id uint64) (rec LogRecord, ok bool, err error) {
+	l, bo := r.l, r.bo
+	idx := id & (r.count - 1)
+	d := r.descs[idx*uint64(l.DescSize) : (idx+1)*uint64(l.DescSize)]
+	in := r.infos[idx*uint64(l.InfoSize) : (idx+1)*uint64(l.InfoSize)]
+	descAddr := r.descsAddr + idx*uint64(l.DescSize)
+	sv, _ := l.StateVar.Extract(d, bo)
+	if sv&r.idMask != id {
+		// The slot belongs to another id: a record being recycled at the
+		// time of the dump, or a damaged ring.
+		return rec, false, &LogRecordError{Addr: descAddr, ID: id,
+			Reason: fmt.Sprintf("descriptor holds id %#x (state_var %#x)", sv&r.idMask, sv)}
+	}
+	if st := sv >> r.flagsShift; st != descCommitted && st != descFinalized {
+		return rec, false, nil // reserved (being written) or already free
+	}
+	seq, _ := l.Seq.Extract(in, bo)
+	rec = LogRecord{Seq: seq, Addr: descAddr}
+	fail := func(reason string) error {
+		return &LogRecordError{Addr: descAddr, ID: id, Seq: seq, Reason: reason}
+	}
+	// The kernel assigns seq so that it indexes the same slot as id.
+	if seq&(r.count-1) != idx {
+		return rec, false, fail(fmt.Sprintf("printk_info.seq %d does not belong to descriptor slot %d", seq, idx))
+	}
+	r.info(&rec, in)
+	textLen, _ := l.TextLen.Extract(in, bo)
+	begin, _ := l.TextBegin.Extract(d, bo)
+	end, _ := l.TextNext.Extract(d, bo)
+	dataWraps := func(lpos uint64) uint64 { return lpos >> r.sizeBits }
+	dataIndex := func(lpos uint64) uint64 { return lpos & (r.dataSize - 1) }
+	text, reason := prbText(r.data, begin, end, id, r.idSize, r.dataSize, bo, dataWraps, dataIndex)
+	switch reason {
+	case "":
+		if uint64(len(text)) > textLen {
+			text = text[:textLen]
+		}
+		rec.Text = string(text)
+	case "dataless":
+		rec.Dataless = true
+	default:
+		return rec, false, fail(reason)
+	}
+	return rec, true, nil
+}
+
+// decodeHeader fills what every printk record format has — time, level,
+// facility, flags, caller — from the header bytes b (printk_info, or a
+// log_buf struct printk_log), returning the raw level.
+func decodeHeader(rec *LogRecord, b []byte, bo binary.ByteOrder, ts, level, facility, flags, caller dwarfx.Field) uint64 {
+	rec.TimestampNS, _ = ts.Extract(b, bo)
+	lv, _ := level.Extract(b, bo)
+	rec.Level = uint8(lv)
+	fac, _ := facility.Extract(b, bo)
+	rec.Facility = uint8(fac)
+	fl, _ := flags.Extract(b, bo)
+	rec.Flags = uint8(fl)
+	cid, has := caller.Extract(b, bo)
+	rec.CallerID, rec.HasCaller = uint32(cid), has
+	return lv
+}
+
+// info fills rec from its printk_info bytes in: time, level, facility,
+// flags, caller and device.
+func (r *prbRing) info(rec *LogRecord, in []byte) {
+	l := r.l
+	decodeHeader(rec, in, r.bo, l.TS, l.Level, l.Facility, l.Flags, l.CallerID)
+	rec.DevInfo = DevInfo{Subsystem: fieldCString(l.Subsystem, in), Device: fieldCString(l.Device, in)}
 }
 
 // prbText finds a record's text in the data ring following the kernel's
@@ -506,35 +544,66 @@ func pkReadVar(read pkReadFunc, bo binary.ByteOrder, addr uint64, size int64, na
 	return v, nil
 }
 
-func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRecord, []error) {
-	bufAddr, err := pkReadVar(read, bo, l.LogBuf, int64(l.PtrSize), "log_buf")
-	if err != nil {
-		return nil, []error{err}
-	}
-	bufLen, err := pkReadVar(read, bo, l.LogBufLen, l.LogBufLenSize, "log_buf_len")
-	if err != nil {
-		return nil, []error{err}
-	}
-	first, err := pkReadVar(read, bo, l.FirstIdx, l.IdxSize, "log_first_idx")
-	if err != nil {
-		return nil, []error{err}
-	}
-	next, err := pkReadVar(read, bo, l.NextIdx, l.IdxSize, "log_next_idx")
-	if err != nil {
-		return nil, []error{err}
-	}
-	var seq uint64
-	if l.HasFirstSeq {
-		if seq, err = pkReadVar(read, bo, l.FirstSeq, l.FirstSeqSize, "log_first_seq"); err != nil {
-			return nil, []error{err}
+// logBufVars are the variables that place the log_buf records (3.5 to
+// 5.9, kernel/printk/printk.c).
+type logBufVars struct {
+	bufAddr, bufLen, first, next, seq uint64
+}
+
+// readLogBufVars reads log_buf, log_buf_len, log_first_idx, log_next_idx
+// and log_first_seq, and checks they fit together.
+func readLogBufVars(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) (v logBufVars, err error) {
+	for _, r := range []struct {
+		dst  *uint64
+		addr uint64
+		size int64
+		name string
+		skip bool
+	}{
+		{&v.bufAddr, l.LogBuf, int64(l.PtrSize), "log_buf", false},
+		{&v.bufLen, l.LogBufLen, l.LogBufLenSize, "log_buf_len", false},
+		{&v.first, l.FirstIdx, l.IdxSize, "log_first_idx", false},
+		{&v.next, l.NextIdx, l.IdxSize, "log_next_idx", false},
+		{&v.seq, l.FirstSeq, l.FirstSeqSize, "log_first_seq", !l.HasFirstSeq},
+	} {
+		if r.skip {
+			continue
+		}
+		if *r.dst, err = pkReadVar(read, bo, r.addr, r.size, r.name); err != nil {
+			return v, err
 		}
 	}
-	if bufLen == 0 || bufLen > maxLogBufBytes {
-		return nil, []error{fmt.Errorf("log_buf_len %d is implausible", bufLen)}
+	if v.bufLen == 0 || v.bufLen > maxLogBufBytes {
+		return v, fmt.Errorf("log_buf_len %d is implausible", v.bufLen)
 	}
-	if first >= bufLen || next >= bufLen {
-		return nil, []error{fmt.Errorf("log_first_idx %d / log_next_idx %d outside log_buf_len %d", first, next, bufLen)}
+	if v.first >= v.bufLen || v.next >= v.bufLen {
+		return v, fmt.Errorf("log_first_idx %d / log_next_idx %d outside log_buf_len %d", v.first, v.next, v.bufLen)
 	}
+	return v, nil
+}
+
+// addDict splits a log_buf record's dictionary ("KEY=value" NUL-separated)
+// into rec.Dict and picks out the device.
+func addDict(rec *LogRecord, dict []byte) {
+	for _, kv := range strings.Split(string(dict), "\x00") {
+		if kv == "" {
+			continue
+		}
+		rec.Dict = append(rec.Dict, kv)
+		if v, ok := strings.CutPrefix(kv, "SUBSYSTEM="); ok {
+			rec.DevInfo.Subsystem = v
+		} else if v, ok := strings.CutPrefix(kv, "DEVICE="); ok {
+			rec.DevInfo.Device = v
+		}
+	}
+}
+
+func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRecord, []error) {
+	v, err := readLogBufVars(read, bo, l)
+	if err != nil {
+		return nil, []error{err}
+	}
+	bufAddr, bufLen, first, next, seq := v.bufAddr, v.bufLen, v.first, v.next, v.seq
 	buf := make([]byte, bufLen)
 	if err := read(buf, bufAddr); err != nil {
 		return nil, []error{fmt.Errorf("reading log_buf (%d bytes at %#x): %w", bufLen, bufAddr, err)}
@@ -577,33 +646,15 @@ func decodeLogBuf(read pkReadFunc, bo binary.ByteOrder, l logBufLayout) ([]LogRe
 			break
 		}
 		rec := LogRecord{Seq: seq, Addr: bufAddr + idx}
-		rec.TimestampNS, _ = l.TS.Extract(h, bo)
-		lv, _ := l.Level.Extract(h, bo)
-		rec.Level = uint8(lv)
+		lv := decodeHeader(&rec, h, bo, l.TS, l.Level, l.Facility, l.Flags, l.CallerID)
 		if l.Level.BitSize == 0 && l.Level.ByteSize == 2 {
 			// 3.5's u16 level held facility<<3 | level.
 			rec.Level = uint8(lv & 7)
 		}
-		fac, _ := l.Facility.Extract(h, bo)
-		rec.Facility = uint8(fac)
-		fl, _ := l.Flags.Extract(h, bo)
-		rec.Flags = uint8(fl)
-		cid, ok := l.CallerID.Extract(h, bo)
-		rec.CallerID, rec.HasCaller = uint32(cid), ok
 		body := buf[idx+hdr : idx+recLen]
 		rec.Text = string(body[:textLen])
 		if dictLen > 0 {
-			for _, kv := range strings.Split(string(body[textLen:textLen+dictLen]), "\x00") {
-				if kv == "" {
-					continue
-				}
-				rec.Dict = append(rec.Dict, kv)
-				if v, ok := strings.CutPrefix(kv, "SUBSYSTEM="); ok {
-					rec.DevInfo.Subsystem = v
-				} else if v, ok := strings.CutPrefix(kv, "DEVICE="); ok {
-					rec.DevInfo.Device = v
-				}
-			}
+			addDict(&rec, body[textLen:textLen+dictLen])
 		}
 		recs = append(recs, rec)
 		seq++

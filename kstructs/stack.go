@@ -532,15 +532,11 @@ func (u *unwinder) irqStacks(cpu int, ptrIsTop bool) []stackRange {
 // the CPU's registers in the dump when the task was running, otherwise
 // from the context the scheduler saved when it switched the task out.
 func (k *Kernel) Backtrace(taskAddr uint64) (*Backtrace, error) {
-	u, err := k.unwinder()
+	u, t, c, err := k.unwindTask(taskAddr)
 	if err != nil {
 		return nil, err
 	}
-	t, err := u.task(taskAddr)
-	if err != nil {
-		return nil, err
-	}
-	if c := u.activeOn(taskAddr); c >= 0 {
+	if c >= 0 {
 		if regs, ok := u.cpuRegs(c); ok {
 			t.cpu = c
 			bt := u.unwindRegs(t, regs)
@@ -551,21 +547,31 @@ func (k *Kernel) Backtrace(taskAddr uint64) (*Backtrace, error) {
 	return u.unwindSaved(t)
 }
 
+// unwindTask is what every unwind of a task starts with: the unwinder,
+// the task's stacks, and the CPU it is running on (-1 if none).
+func (k *Kernel) unwindTask(taskAddr uint64) (*unwinder, *taskCtx, int, error) {
+	u, err := k.unwinder()
+	if err != nil {
+		return nil, nil, -1, err
+	}
+	t, err := u.task(taskAddr)
+	if err != nil {
+		return nil, nil, -1, err
+	}
+	return u, t, u.activeOn(taskAddr), nil
+}
+
 // BacktraceFromRegs unwinds from a given register set (e.g. a pt_regs
 // found on a stack, or a CPU's note) on the stacks of taskAddr.
 func (k *Kernel) BacktraceFromRegs(regs *Regs, taskAddr uint64) (*Backtrace, error) {
 	if regs == nil {
 		return nil, errors.New("backtrace: no registers")
 	}
-	u, err := k.unwinder()
+	u, t, c, err := k.unwindTask(taskAddr)
 	if err != nil {
 		return nil, err
 	}
-	t, err := u.task(taskAddr)
-	if err != nil {
-		return nil, err
-	}
-	if c := u.activeOn(taskAddr); c >= 0 {
+	if c >= 0 {
 		t.cpu = c
 	}
 	return u.unwindRegs(t, regs), nil

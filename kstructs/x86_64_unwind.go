@@ -274,8 +274,7 @@ type x86State struct {
 // registers (ip is the current instruction); otherwise they are a saved
 // context whose ip is a return address.
 func (x *x86Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool) {
-	u := x.u
-	img := u.k.Image
+	img := x.u.k.Image
 	st := x86State{ip: regs.PC(), sp: regs.SP(), bp: regs.FP(), signal: fromCPU}
 	if fromCPU {
 		st.regs = regs
@@ -289,158 +288,167 @@ func (x *x86Unwinder) unwind(bt *Backtrace, t *taskCtx, regs *Regs, fromCPU bool
 			return
 		}
 		cur := &bt.Frames[len(bt.Frames)-1]
-		stop := func(format string, args ...any) {
-			bt.Stopped = fmt.Sprintf("unwind stopped at %#x: ", st.ip) + fmt.Sprintf(format, args...)
-		}
 		if !img.InText(st.ip) {
 			if fromCPU && len(bt.Frames) == 1 && x.betweenUserAndKernel(bt, t, st.sp) {
 				return
 			}
-			stop("pc is not kernel text")
+			bt.Stopped = fmt.Sprintf("unwind stopped at %#x: pc is not kernel text", st.ip)
 			return
 		}
-		look := st.ip
-		if !st.signal {
-			look--
-		}
-		e, ok := x.find(look)
-		if !ok {
-			stop("no ORC entry for pc")
+		next, done, err := x.step(t, st, cur)
+		if err != nil {
+			bt.Stopped = fmt.Sprintf("unwind stopped at %#x: %v", st.ip, err)
 			return
 		}
-		if x.tUndefined >= 0 && e.typ == x.tUndefined {
-			stop("the ORC entry for pc says it has no unwind information")
-			return
-		}
-		if x.tEnd >= 0 && e.typ == x.tEnd {
-			return // end of stack (6.4+)
-		}
-		if e.spReg == orcRegUndefined {
-			if e.end {
-				return // UNWIND_HINT_EMPTY: ret_from_fork, startup code
-			}
-			stop("the ORC entry for pc has no stack pointer rule")
-			return
-		}
-		reg := func(i int, name string) (uint64, bool) {
-			if st.regs == nil || st.regs.Partial {
-				stop("the ORC entry needs %s, which is not known here", name)
-				return 0, false
-			}
-			return st.regs.Values[i], true
-		}
-		read := func(addr uint64, what string) (uint64, bool) {
-			if _, ok := t.stackOf(addr, 8); !ok {
-				stop("%s at %#x is outside the task's stacks", what, addr)
-				return 0, false
-			}
-			v, err := u.readWord(addr)
-			if err != nil {
-				stop("reading %s: %v", what, err)
-				return 0, false
-			}
-			return v, true
-		}
-		var sp uint64
-		indirect := false
-		switch e.spReg {
-		case orcRegSP:
-			sp = st.sp + uint64(e.spOffset)
-		case orcRegBP:
-			sp = st.bp + uint64(e.spOffset)
-		case orcRegSPIndirect:
-			sp, indirect = st.sp, true
-		case orcRegBPIndirect:
-			sp, indirect = st.bp+uint64(e.spOffset), true
-		case orcRegR10:
-			if sp, ok = reg(x86R10, "r10"); !ok {
-				return
-			}
-		case orcRegR13:
-			if sp, ok = reg(x86R13, "r13"); !ok {
-				return
-			}
-		case orcRegDI:
-			if sp, ok = reg(x86DI, "rdi"); !ok {
-				return
-			}
-		case orcRegDX:
-			if sp, ok = reg(x86DX, "rdx"); !ok {
-				return
-			}
-		default:
-			stop("the ORC entry has an unknown stack pointer register %d", e.spReg)
-			return
-		}
-		if indirect {
-			if sp, ok = read(sp, "the saved stack pointer"); !ok {
-				return
-			}
-			if e.spReg == orcRegSPIndirect {
-				sp += uint64(e.spOffset)
-			}
-		}
-		next := x86State{bp: st.bp}
-		switch e.typ {
-		case x.tCall:
-			ip, ok := read(sp-8, "the return address")
-			if !ok {
-				return
-			}
-			next.ip, next.sp = ip, sp
-		case x.tRegs, x.tPartial:
-			addr := sp
-			if e.typ == x.tPartial {
-				addr = sp - x.ipInPtRegs // only the IRET frame is there
-			}
-			if _, ok := t.stackOf(sp, 5*8); !ok {
-				stop("the exception frame at %#x is outside the task's stacks", addr)
-				return
-			}
-			pt, err := u.readPtRegs(addr)
-			if err != nil {
-				stop("%v", err)
-				return
-			}
-			pt.Partial = e.typ == x.tPartial
-			cur.ExceptionRegs = pt
-			if pt.User {
-				return // entered from user space: the entry point
-			}
-			next.ip, next.sp, next.regs, next.signal = pt.PC(), pt.SP(), pt, true
-		default:
-			stop("the ORC entry has an unknown type %d", e.typ)
-			return
-		}
-		switch e.bpReg {
-		case orcRegUndefined:
-			if next.regs != nil && !next.regs.Partial {
-				next.bp = next.regs.FP()
-			}
-		case orcRegPrevSP:
-			if next.bp, ok = read(sp+uint64(e.bpOffset), "the saved frame pointer"); !ok {
-				return
-			}
-		case orcRegBP:
-			if next.bp, ok = read(st.bp+uint64(e.bpOffset), "the saved frame pointer"); !ok {
-				return
-			}
-		default:
-			stop("the ORC entry has an unknown frame pointer register %d", e.bpReg)
-			return
-		}
-		// Bad data could loop: on one stack the stack pointer must grow.
-		old, _ := t.stackOf(st.sp, 1)
-		if nw, ok := t.stackOf(next.sp, 1); ok && nw == old && next.sp <= st.sp && !next.signal {
-			stop("the stack pointer did not advance (%#x -> %#x)", st.sp, next.sp)
-			return
-		}
-		if _, ok := t.stackOf(next.sp, 1); !ok && next.sp != 0 {
-			stop("the caller's stack pointer %#x is outside the task's stacks", next.sp)
+		if done {
 			return
 		}
 		st = next
 	}
+}
+
+// step applies the ORC entry of st.ip (arch/x86/kernel/unwind_orc.c
+// unwind_next_frame): the caller's state, or done at the stack's end (an
+// entry from user space, ret_from_fork, the 6.4+ end marker). An exception
+// frame crossed is recorded in cur.
+func (x *x86Unwinder) step(t *taskCtx, st x86State, cur *Frame) (next x86State, done bool, err error) {
+	look := st.ip
+	if !st.signal {
+		look--
+	}
+	e, ok := x.find(look)
+	switch {
+	case !ok:
+		return next, false, fmt.Errorf("no ORC entry for pc")
+	case x.tUndefined >= 0 && e.typ == x.tUndefined:
+		return next, false, fmt.Errorf("the ORC entry for pc says it has no unwind information")
+	case x.tEnd >= 0 && e.typ == x.tEnd:
+		return next, true, nil // end of stack (6.4+)
+	case e.spReg == orcRegUndefined && e.end:
+		return next, true, nil // UNWIND_HINT_EMPTY: ret_from_fork, startup code
+	case e.spReg == orcRegUndefined:
+		return next, false, fmt.Errorf("the ORC entry for pc has no stack pointer rule")
+	}
+	sp, err := x.cfa(t, st, e)
+	if err != nil {
+		return next, false, err
+	}
+	if next, done, err = x.caller(t, st, e, sp, cur); err != nil || done {
+		return next, done, err
+	}
+	if err := x.callerBP(t, st, e, sp, &next); err != nil {
+		return next, false, err
+	}
+	return next, false, checkAdvance(t, st, next)
+}
+
+// readStack reads a word that must lie on the task's stacks.
+func (x *x86Unwinder) readStack(t *taskCtx, addr uint64, what string) (uint64, error) {
+	if _, ok := t.stackOf(addr, 8); !ok {
+		return 0, fmt.Errorf("%s at %#x is outside the task's stacks", what, addr)
+	}
+	v, err := x.u.readWord(addr)
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %v", what, err)
+	}
+	return v, nil
+}
+
+// cfa computes the caller's stack pointer by the entry's sp_reg rule.
+func (x *x86Unwinder) cfa(t *taskCtx, st x86State, e orcEntry) (uint64, error) {
+	reg := func(i int, name string) (uint64, error) {
+		if st.regs == nil || st.regs.Partial {
+			return 0, fmt.Errorf("the ORC entry needs %s, which is not known here", name)
+		}
+		return st.regs.Values[i], nil
+	}
+	switch e.spReg {
+	case orcRegSP:
+		return st.sp + uint64(e.spOffset), nil
+	case orcRegBP:
+		return st.bp + uint64(e.spOffset), nil
+	case orcRegSPIndirect:
+		sp, err := x.readStack(t, st.sp, "the saved stack pointer")
+		return sp + uint64(e.spOffset), err
+	case orcRegBPIndirect:
+		return x.readStack(t, st.bp+uint64(e.spOffset), "the saved stack pointer")
+	case orcRegR10:
+		return reg(x86R10, "r10")
+	case orcRegR13:
+		return reg(x86R13, "r13")
+	case orcRegDI:
+		return reg(x86DI, "rdi")
+	case orcRegDX:
+		return reg(x86DX, "rdx")
+	}
+	return 0, fmt.Errorf("the ORC entry has an unknown stack pointer register %d", e.spReg)
+}
+
+// caller finds the caller's pc and sp by the entry's type: a return
+// address below the CFA, or a (partial) pt_regs there; a user-mode pt_regs
+// ends the unwind.
+func (x *x86Unwinder) caller(t *taskCtx, st x86State, e orcEntry, sp uint64, cur *Frame) (x86State, bool, error) {
+	next := x86State{bp: st.bp}
+	switch e.typ {
+	case x.tCall:
+		ip, err := x.readStack(t, sp-8, "the return address")
+		if err != nil {
+			return next, false, err
+		}
+		next.ip, next.sp = ip, sp
+	case x.tRegs, x.tPartial:
+		addr := sp
+		if e.typ == x.tPartial {
+			addr = sp - x.ipInPtRegs // only the IRET frame is there
+		}
+		if _, ok := t.stackOf(sp, 5*8); !ok {
+			return next, false, fmt.Errorf("the exception frame at %#x is outside the task's stacks", addr)
+		}
+		pt, err := x.u.readPtRegs(addr)
+		if err != nil {
+			return next, false, err
+		}
+		pt.Partial = e.typ == x.tPartial
+		cur.ExceptionRegs = pt
+		if pt.User {
+			return next, true, nil // entered from user space: the entry point
+		}
+		next.ip, next.sp, next.regs, next.signal = pt.PC(), pt.SP(), pt, true
+	default:
+		return next, false, fmt.Errorf("the ORC entry has an unknown type %d", e.typ)
+	}
+	return next, false, nil
+}
+
+// callerBP restores the caller's frame pointer by the entry's bp_reg rule.
+func (x *x86Unwinder) callerBP(t *taskCtx, st x86State, e orcEntry, sp uint64, next *x86State) error {
+	var err error
+	switch e.bpReg {
+	case orcRegUndefined:
+		if next.regs != nil && !next.regs.Partial {
+			next.bp = next.regs.FP()
+		}
+	case orcRegPrevSP:
+		next.bp, err = x.readStack(t, sp+uint64(e.bpOffset), "the saved frame pointer")
+	case orcRegBP:
+		next.bp, err = x.readStack(t, st.bp+uint64(e.bpOffset), "the saved frame pointer")
+	default:
+		err = fmt.Errorf("the ORC entry has an unknown frame pointer register %d", e.bpReg)
+	}
+	return err
+}
+
+// checkAdvance refuses a step that bad data could loop on: on one stack
+// the stack pointer must grow, and the caller's must be on the stacks.
+func checkAdvance(t *taskCtx, st, next x86State) error {
+	old, _ := t.stackOf(st.sp, 1)
+	if nw, ok := t.stackOf(next.sp, 1); ok && nw == old && next.sp <= st.sp && !next.signal {
+		return fmt.Errorf("the stack pointer did not advance (%#x -> %#x)", st.sp, next.sp)
+	}
+	if _, ok := t.stackOf(next.sp, 1); !ok && next.sp != 0 {
+		return fmt.Errorf("the caller's stack pointer %#x is outside the task's stacks", next.sp)
+	}
+	return nil
 }
 
 // betweenUserAndKernel handles a CPU stopped in kernel mode at a pc

@@ -51,98 +51,21 @@ func foreachCmd() *Command {
 }
 
 func runForeach(s *Session, inv *Invocation) (Result, error) {
-	words, err := tokenize(inv.Line)
-	if err != nil {
-		return nil, err
-	}
-	// --json anywhere applies to foreach itself.
-	kept := words[:0]
-	for _, w := range words {
-		if w != "--json" {
-			kept = append(kept, w)
-		}
-	}
-	words = kept
 	var where *whereFilter
+	var err error
 	if inv.Has("where") {
 		if where, err = compileWhere("foreach", inv.Flag("where")); err != nil {
 			return nil, err
 		}
-		// Drop "--where EXPR" (or --where=EXPR) from the selectors.
-		for i, w := range words {
-			if w == "--where" && i+1 < len(words) {
-				words = append(words[:i:i], words[i+2:]...)
-				break
-			}
-			if strings.HasPrefix(w, "--where=") {
-				words = append(words[:i:i], words[i+1:]...)
-				break
-			}
-		}
 	}
-	ci := -1
-	for i, w := range words {
-		if c := s.table.lookup(w); c != nil && c.Name != "foreach" && !foreachStates[w] {
-			ci = i
-			break
-		}
-	}
-	if ci < 0 {
-		return nil, &UsageError{"foreach", "no command given (e.g. foreach bt)"}
-	}
-	selWords, cmdWords := words[:ci], words[ci:]
-	all, err := s.K.Tasks()
+	selWords, cmdWords, err := s.foreachSplit(inv)
 	if err != nil {
 		return nil, err
 	}
-	var tasks []*kstructs.Task
-	if len(selWords) == 0 {
-		tasks = all
-	} else {
-		var plain []string
-		var keys []string
-		for _, w := range selWords {
-			switch {
-			case foreachStates[w], w == "kernel", w == "user", w == "gleader", w == "active":
-				keys = append(keys, w)
-			default:
-				plain = append(plain, w)
-			}
-		}
-		sels, err := s.parseTaskSelectors(inv, plain)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range all {
-			ok := false
-			for _, sel := range sels {
-				if sel.matches(t) {
-					ok = true
-				}
-			}
-			for _, k := range keys {
-				switch k {
-				case "kernel":
-					ok = ok || t.KernelThread
-				case "user":
-					ok = ok || !t.KernelThread
-				case "gleader":
-					ok = ok || (t.IsLeader() && !t.KernelThread)
-				case "active":
-					ok = ok || t.Active
-				default:
-					ok = ok || t.StateCode == k
-				}
-			}
-			if ok {
-				tasks = append(tasks, t)
-			}
-		}
-		if len(tasks) == 0 {
-			return nil, fmt.Errorf("no task matches %s", strings.Join(selWords, " "))
-		}
+	tasks, err := s.foreachTasks(inv, selWords)
+	if err != nil {
+		return nil, err
 	}
-
 	if where != nil {
 		if tasks, err = where.filter(s, tasks); err != nil {
 			return nil, err
@@ -151,31 +74,131 @@ func runForeach(s *Session, inv *Invocation) (Result, error) {
 	res := foreachResult{Command: strings.Join(cmdWords, " "), Tasks: []foreachItem{}}
 	saved := s.Vars.ContextTask
 	defer func() { s.Vars.ContextTask = saved }()
-	name := s.table.lookup(cmdWords[0]).Name
+	if s.table.lookup(cmdWords[0]).Name == "ps" {
+		return s.foreachPs(res, cmdWords, tasks)
+	}
+	return s.foreachEach(res, cmdWords, tasks)
+}
 
-	// ps: one table of the selected tasks.
-	if name == "ps" {
-		line := strings.Join(cmdWords, " ")
-		for _, t := range tasks {
-			line += fmt.Sprintf(" %x", t.Addr)
+// foreachSplit splits foreach's line into the task selection and the
+// command (the first word that names one); --json anywhere applies to
+// foreach itself.
+func (s *Session) foreachSplit(inv *Invocation) (selWords, cmdWords []string, err error) {
+	words, err := tokenize(inv.Line)
+	if err != nil {
+		return nil, nil, err
+	}
+	kept := words[:0]
+	for _, w := range words {
+		if w != "--json" {
+			kept = append(kept, w)
 		}
-		if len(tasks) == 0 {
-			return res, nil
+	}
+	words = kept
+	// Drop "--where EXPR" (or --where=EXPR) from the selectors.
+	for i, w := range words {
+		if w == "--where" && i+1 < len(words) {
+			words = append(words[:i:i], words[i+2:]...)
+			break
 		}
-		r, err := s.runLine(line)
-		if err != nil {
-			return nil, err
+		if strings.HasPrefix(w, "--where=") {
+			words = append(words[:i:i], words[i+1:]...)
+			break
 		}
-		var b bytes.Buffer
-		if err := r.Text(&b, s); err != nil {
-			return nil, err
+	}
+	for i, w := range words {
+		if c := s.table.lookup(w); c != nil && c.Name != "foreach" && !foreachStates[w] {
+			return words[:i], words[i:], nil
 		}
-		res.text = b.String()
-		raw, _ := json.Marshal(r)
-		res.Tasks = append(res.Tasks, foreachItem{Result: raw})
+	}
+	return nil, nil, &UsageError{"foreach", "no command given (e.g. foreach bt)"}
+}
+
+// foreachTasks selects the tasks: all, or those the selectors (pids,
+// addresses, names) or keywords (states, kernel, user, gleader, active)
+// match.
+func (s *Session) foreachTasks(inv *Invocation, selWords []string) ([]*kstructs.Task, error) {
+	all, err := s.K.Tasks()
+	if err != nil || len(selWords) == 0 {
+		return all, err
+	}
+	var plain, keys []string
+	for _, w := range selWords {
+		switch {
+		case foreachStates[w], w == "kernel", w == "user", w == "gleader", w == "active":
+			keys = append(keys, w)
+		default:
+			plain = append(plain, w)
+		}
+	}
+	sels, err := s.parseTaskSelectors(inv, plain)
+	if err != nil {
+		return nil, err
+	}
+	var tasks []*kstructs.Task
+	for _, t := range all {
+		if foreachMatches(t, sels, keys) {
+			tasks = append(tasks, t)
+		}
+	}
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("no task matches %s", strings.Join(selWords, " "))
+	}
+	return tasks, nil
+}
+
+// foreachMatches reports whether any selector or keyword matches t.
+func foreachMatches(t *kstructs.Task, sels []taskSelector, keys []string) bool {
+	ok := false
+	for _, sel := range sels {
+		if sel.matches(t) {
+			ok = true
+		}
+	}
+	for _, k := range keys {
+		switch k {
+		case "kernel":
+			ok = ok || t.KernelThread
+		case "user":
+			ok = ok || !t.KernelThread
+		case "gleader":
+			ok = ok || (t.IsLeader() && !t.KernelThread)
+		case "active":
+			ok = ok || t.Active
+		default:
+			ok = ok || t.StateCode == k
+		}
+	}
+	return ok
+}
+
+// foreachPs runs ps once, as one table of the selected tasks.
+func (s *Session) foreachPs(res foreachResult, cmdWords []string, tasks []*kstructs.Task) (Result, error) {
+	line := strings.Join(cmdWords, " ")
+	for _, t := range tasks {
+		line += fmt.Sprintf(" %x", t.Addr)
+	}
+	if len(tasks) == 0 {
 		return res, nil
 	}
+	r, err := s.runLine(line)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := r.Text(&b, s); err != nil {
+		return nil, err
+	}
+	res.text = b.String()
+	raw, _ := json.Marshal(r)
+	res.Tasks = append(res.Tasks, foreachItem{Result: raw})
+	return res, nil
+}
 
+// foreachEach runs the command once per task, in that task's context,
+// under one task header each.
+func (s *Session) foreachEach(res foreachResult, cmdWords []string, tasks []*kstructs.Task) (Result, error) {
+	name := s.table.lookup(cmdWords[0]).Name
 	var b strings.Builder
 	for i, t := range tasks {
 		if err := s.Context().Err(); err != nil {

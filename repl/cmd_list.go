@@ -54,6 +54,16 @@ type structPrinter struct {
 	radix   int
 }
 
+// structPrinterOf is the struct printer list's and tree's -s/-S and -x/-d
+// flags ask for.
+func (s *Session) structPrinterOf(inv *Invocation) (*structPrinter, error) {
+	spec := inv.Flag("s")
+	if inv.Has("S") {
+		spec = inv.Flag("S")
+	}
+	return s.newStructPrinter(spec, flagRadix(inv))
+}
+
 func (s *Session) newStructPrinter(spec string, radix int) (*structPrinter, error) {
 	if spec == "" {
 		return nil, nil
@@ -164,17 +174,7 @@ func runList(s *Session, inv *Invocation) (Result, error) {
 			return nil, err
 		}
 	}
-	radix := 0
-	if inv.Has("x") {
-		radix = 16
-	} else if inv.Has("d") {
-		radix = 10
-	}
-	sspec := inv.Flag("s")
-	if inv.Has("S") {
-		sspec = inv.Flag("S")
-	}
-	sp, err := s.newStructPrinter(sspec, radix)
+	sp, err := s.structPrinterOf(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -287,17 +287,7 @@ func runTree(s *Session, inv *Invocation) (Result, error) {
 			return nil, err
 		}
 	}
-	radix := 0
-	if inv.Has("x") {
-		radix = 16
-	} else if inv.Has("d") {
-		radix = 10
-	}
-	sspec := inv.Flag("s")
-	if inv.Has("S") {
-		sspec = inv.Flag("S")
-	}
-	sp, err := s.newStructPrinter(sspec, radix)
+	sp, err := s.structPrinterOf(inv)
 	if err != nil {
 		return nil, err
 	}

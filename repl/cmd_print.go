@@ -36,15 +36,25 @@ func (s *Session) env() *dwarfx.Env {
 	return e
 }
 
-// radixOf is the output radix a command's -x/-d flags select.
+// radixOf is the output radix a command's -x/-d flags select, the
+// session's when neither.
 func (s *Session) radixOf(inv *Invocation) int {
+	if r := flagRadix(inv); r != 0 {
+		return r
+	}
+	return s.Vars.Radix
+}
+
+// flagRadix is the radix -x (16) or -d (10) selects, 0 for neither: the one
+// reading of those flags.
+func flagRadix(inv *Invocation) int {
 	switch {
 	case inv.Has("x"):
 		return 16
 	case inv.Has("d"):
 		return 10
 	}
-	return s.Vars.Radix
+	return 0
 }
 
 // cpuSpec is crash's ":cpuspec" suffix: "a"/"all", "3", "1,3", "0-2".
@@ -374,35 +384,9 @@ func runAggregate(s *Session, inv *Invocation, kind string) (Result, error) {
 		}
 		count = int(n)
 	}
-	type target struct {
-		addr uint64
-		cpu  *int
-	}
-	var targets []target
-	if m := cpuSpecRE.FindStringSubmatch(addrArg); m != nil && identRE.MatchString(m[1]) {
-		cpus, err := s.parseCPUs(m[2])
-		if err != nil {
-			return nil, err
-		}
-		base, err := s.perCPUVar(m[1])
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range cpus {
-			v, err := s.K.PerCPU(base, c)
-			if err != nil {
-				return nil, fmt.Errorf("per_cpu(%s, %d): %w", m[1], c, err)
-			}
-			a, _ := v.Addr()
-			c := c
-			targets = append(targets, target{a, &c})
-		}
-	} else {
-		a, err := s.resolveAddress(addrArg)
-		if err != nil {
-			return nil, err
-		}
-		targets = append(targets, target{addr: a})
+	targets, err := s.aggregateTargets(addrArg)
+	if err != nil {
+		return nil, err
 	}
 	var sb strings.Builder
 	first := true
@@ -444,6 +428,45 @@ func runAggregate(s *Session, inv *Invocation, kind string) (Result, error) {
 	}
 	r.text = sb.String()
 	return r, nil
+}
+
+// aggregateTarget is one object struct/union prints: at addr, for a
+// per-cpu variable the cpu's copy.
+type aggregateTarget struct {
+	addr uint64
+	cpu  *int
+}
+
+// aggregateTargets resolves struct's address argument: an address or
+// symbol, or a per-cpu variable with crash's ":cpuspec" suffix.
+func (s *Session) aggregateTargets(addrArg string) ([]aggregateTarget, error) {
+	m := cpuSpecRE.FindStringSubmatch(addrArg)
+	if m == nil || !identRE.MatchString(m[1]) {
+		a, err := s.resolveAddress(addrArg)
+		if err != nil {
+			return nil, err
+		}
+		return []aggregateTarget{{addr: a}}, nil
+	}
+	cpus, err := s.parseCPUs(m[2])
+	if err != nil {
+		return nil, err
+	}
+	base, err := s.perCPUVar(m[1])
+	if err != nil {
+		return nil, err
+	}
+	var targets []aggregateTarget
+	for _, c := range cpus {
+		v, err := s.K.PerCPU(base, c)
+		if err != nil {
+			return nil, fmt.Errorf("per_cpu(%s, %d): %w", m[1], c, err)
+		}
+		a, _ := v.Addr()
+		c := c
+		targets = append(targets, aggregateTarget{a, &c})
+	}
+	return targets, nil
 }
 
 // findKid finds member name of a decoded struct, through anonymous

@@ -141,6 +141,45 @@ func psCmd() *Command {
 }
 
 func runPs(s *Session, inv *Invocation) (Result, error) {
+	if err := psExclusive(inv); err != nil {
+		return nil, err
+	}
+	tasks, err := s.psTasks(inv)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := s.K.MemPctPages()
+	if err != nil {
+		pages, _ = s.K.PresentPages()
+	}
+	res := psResult{tasks: []psTask{}}
+	for _, t := range tasks {
+		pt := s.psTaskOf(t, pages)
+		if inv.JSON {
+			// Unwinding every stack costs; only the JSON view carries it.
+			pt = s.withStack(pt, t)
+		}
+		res.tasks = append(res.tasks, pt)
+	}
+	var b strings.Builder
+	if err := s.psRender(&b, inv, tasks, &res, pages); err != nil {
+		return nil, err
+	}
+	if probs := s.K.TaskListProblems(); len(probs) > 0 && !inv.JSON {
+		var w strings.Builder
+		for _, p := range probs {
+			fmt.Fprintf(&w, "WARNING: %s\n", p)
+		}
+		res.text = w.String() + b.String()
+	} else {
+		res.text = b.String()
+	}
+	return res, nil
+}
+
+// psExclusive rejects more than one of the flags that choose a view, as
+// crash does (-l with -m is one view).
+func psExclusive(inv *Invocation) error {
 	exclusive := 0
 	for _, f := range []string{"t", "c", "p", "g", "l", "m", "S", "A", "Y", "tree", "ely"} {
 		if inv.Has(f) {
@@ -151,8 +190,14 @@ func runPs(s *Session, inv *Invocation) (Result, error) {
 		exclusive--
 	}
 	if exclusive > 1 {
-		return nil, &UsageError{"ps", "-a, -t, -c, -p, -g, -l, -m, -S, -r and -A flags are all mutually-exclusive"}
+		return &UsageError{"ps", "-a, -t, -c, -p, -g, -l, -m, -S, -r and -A flags are all mutually-exclusive"}
 	}
+	return nil
+}
+
+// psTasks selects the tasks the arguments name, group leaders for -G/-g,
+// filtered by -k, -u, -I, -A and -y.
+func (s *Session) psTasks(inv *Invocation) ([]*kstructs.Task, error) {
 	sels, err := s.parseTaskSelectors(inv, inv.Args)
 	if err != nil {
 		return nil, err
@@ -197,7 +242,6 @@ func runPs(s *Session, inv *Invocation) (Result, error) {
 			filtered = append(filtered, t)
 		}
 	}
-	tasks = filtered
 	if inv.Has("where") {
 		if inv.Has("tree") {
 			return nil, &UsageError{"ps", "--where cannot be used with --tree (the tree shows every task)"}
@@ -206,164 +250,178 @@ func runPs(s *Session, inv *Invocation) (Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if tasks, err = w.filter(s, tasks); err != nil {
-			return nil, err
-		}
+		return w.filter(s, filtered)
 	}
+	return filtered, nil
+}
 
-	pages, err := s.K.MemPctPages()
-	if err != nil {
-		pages, _ = s.K.PresentPages()
-	}
-	res := psResult{tasks: []psTask{}}
-	for _, t := range tasks {
-		pt := s.psTaskOf(t, pages)
-		if inv.JSON {
-			// Unwinding every stack costs; only the JSON view carries it.
-			pt = s.withStack(pt, t)
-		}
-		res.tasks = append(res.tasks, pt)
-	}
-	var b strings.Builder
+// psRender writes the view the flags choose.
+func (s *Session) psRender(b *strings.Builder, inv *Invocation, tasks []*kstructs.Task, res *psResult, pages uint64) error {
 	switch {
 	case inv.Has("S"):
-		res.counts = []psCount{}
-		idx := map[string]int{}
-		for _, t := range tasks {
-			i, ok := idx[t.StateCode]
-			if !ok {
-				i = len(res.counts)
-				idx[t.StateCode] = i
-				res.counts = append(res.counts, psCount{State: t.StateCode})
-			}
-			res.counts[i].Count++
-		}
-		for _, c := range res.counts {
-			fmt.Fprintf(&b, "  %s: %d\n", c.State, c.Count)
-		}
+		s.psCounts(b, tasks, res)
 	case inv.Has("t"):
-		s.psTimes(&b, tasks)
+		s.psTimes(b, tasks)
 	case inv.Has("l") || inv.Has("m"):
-		if err := s.psLastRun(&b, inv, tasks); err != nil {
-			return nil, err
-		}
+		return s.psLastRun(b, inv, tasks)
 	case inv.Has("p"):
-		for _, t := range tasks {
-			chain := []*kstructs.Task{t}
-			seen := map[uint64]bool{t.Addr: true}
-			for cur := t; cur.PID != 0 && cur.Parent != 0; {
-				p, err := s.K.TaskByAddr(cur.Parent)
-				if err != nil || seen[p.Addr] {
-					break
-				}
-				seen[p.Addr] = true
-				chain = append(chain, p)
-				cur = p
-			}
-			for j := len(chain) - 1; j >= 0; j-- {
-				b.WriteString(strings.Repeat(" ", len(chain)-1-j) + s.taskHeader(chain[j], false))
-			}
-			b.WriteString("\n")
-		}
+		s.psParents(b, tasks)
 	case inv.Has("c"):
-		for _, t := range tasks {
-			b.WriteString(s.taskHeader(t, false))
-			kids, err := s.K.Children(t)
-			if err != nil {
-				fmt.Fprintf(&b, "  (%v)\n", err)
-			}
-			if len(kids) == 0 && err == nil {
-				b.WriteString("  (no children)\n")
-			}
-			for _, c := range kids {
-				b.WriteString("  " + s.taskHeader(c, false))
-			}
-			b.WriteString("\n")
-		}
+		s.psChildren(b, tasks)
 	case inv.Has("g"):
-		for _, t := range tasks {
-			b.WriteString(s.taskHeader(t, false))
-			threads, _ := s.K.ThreadsOf(t)
-			n := 0
-			for _, th := range threads {
-				if th.Addr != t.Addr {
-					b.WriteString("  " + s.taskHeader(th, false))
-					n++
-				}
-			}
-			if n == 0 {
-				b.WriteString("  (no threads)\n")
-			}
-			b.WriteString("\n")
-		}
+		s.psThreads(b, tasks)
 	case inv.Has("tree"):
-		tree, terr := s.K.TaskTree()
-		if tree == nil {
-			return nil, terr
-		}
-		res.tasks = res.tasks[:0]
-		var walk func(n *kstructs.TaskNode, depth int)
-		walk = func(n *kstructs.TaskNode, depth int) {
-			pt := s.psTaskOf(n.Task, pages)
-			pt.Depth = depth
-			res.tasks = append(res.tasks, pt)
-			b.WriteString(strings.Repeat("  ", depth) + s.taskHeader(n.Task, false))
-			for _, c := range n.Children {
-				walk(c, depth+1)
-			}
-		}
-		walk(tree, 0)
-		if terr != nil {
-			fmt.Fprintf(&b, "WARNING: %v\n", terr)
-		}
+		return s.psTree(b, res, pages)
 	case inv.Has("ely"):
-		s.psProcps(&b, tasks)
+		s.psProcps(b, tasks)
 	case inv.Has("Y"):
-		if !inv.Has("H") {
-			fmt.Fprintf(&b, "      PID    PPID  CPU %s  POLICY       PRIO  COMM\n", center(s.hexWidth(), "TASK", false))
-		}
-		for _, t := range tasks {
-			fmt.Fprintf(&b, "%s%7d %7d %3s  %s  %-12s %4d  %s\n", psMarker(t), t.PID, t.PPID, taskCPU(s, t),
-				center(s.hexWidth(), fmt.Sprintf("%x", t.Addr), true), t.PolicyName(), t.Prio, psComm(t))
-		}
+		s.psPolicies(b, inv, tasks)
 	default:
-		if !inv.Has("H") {
-			col := center(s.hexWidth(), "TASK", false)
-			if inv.Has("s") {
-				col = center(s.hexWidth(), "KSTACKP", true)
-			}
-			fmt.Fprintf(&b, "      PID    PPID  CPU %s  ST  %%MEM      VSZ      RSS  COMM\n", col)
+		s.psTable(b, inv, tasks, res)
+	}
+	return nil
+}
+
+// psCounts (-S) counts the tasks in each state.
+func (s *Session) psCounts(b *strings.Builder, tasks []*kstructs.Task, res *psResult) {
+	res.counts = []psCount{}
+	idx := map[string]int{}
+	for _, t := range tasks {
+		i, ok := idx[t.StateCode]
+		if !ok {
+			i = len(res.counts)
+			idx[t.StateCode] = i
+			res.counts = append(res.counts, psCount{State: t.StateCode})
 		}
-		for i, t := range tasks {
-			addr := fmt.Sprintf("%x", t.Addr)
-			if inv.Has("s") {
-				addr = fmt.Sprintf("%x", t.Stack)
-				if t.Active {
-					addr = "--"
-				}
+		res.counts[i].Count++
+	}
+	for _, c := range res.counts {
+		fmt.Fprintf(b, "  %s: %d\n", c.State, c.Count)
+	}
+}
+
+// psParents (-p) shows each task's ancestry, init first.
+func (s *Session) psParents(b *strings.Builder, tasks []*kstructs.Task) {
+	for _, t := range tasks {
+		chain := []*kstructs.Task{t}
+		seen := map[uint64]bool{t.Addr: true}
+		for cur := t; cur.PID != 0 && cur.Parent != 0; {
+			p, err := s.K.TaskByAddr(cur.Parent)
+			if err != nil || seen[p.Addr] {
+				break
 			}
-			pad := " "
-			if len(t.StateCode) <= 3 {
-				pad = "  "
+			seen[p.Addr] = true
+			chain = append(chain, p)
+			cur = p
+		}
+		for j := len(chain) - 1; j >= 0; j-- {
+			b.WriteString(strings.Repeat(" ", len(chain)-1-j) + s.taskHeader(chain[j], false))
+		}
+		b.WriteString("\n")
+	}
+}
+
+// psChildren (-c) lists each task's children.
+func (s *Session) psChildren(b *strings.Builder, tasks []*kstructs.Task) {
+	for _, t := range tasks {
+		b.WriteString(s.taskHeader(t, false))
+		kids, err := s.K.Children(t)
+		if err != nil {
+			fmt.Fprintf(b, "  (%v)\n", err)
+		}
+		if len(kids) == 0 && err == nil {
+			b.WriteString("  (no children)\n")
+		}
+		for _, c := range kids {
+			b.WriteString("  " + s.taskHeader(c, false))
+		}
+		b.WriteString("\n")
+	}
+}
+
+// psThreads (-g) lists each thread group's other threads.
+func (s *Session) psThreads(b *strings.Builder, tasks []*kstructs.Task) {
+	for _, t := range tasks {
+		b.WriteString(s.taskHeader(t, false))
+		threads, _ := s.K.ThreadsOf(t)
+		n := 0
+		for _, th := range threads {
+			if th.Addr != t.Addr {
+				b.WriteString("  " + s.taskHeader(th, false))
+				n++
 			}
-			pct := fmt.Sprintf("%.1f", res.tasks[i].MemPct)
-			if len(pct) == 3 {
-				pct = " " + pct
-			}
-			fmt.Fprintf(&b, "%s%7d %7d %3s  %s %3s%s%s %8d %8d  %s\n", psMarker(t), t.PID, t.PPID, taskCPU(s, t),
-				center(s.hexWidth(), addr, true), t.StateCode, pad, pct, t.VSZ, t.RSS, psComm(t))
+		}
+		if n == 0 {
+			b.WriteString("  (no threads)\n")
+		}
+		b.WriteString("\n")
+	}
+}
+
+// psTree (--tree) shows the process tree; the JSON view lists it in the
+// same order with depths.
+func (s *Session) psTree(b *strings.Builder, res *psResult, pages uint64) error {
+	tree, terr := s.K.TaskTree()
+	if tree == nil {
+		return terr
+	}
+	res.tasks = res.tasks[:0]
+	var walk func(n *kstructs.TaskNode, depth int)
+	walk = func(n *kstructs.TaskNode, depth int) {
+		pt := s.psTaskOf(n.Task, pages)
+		pt.Depth = depth
+		res.tasks = append(res.tasks, pt)
+		b.WriteString(strings.Repeat("  ", depth) + s.taskHeader(n.Task, false))
+		for _, c := range n.Children {
+			walk(c, depth+1)
 		}
 	}
-	if probs := s.K.TaskListProblems(); len(probs) > 0 && !inv.JSON {
-		var w strings.Builder
-		for _, p := range probs {
-			fmt.Fprintf(&w, "WARNING: %s\n", p)
-		}
-		res.text = w.String() + b.String()
-	} else {
-		res.text = b.String()
+	walk(tree, 0)
+	if terr != nil {
+		fmt.Fprintf(b, "WARNING: %v\n", terr)
 	}
-	return res, nil
+	return nil
+}
+
+// psPolicies (-Y) shows scheduling policies and priorities.
+func (s *Session) psPolicies(b *strings.Builder, inv *Invocation, tasks []*kstructs.Task) {
+	if !inv.Has("H") {
+		fmt.Fprintf(b, "      PID    PPID  CPU %s  POLICY       PRIO  COMM\n", center(s.hexWidth(), "TASK", false))
+	}
+	for _, t := range tasks {
+		fmt.Fprintf(b, "%s%7d %7d %3s  %s  %-12s %4d  %s\n", psMarker(t), t.PID, t.PPID, taskCPU(s, t),
+			center(s.hexWidth(), fmt.Sprintf("%x", t.Addr), true), t.PolicyName(), t.Prio, psComm(t))
+	}
+}
+
+// psTable is crash's default ps table (-s: kernel stack pointers).
+func (s *Session) psTable(b *strings.Builder, inv *Invocation, tasks []*kstructs.Task, res *psResult) {
+	if !inv.Has("H") {
+		col := center(s.hexWidth(), "TASK", false)
+		if inv.Has("s") {
+			col = center(s.hexWidth(), "KSTACKP", true)
+		}
+		fmt.Fprintf(b, "      PID    PPID  CPU %s  ST  %%MEM      VSZ      RSS  COMM\n", col)
+	}
+	for i, t := range tasks {
+		addr := fmt.Sprintf("%x", t.Addr)
+		if inv.Has("s") {
+			addr = fmt.Sprintf("%x", t.Stack)
+			if t.Active {
+				addr = "--"
+			}
+		}
+		pad := " "
+		if len(t.StateCode) <= 3 {
+			pad = "  "
+		}
+		pct := fmt.Sprintf("%.1f", res.tasks[i].MemPct)
+		if len(pct) == 3 {
+			pct = " " + pct
+		}
+		fmt.Fprintf(b, "%s%7d %7d %3s  %s %3s%s%s %8d %8d  %s\n", psMarker(t), t.PID, t.PPID, taskCPU(s, t),
+			center(s.hexWidth(), addr, true), t.StateCode, pad, pct, t.VSZ, t.RSS, psComm(t))
+	}
 }
 
 func psMarker(t *kstructs.Task) string {

@@ -212,12 +212,7 @@ func runTask(s *Session, inv *Invocation) (Result, error) {
 		}
 		return s.vviewTask(tasks[0].Addr, nil)
 	}
-	radix := 0
-	if inv.Has("x") {
-		radix = 16
-	} else if inv.Has("d") {
-		radix = 10
-	}
+	radix := flagRadix(inv)
 	var members []string
 	if inv.Has("R") {
 		for _, m := range strings.Split(inv.Flag("R"), ",") {
