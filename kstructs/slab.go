@@ -350,4 +350,3 @@ func (w *slabWalk) readable(addr uint64) bool {
 	b := make([]byte, 1)
 	return w.k.ReadVirt(b, addr) == nil
 }
-
