@@ -92,7 +92,7 @@ func (k *Kernel) ftPtr(addr uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ftUint(k.Image.ByteOrder(), b), nil
+	return dwarfx.DecodeUint(k.Image.ByteOrder(), b), nil
 }
 
 // TraceInstances returns the top-level trace array and every instance.

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // This file knows the events: the kernel's trace_event_call list
@@ -178,7 +180,7 @@ func (e *TraceEvent) fieldValue(k *Kernel, f ftEventField) any {
 	}
 	switch f.Size {
 	case 1, 2, 4, 8:
-		u := ftUint(bo, raw)
+		u := dwarfx.DecodeUint(bo, raw)
 		if f.Signed {
 			sh := 64 - 8*uint(f.Size)
 			return int64(u<<sh) >> sh

@@ -120,43 +120,15 @@ func (d ftDec) u(b []byte, f ftField) uint64 {
 	if !f.ok || f.Off < 0 || f.Off+f.Size > len(b) {
 		return 0
 	}
+	// One decoder for members and bit-fields: dwarfx.Field.Extract.
+	df := dwarfx.Field{ByteOffset: int64(f.Off), ByteSize: int64(f.Size)}
 	if f.Bits > 0 {
-		first := f.BitPos / 8
-		last := (f.BitPos + f.Bits - 1) / 8
-		if last >= len(b) || last-first >= 8 {
-			return 0
-		}
-		var x uint64
-		n := last - first + 1
-		if d.bo == binary.BigEndian {
-			for i := 0; i < n; i++ {
-				x = x<<8 | uint64(b[first+i])
-			}
-			x >>= uint(n*8 - f.BitPos%8 - f.Bits)
-		} else {
-			for i := n - 1; i >= 0; i-- {
-				x = x<<8 | uint64(b[first+i])
-			}
-			x >>= uint(f.BitPos % 8)
-		}
-		return x & (1<<uint(f.Bits) - 1)
+		df = dwarfx.Field{ByteOffset: int64(f.BitPos / 8), BitOffset: int64(f.BitPos), BitSize: int64(f.Bits)}
 	}
-	return ftUint(d.bo, b[f.Off:f.Off+f.Size])
+	x, _ := df.Extract(b, d.bo)
+	return x
 }
 
-func ftUint(bo binary.ByteOrder, b []byte) uint64 {
-	switch len(b) {
-	case 1:
-		return uint64(b[0])
-	case 2:
-		return uint64(bo.Uint16(b))
-	case 4:
-		return uint64(bo.Uint32(b))
-	case 8:
-		return bo.Uint64(b)
-	}
-	return 0
-}
 
 // ftLayout is every offset the trace decoder uses.
 type ftLayout struct {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // The ftrace-internal events that are not printed from a print_fmt:
@@ -73,7 +75,7 @@ func bstrPrintf(format string, buf []byte, bo binary.ByteOrder, ptr int, sym fun
 		if pos+size > len(buf) {
 			return 0, false
 		}
-		v := ftUint(bo, buf[pos:pos+size])
+		v := dwarfx.DecodeUint(bo, buf[pos:pos+size])
 		if size == 8 && bo == binary.LittleEndian {
 			v = uint64(bo.Uint32(buf[pos:])) | uint64(bo.Uint32(buf[pos+4:]))<<32
 		}
