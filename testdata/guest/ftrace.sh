@@ -1,9 +1,11 @@
 #!/bin/sh
 # Turns ftrace on in the fixture guest, as the tutorials do on a Pi:
-#   - the top-level buffer (256 KiB a cpu): the sched events fork, exit,
-#     switch and wakeup, irq_handler_entry, and the function tracer on
-#     kernel_clone (_do_fork before 5.10), do_exit and wake_up_new_task;
-#     it stays on until the crash;
+#   - the top-level buffer (2 MiB a cpu: what gt.sh prints of it must still
+#     be there at the crash, tens of seconds later under TCG; 256 KiB had
+#     wrapped past it on a third of the cpus): the sched events fork,
+#     exit, switch and wakeup, irq_handler_entry, and the function tracer
+#     on kernel_clone (_do_fork before 5.10), do_exit and
+#     wake_up_new_task; it stays on until the crash;
 #   - an instance "kt" with a small buffer (4 KiB a cpu, so it wraps) on
 #     sched_switch and sched_process_exit, switched off by gt.sh just before
 #     it prints the instance's buffer, so that what the guest printed is
@@ -13,7 +15,7 @@ T=/sys/kernel/tracing
 mount -t tracefs nodev $T 2>/dev/null
 [ -d $T/events ] || { echo "kinspect-guest: no tracefs"; exit 0; }
 echo 0 > $T/tracing_on
-echo 256 > $T/buffer_size_kb
+echo 2048 > $T/buffer_size_kb
 for e in sched/sched_process_fork sched/sched_process_exit sched/sched_switch sched/sched_wakeup irq/irq_handler_entry; do
   echo 1 > $T/events/$e/enable 2>/dev/null || echo "kinspect-guest: no event $e"
 done
