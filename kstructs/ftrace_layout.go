@@ -129,7 +129,6 @@ func (d ftDec) u(b []byte, f ftField) uint64 {
 	return x
 }
 
-
 // ftLayout is every offset the trace decoder uses.
 type ftLayout struct {
 	dec ftDec
