@@ -369,7 +369,7 @@ var (
 func parseBT(s string) (map[string][]string, []string) {
 	m := map[string][]string{}
 	var order []string
-	cur := ""
+	cur, ripPending := "", false
 	for _, l := range strings.Split(s, "\n") {
 		if g := btHeader.FindStringSubmatch(l); g != nil {
 			cur = g[2]
@@ -386,12 +386,18 @@ func parseBT(s string) (map[string][]string, []string) {
 		if g == nil {
 			// crash prints the interrupted function of an exception
 			// frame as "[exception RIP: native_safe_halt+11]"; kinspect
-			// as a frame of its own.
-			if e := btExceptionRIP.FindStringSubmatch(l); e != nil {
+			// as a frame of its own (and the same line).
+			if e := btExceptionRIP.FindStringSubmatch(l); e != nil && e[1] != "no" {
 				g = []string{"", "", e[1]}
 			}
 		}
 		if g != nil && cur != "" {
+			fromRIP := btExceptionRIP.MatchString(l)
+			if n := len(m[cur]); n > 0 && !fromRIP && ripPending && m[cur][n-1] == g[2] {
+				ripPending = false
+				continue // the frame of the function the exception line named
+			}
+			ripPending = fromRIP
 			m[cur] = append(m[cur], g[2])
 		}
 	}
