@@ -103,7 +103,8 @@ SLEEPSUFFIX=""
 # Fast path: a complete fixture of this arch/suite is reused without asking
 # apt (set KINSPECT_FIXTURE_REFRESH=1 to look for a newer kernel first).
 if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
-  for f in $(ls -t "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX/fixture.json" 2>/dev/null); do
+  # The newest kernel first, as the tests choose (internal/fixture.Find).
+  for f in $(ls "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX/fixture.json" 2>/dev/null | sort -rV); do
     d=$(dirname "$f")
     if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
     grep -q "\"guest_key\": \"$GUEST_KEY\"" "$f" || continue
