@@ -263,12 +263,20 @@ func gdbCharArray(b []byte, count int64) string {
 	return s
 }
 
-// gdbQuote quotes bytes as a C string with gdb's escapes (octal for others).
+// gdbQuote quotes bytes as a C string with gdb's escapes (octal for
+// others). A digit right after an octal escape is escaped too, as gdb's
+// print_wchar does (need_escape), or "\000" "0" would read as "\0000".
 func gdbQuote(b []byte) string {
 	var sb strings.Builder
 	sb.WriteByte('"')
+	octal := false
 	for _, c := range b {
-		sb.WriteString(gdbEscape(c, '"'))
+		e := gdbEscape(c, '"')
+		if octal && c >= '0' && c <= '9' {
+			e = fmt.Sprintf(`\%03o`, c)
+		}
+		octal = len(e) == 4 && e[0] == '\\' && e[1] >= '0' && e[1] <= '7'
+		sb.WriteString(e)
 	}
 	sb.WriteByte('"')
 	return sb.String()

@@ -463,6 +463,9 @@ func testBT(t *testing.T, cmd string) {
 			case len(cf) < len(tail) && slices.Equal(ctail[:len(cf)], ccf) && crashStopsEarly[tg.arch+"/"+cf[len(cf)-1]] != "":
 				t.Logf("%s task %s: crash stops at %s (%s); kinspect goes on: %v", cmd, task, cf[len(cf)-1],
 					crashStopsEarly[tg.arch+"/"+cf[len(cf)-1]], tail[len(cf):])
+			case tg.stopsAfterNoreturn(cf, tail):
+				t.Logf("%s task %s: crash names the return address after %s's call of a noreturn function as %s and stops; kinspect goes on: %v",
+					cmd, task, tail[len(cf)-1], cf[len(cf)-1], tail[len(cf):])
 			case isSubsequence(ccf, ctail) && crashSkipsFrames[tg.arch+"/"+tg.suite] != "":
 				t.Logf("%s task %s: crash leaves frames out (%s):\nkinspect %v\ncrash    %v", cmd, task,
 					crashSkipsFrames[tg.arch+"/"+tg.suite], tail, cf)
@@ -472,6 +475,25 @@ func testBT(t *testing.T, cmd string) {
 		}
 		t.Logf("%s on %s: %d tasks compared, %d exactly equal", cmd, tg.arch, compared, exact)
 	})
+}
+
+// stopsAfterNoreturn reports whether crash's frames are kinspect's up to
+// crash's last one, which crash names after the function that follows
+// kinspect's: a return address right after a call of a noreturn function
+// (sysrq_handle_crash's "bl panic" is its last instruction) lies at the
+// start of the next function. crash looks the address itself up, names
+// that next function, and stops; kinspect looks up the call (pc-4).
+func (tg *target) stopsAfterNoreturn(cf, tail []string) bool {
+	n := len(cf)
+	if n == 0 || n > len(tail) || !slices.Equal(tg.canon(cf[:n-1]), tg.canon(tail[:n-1])) {
+		return false
+	}
+	next, ok := tg.k.Image.Lookup(cf[n-1])
+	if !ok {
+		return false
+	}
+	prev, _, ok := tg.k.Image.SymbolAt(next.Addr - 1)
+	return ok && prev.Name == tail[n-1]
 }
 
 // crashNoFrames: where crash 8.0.6 prints task headers only for QEMU's dumps.
