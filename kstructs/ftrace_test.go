@@ -288,7 +288,6 @@ func BenchmarkTraceDecodeAll(b *testing.B) {
 	}
 }
 
-
 // TestTraceSameAcrossDumpFormats: the ring buffer pages survive
 // makedumpfile's filtering (-d 31) and compression: every format of a
 // fixture decodes to the same events as its ELF dump.
