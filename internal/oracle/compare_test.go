@@ -529,6 +529,7 @@ func isSubsequence(sub, seq []string) bool {
 
 func TestBTAllMatchesCrash(t *testing.T)   { testBT(t, "bt -a") }
 func TestBTPanicMatchesCrash(t *testing.T) { testBT(t, "bt -p") }
+func TestBTCPUMatchesCrash(t *testing.T)   { testBT(t, "bt -c 0") }
 
 // value strips gdb's "$N = " from p's output: the history number depends on
 // what ran before.
