@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,7 +104,11 @@ func TestBTOptionsMatchCrash(t *testing.T) {
 				knames = append(knames, k.Function)
 			}
 			noreturn := len(cf) < len(kf) && tg.stopsAfterNoreturn(names, knames)
-			if noreturn {
+			early := len(cf) < len(kf) && crashPanicStopsEarly[tg.arch] != "" &&
+				slices.Equal(tg.canon(names), tg.canon(knames[:len(cf)]))
+			if early {
+				t.Logf("crash stops after %d frames of the panic task (%s)", len(cf), crashPanicStopsEarly[tg.arch])
+			} else if noreturn {
 				t.Logf("crash names the return address after %s's noreturn call %s and stops after %d frames", knames[len(cf)-1], names[len(cf)-1], len(cf))
 			} else if len(kf) != len(cf) {
 				t.Errorf("%d frames from %s on, crash %d:\nkinspect %v\ncrash    %v", len(kf), cf[0].fn, len(cf), kf, cf)
