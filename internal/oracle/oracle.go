@@ -130,30 +130,8 @@ var ExtraArgs = map[string][]string{}
 // runMu: one crash at a time (each takes ~0.5 GB and minutes under qemu).
 var runMu sync.Mutex
 
-// Run runs crash's commands (one per line) on the fixture dump dumpFile of
-// arch and returns crash's output for all of them.
-func Run(t testing.TB, arch, dumpFile, commands string) (string, error) {
-	t.Helper()
-	outs, err := RunEach(t, arch, dumpFile, []string{commands})
-	if err != nil {
-		return "", err
-	}
-	return outs[0], nil
-}
-
 // marker separates the commands' outputs in one crash run (crash's echo).
 const marker = "==KINSPECT-ORACLE-CMD "
-
-// RunEach runs each command on the fixture dump dumpFile of arch and
-// returns the outputs in order. Commands whose output is cached (in this
-// process or on disk) are not run; the others run in ONE crash process,
-// since starting crash is most of the cost. It skips or fails like Require
-// when crash or the fixture is missing.
-func RunEach(t testing.TB, arch, dumpFile string, commands []string) ([]string, error) {
-	t.Helper()
-	Require(t, arch)
-	return RunFixture(t, fixture.Require(t, arch), dumpFile, commands)
-}
 
 // Unreadable lists the fixtures crash 8.0.6 cannot open at all ("arch/
 // suite"), and why: RunFixture skips the test there at once (kinspect's own
@@ -164,7 +142,10 @@ var Unreadable = map[string]string{
 		`"seek error: kernel virtual address: … type: \"memory section root table\"" (also with --machdep vabits_actual=48)`,
 }
 
-// RunFixture is RunEach on a given fixture (any suite).
+// RunFixture runs each command on fixture f's dump dumpFile and returns the
+// outputs in order. Commands whose output is cached next to the fixture are
+// not run; the others run in ONE crash process, since starting crash is most
+// of the cost. It skips or fails like Require when crash is missing.
 func RunFixture(t testing.TB, f *fixture.Fixture, dumpFile string, commands []string) ([]string, error) {
 	t.Helper()
 	arch := f.Arch
