@@ -72,7 +72,11 @@ type TracePageError struct {
 }
 
 func (e *TracePageError) Error() string {
-	return fmt.Sprintf("trace instance %q cpu %d: page %#x (data %#x): %s", e.Instance, e.CPU, e.Page, e.Data, e.Reason)
+	inst := fmt.Sprintf("trace instance %q", e.Instance)
+	if e.Instance == "" {
+		inst = "top-level trace buffer"
+	}
+	return fmt.Sprintf("%s cpu %d: page %#x (data %#x): %s", inst, e.CPU, e.Page, e.Data, e.Reason)
 }
 
 // ErrTracingNeverEnabled says the kernel has ftrace but no ring buffer was
