@@ -135,7 +135,7 @@ func (r traceShow) Text(w io.Writer, s *Session) error {
 func traceCmd() *Command {
 	return &Command{
 		Name:     "trace",
-		Synopsis: "trace [show [-c CPUS] [-i INSTANCE] [--last N] [-e EVENT...]] | trace dump -t FILE.dat",
+		Synopsis: "trace [show|fork-exit [-c CPUS] [-i INSTANCE] [--since TIME] [--last N] [-e EVENT...]] | trace dump [-i INSTANCE] -t FILE.dat|DIR",
 		Summary:  "the ftrace ring buffers: status, and the last events before the crash",
 		Description: "`trace` lists the trace arrays (the top-level buffer and each instance): current tracer, " +
 			"whether tracing was on, the trace clock, and per cpu the buffer size and the counters of " +
@@ -146,14 +146,20 @@ func traceCmd() *Command {
 			"with layouts from DWARF; events are named and formatted from the kernel's own event list " +
 			"(ftrace_events: fields and print_fmt), comms from the tracer's saved_cmdlines (then the dump's " +
 			"tasks). -i picks an instance (default the top-level buffer), -c cpus, -e events (name or " +
-			"system:name; several as -e a,b or -e a b), --last the newest N. A page that cannot be decoded " +
-			"is reported and the other pages still print.",
+			"system:name; several as -e a,b or -e a b), --since the events at or after a timestamp as the trace prints it, " +
+			"--last the newest N. A page that cannot be decoded is reported and the other pages still print. " +
+			"`trace fork-exit` lists every sched_process_fork (parent and child) and sched_process_exit, oldest " +
+			"first. `trace dump -t FILE.dat` writes a trace-cmd trace.dat (trace-cmd report, KernelShark); " +
+			"`trace dump DIR` writes DIR/cpuN.raw, each cpu's data pages in reading order as trace_pipe_raw gives them. " +
+			"A kernel whose tracing was never enabled says so.",
 		Examples: []string{"trace", "trace show --last 50", "trace show -i kt -c 0", "trace show -e sched_switch,sched_wakeup",
-			"trace show --json --last 5", "trace dump -t /tmp/trace.dat"},
+			"trace show --json --last 5", "trace show --since 123.456789", "trace fork-exit",
+			"trace dump -t /tmp/trace.dat", "trace dump -i kt /tmp/kt-raw"},
 		Flags: []Flag{
 			{Short: "c", Arg: "CPUS", Help: "only these cpus (e.g. 0,2-3)"},
 			{Short: "i", Arg: "INSTANCE", Help: "the trace instance (default: the top-level buffer)"},
 			{Short: "e", Arg: "EVENT", Help: "only these events (comma-separated; more may follow as arguments)"},
+			{Long: "since", Arg: "TIME", Help: "only events at or after this timestamp (seconds, as the trace prints them)"},
 			{Long: "last", Arg: "N", Help: "only the newest N events"},
 			{Short: "t", Arg: "FILE", Help: "trace dump: the trace.dat file to write"},
 		},
@@ -179,8 +185,10 @@ func runTrace(s *Session, inv *Invocation) (Result, error) {
 		return runTraceShow(s, inv, args)
 	case "dump":
 		return runTraceDump(s, inv, args)
+	case "fork-exit":
+		return runTraceForkExit(s, inv, args)
 	}
-	return nil, &UsageError{"trace", fmt.Sprintf("unknown subcommand %q (status, show, dump)", sub)}
+	return nil, &UsageError{"trace", fmt.Sprintf("unknown subcommand %q (status, show, fork-exit, dump)", sub)}
 }
 
 // traceSelect resolves -i and -c.
@@ -221,56 +229,125 @@ func traceCollect(s *Session, ti *kstructs.TraceInstance, cpus []int) ([]*kstruc
 	return kstructs.MergeTraceEvents(per), problems, nil
 }
 
-func runTraceShow(s *Session, inv *Invocation, rest []string) (Result, error) {
-	k := s.K
-	ti, cpus, err := traceSelect(s, inv)
-	if err != nil {
-		return nil, err
-	}
-	var want map[string]bool
+// traceFilter is what -e, --since and --last keep of the merged events.
+type traceFilter struct {
+	want  map[string]bool // nil: every event
+	since uint64
+	last  int // -1: no limit
+}
+
+// parseTraceFilter reads -e EVENT... (the rest of the arguments are more
+// events), --since TIME and --last N.
+func parseTraceFilter(ti *kstructs.TraceInstance, inv *Invocation, rest []string) (traceFilter, error) {
+	f := traceFilter{last: -1}
 	if inv.Has("e") || len(rest) > 0 {
 		if !inv.Has("e") {
-			return nil, &UsageError{"trace", fmt.Sprintf("unexpected argument %q (events go after -e)", rest[0])}
+			return f, &UsageError{"trace", fmt.Sprintf("unexpected argument %q (events go after -e)", rest[0])}
 		}
-		want = map[string]bool{}
+		f.want = map[string]bool{}
 		for _, a := range append([]string{inv.Flag("e")}, rest...) {
 			for _, n := range strings.Split(a, ",") {
 				if n = strings.TrimSpace(n); n != "" {
-					want[n] = true
+					f.want[n] = true
 				}
 			}
 		}
 	}
-	last := -1
 	if inv.Has("last") {
 		n, err := strconv.Atoi(inv.Flag("last"))
 		if err != nil || n < 0 {
-			return nil, &UsageError{"trace", fmt.Sprintf("--last needs a count, not %q", inv.Flag("last"))}
+			return f, &UsageError{"trace", fmt.Sprintf("--last needs a count, not %q", inv.Flag("last"))}
 		}
-		last = n
+		f.last = n
+	}
+	if inv.Has("since") {
+		ts, err := parseTraceTime(inv.Flag("since"), ti.ClockInNS)
+		if err != nil {
+			return f, &UsageError{"trace", err.Error()}
+		}
+		f.since = ts
+	}
+	return f, nil
+}
+
+// parseTraceTime reads a timestamp as the trace prints it: seconds with up
+// to nine decimals for the nanosecond clocks, a raw count for the others;
+// the events printed with that stamp are at or after the time returned.
+func parseTraceTime(s string, inNS bool) (uint64, error) {
+	sec, frac, dot := strings.Cut(strings.TrimSpace(s), ".")
+	bad := fmt.Errorf("--since needs a trace timestamp such as 123.456789, not %q", s)
+	n, err := strconv.ParseUint(sec, 10, 64)
+	if err != nil {
+		return 0, bad
+	}
+	if !inNS {
+		if dot {
+			return 0, fmt.Errorf("--since: this trace clock counts, it has no seconds: give a whole number, not %q", s)
+		}
+		return n, nil
+	}
+	if len(frac) > 9 {
+		return 0, bad
+	}
+	f := uint64(0)
+	if frac != "" {
+		if f, err = strconv.ParseUint(frac+strings.Repeat("0", 9-len(frac)), 10, 64); err != nil {
+			return 0, bad
+		}
+	}
+	ts := n*1e9 + f
+	if len(frac) <= 6 && ts >= 500 {
+		// The trace prints microseconds rounded to nearest (ns2usecs in
+		// kernel/trace/trace.h): an event printed at this stamp may lie
+		// up to 500 ns before it.
+		ts -= 500
+	}
+	return ts, nil
+}
+
+func (f traceFilter) apply(evs []*kstructs.TraceEvent) []*kstructs.TraceEvent {
+	kept := evs[:0:0]
+	for _, e := range evs {
+		if e.TS >= f.since && (f.want == nil || f.want[e.Name] || f.want[e.System+":"+e.Name]) {
+			kept = append(kept, e)
+		}
+	}
+	if f.last >= 0 && len(kept) > f.last {
+		kept = kept[len(kept)-f.last:]
+	}
+	return kept
+}
+
+// traceEvents selects (-i, -c), decodes, reports the pages that failed on
+// stderr and filters: what `trace show` and `trace fork-exit` print, with
+// the count decoded before filtering.
+func traceEvents(s *Session, inv *Invocation, rest []string) (*kstructs.TraceInstance, []int, []*kstructs.TraceEvent, int, error) {
+	ti, cpus, err := traceSelect(s, inv)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	filter, err := parseTraceFilter(ti, inv, rest)
+	if err != nil {
+		return nil, nil, nil, 0, err
 	}
 	evs, problems, err := traceCollect(s, ti, cpus)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, 0, err
 	}
 	for _, p := range problems {
 		fmt.Fprintf(s.Stderr, "trace: %v\n", p)
 	}
-	total := len(evs)
-	if total == 0 && !ti.Expanded && len(problems) == 0 {
-		return nil, fmt.Errorf("%w: the ring buffers are empty and at their boot size", kstructs.ErrTracingNeverEnabled)
+	if len(evs) == 0 && !ti.Expanded && len(problems) == 0 {
+		return nil, nil, nil, 0, fmt.Errorf("%w: the ring buffers are empty and at their boot size", kstructs.ErrTracingNeverEnabled)
 	}
-	if want != nil {
-		kept := evs[:0:0]
-		for _, e := range evs {
-			if want[e.Name] || want[e.System+":"+e.Name] {
-				kept = append(kept, e)
-			}
-		}
-		evs = kept
-	}
-	if last >= 0 && len(evs) > last {
-		evs = evs[len(evs)-last:]
+	return ti, cpus, filter.apply(evs), len(evs), nil
+}
+
+func runTraceShow(s *Session, inv *Invocation, rest []string) (Result, error) {
+	k := s.K
+	ti, cpus, evs, total, err := traceEvents(s, inv, rest)
+	if err != nil {
+		return nil, err
 	}
 	r := traceShow{k: k, ti: ti, events: evs}
 	tracer := ti.Tracer

@@ -43,6 +43,7 @@ var jsonShapes = []struct {
 	{"trace", `object {"instances": [...]}, each`, kstructs.TraceInstance{}},
 	{"trace (cpu)", "object", kstructs.TraceCPU{}},
 	{"trace show", "array of objects", traceEvent{}},
+	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }
 
