@@ -8,10 +8,15 @@ ARCHES := arm arm64 x86_64
 # Other kernel generations the tests also cover (Linux 5.10 and 6.12).
 EXTRA_FIXTURES := x86_64:bullseye arm64:trixie
 
-.PHONY: build fixtures test demo bench clean deps readme oracle $(addprefix fixture-,$(ARCHES))
+.PHONY: build release fixtures test demo bench clean deps readme oracle $(addprefix fixture-,$(ARCHES))
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/kinspect ./cmd/kinspect
+
+# Static binaries for linux/amd64, arm64, arm (GOARM=7 and 6: every Raspberry
+# Pi) with the version stamped, and SHA256SUMS, in dist/.
+release:
+	scripts/release.sh dist
 
 # Host packages the fixture builder and the tests need (idempotent).
 deps:
@@ -46,7 +51,7 @@ demo: build deps
 	@d=$$(testdata/build-fixture.sh arm64 bookworm) && ./bin/kinspect "$$d/vmcore.elf" "$$d/vmlinux"
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # Regenerate the README's command reference from the command table.
 readme:
