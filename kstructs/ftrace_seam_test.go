@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/internal/ktest"
 	"github.com/kinspect/kinspect/kstructs"
 )
 
@@ -37,7 +38,7 @@ func (m corruptWord) ReadVirt(p []byte, addr uint64) error {
 // *TracePageError naming it, and the cpu's other pages must still decode
 // to exactly the events they gave intact.
 func TestTraceCorruptPageOnDump(t *testing.T) {
-	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		ti, err := k.TraceInstance("top")
 		if err != nil {
 			t.Fatal(err)

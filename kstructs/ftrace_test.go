@@ -14,13 +14,6 @@ import (
 	"github.com/kinspect/kinspect/kstructs"
 )
 
-// forEachTraceFixture runs fn on every fixture: the bookworm ones of each
-// arch and the extras (5.10, 6.12).
-func forEachTraceFixture(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
-	ktest.ForEach(t, fn)
-	ktest.ForEachExtra(t, fn)
-}
-
 // normTraceLine removes what may differ without being a decoding error:
 // the leading padding of the comm column (the guest's line has it; the
 // console capture keeps it, but trailing blanks may have been trimmed).
@@ -35,7 +28,7 @@ func normTraceLine(s string) string { return strings.TrimSpace(s) }
 // line (the last 40 a cpu) must appear in order in kinspect's events of
 // that cpu, later events may follow.
 func TestTraceMatchesGroundTruth(t *testing.T) {
-	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		if len(f.GT.Trace) == 0 {
 			t.Fatal("the fixture has no ftrace ground truth: its guest did not trace (rebuild it: make fixtures)")
 		}
@@ -202,7 +195,7 @@ var readerLine = regexp.MustCompile(`^\s*(grep|tail|sed|\*)-\d+\s+\[`)
 // TestTraceStatus checks the instance list and the per-cpu counters
 // against the guest's current_tracer and the frozen instance's size.
 func TestTraceStatus(t *testing.T) {
-	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		if len(f.GT.Trace) == 0 {
 			t.Fatal("the fixture has no ftrace ground truth: its guest did not trace (rebuild it: make fixtures)")
 		}

@@ -18,11 +18,6 @@ import (
 	"github.com/kinspect/kinspect/kstructs"
 )
 
-func forEachTraceFixture(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
-	ktest.ForEach(t, fn)
-	ktest.ForEachExtra(t, fn)
-}
-
 func runJSONInto(t *testing.T, k *kstructs.Kernel, line string, v any) {
 	t.Helper()
 	var buf, errBuf bytes.Buffer
@@ -44,7 +39,7 @@ func runJSONInto(t *testing.T, k *kstructs.Kernel, line string, v any) {
 // reparented to init after its parent exited).
 func TestTraceForkExitCommand(t *testing.T) {
 	exitRE := regexp.MustCompile(`(\d+\.\d+): sched_process_exit: comm=(.*?) pid=(-?\d+)`)
-	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		var rows []traceForkExitJSON
 		runJSONInto(t, k, "trace fork-exit -i kt", &rows)
 		got := map[string]bool{}
@@ -137,7 +132,7 @@ func checkForkExitWithTraceCmd(t *testing.T, k *kstructs.Kernel, rows []traceFor
 // first at or after the stamp.
 func TestTraceShowSince(t *testing.T) {
 	stamp := regexp.MustCompile(`\s(\d+\.\d+):\s`)
-	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		want := f.GT.Trace["kt"]["cpu0"]
 		if len(want) < 2 {
 			t.Fatalf("guest printed %d kt cpu0 lines", len(want))
@@ -176,7 +171,7 @@ func trimAll(ss []string) []string {
 // sections, which trace-cmd decodes to the guest's events
 // (TestTraceDumpTraceCmd).
 func TestTraceDumpDir(t *testing.T) {
-	forEachTraceFixture(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		dir := t.TempDir()
 		dat := filepath.Join(dir, "kt.dat")
 		runCmd(t, k, "trace dump -i kt -t "+dat)

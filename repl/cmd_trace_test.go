@@ -86,11 +86,7 @@ func TestTraceDumpTraceCmd(t *testing.T) {
 		t.Skip("trace-cmd not installed")
 	}
 	re := regexp.MustCompile(`^\s*.*-(\d+)\s+\[(\d+)\]\s+(\d+)\.(\d{9}): (\w+):`)
-	forEach := func(fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
-		ktest.ForEach(t, fn)
-		ktest.ForEachExtra(t, fn)
-	}
-	forEach(func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		if len(f.GT.Trace) == 0 {
 			t.Fatal("the fixture has no ftrace ground truth: its guest did not trace (rebuild it: make fixtures)")
 		}

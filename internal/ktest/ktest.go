@@ -79,5 +79,12 @@ func ForEachExtra(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fix
 	}
 }
 
+// ForEachAll runs fn on every fixture: each arch's (ForEach), then the
+// other kernel generations (ForEachExtra).
+func ForEachAll(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	ForEach(t, fn)
+	ForEachExtra(t, fn)
+}
+
 // Name is a short label for messages.
 func Name(f *fixture.Fixture) string { return fmt.Sprintf("%s-%s", f.Arch, f.Release) }
