@@ -140,6 +140,10 @@ type kcache struct {
 
 	stateOnce sync.Once
 	states    *stateTable
+
+	irqOnce sync.Once
+	irq     *irqLayout
+	irqErr  error
 }
 
 // cache is k's kcache, made on first use.

@@ -37,6 +37,7 @@ func commandTable() []*Command {
 		vmCmd(),
 		filesCmd(),
 		mountCmd(),
+		irqCmd(),
 		traceCmd(),
 	}
 }

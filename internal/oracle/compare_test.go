@@ -75,6 +75,7 @@ func open(t *testing.T, arch, suite string) *target {
 	tg := &target{arch: arch, suite: suite, k: k, f: f, outs: map[string]string{}}
 	tg.cmds = append(append([]string(nil), commands...), dumpCommands(t, k)...)
 	tg.cmds = append(tg.cmds, memCommands(f.GT.RolePID("files"))...)
+	tg.cmds = append(tg.cmds, irqCommands...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {
 		t.Fatal(err)
