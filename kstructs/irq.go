@@ -264,7 +264,7 @@ func (k *Kernel) irqDescs(nr int) ([]uint64, error) {
 		return k.walkMaple(l, v.Addr)
 	}
 	if v, err := k.Image.Variable("irq_desc_tree"); err == nil {
-		return k.walkRadix(v.Addr)
+		return k.irqRadixDescs(v)
 	}
 	v, err := k.Image.Variable("irq_desc")
 	if err != nil {
@@ -280,4 +280,32 @@ func (k *Kernel) irqDescs(nr int) ([]uint64, error) {
 		out = append(out, v.Addr+uint64(i)*size)
 	}
 	return out, nil
+}
+
+// irqRadixDescs walks the irq_desc_tree radix tree (a struct xarray since
+// 4.20, include/linux/radix-tree.h) in irq order.
+func (k *Kernel) irqRadixDescs(v dwarfx.Var) ([]uint64, error) {
+	head, err := k.Image.Member(v.Type, "xa_head")
+	if err != nil {
+		return nil, fmt.Errorf("irq_desc_tree: %w", err)
+	}
+	sl, err := k.schedLayout()
+	if err != nil {
+		return nil, err
+	}
+	h, err := k.readPointer(v.Addr + uint64(head.ByteOffset))
+	if err != nil {
+		return nil, fmt.Errorf("reading irq_desc_tree.xa_head: %w", err)
+	}
+	m, err := walkXArray(k, h, sl.pid.xaNode)
+	idx := make([]uint64, 0, len(m))
+	for i := range m {
+		idx = append(idx, i)
+	}
+	sort.Slice(idx, func(a, b int) bool { return idx[a] < idx[b] })
+	out := make([]uint64, len(idx))
+	for i, x := range idx {
+		out[i] = m[x]
+	}
+	return out, err
 }
