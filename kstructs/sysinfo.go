@@ -76,22 +76,25 @@ func (k *Kernel) HZ() (int, error) {
 // Uptime is the time since boot, from jiffies_64 as crash computes it:
 // (jiffies_64 - INITIAL_JIFFIES) / HZ, INITIAL_JIFFIES = (u32)(-300*HZ).
 func (k *Kernel) Uptime() (time.Duration, error) {
-	hz, err := k.HZ()
+	hz, elapsed, err := k.uptimeJiffies()
 	if err != nil {
 		return 0, err
+	}
+	return time.Duration(elapsed) * time.Second / time.Duration(hz), nil
+}
+
+// uptimeJiffies is HZ and the jiffies since boot (jiffies_64 -
+// INITIAL_JIFFIES, in the kernel's 64-bit wrapping arithmetic).
+func (k *Kernel) uptimeJiffies() (int, uint64, error) {
+	hz, err := k.HZ()
+	if err != nil {
+		return 0, 0, err
 	}
 	j, err := k.ReadUint("jiffies_64")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	initial := uint64(uint32(-300 * int32(hz)))
-	elapsed := j - initial
-	if k.PtrSize() == 4 {
-		// 32-bit kernels: jiffies_64 is still 64-bit; the subtraction wraps
-		// the same way the kernel's does.
-		elapsed = (j - initial) & (1<<64 - 1)
-	}
-	return time.Duration(elapsed) * time.Second / time.Duration(hz), nil
+	return hz, j - uint64(uint32(-300*int32(hz))), nil
 }
 
 // PageSize of the kernel (layout, else the dump's, else 4096).

@@ -144,6 +144,13 @@ type kcache struct {
 	irqOnce sync.Once
 	irq     *irqLayout
 	irqErr  error
+
+	timerOnce sync.Once
+	timer     *timerLayout
+	timerErr  error
+	hrOnce    sync.Once
+	hr        *hrLayout
+	hrErr     error
 }
 
 // cache is k's kcache, made on first use.

@@ -38,6 +38,7 @@ func commandTable() []*Command {
 		filesCmd(),
 		mountCmd(),
 		irqCmd(),
+		timerCmd(),
 		traceCmd(),
 	}
 }

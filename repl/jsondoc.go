@@ -43,6 +43,11 @@ var jsonShapes = []struct {
 	{"trace", `object {"instances": [...]}, each`, kstructs.TraceInstance{}},
 	{"trace (cpu)", "object", kstructs.TraceCPU{}},
 	{"trace show", "array of objects", traceEvent{}},
+	{"irq", `object {"irqs": [...]}, each`, kstructs.IRQ{}},
+	{"timer", `object {"bases": [...]}, each`, kstructs.TimerBase{}},
+	{"timer (timer_list)", "object", kstructs.Timer{}},
+	{"timer -r", "array of objects", kstructs.HRClockBase{}},
+	{"timer -r (hrtimer)", "object", kstructs.HRTimer{}},
 	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }
