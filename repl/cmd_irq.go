@@ -30,7 +30,7 @@ func (r irqResult) MarshalJSON() ([]byte, error) {
 func (r irqResult) selected() []kstructs.IRQ {
 	var out []kstructs.IRQ
 	for _, q := range r.t.IRQs {
-		if (r.only == nil || r.only[q.IRQ]) && (!r.stats || q.Shown()) {
+		if (r.only == nil || r.only[q.IRQ]) && (!r.stats || len(q.Actions) > 0) {
 			out = append(out, q)
 		}
 	}
@@ -75,8 +75,9 @@ func (r irqResult) Text(w io.Writer, s *Session) error {
 	return err
 }
 
-// statsText prints the per-cpu counts of the lines /proc/interrupts
-// shows (kstructs.IRQ.Shown).
+// statsText prints the per-cpu counts of the lines that have a handler,
+// as crash does (/proc/interrupts also hides the IRQ_HIDDEN ones and the
+// chained ones that never counted: kstructs.IRQ.Shown).
 func (r irqResult) statsText(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("    ")
@@ -112,7 +113,7 @@ func irqCmd() *Command {
 			"struct irqaction (one line per handler of a shared line) and the handler's name; numbers without a " +
 			"descriptor show (unused). Descriptors are found where the kernel keeps them (the sparse_irqs maple " +
 			"tree on 6.5+, the irq_desc_tree radix tree before, or the irq_desc array). -s prints the per-cpu " +
-			"counts of the lines /proc/interrupts shows (a handler that is not a chained one, or counts; not IRQ_HIDDEN), as it does (chip and flow handler, names). " +
+			"counts of the lines that have a handler, as crash does (like /proc/interrupts, which also hides IRQ_HIDDEN lines and chained ones that never counted; --json marks them hidden/chained) (chip and flow handler, names). " +
 			"--json gives every descriptor with hwirq, chip, handlers (irqaction, name, handler, thread_fn) and counts.",
 		Examples: []string{"irq", "irq -s", "irq 4", "irq -s --json"},
 		Flags:    []Flag{{Short: "s", Help: "per-cpu interrupt counts, as /proc/interrupts"}},
