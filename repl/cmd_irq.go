@@ -113,8 +113,10 @@ func irqCmd() *Command {
 			"struct irqaction (one line per handler of a shared line) and the handler's name; numbers without a " +
 			"descriptor show (unused). Descriptors are found where the kernel keeps them (the sparse_irqs maple " +
 			"tree on 6.5+, the irq_desc_tree radix tree before, or the irq_desc array). -s prints the per-cpu " +
-			"counts of the lines that have a handler, as crash does (like /proc/interrupts, which also hides IRQ_HIDDEN lines and chained ones that never counted; --json marks them hidden/chained) (chip and flow handler, names). " +
-			"--json gives every descriptor with hwirq, chip, handlers (irqaction, name, handler, thread_fn) and counts.",
+			"counts of every line that has a handler, with its chip and flow handler and the handlers' names, as " +
+			"crash does (/proc/interrupts also hides IRQ_HIDDEN lines, such as the arm64 IPIs, and chained ones " +
+			"that never counted). --json gives every descriptor with hwirq, chip, handlers (irqaction, name, " +
+			"handler, thread_fn), counts, and whether /proc/interrupts hides it.",
 		Examples: []string{"irq", "irq -s", "irq 4", "irq -s --json"},
 		Flags:    []Flag{{Short: "s", Help: "per-cpu interrupt counts, as /proc/interrupts"}},
 		Run:      runIRQ,
