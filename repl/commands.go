@@ -39,6 +39,7 @@ func commandTable() []*Command {
 		mountCmd(),
 		irqCmd(),
 		timerCmd(),
+		devCmd(),
 		traceCmd(),
 	}
 }

@@ -48,6 +48,8 @@ var jsonShapes = []struct {
 	{"timer (timer_list)", "object", kstructs.Timer{}},
 	{"timer -r", "array of objects", kstructs.HRClockBase{}},
 	{"timer -r (hrtimer)", "object", kstructs.HRTimer{}},
+	{"dev", `object {"chrdevs": [...], "blkdevs": [...]}, each`, kstructs.CharDev{}},
+	{"dev (blkdev)", "object", kstructs.BlockDev{}},
 	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }

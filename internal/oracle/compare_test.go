@@ -77,6 +77,7 @@ func open(t *testing.T, arch, suite string) *target {
 	tg.cmds = append(tg.cmds, memCommands(f.GT.RolePID("files"))...)
 	tg.cmds = append(tg.cmds, irqCommands...)
 	tg.cmds = append(tg.cmds, timerCommands...)
+	tg.cmds = append(tg.cmds, devCommands...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {
 		t.Fatal(err)

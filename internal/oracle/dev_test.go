@@ -1,0 +1,52 @@
+package oracle_test
+
+// dev compared with crash 8.0.6 on the same dump: every character and
+// block device row (major, name, cdev/gendisk, operations).
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var devCommands = []string{"dev"}
+
+var devRowRE = regexp.MustCompile(`^\s*(\d+)\s+(\S+)\s+([0-9a-f]+|\(none\))\s*(\S*)\s*$`)
+
+// devRows splits `dev` output into its CHRDEV and BLKDEV rows.
+func devRows(s string) map[string][]string {
+	out := map[string][]string{}
+	sec := ""
+	for _, l := range strings.Split(s, "\n") {
+		switch {
+		case strings.HasPrefix(l, "CHRDEV"):
+			sec = "chr"
+		case strings.HasPrefix(l, "BLKDEV"):
+			sec = "blk"
+		default:
+			if m := devRowRE.FindStringSubmatch(l); m != nil && sec != "" {
+				out[sec] = append(out[sec], strings.Join(m[1:], " "))
+			}
+		}
+	}
+	return out
+}
+
+func TestDevMatchesCrash(t *testing.T) {
+	for _, fx := range fixtures {
+		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) {
+			tg := open(t, fx.Arch, fx.Suite)
+			co, ko := tg.both(t, "dev")
+			want, got := devRows(co), devRows(ko)
+			if len(want["chr"]) == 0 {
+				t.Fatalf("no character devices in crash's output:\n%s", co)
+			}
+			for _, sec := range []string{"chr", "blk"} {
+				if strings.Join(want[sec], "\n") != strings.Join(got[sec], "\n") {
+					t.Errorf("%s:\n crash    %q\n kinspect %q", sec, want[sec], got[sec])
+				}
+			}
+			t.Logf("%d character and %d block device rows as crash", len(want["chr"]), len(want["blk"]))
+		})
+	}
+}
