@@ -26,6 +26,9 @@ type archOps struct {
 	newUnwinder func(u *unwinder) (archUnwinder, error)
 	// crashStyle is how crash prints frames and pt_regs.
 	crashStyle CrashStyle
+	// tifSigPending is TIF_SIGPENDING, the thread_info flag bit that says
+	// a signal is pending (asm/thread_info.h; a #define, not in DWARF).
+	tifSigPending uint
 }
 
 // archUnwinder is what stack.go asks of an architecture's unwinder.

@@ -17,6 +17,7 @@ var (
 )
 
 var arm64Ops = archOps{
+	tifSigPending: 0, // arch/arm64/include/asm/thread_info.h
 	spec:  arm64Spec,
 	nregs: arm64NRegs,
 	// struct pt_regs { union { struct user_pt_regs user_regs; struct {

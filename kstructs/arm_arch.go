@@ -18,6 +18,7 @@ var (
 )
 
 var armOps = archOps{
+	tifSigPending: 0, // arch/arm/include/asm/thread_info.h
 	spec:  armSpec,
 	nregs: armNRegs,
 	// struct pt_regs { unsigned long uregs[18]; } (arch/arm/include/asm/ptrace.h)

@@ -29,6 +29,7 @@ var x86PtRegsMembers = []string{"r15", "r14", "r13", "r12", "bp", "bx", "r11", "
 	"ax", "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss"}
 
 var x86_64Ops = archOps{
+	tifSigPending: 2, // arch/x86/include/asm/thread_info.h
 	spec:  x86Spec,
 	nregs: x86NRegs,
 	ptRegs: func(_ *Kernel, pl *ptRegsLayout, member func(string) int64) error {

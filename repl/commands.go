@@ -40,6 +40,7 @@ func commandTable() []*Command {
 		irqCmd(),
 		timerCmd(),
 		devCmd(),
+		sigCmd(),
 		traceCmd(),
 	}
 }

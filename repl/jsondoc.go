@@ -50,6 +50,9 @@ var jsonShapes = []struct {
 	{"timer -r (hrtimer)", "object", kstructs.HRTimer{}},
 	{"dev", `object {"chrdevs": [...], "blkdevs": [...]}, each`, kstructs.CharDev{}},
 	{"dev (blkdev)", "object", kstructs.BlockDev{}},
+	{"sig", `object {"tasks": [...]}, each`, sigTask{}},
+	{"sig (signals)", "object", kstructs.Signals{}},
+	{"sig (action)", "object", kstructs.SigAction{}},
 	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }
