@@ -18,8 +18,8 @@ var (
 
 var arm64Ops = archOps{
 	tifSigPending: 0, // arch/arm64/include/asm/thread_info.h
-	spec:  arm64Spec,
-	nregs: arm64NRegs,
+	spec:          arm64Spec,
+	nregs:         arm64NRegs,
 	// struct pt_regs { union { struct user_pt_regs user_regs; struct {
 	// u64 regs[31]; u64 sp, pc, pstate; }; }; u64 orig_x0; s32 syscallno;
 	// ... struct frame_record stackframe; } (arch/arm64/include/asm/ptrace.h)

@@ -19,8 +19,8 @@ var (
 
 var armOps = archOps{
 	tifSigPending: 0, // arch/arm/include/asm/thread_info.h
-	spec:  armSpec,
-	nregs: armNRegs,
+	spec:          armSpec,
+	nregs:         armNRegs,
 	// struct pt_regs { unsigned long uregs[18]; } (arch/arm/include/asm/ptrace.h)
 	ptRegs: func(_ *Kernel, pl *ptRegsLayout, member func(string) int64) error {
 		base := member("uregs")

@@ -30,8 +30,8 @@ var x86PtRegsMembers = []string{"r15", "r14", "r13", "r12", "bp", "bx", "r11", "
 
 var x86_64Ops = archOps{
 	tifSigPending: 2, // arch/x86/include/asm/thread_info.h
-	spec:  x86Spec,
-	nregs: x86NRegs,
+	spec:          x86Spec,
+	nregs:         x86NRegs,
 	ptRegs: func(_ *Kernel, pl *ptRegsLayout, member func(string) int64) error {
 		for _, n := range x86PtRegsMembers {
 			pl.offs = append(pl.offs, member(n))
