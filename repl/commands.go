@@ -41,6 +41,7 @@ func commandTable() []*Command {
 		timerCmd(),
 		devCmd(),
 		sigCmd(),
+		netCmd(),
 		traceCmd(),
 	}
 }

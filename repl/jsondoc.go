@@ -53,6 +53,7 @@ var jsonShapes = []struct {
 	{"sig", `object {"tasks": [...]}, each`, sigTask{}},
 	{"sig (signals)", "object", kstructs.Signals{}},
 	{"sig (action)", "object", kstructs.SigAction{}},
+	{"net", `object {"devices": [...]}, each`, kstructs.NetDevice{}},
 	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }

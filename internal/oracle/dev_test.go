@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var devCommands = []string{"dev"}
+var devCommands = []string{"dev", "net"}
 
 var devRowRE = regexp.MustCompile(`^\s*(\d+)\s+(\S+)\s+([0-9a-f]+|\(none\))\s*(\S*)\s*$`)
 
@@ -47,6 +47,32 @@ func TestDevMatchesCrash(t *testing.T) {
 				}
 			}
 			t.Logf("%d character and %d block device rows as crash", len(want["chr"]), len(want["blk"]))
+		})
+	}
+}
+
+var netRowRE = regexp.MustCompile(`^\s*([0-9a-f]{8,16})\s+(\S+)\s*(.*?)\s*$`)
+
+// TestNetMatchesCrash: net lists the same devices, names and addresses.
+func TestNetMatchesCrash(t *testing.T) {
+	for _, fx := range fixtures {
+		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) {
+			tg := open(t, fx.Arch, fx.Suite)
+			co, ko := tg.both(t, "net")
+			rows := func(s string) []string {
+				var out []string
+				for _, l := range strings.Split(s, "\n") {
+					if m := netRowRE.FindStringSubmatch(l); m != nil {
+						out = append(out, strings.Join(m[1:], " "))
+					}
+				}
+				return out
+			}
+			want, got := rows(co), rows(ko)
+			if len(want) == 0 || strings.Join(want, "\n") != strings.Join(got, "\n") {
+				t.Errorf("net:\n crash    %q\n kinspect %q", want, got)
+			}
+			t.Logf("%d devices as crash", len(want))
 		})
 	}
 }
