@@ -42,6 +42,7 @@ func commandTable() []*Command {
 		devCmd(),
 		sigCmd(),
 		netCmd(),
+		waitqCmd(),
 		traceCmd(),
 	}
 }

@@ -54,6 +54,7 @@ var jsonShapes = []struct {
 	{"sig (signals)", "object", kstructs.Signals{}},
 	{"sig (action)", "object", kstructs.SigAction{}},
 	{"net", `object {"devices": [...]}, each`, kstructs.NetDevice{}},
+	{"waitq", `object {"entries": [...]}, each`, kstructs.WaitQueueEntry{}},
 	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }
