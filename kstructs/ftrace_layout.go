@@ -175,8 +175,8 @@ type ftLayout struct {
 	pageSize uint64
 }
 
-var ftLayouts sync.Map // *Kernel → *ftLayoutOnce
-
+// ftLayoutOnce is a Kernel's ftrace state (Kernel.ft): the layout, the
+// saved cmdlines and the event formats, each read once.
 type ftLayoutOnce struct {
 	once      sync.Once
 	l         *ftLayout
@@ -188,10 +188,7 @@ type ftLayoutOnce struct {
 	evOnce    sync.Once
 }
 
-func (k *Kernel) ftState() *ftLayoutOnce {
-	v, _ := ftLayouts.LoadOrStore(k, &ftLayoutOnce{})
-	return v.(*ftLayoutOnce)
-}
+func (k *Kernel) ftState() *ftLayoutOnce { return &k.ft }
 
 func (k *Kernel) ftLayout() (*ftLayout, error) {
 	st := k.ftState()

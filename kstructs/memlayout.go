@@ -8,12 +8,10 @@ import (
 	"github.com/kinspect/kinspect/dwarfx"
 )
 
-// memCache holds, per Kernel, the layouts of the memory-management
-// structures (slab, vma, files, mounts), each found once from DWARF. It
-// lives beside kcache rather than in it so that the memory walks stay
-// independent of the task-walk internals.
-var memCache sync.Map // *Kernel → *memLayouts
-
+// memLayouts holds, per Kernel (Kernel.mem), the layouts of the
+// memory-management structures (slab, vma, files, mounts), each found once
+// from DWARF. It lives beside kcache rather than in it so that the memory
+// walks stay independent of the task-walk internals.
 type memLayouts struct {
 	slabOnce sync.Once
 	slab     *slabLayout
@@ -28,13 +26,7 @@ type memLayouts struct {
 	fsErr  error
 }
 
-func (k *Kernel) memLayouts() *memLayouts {
-	if v, ok := memCache.Load(k); ok {
-		return v.(*memLayouts)
-	}
-	v, _ := memCache.LoadOrStore(k, &memLayouts{})
-	return v.(*memLayouts)
-}
+func (k *Kernel) memLayouts() *memLayouts { return &k.mem }
 
 // structType is the DWARF type of "struct name" (completed).
 func (k *Kernel) structType(name string) (dwarf.Type, error) {
