@@ -160,19 +160,19 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 		return nil, fmt.Errorf("reading trace_array %#x: %w", addr, err)
 	}
 	d := l.dec
-	ti := &TraceInstance{Addr: addr, Buffer: d.u(b, l.taBuffer), TimeStart: d.u(b, l.taTimeStart)}
+	ti := &TraceInstance{Addr: addr, Buffer: d.uint(b, l.taBuffer), TimeStart: d.uint(b, l.taTimeStart)}
 	if !top {
-		if p := d.u(b, l.taName); p != 0 {
+		if p := d.uint(b, l.taName); p != 0 {
 			ti.Name, _ = k.readCString(p, 256)
 		}
 	}
-	if ct := d.u(b, l.taCurrent); ct != 0 && l.tracerName.ok {
+	if ct := d.uint(b, l.taCurrent); ct != 0 && l.tracerName.ok() {
 		if p, err := k.ftPtr(ct + uint64(l.tracerName.Off)); err == nil && p != 0 {
 			ti.Tracer, _ = k.readCString(p, 64)
 		}
 	}
-	if l.taExpanded.ok {
-		ti.Expanded = d.u(b, l.taExpanded) != 0
+	if l.taExpanded.ok() {
+		ti.Expanded = d.uint(b, l.taExpanded) != 0
 	} else if v, err := k.Image.Variable("ring_buffer_expanded"); err == nil {
 		if eb, err := k.ftRead(v.Addr, 1); err == nil {
 			ti.Expanded = eb[0] != 0
@@ -180,13 +180,13 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 	} else {
 		ti.Expanded = true
 	}
-	if l.taClock.ok {
-		ti.Clock, ti.ClockInNS = k.ftClock(int(d.u(b, l.taClock)))
+	if l.taClock.ok() {
+		ti.Clock, ti.ClockInNS = k.ftClock(int(d.uint(b, l.taClock)))
 	} else {
 		ti.ClockInNS = true
 	}
 	if ti.Buffer == 0 {
-		ti.TracingOn = d.u(b, l.taBufferDisabled) == 0
+		ti.TracingOn = d.uint(b, l.taBufferDisabled) == 0
 		return ti, nil
 	}
 	rb, err := k.ftRead(ti.Buffer, l.rb.size)
@@ -194,16 +194,16 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 		return nil, fmt.Errorf("reading ring buffer %#x: %w", ti.Buffer, err)
 	}
 	// RB_BUFFER_OFF (1 << 20) is tracing_on=0; other bits are transient.
-	ti.TracingOn = d.u(rb, l.rbRecordDisabled)&(1<<20) == 0
-	bufs := d.u(rb, l.rbBuffers)
+	ti.TracingOn = d.uint(rb, l.rbRecordDisabled)&(1<<20) == 0
+	bufs := d.uint(rb, l.rbBuffers)
 	cpus, _ := k.PossibleCPUs()
 	if len(cpus) == 0 {
-		n := int(d.u(rb, l.rbCPUs))
+		n := int(d.uint(rb, l.rbCPUs))
 		for i := 0; i < n; i++ {
 			cpus = append(cpus, i)
 		}
 	}
-	order := d.u(rb, l.rbSubbufOrder)
+	order := d.uint(rb, l.rbSubbufOrder)
 	for _, c := range cpus {
 		p, err := k.ftPtr(bufs + uint64(c*k.PtrSize()))
 		if err != nil || p == 0 {
@@ -213,15 +213,15 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 		if err != nil {
 			continue
 		}
-		tc := TraceCPU{CPU: c, Addr: p, Pages: d.u(cb, l.cpuNrPages)}
+		tc := TraceCPU{CPU: c, Addr: p, Pages: d.uint(cb, l.cpuNrPages)}
 		tc.SizeKB = tc.Pages * ((l.pageSize << order) - uint64(l.dataHdr)) >> 10
-		overrun := d.u(cb, l.cpuOverrun)
-		read := d.u(cb, l.cpuRead)
-		tc.Entries = d.u(cb, l.cpuEntries) - (overrun + read)
+		overrun := d.uint(cb, l.cpuOverrun)
+		read := d.uint(cb, l.cpuRead)
+		tc.Entries = d.uint(cb, l.cpuEntries) - (overrun + read)
 		tc.Overrun = overrun
-		tc.CommitOverrun = d.u(cb, l.cpuCommitOverrun)
-		tc.Bytes = d.u(cb, l.cpuEntriesBytes) - d.u(cb, l.cpuReadBytes)
-		tc.Dropped = d.u(cb, l.cpuDropped)
+		tc.CommitOverrun = d.uint(cb, l.cpuCommitOverrun)
+		tc.Bytes = d.uint(cb, l.cpuEntriesBytes) - d.uint(cb, l.cpuReadBytes)
+		tc.Dropped = d.uint(cb, l.cpuDropped)
 		tc.Read = read
 		ti.CPUs = append(ti.CPUs, tc)
 	}
@@ -243,7 +243,7 @@ func (k *Kernel) ftClock(id int) (string, bool) {
 	if _, ok := et.(*dwarf.StructType); !ok {
 		return "", true
 	}
-	st := &ftStruct{im: k.Image, name: "trace_clocks[]", t: et, size: int(et.Size())}
+	st := newFtStruct(k.Image, "trace_clocks[]", et)
 	nameF, nsF := st.opt("name"), st.opt("in_ns")
 	if at.Count > 0 && int64(id) >= at.Count {
 		return fmt.Sprintf("clock %d", id), true
@@ -252,9 +252,9 @@ func (k *Kernel) ftClock(id int) (string, bool) {
 	if err != nil {
 		return "", true
 	}
-	d := ftDec{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
-	name, _ := k.readCString(d.u(b, nameF), 32)
-	return name, d.u(b, nsF) != 0
+	d := decoder{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
+	name, _ := k.readCString(d.uint(b, nameF), 32)
+	return name, d.uint(b, nsF) != 0
 }
 
 // ftPage is one buffer_page as read.
@@ -271,7 +271,7 @@ func ftReadPage(l *ftLayout, read ftReadFunc, addr uint64) (ftPage, error) {
 		return ftPage{}, err
 	}
 	d := l.dec
-	return ftPage{addr: addr, next: d.u(b, l.bpList), data: d.u(b, l.bpPage), read: d.u(b, l.bpRead), order: d.u(b, l.bpOrder)}, nil
+	return ftPage{addr: addr, next: d.uint(b, l.bpList), data: d.uint(b, l.bpPage), read: d.uint(b, l.bpRead), order: d.uint(b, l.bpOrder)}, nil
 }
 
 const (
@@ -344,10 +344,10 @@ func ftWalkCPU(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int, ti
 func ftPageOrder(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int) ([]ftPage, []error) {
 	d := l.dec
 	mask := ^uint64(rbFlagMask)
-	reader := d.u(cb, l.cpuReader) & mask
-	commit := d.u(cb, l.cpuCommit) & mask
-	headHint := d.u(cb, l.cpuHead) & mask
-	nr := int(d.u(cb, l.cpuNrPages))
+	reader := d.uint(cb, l.cpuReader) & mask
+	commit := d.uint(cb, l.cpuCommit) & mask
+	headHint := d.uint(cb, l.cpuHead) & mask
+	nr := int(d.uint(cb, l.cpuNrPages))
 	var errs []error
 	var out []ftPage
 	pageErr := func(what string, addr uint64, err error) {
@@ -367,7 +367,7 @@ func ftPageOrder(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int) 
 	}
 	// The head page is the one the ring's link with RB_PAGE_HEAD points
 	// to (head_page may lag behind); walk the ring once to find it.
-	start := d.u(cb, l.cpuPages) &^ rbFlagMask
+	start := d.uint(cb, l.cpuPages) &^ rbFlagMask
 	if start == 0 {
 		start = headHint
 	}
@@ -424,8 +424,8 @@ func ftDecodePage(l *ftLayout, read ftReadFunc, p ftPage, from uint64, cpu int, 
 		return nil, fmt.Errorf("reading the page header: %w", err)
 	}
 	d := l.dec
-	ts := d.u(hdr, l.dpTimeStamp)
-	commit := d.u(hdr, l.dpCommit) & (1<<30 - 1) // RB_MISSED_EVENTS/STORED are the top bits
+	ts := d.uint(hdr, l.dpTimeStamp)
+	commit := d.uint(hdr, l.dpCommit) & (1<<30 - 1) // RB_MISSED_EVENTS/STORED are the top bits
 	size := (l.pageSize << p.order) - uint64(l.dataHdr)
 	if commit > size {
 		return nil, fmt.Errorf("corrupt page header: commit %d beyond the page's %d data bytes", commit, size)
@@ -443,7 +443,7 @@ func ftDecodePage(l *ftLayout, read ftReadFunc, p ftPage, from uint64, cpu int, 
 // ftDecodeEvents walks the ring_buffer_events of a page's data, adding
 // deltas to the page's time stamp; events before offset from are decoded
 // (for their time) but not returned.
-func ftDecodeEvents(d ftDec, data []byte, ts, from uint64, cpu int, types map[int]*ftEventType, l *ftLayout) ([]*TraceEvent, error) {
+func ftDecodeEvents(d decoder, data []byte, ts, from uint64, cpu int, types map[int]*ftEventType, l *ftLayout) ([]*TraceEvent, error) {
 	var out []*TraceEvent
 	off := 0
 	n := len(data)
@@ -530,12 +530,12 @@ func ftFixAbs(abs, save uint64) uint64 {
 	return abs
 }
 
-func newTraceEvent(d ftDec, l *ftLayout, payload []byte, ts uint64, cpu int, types map[int]*ftEventType) *TraceEvent {
+func newTraceEvent(d decoder, l *ftLayout, payload []byte, ts uint64, cpu int, types map[int]*ftEventType) *TraceEvent {
 	e := &TraceEvent{CPU: cpu, TS: ts, Data: payload}
-	e.Type = int(d.u(payload, l.entType))
-	e.Flags = uint8(d.u(payload, l.entFlags))
-	e.PreemptCount = uint8(d.u(payload, l.entPreempt))
-	e.PID = int32(uint32(d.u(payload, l.entPid)))
+	e.Type = int(d.uint(payload, l.entType))
+	e.Flags = uint8(d.uint(payload, l.entFlags))
+	e.PreemptCount = uint8(d.uint(payload, l.entPreempt))
+	e.PID = int32(uint32(d.uint(payload, l.entPid)))
 	if et := types[e.Type]; et != nil {
 		e.ev = et
 		e.Name, e.System = et.Name, et.System

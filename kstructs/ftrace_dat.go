@@ -248,7 +248,7 @@ func (k *Kernel) ftRawPages(l *ftLayout, ti *TraceInstance, tc TraceCPU) ([][]by
 			errs = append(errs, &TracePageError{Instance: ti.Name, CPU: tc.CPU, Page: p.addr, Data: p.data, Reason: err.Error()})
 			continue
 		}
-		commit := l.dec.u(b, l.dpCommit) & (1<<30 - 1)
+		commit := l.dec.uint(b, l.dpCommit) & (1<<30 - 1)
 		if commit == 0 {
 			continue
 		}

@@ -48,7 +48,7 @@ func (k *Kernel) readFtEventTypes() (map[int]*ftEventType, error) {
 		return nil, fmt.Errorf("ftrace_events: %w", err)
 	}
 	nodes, werr := WalkList(k, head.Addr, ListOptions{Head: true, Limit: 1 << 16})
-	tpName := ftField{}
+	tpName := noField
 	if tp, err := ftType(k.Image, "struct tracepoint"); err == nil {
 		tpName = tp.opt("name")
 	}
@@ -60,21 +60,21 @@ func (k *Kernel) readFtEventTypes() (map[int]*ftEventType, error) {
 		if err != nil {
 			continue
 		}
-		et := &ftEventType{Type: int(d.u(b, l.callEventType))}
-		np := d.u(b, l.callName)
-		if l.flTracepoint != 0 && d.u(b, l.callFlags)&l.flTracepoint != 0 && tpName.ok {
+		et := &ftEventType{Type: int(d.uint(b, l.callEventType))}
+		np := d.uint(b, l.callName)
+		if l.flTracepoint != 0 && d.uint(b, l.callFlags)&l.flTracepoint != 0 && tpName.ok() {
 			np, _ = k.ftPtr(np + uint64(tpName.Off))
 		}
 		if np != 0 {
 			et.Name, _ = k.readCString(np, 128)
 		}
-		if p := d.u(b, l.callPrintFmt); p != 0 {
+		if p := d.uint(b, l.callPrintFmt); p != 0 {
 			et.PrintFmt, _ = k.readCString(p, 8192)
 		}
-		if class := d.u(b, l.callClass); class != 0 {
+		if class := d.uint(b, l.callClass); class != 0 {
 			cb, err := k.ftRead(class, l.class.size)
 			if err == nil {
-				if p := d.u(cb, l.classSystem); p != 0 {
+				if p := d.uint(cb, l.classSystem); p != 0 {
 					et.System, _ = k.readCString(p, 64)
 				}
 				et.Fields = k.readFtFields(l, class+uint64(l.classFields.Off))
@@ -100,9 +100,9 @@ func (k *Kernel) readFtFields(l *ftLayout, head uint64) []ftEventField {
 		if err != nil {
 			continue
 		}
-		f := ftEventField{Offset: int(int32(d.u(b, l.fldOffset))), Size: int(int32(d.u(b, l.fldSize))), Signed: d.u(b, l.fldSigned) != 0}
-		f.Name, _ = k.readCString(d.u(b, l.fldName), 128)
-		f.Type, _ = k.readCString(d.u(b, l.fldType), 128)
+		f := ftEventField{Offset: int(int32(d.uint(b, l.fldOffset))), Size: int(int32(d.uint(b, l.fldSize))), Signed: d.uint(b, l.fldSigned) != 0}
+		f.Name, _ = k.readCString(d.uint(b, l.fldName), 128)
+		f.Type, _ = k.readCString(d.uint(b, l.fldType), 128)
 		out = append(out, f)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Offset < out[j].Offset })

@@ -326,9 +326,9 @@ func (k *Kernel) buildPidLayout(l *schedLayout) error {
 		}
 	} else {
 		ps := k.PtrSize()
-		x.shift = fieldLoc{Off: 0, Size: 1}
+		x.shift = fixedField(0, 1)
 		// 4 bytes, parent, array, then a two-pointer union, padded to a pointer.
-		x.slots = fieldLoc{Off: max(4, ps) + 4*ps, Size: 64 * ps}
+		x.slots = fixedField(max(4, ps)+4*ps, 64*ps)
 		x.nslots = 64
 	}
 	if x.nslots <= 0 {
