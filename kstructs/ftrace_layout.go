@@ -121,11 +121,26 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	im := k.Image
 	l := &ftLayout{dec: decoder{bo: im.ByteOrder(), ptr: im.PtrSize()}, pageSize: k.PageSize()}
 	var errs []string
-	add := func(s *ftStruct) {
-		if e := s.err(); e != nil {
-			errs = append(errs, e.Error())
+	for _, step := range []func(*dwarfx.Image) ([]*ftStruct, error){l.arrayLayout, l.ringLayout, l.pageLayout, l.eventLayout} {
+		structs, err := step(im)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range structs {
+			if e := s.err(); e != nil {
+				errs = append(errs, e.Error())
+			}
 		}
 	}
+	l.flagLayout(im)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("ftrace layout: %s", strings.Join(errs, "; "))
+	}
+	return l, nil
+}
+
+// arrayLayout finds struct trace_array (kernel/trace/trace.h).
+func (l *ftLayout) arrayLayout(im *dwarfx.Image) ([]*ftStruct, error) {
 	var err error
 	if l.ta, err = ftType(im, "struct trace_array"); err != nil {
 		return nil, fmt.Errorf("the kernel has no ftrace (%v)", err)
@@ -138,8 +153,16 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.taTimeStart = l.ta.opt("array_buffer.time_start", "trace_buffer.time_start")
 	l.taBufferDisabled = l.ta.opt("buffer_disabled")
 	l.taExpanded = l.ta.opt("ring_buffer_expanded")
-	add(l.ta)
+	if tr, err := ftType(im, "struct tracer"); err == nil {
+		l.tracerName = tr.opt("name")
+	}
+	return []*ftStruct{l.ta}, nil
+}
 
+// ringLayout finds the ring buffer and its per-cpu buffers
+// (kernel/trace/ring_buffer.c).
+func (l *ftLayout) ringLayout(im *dwarfx.Image) ([]*ftStruct, error) {
+	var err error
 	if l.rb, err = ftType(im, "struct trace_buffer", "struct ring_buffer"); err != nil {
 		return nil, err
 	}
@@ -154,8 +177,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.rbCPUs = l.rb.opt("cpus")
 	l.rbRecordDisabled = l.rb.need("record_disabled")
 	l.rbSubbufOrder = l.rb.opt("subbuf_order")
-	add(l.rb)
-
 	if l.cpu, err = ftType(im, "struct ring_buffer_per_cpu"); err != nil {
 		return nil, err
 	}
@@ -174,8 +195,13 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.cpuRead = c.opt("read")
 	l.cpuReadBytes = c.opt("read_bytes")
 	l.cpuEntriesBytes = c.opt("entries_bytes")
-	add(c)
+	return []*ftStruct{l.rb, c}, nil
+}
 
+// pageLayout finds struct buffer_page and buffer_data_page
+// (kernel/trace/ring_buffer.c).
+func (l *ftLayout) pageLayout(im *dwarfx.Image) ([]*ftStruct, error) {
+	var err error
 	if l.bp, err = ftType(im, "struct buffer_page"); err != nil {
 		return nil, err
 	}
@@ -183,7 +209,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.bpRead = l.bp.need("read")
 	l.bpPage = l.bp.need("page")
 	l.bpOrder = l.bp.opt("order")
-	add(l.bp)
 	dp, err := ftType(im, "struct buffer_data_page")
 	if err != nil {
 		return nil, err
@@ -191,9 +216,14 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.dpTimeStamp = dp.need("time_stamp")
 	l.dpCommit = dp.need("commit")
 	data := dp.need("data")
-	add(dp)
 	l.dataHdr = data.Off
+	return []*ftStruct{l.bp, dp}, nil
+}
 
+// eventLayout finds the event entries, calls, classes and fields
+// (include/linux/trace_events.h).
+func (l *ftLayout) eventLayout(im *dwarfx.Image) ([]*ftStruct, error) {
+	var err error
 	if l.ent, err = ftType(im, "struct trace_entry"); err != nil {
 		return nil, err
 	}
@@ -201,8 +231,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.entFlags = l.ent.need("flags")
 	l.entPreempt = l.ent.need("preempt_count")
 	l.entPid = l.ent.need("pid")
-	add(l.ent)
-
 	if l.call, err = ftType(im, "struct trace_event_call", "struct ftrace_event_call"); err != nil {
 		return nil, err
 	}
@@ -212,7 +240,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.callEventType = l.call.need("event.type")
 	l.callPrintFmt = l.call.opt("print_fmt")
 	l.callFlags = l.call.need("flags")
-	add(l.call)
 	if v, _, ok := im.EnumConstant("TRACE_EVENT_FL_TRACEPOINT"); ok {
 		l.flTracepoint = uint64(v)
 	}
@@ -221,7 +248,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	}
 	l.classSystem = l.class.need("system")
 	l.classFields = l.class.need("fields")
-	add(l.class)
 	if l.fld, err = ftType(im, "struct ftrace_event_field"); err != nil {
 		return nil, err
 	}
@@ -231,11 +257,13 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.fldOffset = l.fld.need("offset")
 	l.fldSize = l.fld.need("size")
 	l.fldSigned = l.fld.need("is_signed")
-	add(l.fld)
-	if tr, err := ftType(im, "struct tracer"); err == nil {
-		l.tracerName = tr.opt("name")
-	}
+	return []*ftStruct{l.ent, l.call, l.class, l.fld}, nil
+}
 
+// flagLayout reads enum trace_flag_type (kernel/trace/trace.h), with the
+// values of kernels that lack an enumerator, and whether preempt_count
+// carries a migrate-disable nibble.
+func (l *ftLayout) flagLayout(im *dwarfx.Image) {
 	enum := func(name string, def uint64) uint64 {
 		if v, _, ok := im.EnumConstant(name); ok {
 			return uint64(v)
@@ -253,8 +281,4 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	if ts, err := ftType(im, "struct task_struct"); err == nil {
 		l.twoDigitPreempt = ts.opt("migration_disabled").ok()
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("ftrace layout: %s", strings.Join(errs, "; "))
-	}
-	return l, nil
 }
