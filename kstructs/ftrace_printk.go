@@ -77,7 +77,7 @@ func bstrPrintf(format string, buf []byte, bo binary.ByteOrder, ptr int, sym fun
 			i++
 			continue
 		}
-		cv, ok := parseBstrConv(format, i, a)
+		cv, ok := parsePrintfConv(format, i, func() string { w, _ := a.get(4); return fmt.Sprint(int32(w)) })
 		if !ok {
 			break
 		}
@@ -124,8 +124,8 @@ func (a *bstrArgs) str() string {
 	return s
 }
 
-// bstrConv is one conversion of the format: format[start:end+1].
-type bstrConv struct {
+// printfConv is one conversion of the format: format[start:end+1].
+type printfConv struct {
 	format     string
 	start, end int
 	spec       string // flags, width and precision (a '*' width read)
@@ -133,18 +133,19 @@ type bstrConv struct {
 	conv       byte
 }
 
-// parseBstrConv parses the conversion starting at format[i] == '%'; false
-// if the format ends inside it.
-func parseBstrConv(format string, i int, a *bstrArgs) (bstrConv, bool) {
+// parsePrintfConv parses the conversion starting at format[i] == '%'
+// (flags, width, precision, length modifier, conversion); star, if not
+// nil, gives a '*' width or precision, else '*' ends the spec. false if
+// the format ends inside the conversion.
+func parsePrintfConv(format string, i int, star func() string) (printfConv, bool) {
 	j := i + 1
 	for j < len(format) && strings.IndexByte("-+ #0", format[j]) >= 0 {
 		j++
 	}
 	spec := format[i+1 : j]
-	for j < len(format) && (format[j] >= '0' && format[j] <= '9' || format[j] == '.' || format[j] == '*') {
+	for j < len(format) && (format[j] >= '0' && format[j] <= '9' || format[j] == '.' || format[j] == '*' && star != nil) {
 		if format[j] == '*' {
-			w, _ := a.get(4)
-			spec += fmt.Sprint(int32(w))
+			spec += star()
 		} else {
 			spec += string(format[j])
 		}
@@ -156,13 +157,23 @@ func parseBstrConv(format string, i int, a *bstrArgs) (bstrConv, bool) {
 		j++
 	}
 	if j >= len(format) {
-		return bstrConv{}, false
+		return printfConv{}, false
 	}
-	return bstrConv{format: format, start: i, end: j, spec: spec, lenMod: lenMod, conv: format[j]}, true
+	return printfConv{format: format, start: i, end: j, spec: spec, lenMod: lenMod, conv: format[j]}, true
+}
+
+// symbolExt is the %p extension letter after the conversion (%pS, %pf,
+// %pB, ...), consumed; 0 if none.
+func (cv *printfConv) symbolExt() byte {
+	if cv.end+1 < len(cv.format) && strings.IndexByte("sSfFB", cv.format[cv.end+1]) >= 0 {
+		cv.end++
+		return cv.format[cv.end]
+	}
+	return 0
 }
 
 // size is the integer argument's size from the length modifier.
-func (cv *bstrConv) size(ptr int) int {
+func (cv *printfConv) size(ptr int) int {
 	switch cv.lenMod {
 	case "hh":
 		return 1
@@ -177,7 +188,7 @@ func (cv *bstrConv) size(ptr int) int {
 }
 
 // write writes the conversion of the next argument (lib/vsprintf.c).
-func (cv *bstrConv) write(b *strings.Builder, a *bstrArgs, ptr int, sym func(uint64) string) {
+func (cv *printfConv) write(b *strings.Builder, a *bstrArgs, ptr int, sym func(uint64) string) {
 	size := cv.size(ptr)
 	switch cv.conv {
 	case 's':
@@ -187,9 +198,8 @@ func (cv *bstrConv) write(b *strings.Builder, a *bstrArgs, ptr int, sym func(uin
 		b.WriteByte(byte(v))
 	case 'p':
 		v, _ := a.get(ptr)
-		// %pS, %pf, %pB...: a symbol; the extension letter is consumed.
-		if cv.end+1 < len(cv.format) && strings.IndexByte("sSfFB", cv.format[cv.end+1]) >= 0 {
-			cv.end++
+		// %pS, %pf, %pB...: a symbol.
+		if cv.symbolExt() != 0 {
 			b.WriteString(sym(v))
 		} else {
 			fmt.Fprintf(b, "%x", v)
