@@ -419,6 +419,27 @@ func (p *parser) parseMemberPath() (string, error) {
 	}
 }
 
+// parseTypeMember parses "TYPE, MEMBER-PATH)", the tail of offsetof and
+// container_of.
+func (p *parser) parseTypeMember() (typeSpec, string, error) {
+	spec, j, err := parseTypeName(p.expr, p.toks, p.i)
+	if err != nil {
+		return typeSpec{}, "", err
+	}
+	p.i = j
+	if _, err := p.expect(","); err != nil {
+		return typeSpec{}, "", err
+	}
+	m, err := p.parseMemberPath()
+	if err != nil {
+		return typeSpec{}, "", err
+	}
+	if _, err := p.expect(")"); err != nil {
+		return typeSpec{}, "", err
+	}
+	return spec, m, nil
+}
+
 func (p *parser) parseBuiltin(name token) (node, error) {
 	p.next() // (
 	switch name.text {
@@ -430,36 +451,14 @@ func (p *parser) parseBuiltin(name token) (node, error) {
 		if _, err := p.expect(","); err != nil {
 			return nil, err
 		}
-		spec, j, err := parseTypeName(p.expr, p.toks, p.i)
+		spec, m, err := p.parseTypeMember()
 		if err != nil {
-			return nil, err
-		}
-		p.i = j
-		if _, err := p.expect(","); err != nil {
-			return nil, err
-		}
-		m, err := p.parseMemberPath()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(")"); err != nil {
 			return nil, err
 		}
 		return &containerOfNode{pos: name.pos, x: x, spec: spec, member: m}, nil
 	case "offsetof":
-		spec, j, err := parseTypeName(p.expr, p.toks, p.i)
+		spec, m, err := p.parseTypeMember()
 		if err != nil {
-			return nil, err
-		}
-		p.i = j
-		if _, err := p.expect(","); err != nil {
-			return nil, err
-		}
-		m, err := p.parseMemberPath()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(")"); err != nil {
 			return nil, err
 		}
 		return &offsetofNode{pos: name.pos, spec: spec, member: m}, nil
