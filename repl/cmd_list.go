@@ -3,7 +3,6 @@ package repl
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -20,12 +19,7 @@ type walkEntry struct {
 type walkResult struct {
 	Entries []walkEntry `json:"entries"`
 	Error   string      `json:"error,omitempty"` // the walk stopped early (corruption)
-	text    string
-}
-
-func (r walkResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
+	preformatted
 }
 
 // resolveOffset turns "struct.member", "struct_name.a.b" or a number into a
