@@ -65,6 +65,20 @@ func startsTypeName(toks []token, i int, isType func(string) bool) bool {
 	return isType != nil && isType(t.text)
 }
 
+// kinds are the index kinds a type name may be: the one its keyword
+// says, or any named kind.
+func (spec typeSpec) kinds() []uint8 {
+	switch spec.kw {
+	case "struct":
+		return []uint8{kStruct}
+	case "union":
+		return []uint8{kUnion}
+	case "enum":
+		return []uint8{kEnum}
+	}
+	return []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
+}
+
 // parseTypeName parses a type name starting at toks[i].
 func parseTypeName(expr string, toks []token, i int) (typeSpec, int, error) {
 	errAt := func(t token, format string, args ...any) error {
@@ -310,16 +324,7 @@ func (im *Image) resolveBase(spec typeSpec) (dwarf.Type, error) {
 		}
 		return im.syntheticBase(spec.name), nil
 	}
-	kinds := []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
-	switch spec.kw {
-	case "struct":
-		kinds = []uint8{kStruct}
-	case "union":
-		kinds = []uint8{kUnion}
-	case "enum":
-		kinds = []uint8{kEnum}
-	}
-	for _, k := range kinds {
+	for _, k := range spec.kinds() {
 		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok {
 			return im.typeAt(c.off)
 		}
@@ -364,16 +369,7 @@ func (im *Image) HasType(name string) bool {
 	if spec.base {
 		return true
 	}
-	kinds := []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
-	switch spec.kw {
-	case "struct":
-		kinds = []uint8{kStruct}
-	case "union":
-		kinds = []uint8{kUnion}
-	case "enum":
-		kinds = []uint8{kEnum}
-	}
-	for _, k := range kinds {
+	for _, k := range spec.kinds() {
 		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok && !c.decl {
 			return true
 		}
