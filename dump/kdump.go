@@ -154,9 +154,7 @@ func validBlockSize(bs uint32) bool {
 
 // parseKdumpHeader reads the disk_dump_header and kdump_sub_header of s.
 func parseKdumpHeader(s store, name string) (*kdumpHeader, error) {
-	ferr := func(off int64, what string, err error) error {
-		return &FormatError{File: name, Offset: off, What: what, Err: err}
-	}
+	ferr := formatErrors(name)
 	const maxHdr = 464
 	var b [maxHdr]byte
 	n, err := s.ReadAt(b[:], 0)
@@ -453,9 +451,7 @@ func parseKdump(s store, name string, cacheBytes int) (*kdumpDump, error) {
 	if err != nil {
 		return nil, err
 	}
-	ferr := func(off int64, what string, err error) error {
-		return &FormatError{File: name, Offset: off, What: what, Err: err}
-	}
+	ferr := formatErrors(name)
 	d := &kdumpDump{hdr: h}
 	bs := uint64(h.blockSize)
 
