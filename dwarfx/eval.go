@@ -147,16 +147,7 @@ func (ev *evaluator) resolveSpec(spec typeSpec) (dwarf.Type, error) {
 			name = spec.kw + " " + spec.name
 		}
 		if t, ok := ev.env.LookupType(name); ok {
-			var err error
-			for i := 0; i < spec.ptrs; i++ {
-				t = pointerTo(t, ev.ptrSize())
-			}
-			for i := len(spec.dims) - 1; i >= 0; i-- {
-				if t, err = arrayOf(t, spec.dims[i]); err != nil {
-					return nil, err
-				}
-			}
-			return t, nil
+			return ev.derived(t, spec)
 		}
 	}
 	if im := ev.im(); im != nil {
@@ -167,17 +158,7 @@ func (ev *evaluator) resolveSpec(spec typeSpec) (dwarf.Type, error) {
 		return t, nil
 	}
 	if spec.base {
-		t := ev.baseType(spec.name)
-		var err error
-		for i := 0; i < spec.ptrs; i++ {
-			t = pointerTo(t, ev.ptrSize())
-		}
-		for i := len(spec.dims) - 1; i >= 0; i-- {
-			if t, err = arrayOf(t, spec.dims[i]); err != nil {
-				return nil, err
-			}
-		}
-		return t, nil
+		return ev.derived(ev.baseType(spec.name), spec)
 	}
 	what := spec.kw
 	if what == "" {
@@ -377,6 +358,21 @@ func (ev *evaluator) offsetOf(spec typeSpec, member string, pos int) (dwarf.Type
 		return nil, 0, ev.wrap(pos, err)
 	}
 	return t, off, nil
+}
+
+// derived is t with spec's pointers and array dimensions, for types that
+// no Image resolves (a scripting environment's, synthetic base types).
+func (ev *evaluator) derived(t dwarf.Type, spec typeSpec) (dwarf.Type, error) {
+	for i := 0; i < spec.ptrs; i++ {
+		t = pointerTo(t, ev.ptrSize())
+	}
+	for i := len(spec.dims) - 1; i >= 0; i-- {
+		var err error
+		if t, err = arrayOf(t, spec.dims[i]); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 func (ev *evaluator) tokText(pos int) string {
