@@ -155,7 +155,7 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 			// (as gdb's "Cannot access memory"), not a value.
 			return fmt.Errorf("%s: %w", expr, n.Err)
 		}
-		if lv, err := v.Load(s.K.Mem); err == nil {
+		if lv, err := v.Load(s.K.Memory()); err == nil {
 			v = lv
 		}
 		s.history = append(s.history, HistoryEntry{Expr: expr, Value: v})
