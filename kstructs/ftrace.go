@@ -79,21 +79,42 @@ func (e *TracePageError) Error() string {
 // ever allocated (tracing never used since boot).
 var ErrTracingNeverEnabled = errors.New("tracing was never enabled since boot")
 
-func (k *Kernel) ftRead(addr uint64, n int) ([]byte, error) {
+// ftReader is what the ftrace walks may touch: target memory through the
+// seam (the Kernel's ReadVirt, so WithMemory overlays apply), the image's
+// symbols and types, and the pointer size. The layout comes with each call.
+type ftReader struct {
+	mem VirtReader
+	im  *dwarfx.Image
+	ptr int
+}
+
+func (k *Kernel) ftReader() *ftReader { return &ftReader{mem: k, im: k.Image, ptr: k.PtrSize()} }
+
+func (r *ftReader) read(addr uint64, n int) ([]byte, error) {
 	b := make([]byte, n)
-	if err := k.ReadVirt(b, addr); err != nil {
+	if err := r.mem.ReadVirt(b, addr); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-func (k *Kernel) ftPtr(addr uint64) (uint64, error) {
-	b, err := k.ftRead(addr, k.PtrSize())
+func (r *ftReader) ptrAt(addr uint64) (uint64, error) {
+	b, err := r.read(addr, r.ptr)
 	if err != nil {
 		return 0, err
 	}
-	return dwarfx.DecodeUint(k.Image.ByteOrder(), b), nil
+	return dwarfx.DecodeUint(r.im.ByteOrder(), b), nil
 }
+
+func (r *ftReader) cstring(addr uint64, max int) (string, error) {
+	return readCStringFrom(r.mem, addr, max)
+}
+
+func (r *ftReader) decoder() decoder { return decoder{bo: r.im.ByteOrder(), ptr: r.ptr} }
+
+// The Kernel's entry points read through its ftReader.
+func (k *Kernel) ftRead(addr uint64, n int) ([]byte, error) { return k.ftReader().read(addr, n) }
+func (k *Kernel) ftPtr(addr uint64) (uint64, error)         { return k.ftReader().ptrAt(addr) }
 
 // TraceInstances returns the top-level trace array and every instance.
 func (k *Kernel) TraceInstances() ([]*TraceInstance, error) {
@@ -119,8 +140,10 @@ func (k *Kernel) TraceInstances() ([]*TraceInstance, error) {
 		}
 	}
 	var out []*TraceInstance
+	r := k.ftReader()
+	cpus, _ := k.PossibleCPUs()
 	for i, a := range addrs {
-		ti, err := k.readTraceInstance(l, a, i == 0)
+		ti, err := r.readTraceInstance(l, a, i == 0, cpus)
 		if err != nil {
 			if i == 0 {
 				return nil, err
@@ -154,8 +177,8 @@ func (k *Kernel) TraceInstance(name string) (*TraceInstance, error) {
 	return nil, fmt.Errorf("no trace instance %q (instances: %v)", name, names)
 }
 
-func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceInstance, error) {
-	b, err := k.ftRead(addr, l.ta.size)
+func (r *ftReader) readTraceInstance(l *ftLayout, addr uint64, top bool, cpus []int) (*TraceInstance, error) {
+	b, err := r.read(addr, l.ta.size)
 	if err != nil {
 		return nil, fmt.Errorf("reading trace_array %#x: %w", addr, err)
 	}
@@ -163,25 +186,25 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 	ti := &TraceInstance{Addr: addr, Buffer: d.uint(b, l.taBuffer), TimeStart: d.uint(b, l.taTimeStart)}
 	if !top {
 		if p := d.uint(b, l.taName); p != 0 {
-			ti.Name, _ = k.readCString(p, 256)
+			ti.Name, _ = r.cstring(p, 256)
 		}
 	}
 	if ct := d.uint(b, l.taCurrent); ct != 0 && l.tracerName.ok() {
-		if p, err := k.ftPtr(ct + uint64(l.tracerName.Off)); err == nil && p != 0 {
-			ti.Tracer, _ = k.readCString(p, 64)
+		if p, err := r.ptrAt(ct + uint64(l.tracerName.Off)); err == nil && p != 0 {
+			ti.Tracer, _ = r.cstring(p, 64)
 		}
 	}
 	if l.taExpanded.ok() {
 		ti.Expanded = d.uint(b, l.taExpanded) != 0
-	} else if v, err := k.Image.Variable("ring_buffer_expanded"); err == nil {
-		if eb, err := k.ftRead(v.Addr, 1); err == nil {
+	} else if v, err := r.im.Variable("ring_buffer_expanded"); err == nil {
+		if eb, err := r.read(v.Addr, 1); err == nil {
 			ti.Expanded = eb[0] != 0
 		}
 	} else {
 		ti.Expanded = true
 	}
 	if l.taClock.ok() {
-		ti.Clock, ti.ClockInNS = k.ftClock(int(d.uint(b, l.taClock)))
+		ti.Clock, ti.ClockInNS = r.ftClock(int(d.uint(b, l.taClock)))
 	} else {
 		ti.ClockInNS = true
 	}
@@ -189,14 +212,13 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 		ti.TracingOn = d.uint(b, l.taBufferDisabled) == 0
 		return ti, nil
 	}
-	rb, err := k.ftRead(ti.Buffer, l.rb.size)
+	rb, err := r.read(ti.Buffer, l.rb.size)
 	if err != nil {
 		return nil, fmt.Errorf("reading ring buffer %#x: %w", ti.Buffer, err)
 	}
 	// RB_BUFFER_OFF (1 << 20) is tracing_on=0; other bits are transient.
 	ti.TracingOn = d.uint(rb, l.rbRecordDisabled)&(1<<20) == 0
 	bufs := d.uint(rb, l.rbBuffers)
-	cpus, _ := k.PossibleCPUs()
 	if len(cpus) == 0 {
 		n := int(d.uint(rb, l.rbCPUs))
 		for i := 0; i < n; i++ {
@@ -205,11 +227,11 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 	}
 	order := d.uint(rb, l.rbSubbufOrder)
 	for _, c := range cpus {
-		p, err := k.ftPtr(bufs + uint64(c*k.PtrSize()))
+		p, err := r.ptrAt(bufs + uint64(c*r.ptr))
 		if err != nil || p == 0 {
 			continue
 		}
-		cb, err := k.ftRead(p, l.cpu.size)
+		cb, err := r.read(p, l.cpu.size)
 		if err != nil {
 			continue
 		}
@@ -229,8 +251,8 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 }
 
 // ftClock names trace_clocks[id] and says whether it counts ns.
-func (k *Kernel) ftClock(id int) (string, bool) {
-	v, err := k.Image.Variable("trace_clocks")
+func (r *ftReader) ftClock(id int) (string, bool) {
+	v, err := r.im.Variable("trace_clocks")
 	if err != nil {
 		return "", true
 	}
@@ -239,21 +261,21 @@ func (k *Kernel) ftClock(id int) (string, bool) {
 	if !ok {
 		return "", true
 	}
-	et := dwarfx.Strip(k.Image.Complete(dwarfx.Strip(at.Type)))
+	et := dwarfx.Strip(r.im.Complete(dwarfx.Strip(at.Type)))
 	if _, ok := et.(*dwarf.StructType); !ok {
 		return "", true
 	}
-	st := newFtStruct(k.Image, "trace_clocks[]", et)
+	st := newFtStruct(r.im, "trace_clocks[]", et)
 	nameF, nsF := st.opt("name"), st.opt("in_ns")
 	if at.Count > 0 && int64(id) >= at.Count {
 		return fmt.Sprintf("clock %d", id), true
 	}
-	b, err := k.ftRead(v.Addr+uint64(id*st.size), st.size)
+	b, err := r.read(v.Addr+uint64(id*st.size), st.size)
 	if err != nil {
 		return "", true
 	}
-	d := decoder{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
-	name, _ := k.readCString(d.uint(b, nameF), 32)
+	d := decoder{bo: r.im.ByteOrder(), ptr: r.ptr}
+	name, _ := r.cstring(d.uint(b, nameF), 32)
 	return name, d.uint(b, nsF) != 0
 }
 

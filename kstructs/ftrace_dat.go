@@ -218,8 +218,9 @@ func (k *Kernel) datCPUPages(l *ftLayout, ti *TraceInstance) ([][][]byte, []erro
 	}
 	var errs []error
 	cpus := make([][][]byte, maxCPU+1)
+	r := k.ftReader()
 	for _, tc := range ti.CPUs {
-		pages, perrs := k.ftRawPages(l, ti, tc)
+		pages, perrs := r.ftRawPages(l, ti, tc)
 		errs = append(errs, perrs...)
 		cpus[tc.CPU] = pages
 	}
@@ -282,18 +283,18 @@ func (c *countWriter) write(p []byte) {
 
 // ftRawPages returns the cpu's data pages (header and events, a whole
 // page each) in reading order, leaving out empty and corrupt ones.
-func (k *Kernel) ftRawPages(l *ftLayout, ti *TraceInstance, tc TraceCPU) ([][]byte, []error) {
-	cb, err := k.ftRead(tc.Addr, l.cpu.size)
+func (r *ftReader) ftRawPages(l *ftLayout, ti *TraceInstance, tc TraceCPU) ([][]byte, []error) {
+	cb, err := r.read(tc.Addr, l.cpu.size)
 	if err != nil {
 		return nil, []error{fmt.Errorf("reading ring_buffer_per_cpu %#x: %w", tc.Addr, err)}
 	}
 	var out [][]byte
 	var errs []error
-	pages, werrs := ftPageOrder(l, k.ftRead, cb, ti.Name, tc.CPU)
+	pages, werrs := ftPageOrder(l, r.read, cb, ti.Name, tc.CPU)
 	errs = append(errs, werrs...)
 	for _, p := range pages {
 		size := int(l.pageSize << p.order)
-		b, err := k.ftRead(p.data, size)
+		b, err := r.read(p.data, size)
 		if err != nil {
 			errs = append(errs, &TracePageError{Instance: ti.Name, CPU: tc.CPU, Page: p.addr, Data: p.data, Reason: err.Error()})
 			continue

@@ -77,7 +77,8 @@ func (k *Kernel) readFtEventTypes() (map[int]*ftEventType, error) {
 				if p := d.uint(cb, l.classSystem); p != 0 {
 					et.System, _ = k.readCString(p, 64)
 				}
-				et.Fields = k.readFtFields(l, class+uint64(l.classFields.Off))
+				fields, _ := WalkList(k, class+uint64(l.classFields.Off), ListOptions{Head: true, Limit: 1024})
+				et.Fields = k.ftReader().readFtFields(l, fields)
 			}
 		}
 		et.pf = parsePrintFmt(et.PrintFmt)
@@ -91,18 +92,17 @@ func (k *Kernel) readFtEventTypes() (map[int]*ftEventType, error) {
 	return out, nil
 }
 
-func (k *Kernel) readFtFields(l *ftLayout, head uint64) []ftEventField {
-	nodes, _ := WalkList(k, head, ListOptions{Head: true, Limit: 1024})
+func (r *ftReader) readFtFields(l *ftLayout, nodes []uint64) []ftEventField {
 	d := l.dec
 	var out []ftEventField
 	for _, n := range nodes {
-		b, err := k.ftRead(n-uint64(l.fldLink.Off), l.fld.size)
+		b, err := r.read(n-uint64(l.fldLink.Off), l.fld.size)
 		if err != nil {
 			continue
 		}
 		f := ftEventField{Offset: int(int32(d.uint(b, l.fldOffset))), Size: int(int32(d.uint(b, l.fldSize))), Signed: d.uint(b, l.fldSigned) != 0}
-		f.Name, _ = k.readCString(d.uint(b, l.fldName), 128)
-		f.Type, _ = k.readCString(d.uint(b, l.fldType), 128)
+		f.Name, _ = r.cstring(d.uint(b, l.fldName), 128)
+		f.Type, _ = r.cstring(d.uint(b, l.fldType), 128)
 		out = append(out, f)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Offset < out[j].Offset })
