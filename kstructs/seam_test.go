@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/fixture"
-	"github.com/kinspect/kinspect/internal/ktest"
 	"github.com/kinspect/kinspect/kstructs"
 )
 
@@ -34,7 +33,7 @@ func (m brokenRange) ReadVirt(p []byte, addr uint64) error {
 // fail or stop, naming the injected failure, instead of unwinding the
 // dump's intact stack.
 func TestSeamBrokenStack(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		tasks, err := k.Tasks()
 		if err != nil {
 			t.Fatal(err)
@@ -75,7 +74,7 @@ func TestSeamBrokenStack(t *testing.T) {
 // WithMemory: Log must report errors that name the failure and an
 // address, and return no record it could not read.
 func TestSeamBrokenPrintk(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		if k.LogKind() != kstructs.LogLockless {
 			t.Skip("not a lockless printk ring")
 		}
