@@ -45,7 +45,7 @@ func (k *Kernel) WriteTraceDat(w io.Writer, ti *TraceInstance) (TraceDatStats, [
 	d.kallsyms(k)
 	d.u32(0) // ftrace_printk formats
 	d.cmdlines(k.ftCmdlines())
-	cpus, errs := k.datCPUPages(l, ti)
+	cpus, errs := k.ftReader().datCPUPages(l, ti)
 	for _, pages := range cpus {
 		st.Pages += len(pages)
 	}
@@ -211,14 +211,13 @@ func (d *datWriter) cmdlines(c *ftCmdlines) {
 }
 
 // datCPUPages is each cpu's data pages in reading order, indexed by cpu.
-func (k *Kernel) datCPUPages(l *ftLayout, ti *TraceInstance) ([][][]byte, []error) {
+func (r *ftReader) datCPUPages(l *ftLayout, ti *TraceInstance) ([][][]byte, []error) {
 	maxCPU := -1
 	for _, tc := range ti.CPUs {
 		maxCPU = max(maxCPU, tc.CPU)
 	}
 	var errs []error
 	cpus := make([][][]byte, maxCPU+1)
-	r := k.ftReader()
 	for _, tc := range ti.CPUs {
 		pages, perrs := r.ftRawPages(l, ti, tc)
 		errs = append(errs, perrs...)
