@@ -156,20 +156,22 @@ func checkLZODiff(t *testing.T, src []byte, n int) {
 }
 
 func BenchmarkLZO(b *testing.B) {
-	raw, _ := os.ReadFile("testdata/lzo/sparse4k.raw")
-	c, _ := os.ReadFile("testdata/lzo/sparse4k.lzo")
-	dst := make([]byte, len(raw))
-	for _, impl := range []struct {
-		name string
-		fn   func(dst, src []byte) (int, error)
-	}{{"mine", lzo1xDecompress}, {"oracle", lzoOracle}} {
-		b.Run(impl.name, func(b *testing.B) {
-			b.SetBytes(int64(len(raw)))
-			for i := 0; i < b.N; i++ {
-				if _, err := impl.fn(dst, c); err != nil {
-					b.Fatal(err)
+	for _, in := range []string{"sparse4k", "pattern64k"} {
+		raw, _ := os.ReadFile("testdata/lzo/" + in + ".raw")
+		c, _ := os.ReadFile("testdata/lzo/" + in + ".lzo")
+		dst := make([]byte, len(raw))
+		for _, impl := range []struct {
+			name string
+			fn   func(dst, src []byte) (int, error)
+		}{{"mine", lzo1xDecompress}, {"oracle", lzoOracle}} {
+			b.Run(in+"/"+impl.name, func(b *testing.B) {
+				b.SetBytes(int64(len(raw)))
+				for i := 0; i < b.N; i++ {
+					if _, err := impl.fn(dst, c); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -96,3 +96,10 @@ func (e *FormatError) Error() string {
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }
+
+// formatErrors makes the FormatErrors of one file's parser.
+func formatErrors(name string) func(off int64, what string, err error) error {
+	return func(off int64, what string, err error) error {
+		return &FormatError{File: name, Offset: off, What: what, Err: err}
+	}
+}

@@ -63,9 +63,7 @@ var errNotCore = errors.New("ELF file is not a core dump")
 
 // parseELFHeader reads and checks the ELF header of s, resolving PN_XNUM.
 func parseELFHeader(s store, name string) (*elfHeader, error) {
-	ferr := func(off int64, what string, err error) error {
-		return &FormatError{File: name, Offset: off, What: what, Err: err}
-	}
+	ferr := formatErrors(name)
 	var ident [16]byte
 	if err := readFull(s, ident[:], 0); err != nil {
 		return nil, ferr(0, "ELF identification", truncErr(err, 16, s.Size()))

@@ -53,9 +53,7 @@ func isFlattened(hdr []byte) bool {
 // cut short (no end marker, last record short) is accepted: what was
 // written is indexed and the store reports the rest as missing.
 func parseFlattened(under store, name string) (*flatStore, error) {
-	ferr := func(off int64, what string, err error) error {
-		return &FormatError{File: name, Offset: off, What: what, Err: err}
-	}
+	ferr := formatErrors(name)
 	var hdr [32]byte
 	if err := readFull(under, hdr[:], 0); err != nil {
 		return nil, ferr(0, "flattened header", truncErr(err, 32, under.Size()))

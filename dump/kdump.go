@@ -154,9 +154,7 @@ func validBlockSize(bs uint32) bool {
 
 // parseKdumpHeader reads the disk_dump_header and kdump_sub_header of s.
 func parseKdumpHeader(s store, name string) (*kdumpHeader, error) {
-	ferr := func(off int64, what string, err error) error {
-		return &FormatError{File: name, Offset: off, What: what, Err: err}
-	}
+	ferr := formatErrors(name)
 	const maxHdr = 464
 	var b [maxHdr]byte
 	n, err := s.ReadAt(b[:], 0)
@@ -453,28 +451,55 @@ func parseKdump(s store, name string, cacheBytes int) (*kdumpDump, error) {
 	if err != nil {
 		return nil, err
 	}
-	ferr := func(off int64, what string, err error) error {
-		return &FormatError{File: name, Offset: off, What: what, Err: err}
-	}
+	ferr := formatErrors(name)
 	d := &kdumpDump{hdr: h}
-	bs := uint64(h.blockSize)
-
-	// Notes and VMCOREINFO.
-	readArea := func(off, n uint64, what string) ([]byte, error) {
-		if off > math.MaxInt64 || !within(int64(off), n, s.Size()) || int64(n) > s.backingSize() {
-			return nil, ferr(int64(min(off, math.MaxInt64)), what,
-				fmt.Errorf("%w: %#x bytes at %#x lie past the end of the file (size %#x)", ErrTruncated, n, off, s.Size()))
-		}
-		b, err := bytesAt(s, int64(off), n, nil)
-		if err != nil {
-			return nil, ferr(int64(off), what, truncErr(err, n, s.Size()))
-		}
-		return b, nil
+	if err := d.readNotes(s, ferr); err != nil {
+		return nil, err
 	}
+	m, err := readKdumpBitmaps(s, h, ferr, cacheBytes)
+	if err != nil {
+		return nil, err
+	}
+	d.mem = m
+	d.arch = archFromUname(h.uts[4])
+	if d.arch == ArchUnknown {
+		d.arch = archFromPrstatus(d.notes)
+	}
+	// makedumpfile on 32-bit ARM numbers pfns from phys_base (its
+	// ARCH_PFN_OFFSET); QEMU numbers them from 0 and still writes
+	// phys_base. Plain numbering would put memory below phys_base, where
+	// ARM has none: a set bit there means the pfns are relative.
+	if d.arch == ArchARM && h.physBase != 0 && h.physBase%m.blockSize == 0 {
+		base := h.physBase >> m.shift
+		if first, ok := m.firstPresent(); ok && first < base {
+			m.pfnBase = base
+		}
+	}
+	return d, nil
+}
+
+// kdumpArea reads n bytes at off of the file, what naming them in errors.
+func kdumpArea(s store, off, n uint64, what string, ferr func(int64, string, error) error) ([]byte, error) {
+	if off > math.MaxInt64 || !within(int64(off), n, s.Size()) || int64(n) > s.backingSize() {
+		return nil, ferr(int64(min(off, math.MaxInt64)), what,
+			fmt.Errorf("%w: %#x bytes at %#x lie past the end of the file (size %#x)", ErrTruncated, n, off, s.Size()))
+	}
+	b, err := bytesAt(s, int64(off), n, nil)
+	if err != nil {
+		return nil, ferr(int64(off), what, truncErr(err, n, s.Size()))
+	}
+	return b, nil
+}
+
+// readNotes reads the ELF notes (version 4+) and VMCOREINFO (version 3+,
+// else from the notes).
+func (d *kdumpDump) readNotes(s store, ferr func(int64, string, error) error) error {
+	h := d.hdr
+	readArea := func(off, n uint64, what string) ([]byte, error) { return kdumpArea(s, off, n, what, ferr) }
 	if h.version >= 4 && h.offNote != 0 && h.sizeNote != 0 {
 		b, err := readArea(h.offNote, h.sizeNote, "kdump notes")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		notes, err := parseNotes(b, int64(h.offNote), h.bo)
 		if err != nil {
@@ -483,21 +508,27 @@ func parseKdump(s store, name string, cacheBytes int) (*kdumpDump, error) {
 			if errors.As(err, &ne) {
 				off = ne.offset
 			}
-			return nil, ferr(off, "kdump note", fmt.Errorf("%w: %v", ErrCorrupt, err))
+			return ferr(off, "kdump note", fmt.Errorf("%w: %v", ErrCorrupt, err))
 		}
 		d.notes = notes
 	}
 	if h.version >= 3 && h.offVMCoreInfo != 0 && h.sizeVMCoreInfo != 0 {
 		b, err := readArea(h.offVMCoreInfo, h.sizeVMCoreInfo, "kdump VMCOREINFO")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		d.vmcoreinfo = append([]byte(nil), b...)
 	} else if vi := vmcoreinfoFromNotes(d.notes); vi != nil {
 		d.vmcoreinfo = vi
 	}
+	return nil
+}
 
-	// Bitmaps.
+// readKdumpBitmaps reads the page bitmaps and sets up the page reader:
+// two bitmaps when there is room for two (crash's dump_is_partial), else a
+// single one serves both.
+func readKdumpBitmaps(s store, h *kdumpHeader, ferr func(int64, string, error) error, cacheBytes int) (*kdumpMem, error) {
+	bs := uint64(h.blockSize)
 	bmOff := (1 + uint64(h.subHdrSize)) * bs // < 2^33 * 2^24
 	bmLen := uint64(h.bitmapBlocks) * bs
 	if !within(int64(bmOff), bmLen, s.Size()) || bmLen > uint64(s.backingSize()) {
@@ -511,8 +542,6 @@ func parseKdump(s store, name string, cacheBytes int) (*kdumpDump, error) {
 	m := &kdumpMem{st: s, blockSize: bs, shift: uint(bits.TrailingZeros64(bs)), bo: h.bo,
 		dec: newDecoder(int(bs)), cache: newPageCache(cacheBytes)}
 	maxMapnr := h.maxMapnr()
-	// Two bitmaps when there is room for two (crash's dump_is_partial);
-	// else a single one serves both.
 	one := (maxMapnr + 7) / 8
 	if one <= math.MaxUint64-bs {
 		one = (one + bs - 1) / bs
@@ -529,23 +558,7 @@ func parseKdump(s store, name string, cacheBytes int) (*kdumpDump, error) {
 		return nil, ferr(0, "kdump header", fmt.Errorf("%w: page descriptors at impossible offset %#x", ErrCorrupt, descOff))
 	}
 	m.descOff = int64(descOff)
-	d.mem = m
-
-	d.arch = archFromUname(h.uts[4])
-	if d.arch == ArchUnknown {
-		d.arch = archFromPrstatus(d.notes)
-	}
-	// makedumpfile on 32-bit ARM numbers pfns from phys_base (its
-	// ARCH_PFN_OFFSET); QEMU numbers them from 0 and still writes
-	// phys_base. Plain numbering would put memory below phys_base, where
-	// ARM has none: a set bit there means the pfns are relative.
-	if d.arch == ArchARM && h.physBase != 0 && h.physBase%bs == 0 {
-		base := h.physBase >> m.shift
-		if first, ok := m.firstPresent(); ok && first < base {
-			m.pfnBase = base
-		}
-	}
-	return d, nil
+	return m, nil
 }
 
 // firstPresent returns the lowest pfn set in the 1st bitmap.

@@ -147,16 +147,7 @@ func (ev *evaluator) resolveSpec(spec typeSpec) (dwarf.Type, error) {
 			name = spec.kw + " " + spec.name
 		}
 		if t, ok := ev.env.LookupType(name); ok {
-			var err error
-			for i := 0; i < spec.ptrs; i++ {
-				t = pointerTo(t, ev.ptrSize())
-			}
-			for i := len(spec.dims) - 1; i >= 0; i-- {
-				if t, err = arrayOf(t, spec.dims[i]); err != nil {
-					return nil, err
-				}
-			}
-			return t, nil
+			return ev.derived(t, spec)
 		}
 	}
 	if im := ev.im(); im != nil {
@@ -167,17 +158,7 @@ func (ev *evaluator) resolveSpec(spec typeSpec) (dwarf.Type, error) {
 		return t, nil
 	}
 	if spec.base {
-		t := ev.baseType(spec.name)
-		var err error
-		for i := 0; i < spec.ptrs; i++ {
-			t = pointerTo(t, ev.ptrSize())
-		}
-		for i := len(spec.dims) - 1; i >= 0; i-- {
-			if t, err = arrayOf(t, spec.dims[i]); err != nil {
-				return nil, err
-			}
-		}
-		return t, nil
+		return ev.derived(ev.baseType(spec.name), spec)
 	}
 	what := spec.kw
 	if what == "" {
@@ -265,11 +246,7 @@ func (ev *evaluator) eval(n node) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		iv, err := ev.eval(n.i)
-		if err != nil {
-			return Value{}, err
-		}
-		i, _, err := ev.integer(iv, n.i.position())
+		i, _, err := ev.evalInteger(n.i)
 		if err != nil {
 			return Value{}, err
 		}
@@ -342,35 +319,60 @@ func (ev *evaluator) eval(n node) (Value, error) {
 	case *perCPUNode:
 		return ev.perCPU(n)
 	case *containerOfNode:
-		t, err := ev.resolveSpec(n.spec)
+		t, off, err := ev.offsetOf(n.spec, n.member, n.pos)
 		if err != nil {
 			return Value{}, err
 		}
-		x, err := ev.eval(n.x)
+		p, _, err := ev.evalInteger(n.x)
 		if err != nil {
 			return Value{}, err
-		}
-		p, _, err := ev.integer(x, n.x.position())
-		if err != nil {
-			return Value{}, err
-		}
-		off, _, err := ev.im().OffsetOf(t, n.member)
-		if err != nil {
-			return Value{}, ev.wrap(n.pos, err)
 		}
 		return ev.konst(pointerTo(t, ev.ptrSize()), p-uint64(off)), nil
 	case *offsetofNode:
-		t, err := ev.resolveSpec(n.spec)
+		_, off, err := ev.offsetOf(n.spec, n.member, n.pos)
 		if err != nil {
 			return Value{}, err
-		}
-		off, _, err := ev.im().OffsetOf(t, n.member)
-		if err != nil {
-			return Value{}, ev.wrap(n.pos, err)
 		}
 		return ev.konst(ev.intTypeFor(ev.ptrSize(), false), uint64(off)), nil
 	}
 	return Value{}, ev.errAt(n.position(), "cannot evaluate this expression")
+}
+
+// evalInteger evaluates n as an integer (an index, a cpu, a pointer).
+func (ev *evaluator) evalInteger(n node) (uint64, bool, error) {
+	v, err := ev.eval(n)
+	if err != nil {
+		return 0, false, err
+	}
+	return ev.integer(v, n.position())
+}
+
+// offsetOf resolves offsetof(spec, member) for offsetof and container_of.
+func (ev *evaluator) offsetOf(spec typeSpec, member string, pos int) (dwarf.Type, int64, error) {
+	t, err := ev.resolveSpec(spec)
+	if err != nil {
+		return nil, 0, err
+	}
+	off, _, err := ev.im().OffsetOf(t, member)
+	if err != nil {
+		return nil, 0, ev.wrap(pos, err)
+	}
+	return t, off, nil
+}
+
+// derived is t with spec's pointers and array dimensions, for types that
+// no Image resolves (a scripting environment's, synthetic base types).
+func (ev *evaluator) derived(t dwarf.Type, spec typeSpec) (dwarf.Type, error) {
+	for i := 0; i < spec.ptrs; i++ {
+		t = pointerTo(t, ev.ptrSize())
+	}
+	for i := len(spec.dims) - 1; i >= 0; i-- {
+		var err error
+		if t, err = arrayOf(t, spec.dims[i]); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 func (ev *evaluator) tokText(pos int) string {
@@ -833,11 +835,7 @@ func (ev *evaluator) perCPU(n *perCPUNode) (Value, error) {
 	if id, ok := n.cpu.(*identNode); ok && (id.name == "a" || id.name == "all") {
 		return Value{}, ev.errAt(n.cpu.position(), "per-cpu ':%s' (all cpus) gives several values; evaluate one cpu at a time", id.name)
 	}
-	cv, err := ev.eval(n.cpu)
-	if err != nil {
-		return Value{}, err
-	}
-	c, signed, err := ev.integer(cv, n.cpu.position())
+	c, signed, err := ev.evalInteger(n.cpu)
 	if err != nil {
 		return Value{}, err
 	}

@@ -180,12 +180,9 @@ func (p *parser) parseCond() (node, error) {
 	}
 	q := p.next()
 	p.ternary++
-	a, err := p.parseCond()
+	a, err := p.condThen(":")
 	p.ternary--
 	if err != nil {
-		return nil, err
-	}
-	if _, err := p.expect(":"); err != nil {
 		return nil, err
 	}
 	b, err := p.parseCond()
@@ -307,12 +304,9 @@ func (p *parser) parsePostfix() (node, error) {
 		case "[":
 			p.next()
 			p.ternary++ // a ':' inside brackets is never per-cpu of the outer expression
-			i, err := p.parseCond()
+			i, err := p.condThen("]")
 			p.ternary--
 			if err != nil {
-				return nil, err
-			}
-			if _, err := p.expect("]"); err != nil {
 				return nil, err
 			}
 			x = &indexNode{pos: t.pos, x: x, i: i}
@@ -369,14 +363,7 @@ func (p *parser) parsePrimary() (node, error) {
 		return &identNode{pos: t.pos, name: t.text}, nil
 	case tPunct:
 		if t.text == "(" {
-			x, err := p.parseCond()
-			if err != nil {
-				return nil, err
-			}
-			if _, err := p.expect(")"); err != nil {
-				return nil, err
-			}
-			return x, nil
+			return p.condThen(")")
 		}
 		return nil, p.errAt(t, "unexpected %s", t)
 	}
@@ -419,63 +406,65 @@ func (p *parser) parseMemberPath() (string, error) {
 	}
 }
 
+// condThen parses a conditional expression followed by the token sep.
+func (p *parser) condThen(sep string) (node, error) {
+	x, err := p.parseCond()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.expect(sep); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// parseTypeMember parses "TYPE, MEMBER-PATH)", the tail of offsetof and
+// container_of.
+func (p *parser) parseTypeMember() (typeSpec, string, error) {
+	spec, j, err := parseTypeName(p.expr, p.toks, p.i)
+	if err != nil {
+		return typeSpec{}, "", err
+	}
+	p.i = j
+	if _, err := p.expect(","); err != nil {
+		return typeSpec{}, "", err
+	}
+	m, err := p.parseMemberPath()
+	if err != nil {
+		return typeSpec{}, "", err
+	}
+	if _, err := p.expect(")"); err != nil {
+		return typeSpec{}, "", err
+	}
+	return spec, m, nil
+}
+
 func (p *parser) parseBuiltin(name token) (node, error) {
 	p.next() // (
 	switch name.text {
 	case "container_of":
-		x, err := p.parseCond()
+		x, err := p.condThen(",")
 		if err != nil {
 			return nil, err
 		}
-		if _, err := p.expect(","); err != nil {
-			return nil, err
-		}
-		spec, j, err := parseTypeName(p.expr, p.toks, p.i)
+		spec, m, err := p.parseTypeMember()
 		if err != nil {
-			return nil, err
-		}
-		p.i = j
-		if _, err := p.expect(","); err != nil {
-			return nil, err
-		}
-		m, err := p.parseMemberPath()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(")"); err != nil {
 			return nil, err
 		}
 		return &containerOfNode{pos: name.pos, x: x, spec: spec, member: m}, nil
 	case "offsetof":
-		spec, j, err := parseTypeName(p.expr, p.toks, p.i)
+		spec, m, err := p.parseTypeMember()
 		if err != nil {
-			return nil, err
-		}
-		p.i = j
-		if _, err := p.expect(","); err != nil {
-			return nil, err
-		}
-		m, err := p.parseMemberPath()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(")"); err != nil {
 			return nil, err
 		}
 		return &offsetofNode{pos: name.pos, spec: spec, member: m}, nil
 	default: // per_cpu, per_cpu_ptr
-		x, err := p.parseCond()
+		x, err := p.condThen(",")
 		if err != nil {
 			return nil, err
 		}
-		if _, err := p.expect(","); err != nil {
-			return nil, err
-		}
-		cpu, err := p.parseCond()
+		cpu, err := p.condThen(")")
 		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(")"); err != nil {
 			return nil, err
 		}
 		return &perCPUNode{pos: name.pos, x: x, cpu: cpu, ptr: name.text == "per_cpu_ptr"}, nil

@@ -147,43 +147,8 @@ func newImage(path string, m []byte, fileBacked bool) (*Image, error) {
 		im.ptr = 8
 	}
 	for _, s := range ef.Sections {
-		if s.Type == elf.SHT_NOBITS || s.Type == elf.SHT_NULL {
-			continue
-		}
-		isDebug := len(s.Name) > 7 && s.Name[:7] == ".debug_"
-		if s.Flags&elf.SHF_ALLOC == 0 && !isDebug && s.Type != elf.SHT_SYMTAB && s.Type != elf.SHT_STRTAB && s.Type != elf.SHT_NOTE {
-			continue
-		}
-		var data []byte
-		if s.Flags&elf.SHF_COMPRESSED != 0 {
-			data, err = s.Data() // decompressed copy
-			if err != nil {
-				return nil, fmt.Errorf("dwarfx: %s: section %s: %w", path, s.Name, err)
-			}
-		} else {
-			if s.Offset > uint64(len(m)) || s.Size > uint64(len(m))-s.Offset {
-				return nil, &FormatError{Section: s.Name, Offset: s.Offset, Msg: fmt.Sprintf("section extends past end of file (size %#x)", s.Size)}
-			}
-			data = m[s.Offset : s.Offset+s.Size : s.Offset+s.Size]
-		}
-		if _, dup := im.sects[s.Name]; !dup {
-			im.sects[s.Name] = data
-			if s.Name == ".debug_info" {
-				im.infoFileOff = -1
-				if s.Flags&elf.SHF_COMPRESSED == 0 {
-					im.infoFileOff = int64(s.Offset)
-				}
-			}
-			switch s.Name {
-			case ".debug_info", ".debug_abbrev", ".debug_str":
-				if s.Flags&elf.SHF_COMPRESSED == 0 {
-					adviseWillNeed(m, s.Offset, s.Size)
-				}
-			}
-		}
-		if s.Name == ".data..percpu" {
-			im.percpuLo, im.percpuHi = s.Addr, s.Addr+s.Size
-			im.percpuZero = s.Addr == 0
+		if err := im.addSection(s); err != nil {
+			return nil, err
 		}
 	}
 	im.buildID = findBuildID(ef, im)
@@ -194,7 +159,61 @@ func newImage(path string, m []byte, fileBacked bool) (*Image, error) {
 		return nil, fmt.Errorf("dwarfx: %s: %w: .debug_info without .debug_abbrev", path, ErrNoDWARF)
 	}
 
-	// Symbols and DWARF are indexed concurrently.
+	if err := im.buildIndexes(); err != nil {
+		return nil, err
+	}
+	// Everything the open read is indexed: let the file's pages go from
+	// this process (they fault back in from the page cache when used).
+	im.release(0, uint64(len(im.mmap)))
+	return im, nil
+}
+
+// addSection maps one ELF section the image reads: allocated, debug,
+// symbol, string and note sections (compressed ones decompressed).
+func (im *Image) addSection(s *elf.Section) error {
+	if s.Type == elf.SHT_NOBITS || s.Type == elf.SHT_NULL {
+		return nil
+	}
+	isDebug := len(s.Name) > 7 && s.Name[:7] == ".debug_"
+	if s.Flags&elf.SHF_ALLOC == 0 && !isDebug && s.Type != elf.SHT_SYMTAB && s.Type != elf.SHT_STRTAB && s.Type != elf.SHT_NOTE {
+		return nil
+	}
+	var data []byte
+	if s.Flags&elf.SHF_COMPRESSED != 0 {
+		var err error
+		if data, err = s.Data(); err != nil { // decompressed copy
+			return fmt.Errorf("dwarfx: %s: section %s: %w", im.path, s.Name, err)
+		}
+	} else {
+		if s.Offset > uint64(len(im.mmap)) || s.Size > uint64(len(im.mmap))-s.Offset {
+			return &FormatError{Section: s.Name, Offset: s.Offset, Msg: fmt.Sprintf("section extends past end of file (size %#x)", s.Size)}
+		}
+		data = im.mmap[s.Offset : s.Offset+s.Size : s.Offset+s.Size]
+	}
+	if _, dup := im.sects[s.Name]; !dup {
+		im.sects[s.Name] = data
+		if s.Name == ".debug_info" {
+			im.infoFileOff = -1
+			if s.Flags&elf.SHF_COMPRESSED == 0 {
+				im.infoFileOff = int64(s.Offset)
+			}
+		}
+		switch s.Name {
+		case ".debug_info", ".debug_abbrev", ".debug_str":
+			if s.Flags&elf.SHF_COMPRESSED == 0 {
+				adviseWillNeed(im.mmap, s.Offset, s.Size)
+			}
+		}
+	}
+	if s.Name == ".data..percpu" {
+		im.percpuLo, im.percpuHi = s.Addr, s.Addr+s.Size
+		im.percpuZero = s.Addr == 0
+	}
+	return nil
+}
+
+// buildIndexes builds the symbol table and the DWARF index, concurrently.
+func (im *Image) buildIndexes() error {
 	var wg sync.WaitGroup
 	var symErr error
 	wg.Add(1)
@@ -205,17 +224,14 @@ func newImage(path string, m []byte, fileBacked bool) (*Image, error) {
 	idx, err := buildIndex(im)
 	wg.Wait()
 	if err != nil {
-		return nil, fmt.Errorf("dwarfx: %s: %w", path, err)
+		return fmt.Errorf("dwarfx: %s: %w", im.path, err)
 	}
 	if symErr != nil {
 		im.warnings = append(im.warnings, symErr)
 	}
 	im.idx = idx
 	im.warnings = append(im.warnings, idx.warnings...)
-	// Everything the open read is indexed: let the file's pages go from
-	// this process (they fault back in from the page cache when used).
-	im.release(0, uint64(len(im.mmap)))
-	return im, nil
+	return nil
 }
 
 // adviseWillNeed asks the kernel to start reading m[off:off+size] in (the

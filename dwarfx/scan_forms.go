@@ -142,6 +142,15 @@ func (s *scanner) skipForm(b []byte, form uint32, p int) int {
 
 // readUint reads a constant/reference/address/offset-class form as an
 // unsigned value. Blocks and strings are not handled here.
+// attrUint is an attribute's unsigned value: its DW_FORM_implicit_const
+// from the abbreviation, or read at p.
+func (s *scanner) attrUint(b []byte, form uint32, ic int64, p int) (uint64, int) {
+	if form == formImplicitConst {
+		return uint64(ic), p
+	}
+	return s.readUint(b, form, p)
+}
+
 func (s *scanner) readUint(b []byte, form uint32, p int) (uint64, int) {
 	o := s.order
 	switch form {
@@ -329,28 +338,16 @@ func (s *scanner) readAttr(b []byte, a *abbrevAttr, p int, d *dieAttrs) int {
 	case atName:
 		d.name, p = s.readName(b, form, p)
 	case atDeclaration:
-		var v uint64
-		if form == formImplicitConst {
-			v = uint64(a.ic)
-		} else {
-			v, p = s.readUint(b, form, p)
-		}
+		v, q := s.attrUint(b, form, a.ic, p)
+		p = q
 		d.decl = v != 0
 	case atExternal:
-		var v uint64
-		if form == formImplicitConst {
-			v = uint64(a.ic)
-		} else {
-			v, p = s.readUint(b, form, p)
-		}
+		v, q := s.attrUint(b, form, a.ic, p)
+		p = q
 		d.ext = v != 0
 	case atInline:
-		var v uint64
-		if form == formImplicitConst {
-			v = uint64(a.ic)
-		} else {
-			v, p = s.readUint(b, form, p)
-		}
+		v, q := s.attrUint(b, form, a.ic, p)
+		p = q
 		d.inline = v == 1 || v == 3 // DW_INL_inlined, DW_INL_declared_inlined
 	case atSpecification, atAbstractOrigin, atSibling:
 		var v uint64
@@ -415,12 +412,8 @@ func (s *scanner) readAttr(b []byte, a *abbrevAttr, p int, d *dieAttrs) int {
 			d.lowpc, d.hasLow = s.addrIndex(v)
 		}
 	case atHighPC:
-		var v uint64
-		if form == formImplicitConst {
-			v = uint64(a.ic)
-		} else {
-			v, p = s.readUint(b, form, p)
-		}
+		v, q := s.attrUint(b, form, a.ic, p)
+		p = q
 		switch form {
 		case formAddr:
 			d.highpc, d.hasHigh = v, true

@@ -65,6 +65,20 @@ func startsTypeName(toks []token, i int, isType func(string) bool) bool {
 	return isType != nil && isType(t.text)
 }
 
+// kinds are the index kinds a type name may be: the one its keyword
+// says, or any named kind.
+func (spec typeSpec) kinds() []uint8 {
+	switch spec.kw {
+	case "struct":
+		return []uint8{kStruct}
+	case "union":
+		return []uint8{kUnion}
+	case "enum":
+		return []uint8{kEnum}
+	}
+	return []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
+}
+
 // parseTypeName parses a type name starting at toks[i].
 func parseTypeName(expr string, toks []token, i int) (typeSpec, int, error) {
 	errAt := func(t token, format string, args ...any) error {
@@ -141,104 +155,62 @@ func parseTypeName(expr string, toks []token, i int) (typeSpec, int, error) {
 
 // canonicalBase maps C base type words to GCC's DW_AT_name spelling.
 func canonicalBase(words []string) (string, error) {
-	var signed, unsigned, char, short, int_, float, double, bool_, void, i128 int
-	long := 0
+	n := map[string]int{}
 	for _, w := range words {
-		switch w {
-		case "signed", "__signed__":
-			signed++
-		case "unsigned":
-			unsigned++
-		case "char":
-			char++
-		case "short":
-			short++
-		case "int":
-			int_++
-		case "long":
-			long++
-		case "float":
-			float++
-		case "double":
-			double++
-		case "_Bool":
-			bool_++
-		case "void":
-			void++
-		case "__int128":
-			i128++
+		if w == "__signed__" {
+			w = "signed"
 		}
+		n[w]++
 	}
 	bad := fmt.Errorf("invalid type '%s'", strings.Join(words, " "))
-	if signed+unsigned > 1 || char+short+int_+float+double+bool_+void+i128 > 1 && !(int_ == 1 && (short == 1 || long > 0)) || long > 2 || short > 1 {
+	kinds := n["char"] + n["short"] + n["int"] + n["float"] + n["double"] + n["_Bool"] + n["void"] + n["__int128"]
+	if n["signed"]+n["unsigned"] > 1 || kinds > 1 && !(n["int"] == 1 && (n["short"] == 1 || n["long"] > 0)) || n["long"] > 2 || n["short"] > 1 {
 		return "", bad
 	}
+	if name, ok := baseName(n, len(words)); ok {
+		return name, nil
+	}
+	return "", bad
+}
+
+// baseName is GCC's name of the base type whose words are counted in n
+// (nwords in all); false: a combination C does not allow.
+func baseName(n map[string]int, nwords int) (string, bool) {
+	pick := func(unsigned, signed string) string {
+		if n["unsigned"] == 1 {
+			return unsigned
+		}
+		return signed
+	}
+	for _, w := range []string{"void", "_Bool", "float"} {
+		if n[w] == 1 {
+			return w, nwords == 1
+		}
+	}
 	switch {
-	case void == 1:
-		if len(words) != 1 {
-			return "", bad
+	case n["double"] == 1:
+		if n["signed"]+n["unsigned"]+n["short"] > 0 || n["long"] > 1 {
+			return "", false
 		}
-		return "void", nil
-	case bool_ == 1:
-		if len(words) != 1 {
-			return "", bad
+		if n["long"] == 1 {
+			return "long double", true
 		}
-		return "_Bool", nil
-	case float == 1:
-		if len(words) != 1 {
-			return "", bad
+		return "double", true
+	case n["__int128"] == 1:
+		return pick("__int128 unsigned", "__int128"), n["short"]+n["long"] == 0
+	case n["char"] == 1:
+		if n["signed"] == 1 {
+			return "signed char", n["short"]+n["long"] == 0
 		}
-		return "float", nil
-	case double == 1:
-		if signed+unsigned+short > 0 || long > 1 {
-			return "", bad
-		}
-		if long == 1 {
-			return "long double", nil
-		}
-		return "double", nil
-	case i128 == 1:
-		if short+long > 0 {
-			return "", bad
-		}
-		if unsigned == 1 {
-			return "__int128 unsigned", nil
-		}
-		return "__int128", nil
-	case char == 1:
-		if short+long > 0 {
-			return "", bad
-		}
-		switch {
-		case unsigned == 1:
-			return "unsigned char", nil
-		case signed == 1:
-			return "signed char", nil
-		}
-		return "char", nil
-	case short == 1:
-		if long > 0 {
-			return "", bad
-		}
-		if unsigned == 1 {
-			return "short unsigned int", nil
-		}
-		return "short int", nil
-	case long == 2:
-		if unsigned == 1 {
-			return "long long unsigned int", nil
-		}
-		return "long long int", nil
-	case long == 1:
-		if unsigned == 1 {
-			return "long unsigned int", nil
-		}
-		return "long int", nil
+		return pick("unsigned char", "char"), n["short"]+n["long"] == 0
+	case n["short"] == 1:
+		return pick("short unsigned int", "short int"), n["long"] == 0
+	case n["long"] == 2:
+		return pick("long long unsigned int", "long long int"), true
+	case n["long"] == 1:
+		return pick("long unsigned int", "long int"), true
 	}
-	if unsigned == 1 {
-		return "unsigned int", nil
-	}
-	return "int", nil
+	return pick("unsigned int", "int"), true
 }
 
 // syntheticBase builds a base type the image's DWARF lacks.
@@ -352,16 +324,7 @@ func (im *Image) resolveBase(spec typeSpec) (dwarf.Type, error) {
 		}
 		return im.syntheticBase(spec.name), nil
 	}
-	kinds := []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
-	switch spec.kw {
-	case "struct":
-		kinds = []uint8{kStruct}
-	case "union":
-		kinds = []uint8{kUnion}
-	case "enum":
-		kinds = []uint8{kEnum}
-	}
-	for _, k := range kinds {
+	for _, k := range spec.kinds() {
 		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok {
 			return im.typeAt(c.off)
 		}
@@ -406,16 +369,7 @@ func (im *Image) HasType(name string) bool {
 	if spec.base {
 		return true
 	}
-	kinds := []uint8{kStruct, kUnion, kEnum, kTypedef, kBase}
-	switch spec.kw {
-	case "struct":
-		kinds = []uint8{kStruct}
-	case "union":
-		kinds = []uint8{kUnion}
-	case "enum":
-		kinds = []uint8{kEnum}
-	}
-	for _, k := range kinds {
+	for _, k := range spec.kinds() {
 		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok && !c.decl {
 			return true
 		}

@@ -338,19 +338,11 @@ func (k *Kernel) openFile(l *fsLayout, fd int, file uint64) OpenFile {
 	of.Mode = uint32(d.uint(ib, l.iMode))
 	of.Ino = d.uint(ib, l.iIno)
 	of.Type = "UNKN"
+	if t, ok := fileTypeNames[of.Mode&sIFMT]; ok {
+		of.Type = t
+	}
 	switch of.Mode & sIFMT {
-	case sIFREG:
-		of.Type = "REG"
-	case sIFLNK:
-		of.Type = "LNK"
-	case sIFDIR:
-		of.Type = "DIR"
-	case sIFCHR:
-		of.Type = "CHR"
-	case sIFBLK:
-		of.Type = "BLK"
 	case sIFIFO:
-		of.Type = "FIFO"
 		if s, ok := k.Image.Lookup("pipe_inode_operations"); ok {
 			if d.uint(ib, l.iOp) == s.Addr {
 				of.Type, of.Path = "PIPE", ""
@@ -361,13 +353,16 @@ func (k *Kernel) openFile(l *fsLayout, fd int, file uint64) OpenFile {
 			}
 		}
 	case sIFSOCK:
-		of.Type = "SOCK"
 		if of.Path == "/" {
 			of.Path = ""
 		}
 	}
 	return of
 }
+
+// fileTypeNames are crash's names of the inode types (files -d).
+var fileTypeNames = map[uint32]string{sIFREG: "REG", sIFLNK: "LNK", sIFDIR: "DIR", sIFCHR: "CHR",
+	sIFBLK: "BLK", sIFIFO: "FIFO", sIFSOCK: "SOCK"}
 
 // rootVfsmount is crash's get_root_vfsmount: a devtmpfs (or udev) mount
 // stacked on another of the same device name is named through the lower one.

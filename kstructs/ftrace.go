@@ -83,21 +83,42 @@ func (e *TracePageError) Error() string {
 // ever allocated (tracing never used since boot).
 var ErrTracingNeverEnabled = errors.New("tracing was never enabled since boot")
 
-func (k *Kernel) ftRead(addr uint64, n int) ([]byte, error) {
+// ftReader is what the ftrace walks may touch: target memory through the
+// seam (the Kernel's ReadVirt, so WithMemory overlays apply), the image's
+// symbols and types, and the pointer size. The layout comes with each call.
+type ftReader struct {
+	mem VirtReader
+	im  *dwarfx.Image
+	ptr int
+}
+
+func (k *Kernel) ftReader() *ftReader { return &ftReader{mem: k, im: k.Image, ptr: k.PtrSize()} }
+
+func (r *ftReader) read(addr uint64, n int) ([]byte, error) {
 	b := make([]byte, n)
-	if err := k.ReadVirt(b, addr); err != nil {
+	if err := r.mem.ReadVirt(b, addr); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-func (k *Kernel) ftPtr(addr uint64) (uint64, error) {
-	b, err := k.ftRead(addr, k.PtrSize())
+func (r *ftReader) ptrAt(addr uint64) (uint64, error) {
+	b, err := r.read(addr, r.ptr)
 	if err != nil {
 		return 0, err
 	}
-	return dwarfx.DecodeUint(k.Image.ByteOrder(), b), nil
+	return dwarfx.DecodeUint(r.im.ByteOrder(), b), nil
 }
+
+func (r *ftReader) cstring(addr uint64, max int) (string, error) {
+	return readCStringFrom(r.mem, addr, max)
+}
+
+func (r *ftReader) decoder() decoder { return decoder{bo: r.im.ByteOrder(), ptr: r.ptr} }
+
+// The Kernel's entry points read through its ftReader.
+func (k *Kernel) ftRead(addr uint64, n int) ([]byte, error) { return k.ftReader().read(addr, n) }
+func (k *Kernel) ftPtr(addr uint64) (uint64, error)         { return k.ftReader().ptrAt(addr) }
 
 // TraceInstances returns the top-level trace array and every instance.
 func (k *Kernel) TraceInstances() ([]*TraceInstance, error) {
@@ -123,8 +144,10 @@ func (k *Kernel) TraceInstances() ([]*TraceInstance, error) {
 		}
 	}
 	var out []*TraceInstance
+	r := k.ftReader()
+	cpus, _ := k.PossibleCPUs()
 	for i, a := range addrs {
-		ti, err := k.readTraceInstance(l, a, i == 0)
+		ti, err := r.readTraceInstance(l, a, i == 0, cpus)
 		if err != nil {
 			if i == 0 {
 				return nil, err
@@ -158,74 +181,73 @@ func (k *Kernel) TraceInstance(name string) (*TraceInstance, error) {
 	return nil, fmt.Errorf("no trace instance %q (instances: %v)", name, names)
 }
 
-func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceInstance, error) {
-	b, err := k.ftRead(addr, l.ta.size)
+func (r *ftReader) readTraceInstance(l *ftLayout, addr uint64, top bool, cpus []int) (*TraceInstance, error) {
+	b, err := r.read(addr, l.ta.size)
 	if err != nil {
 		return nil, fmt.Errorf("reading trace_array %#x: %w", addr, err)
 	}
 	d := l.dec
-	ti := &TraceInstance{Addr: addr, Buffer: d.u(b, l.taBuffer), TimeStart: d.u(b, l.taTimeStart)}
+	ti := &TraceInstance{Addr: addr, Buffer: d.uint(b, l.taBuffer), TimeStart: d.uint(b, l.taTimeStart)}
 	if !top {
-		if p := d.u(b, l.taName); p != 0 {
-			ti.Name, _ = k.readCString(p, 256)
+		if p := d.uint(b, l.taName); p != 0 {
+			ti.Name, _ = r.cstring(p, 256)
 		}
 	}
-	if ct := d.u(b, l.taCurrent); ct != 0 && l.tracerName.ok {
-		if p, err := k.ftPtr(ct + uint64(l.tracerName.Off)); err == nil && p != 0 {
-			ti.Tracer, _ = k.readCString(p, 64)
+	if ct := d.uint(b, l.taCurrent); ct != 0 && l.tracerName.ok() {
+		if p, err := r.ptrAt(ct + uint64(l.tracerName.Off)); err == nil && p != 0 {
+			ti.Tracer, _ = r.cstring(p, 64)
 		}
 	}
-	if l.taExpanded.ok {
-		ti.Expanded = d.u(b, l.taExpanded) != 0
-	} else if v, err := k.Image.Variable("ring_buffer_expanded"); err == nil {
-		if eb, err := k.ftRead(v.Addr, 1); err == nil {
+	if l.taExpanded.ok() {
+		ti.Expanded = d.uint(b, l.taExpanded) != 0
+	} else if v, err := r.im.Variable("ring_buffer_expanded"); err == nil {
+		if eb, err := r.read(v.Addr, 1); err == nil {
 			ti.Expanded = eb[0] != 0
 		}
 	} else {
 		ti.Expanded = true
 	}
-	if l.taClock.ok {
-		ti.Clock, ti.ClockInNS = k.ftClock(int(d.u(b, l.taClock)))
+	if l.taClock.ok() {
+		ti.Clock, ti.ClockInNS = r.ftClock(int(d.uint(b, l.taClock)))
 	} else {
 		ti.ClockInNS = true
 	}
 	if ti.Buffer == 0 {
-		ti.TracingOn = d.u(b, l.taBufferDisabled) == 0
+		ti.TracingOn = d.uint(b, l.taBufferDisabled) == 0
 		return ti, nil
 	}
-	rb, err := k.ftRead(ti.Buffer, l.rb.size)
+	rb, err := r.read(ti.Buffer, l.rb.size)
 	if err != nil {
 		return nil, fmt.Errorf("reading ring buffer %#x: %w", ti.Buffer, err)
 	}
 	// RB_BUFFER_OFF (1 << 20) is tracing_on=0; other bits are transient.
-	ti.TracingOn = d.u(rb, l.rbRecordDisabled)&(1<<20) == 0
-	bufs := d.u(rb, l.rbBuffers)
-	cpus, _ := k.PossibleCPUs()
+	ti.TracingOn = d.uint(rb, l.rbRecordDisabled)&(1<<20) == 0
+	bufs := d.uint(rb, l.rbBuffers)
 	if len(cpus) == 0 {
-		n := int(d.u(rb, l.rbCPUs))
+		n := int(d.uint(rb, l.rbCPUs))
 		for i := 0; i < n; i++ {
 			cpus = append(cpus, i)
 		}
 	}
-	order := d.u(rb, l.rbSubbufOrder)
+	order := d.uint(rb, l.rbSubbufOrder)
 	for _, c := range cpus {
-		p, err := k.ftPtr(bufs + uint64(c*k.PtrSize()))
+		p, err := r.ptrAt(bufs + uint64(c*r.ptr))
 		if err != nil || p == 0 {
 			continue
 		}
-		cb, err := k.ftRead(p, l.cpu.size)
+		cb, err := r.read(p, l.cpu.size)
 		if err != nil {
 			continue
 		}
-		tc := TraceCPU{CPU: c, Addr: p, Pages: d.u(cb, l.cpuNrPages)}
+		tc := TraceCPU{CPU: c, Addr: p, Pages: d.uint(cb, l.cpuNrPages)}
 		tc.SizeKB = tc.Pages * ((l.pageSize << order) - uint64(l.dataHdr)) >> 10
-		overrun := d.u(cb, l.cpuOverrun)
-		read := d.u(cb, l.cpuRead)
-		tc.Entries = d.u(cb, l.cpuEntries) - (overrun + read)
+		overrun := d.uint(cb, l.cpuOverrun)
+		read := d.uint(cb, l.cpuRead)
+		tc.Entries = d.uint(cb, l.cpuEntries) - (overrun + read)
 		tc.Overrun = overrun
-		tc.CommitOverrun = d.u(cb, l.cpuCommitOverrun)
-		tc.Bytes = d.u(cb, l.cpuEntriesBytes) - d.u(cb, l.cpuReadBytes)
-		tc.Dropped = d.u(cb, l.cpuDropped)
+		tc.CommitOverrun = d.uint(cb, l.cpuCommitOverrun)
+		tc.Bytes = d.uint(cb, l.cpuEntriesBytes) - d.uint(cb, l.cpuReadBytes)
+		tc.Dropped = d.uint(cb, l.cpuDropped)
 		tc.Read = read
 		ti.CPUs = append(ti.CPUs, tc)
 	}
@@ -233,8 +255,8 @@ func (k *Kernel) readTraceInstance(l *ftLayout, addr uint64, top bool) (*TraceIn
 }
 
 // ftClock names trace_clocks[id] and says whether it counts ns.
-func (k *Kernel) ftClock(id int) (string, bool) {
-	v, err := k.Image.Variable("trace_clocks")
+func (r *ftReader) ftClock(id int) (string, bool) {
+	v, err := r.im.Variable("trace_clocks")
 	if err != nil {
 		return "", true
 	}
@@ -243,22 +265,22 @@ func (k *Kernel) ftClock(id int) (string, bool) {
 	if !ok {
 		return "", true
 	}
-	et := dwarfx.Strip(k.Image.Complete(dwarfx.Strip(at.Type)))
+	et := dwarfx.Strip(r.im.Complete(dwarfx.Strip(at.Type)))
 	if _, ok := et.(*dwarf.StructType); !ok {
 		return "", true
 	}
-	st := &ftStruct{im: k.Image, name: "trace_clocks[]", t: et, size: int(et.Size())}
+	st := newFtStruct(r.im, "trace_clocks[]", et)
 	nameF, nsF := st.opt("name"), st.opt("in_ns")
 	if at.Count > 0 && int64(id) >= at.Count {
 		return fmt.Sprintf("clock %d", id), true
 	}
-	b, err := k.ftRead(v.Addr+uint64(id*st.size), st.size)
+	b, err := r.read(v.Addr+uint64(id*st.size), st.size)
 	if err != nil {
 		return "", true
 	}
-	d := ftDec{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
-	name, _ := k.readCString(d.u(b, nameF), 32)
-	return name, d.u(b, nsF) != 0
+	d := decoder{bo: r.im.ByteOrder(), ptr: r.ptr}
+	name, _ := r.cstring(d.uint(b, nameF), 32)
+	return name, d.uint(b, nsF) != 0
 }
 
 // ftPage is one buffer_page as read.
@@ -275,7 +297,7 @@ func ftReadPage(l *ftLayout, read ftReadFunc, addr uint64) (ftPage, error) {
 		return ftPage{}, err
 	}
 	d := l.dec
-	return ftPage{addr: addr, next: d.u(b, l.bpList), data: d.u(b, l.bpPage), read: d.u(b, l.bpRead), order: d.u(b, l.bpOrder)}, nil
+	return ftPage{addr: addr, next: d.uint(b, l.bpList), data: d.uint(b, l.bpPage), read: d.uint(b, l.bpRead), order: d.uint(b, l.bpOrder)}, nil
 }
 
 const (
@@ -348,10 +370,10 @@ func ftWalkCPU(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int, ti
 func ftPageOrder(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int) ([]ftPage, []error) {
 	d := l.dec
 	mask := ^uint64(rbFlagMask)
-	reader := d.u(cb, l.cpuReader) & mask
-	commit := d.u(cb, l.cpuCommit) & mask
-	headHint := d.u(cb, l.cpuHead) & mask
-	nr := int(d.u(cb, l.cpuNrPages))
+	reader := d.uint(cb, l.cpuReader) & mask
+	commit := d.uint(cb, l.cpuCommit) & mask
+	headHint := d.uint(cb, l.cpuHead) & mask
+	nr := int(d.uint(cb, l.cpuNrPages))
 	var errs []error
 	var out []ftPage
 	pageErr := func(what string, addr uint64, err error) {
@@ -371,7 +393,7 @@ func ftPageOrder(l *ftLayout, read ftReadFunc, cb []byte, inst string, cpu int) 
 	}
 	// The head page is the one the ring's link with RB_PAGE_HEAD points
 	// to (head_page may lag behind); walk the ring once to find it.
-	start := d.u(cb, l.cpuPages) &^ rbFlagMask
+	start := d.uint(cb, l.cpuPages) &^ rbFlagMask
 	if start == 0 {
 		start = headHint
 	}
@@ -428,8 +450,8 @@ func ftDecodePage(l *ftLayout, read ftReadFunc, p ftPage, from uint64, cpu int, 
 		return nil, fmt.Errorf("reading the page header: %w", err)
 	}
 	d := l.dec
-	ts := d.u(hdr, l.dpTimeStamp)
-	commit := d.u(hdr, l.dpCommit) & (1<<30 - 1) // RB_MISSED_EVENTS/STORED are the top bits
+	ts := d.uint(hdr, l.dpTimeStamp)
+	commit := d.uint(hdr, l.dpCommit) & (1<<30 - 1) // RB_MISSED_EVENTS/STORED are the top bits
 	size := (l.pageSize << p.order) - uint64(l.dataHdr)
 	if commit > size {
 		return nil, fmt.Errorf("corrupt page header: commit %d beyond the page's %d data bytes", commit, size)
@@ -447,7 +469,7 @@ func ftDecodePage(l *ftLayout, read ftReadFunc, p ftPage, from uint64, cpu int, 
 // ftDecodeEvents walks the ring_buffer_events of a page's data, adding
 // deltas to the page's time stamp; events before offset from are decoded
 // (for their time) but not returned.
-func ftDecodeEvents(d ftDec, data []byte, ts, from uint64, cpu int, types map[int]*ftEventType, l *ftLayout) ([]*TraceEvent, error) {
+func ftDecodeEvents(d decoder, data []byte, ts, from uint64, cpu int, types map[int]*ftEventType, l *ftLayout) ([]*TraceEvent, error) {
 	var out []*TraceEvent
 	off := 0
 	n := len(data)
@@ -534,12 +556,12 @@ func ftFixAbs(abs, save uint64) uint64 {
 	return abs
 }
 
-func newTraceEvent(d ftDec, l *ftLayout, payload []byte, ts uint64, cpu int, types map[int]*ftEventType) *TraceEvent {
+func newTraceEvent(d decoder, l *ftLayout, payload []byte, ts uint64, cpu int, types map[int]*ftEventType) *TraceEvent {
 	e := &TraceEvent{CPU: cpu, TS: ts, Data: payload}
-	e.Type = int(d.u(payload, l.entType))
-	e.Flags = uint8(d.u(payload, l.entFlags))
-	e.PreemptCount = uint8(d.u(payload, l.entPreempt))
-	e.PID = int32(uint32(d.u(payload, l.entPid)))
+	e.Type = int(d.uint(payload, l.entType))
+	e.Flags = uint8(d.uint(payload, l.entFlags))
+	e.PreemptCount = uint8(d.uint(payload, l.entPreempt))
+	e.PID = int32(uint32(d.uint(payload, l.entPid)))
 	if et := types[e.Type]; et != nil {
 		e.ev = et
 		e.Name, e.System = et.Name, et.System

@@ -48,7 +48,7 @@ func (k *Kernel) readFtEventTypes() (map[int]*ftEventType, error) {
 		return nil, fmt.Errorf("ftrace_events: %w", err)
 	}
 	nodes, werr := WalkList(k, head.Addr, ListOptions{Head: true, Limit: 1 << 16})
-	tpName := ftField{}
+	tpName := noField
 	if tp, err := ftType(k.Image, "struct tracepoint"); err == nil {
 		tpName = tp.opt("name")
 	}
@@ -60,24 +60,25 @@ func (k *Kernel) readFtEventTypes() (map[int]*ftEventType, error) {
 		if err != nil {
 			continue
 		}
-		et := &ftEventType{Type: int(d.u(b, l.callEventType))}
-		np := d.u(b, l.callName)
-		if l.flTracepoint != 0 && d.u(b, l.callFlags)&l.flTracepoint != 0 && tpName.ok {
+		et := &ftEventType{Type: int(d.uint(b, l.callEventType))}
+		np := d.uint(b, l.callName)
+		if l.flTracepoint != 0 && d.uint(b, l.callFlags)&l.flTracepoint != 0 && tpName.ok() {
 			np, _ = k.ftPtr(np + uint64(tpName.Off))
 		}
 		if np != 0 {
 			et.Name, _ = k.readCString(np, 128)
 		}
-		if p := d.u(b, l.callPrintFmt); p != 0 {
+		if p := d.uint(b, l.callPrintFmt); p != 0 {
 			et.PrintFmt, _ = k.readCString(p, 8192)
 		}
-		if class := d.u(b, l.callClass); class != 0 {
+		if class := d.uint(b, l.callClass); class != 0 {
 			cb, err := k.ftRead(class, l.class.size)
 			if err == nil {
-				if p := d.u(cb, l.classSystem); p != 0 {
+				if p := d.uint(cb, l.classSystem); p != 0 {
 					et.System, _ = k.readCString(p, 64)
 				}
-				et.Fields = k.readFtFields(l, class+uint64(l.classFields.Off))
+				fields, _ := WalkList(k, class+uint64(l.classFields.Off), ListOptions{Head: true, Limit: 1024})
+				et.Fields = k.ftReader().readFtFields(l, fields)
 			}
 		}
 		et.pf = parsePrintFmt(et.PrintFmt)
@@ -91,18 +92,17 @@ func (k *Kernel) readFtEventTypes() (map[int]*ftEventType, error) {
 	return out, nil
 }
 
-func (k *Kernel) readFtFields(l *ftLayout, head uint64) []ftEventField {
-	nodes, _ := WalkList(k, head, ListOptions{Head: true, Limit: 1024})
+func (r *ftReader) readFtFields(l *ftLayout, nodes []uint64) []ftEventField {
 	d := l.dec
 	var out []ftEventField
 	for _, n := range nodes {
-		b, err := k.ftRead(n-uint64(l.fldLink.Off), l.fld.size)
+		b, err := r.read(n-uint64(l.fldLink.Off), l.fld.size)
 		if err != nil {
 			continue
 		}
-		f := ftEventField{Offset: int(int32(d.u(b, l.fldOffset))), Size: int(int32(d.u(b, l.fldSize))), Signed: d.u(b, l.fldSigned) != 0}
-		f.Name, _ = k.readCString(d.u(b, l.fldName), 128)
-		f.Type, _ = k.readCString(d.u(b, l.fldType), 128)
+		f := ftEventField{Offset: int(int32(d.uint(b, l.fldOffset))), Size: int(int32(d.uint(b, l.fldSize))), Signed: d.uint(b, l.fldSigned) != 0}
+		f.Name, _ = r.cstring(d.uint(b, l.fldName), 128)
+		f.Type, _ = r.cstring(d.uint(b, l.fldType), 128)
 		out = append(out, f)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Offset < out[j].Offset })
@@ -512,14 +512,6 @@ func (pf *ftPrintFmt) format(k *Kernel, e *TraceEvent) (string, bool) {
 	var b strings.Builder
 	s := pf.fmtStr
 	ai := 0
-	next := func() (any, bool) {
-		if ai >= len(pf.args) {
-			return nil, false
-		}
-		v, ok := e.evalArg(k, &pf.cargs[ai])
-		ai++
-		return v, ok
-	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '%' {
@@ -531,85 +523,83 @@ func (pf *ftPrintFmt) format(k *Kernel, e *TraceEvent) (string, bool) {
 			i++
 			continue
 		}
-		j := i + 1
-		for j < len(s) && strings.IndexByte("-+ #0", s[j]) >= 0 {
-			j++
-		}
-		for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
-			j++
-		}
-		spec := s[i+1 : j]
-		lenMod := ""
-		for j < len(s) && strings.IndexByte("hlzLjt", s[j]) >= 0 {
-			lenMod += string(s[j])
-			j++
-		}
-		if j >= len(s) {
+		cv, ok := parsePrintfConv(s, i, nil)
+		if !ok || ai >= len(pf.args) {
 			return "", false
 		}
-		conv := s[j]
-		v, ok := next()
-		if !ok {
+		v, ok := e.evalArg(k, &pf.cargs[ai])
+		ai++
+		if !ok || !ftFormatArg(&b, k, &cv, v) {
 			return "", false
 		}
-		switch conv {
-		case 's':
-			sv, ok := v.(string)
-			if !ok {
-				sv = ftValueString(v)
-			}
-			fmt.Fprintf(&b, "%"+spec+"s", sv)
-		case 'd', 'i':
-			n, ok := ftInt(v)
-			if !ok {
-				return "", false
-			}
-			fmt.Fprintf(&b, "%"+spec+"d", n)
-		case 'u', 'x', 'X', 'o', 'c':
-			n, ok := ftInt(v)
-			if !ok {
-				return "", false
-			}
-			u := uint64(n)
-			if !strings.Contains(lenMod, "l") && !strings.Contains(lenMod, "z") {
-				u &= 0xffffffff
-			} else if lenMod == "l" && k.PtrSize() == 4 {
-				u &= 0xffffffff
-			}
-			verb := map[byte]string{'u': "d", 'x': "x", 'X': "X", 'o': "o", 'c': "c"}[conv]
-			if conv == 'c' {
-				fmt.Fprintf(&b, "%"+spec+"c", rune(byte(u)))
-			} else {
-				fmt.Fprintf(&b, "%"+spec+verb, u)
-			}
-		case 'p':
-			n, ok := ftInt(v)
-			if !ok {
-				return "", false
-			}
-			ext := byte(0)
-			if j+1 < len(s) && strings.IndexByte("sSfFB", s[j+1]) >= 0 {
-				ext = s[j+1]
-				j++
-			}
-			switch ext {
-			case 's', 'f':
-				b.WriteString(ftSym(k, uint64(n)))
-			case 'S', 'F', 'B':
-				if sym, off, ok := k.Image.SymbolAt(uint64(n)); ok {
-					fmt.Fprintf(&b, "%s+0x%x/0x%x", sym.Name, off, sym.Size)
-				} else {
-					fmt.Fprintf(&b, "0x%x", uint64(n))
-				}
-			default:
-				fmt.Fprintf(&b, "%"+spec+"x", uint64(n))
-			}
-		default:
-			return "", false
-		}
-		i = j
+		i = cv.end
 	}
 	return b.String(), true
+}
+
+// ftFormatArg writes one argument by its conversion as the kernel's
+// trace_seq_printf would (lib/vsprintf.c); false: not a conversion the
+// decoder renders.
+func ftFormatArg(b *strings.Builder, k *Kernel, cv *printfConv, v any) bool {
+	spec := cv.spec
+	switch cv.conv {
+	case 's':
+		sv, ok := v.(string)
+		if !ok {
+			sv = ftValueString(v)
+		}
+		fmt.Fprintf(b, "%"+spec+"s", sv)
+		return true
+	case 'p':
+		return ftFormatPointer(b, k, cv, v)
+	}
+	n, ok := ftInt(v)
+	if !ok {
+		return false
+	}
+	switch cv.conv {
+	case 'd', 'i':
+		fmt.Fprintf(b, "%"+spec+"d", n)
+	case 'u', 'x', 'X', 'o', 'c':
+		u := uint64(n)
+		lenMod := cv.lenMod
+		if !strings.Contains(lenMod, "l") && !strings.Contains(lenMod, "z") {
+			u &= 0xffffffff
+		} else if lenMod == "l" && k.PtrSize() == 4 {
+			u &= 0xffffffff
+		}
+		verb := map[byte]string{'u': "d", 'x': "x", 'X': "X", 'o': "o", 'c': "c"}[cv.conv]
+		if cv.conv == 'c' {
+			fmt.Fprintf(b, "%"+spec+"c", rune(byte(u)))
+		} else {
+			fmt.Fprintf(b, "%"+spec+verb, u)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// ftFormatPointer writes a %p argument: %ps/%pf the symbol, %pS/%pF/%pB
+// symbol+off/size, else hex.
+func ftFormatPointer(b *strings.Builder, k *Kernel, cv *printfConv, v any) bool {
+	n, ok := ftInt(v)
+	if !ok {
+		return false
+	}
+	switch cv.symbolExt() {
+	case 's', 'f':
+		b.WriteString(ftSym(k, uint64(n)))
+	case 'S', 'F', 'B':
+		if sym, off, ok := k.Image.SymbolAt(uint64(n)); ok {
+			fmt.Fprintf(b, "%s+0x%x/0x%x", sym.Name, off, sym.Size)
+		} else {
+			fmt.Fprintf(b, "0x%x", uint64(n))
+		}
+	default:
+		fmt.Fprintf(b, "%"+cv.spec+"x", uint64(n))
+	}
+	return true
 }
 
 func ftInt(v any) (int64, bool) {

@@ -28,11 +28,11 @@ func entry(typ uint16, pid int32, extra int) []uint32 {
 
 func testLayout() *ftLayout {
 	return &ftLayout{
-		dec:        ftDec{bo: binary.LittleEndian, ptr: 8},
-		entType:    ftField{Off: 0, Size: 2, ok: true},
-		entFlags:   ftField{Off: 2, Size: 1, ok: true},
-		entPreempt: ftField{Off: 3, Size: 1, ok: true},
-		entPid:     ftField{Off: 4, Size: 4, ok: true},
+		dec:        decoder{bo: binary.LittleEndian, ptr: 8},
+		entType:    fixedField(0, 2),
+		entFlags:   fixedField(2, 1),
+		entPreempt: fixedField(3, 1),
+		entPid:     fixedField(4, 4),
 	}
 }
 
@@ -121,17 +121,17 @@ func TestFtWalkCPU(t *testing.T) {
 	l := testLayout()
 	l.pageSize = 4096
 	l.dataHdr = 16
-	l.dpTimeStamp = ftField{Off: 0, Size: 8, ok: true}
-	l.dpCommit = ftField{Off: 8, Size: 8, ok: true}
+	l.dpTimeStamp = fixedField(0, 8)
+	l.dpCommit = fixedField(8, 8)
 	l.bp = &ftStruct{size: 24}
-	l.bpList = ftField{Off: 0, Size: 8, ok: true}
-	l.bpRead = ftField{Off: 8, Size: 4, ok: true}
-	l.bpPage = ftField{Off: 16, Size: 8, ok: true}
-	l.cpuReader = ftField{Off: 0, Size: 8, ok: true}
-	l.cpuCommit = ftField{Off: 8, Size: 8, ok: true}
-	l.cpuHead = ftField{Off: 16, Size: 8, ok: true}
-	l.cpuNrPages = ftField{Off: 24, Size: 8, ok: true}
-	l.cpuPages = ftField{Off: 32, Size: 8, ok: true}
+	l.bpList = fixedField(0, 8)
+	l.bpRead = fixedField(8, 4)
+	l.bpPage = fixedField(16, 8)
+	l.cpuReader = fixedField(0, 8)
+	l.cpuCommit = fixedField(8, 8)
+	l.cpuHead = fixedField(16, 8)
+	l.cpuNrPages = fixedField(24, 8)
+	l.cpuPages = fixedField(32, 8)
 	mem := map[uint64][]byte{}
 	le := binary.LittleEndian
 	bpage := func(addr, next, data uint64) {

@@ -2,7 +2,6 @@ package kstructs
 
 import (
 	"debug/dwarf"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -17,22 +16,11 @@ import (
 // saved_cmdlines map. The helpers are private to the ftrace files (ft*)
 // so that they do not depend on other kstructs internals.
 
-// ftField is a member located in its outermost struct.
-type ftField struct {
-	Off, Size int
-	Type      dwarf.Type
-	BitPos    int // for a bit-field, DWARF data bit offset from the struct start
-	Bits      int
-	ok        bool
-}
-
-// ftStruct is a struct type whose members are looked up by dotted path.
+// ftStruct is a struct type whose members are looked up by path (the
+// shared layoutBuilder: need, opt, err) and whose whole size is read.
 type ftStruct struct {
-	im      *dwarfx.Image
-	name    string
-	t       dwarf.Type
-	size    int
-	missing []string
+	layoutBuilder
+	size int
 }
 
 func ftType(im *dwarfx.Image, names ...string) (*ftStruct, error) {
@@ -53,117 +41,50 @@ func ftType(im *dwarfx.Image, names ...string) (*ftStruct, error) {
 			}
 			continue
 		}
-		return &ftStruct{im: im, name: n, t: st, size: int(st.Size())}, nil
+		return newFtStruct(im, n, st), nil
 	}
 	return nil, fmt.Errorf("type %s: %v", strings.Join(names, " / "), firstErr)
 }
 
-// opt finds the first existing path among alternatives (renamed members).
-func (s *ftStruct) opt(paths ...string) ftField {
-	for _, p := range paths {
-		if f, ok := s.member(p); ok {
-			return f
-		}
-	}
-	return ftField{}
-}
-
-// need is opt for a member the decoder cannot do without.
-func (s *ftStruct) need(paths ...string) ftField {
-	f := s.opt(paths...)
-	if !f.ok {
-		s.missing = append(s.missing, strings.Join(paths, "|"))
-	}
-	return f
-}
-
-func (s *ftStruct) err() error {
-	if len(s.missing) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s lacks member(s) %s in the vmlinux's DWARF", s.name, strings.Join(s.missing, ", "))
-}
-
-func (s *ftStruct) member(path string) (ftField, bool) {
-	base := int64(0)
-	cur := s.t
-	parts := strings.Split(path, ".")
-	for i, name := range parts {
-		f, ok := s.im.FindMember(cur, name)
-		if !ok {
-			return ftField{}, false
-		}
-		if i < len(parts)-1 {
-			base += f.ByteOffset
-			cur = f.Type
-			continue
-		}
-		out := ftField{Off: int(base + f.ByteOffset), Type: f.Type, ok: true}
-		sz, _ := s.im.Sizeof(f.Type)
-		out.Size = int(sz)
-		if f.BitSize > 0 {
-			out.Bits = int(f.BitSize)
-			out.BitPos = int(base*8 + f.BitOffset)
-		}
-		return out, true
-	}
-	return ftField{}, false
-}
-
-// ftDec reads members out of struct bytes.
-type ftDec struct {
-	bo  binary.ByteOrder
-	ptr int
-}
-
-func (d ftDec) u(b []byte, f ftField) uint64 {
-	if !f.ok || f.Off < 0 || f.Off+f.Size > len(b) {
-		return 0
-	}
-	// One decoder for members and bit-fields: dwarfx.Field.Extract.
-	df := dwarfx.Field{ByteOffset: int64(f.Off), ByteSize: int64(f.Size)}
-	if f.Bits > 0 {
-		df = dwarfx.Field{ByteOffset: int64(f.BitPos / 8), BitOffset: int64(f.BitPos), BitSize: int64(f.Bits)}
-	}
-	x, _ := df.Extract(b, d.bo)
-	return x
+func newFtStruct(im *dwarfx.Image, name string, t dwarf.Type) *ftStruct {
+	return &ftStruct{layoutBuilder: layoutBuilder{im: im, t: t, name: name}, size: int(t.Size())}
 }
 
 // ftLayout is every offset the trace decoder uses.
 type ftLayout struct {
-	dec ftDec
+	dec decoder
 
 	ta                                           *ftStruct // struct trace_array
-	taList, taName, taBuffer, taCurrent, taClock ftField
-	taTimeStart, taBufferDisabled, taExpanded    ftField
+	taList, taName, taBuffer, taCurrent, taClock fieldLoc
+	taTimeStart, taBufferDisabled, taExpanded    fieldLoc
 
 	rb                                                 *ftStruct // struct trace_buffer / ring_buffer
-	rbBuffers, rbCPUs, rbRecordDisabled, rbSubbufOrder ftField
+	rbBuffers, rbCPUs, rbRecordDisabled, rbSubbufOrder fieldLoc
 
 	cpu                                                  *ftStruct // struct ring_buffer_per_cpu
-	cpuCPU, cpuNrPages, cpuPages                         ftField
-	cpuHead, cpuTail, cpuCommit, cpuReader               ftField
-	cpuEntries, cpuOverrun, cpuCommitOverrun, cpuDropped ftField
-	cpuRead, cpuReadBytes, cpuEntriesBytes               ftField
+	cpuCPU, cpuNrPages, cpuPages                         fieldLoc
+	cpuHead, cpuTail, cpuCommit, cpuReader               fieldLoc
+	cpuEntries, cpuOverrun, cpuCommitOverrun, cpuDropped fieldLoc
+	cpuRead, cpuReadBytes, cpuEntriesBytes               fieldLoc
 
 	bp                              *ftStruct // struct buffer_page
-	bpList, bpRead, bpPage, bpOrder ftField
+	bpList, bpRead, bpPage, bpOrder fieldLoc
 	dataHdr                         int // offsetof(struct buffer_data_page, data)
-	dpTimeStamp, dpCommit           ftField
+	dpTimeStamp, dpCommit           fieldLoc
 
 	ent                                   *ftStruct // struct trace_entry
-	entType, entFlags, entPreempt, entPid ftField
+	entType, entFlags, entPreempt, entPid fieldLoc
 
 	call                                                     *ftStruct // struct trace_event_call
-	callList, callClass, callName, callEventType             ftField
-	callPrintFmt, callFlags                                  ftField
+	callList, callClass, callName, callEventType             fieldLoc
+	callPrintFmt, callFlags                                  fieldLoc
 	flTracepoint                                             uint64 // TRACE_EVENT_FL_TRACEPOINT
 	class                                                    *ftStruct
-	classSystem, classFields                                 ftField
+	classSystem, classFields                                 fieldLoc
 	fld                                                      *ftStruct // struct ftrace_event_field
-	fldLink, fldName, fldType, fldOffset, fldSize, fldSigned ftField
+	fldLink, fldName, fldType, fldOffset, fldSize, fldSigned fieldLoc
 
-	tracerName ftField // struct tracer.name (offset)
+	tracerName fieldLoc // struct tracer.name (offset)
 
 	// print-time flags (enum trace_flag_type) and whether trace_entry's
 	// preempt_count carries a migrate-disable nibble (kernels with
@@ -175,8 +96,8 @@ type ftLayout struct {
 	pageSize uint64
 }
 
-var ftLayouts sync.Map // *Kernel → *ftLayoutOnce
-
+// ftLayoutOnce is a Kernel's ftrace state (Kernel.ft): the layout, the
+// saved cmdlines and the event formats, each read once.
 type ftLayoutOnce struct {
 	once      sync.Once
 	l         *ftLayout
@@ -188,10 +109,7 @@ type ftLayoutOnce struct {
 	evOnce    sync.Once
 }
 
-func (k *Kernel) ftState() *ftLayoutOnce {
-	v, _ := ftLayouts.LoadOrStore(k, &ftLayoutOnce{})
-	return v.(*ftLayoutOnce)
-}
+func (k *Kernel) ftState() *ftLayoutOnce { return &k.ft }
 
 func (k *Kernel) ftLayout() (*ftLayout, error) {
 	st := k.ftState()
@@ -201,13 +119,28 @@ func (k *Kernel) ftLayout() (*ftLayout, error) {
 
 func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	im := k.Image
-	l := &ftLayout{dec: ftDec{bo: im.ByteOrder(), ptr: im.PtrSize()}, pageSize: k.PageSize()}
+	l := &ftLayout{dec: decoder{bo: im.ByteOrder(), ptr: im.PtrSize()}, pageSize: k.PageSize()}
 	var errs []string
-	add := func(s *ftStruct) {
-		if e := s.err(); e != nil {
-			errs = append(errs, e.Error())
+	for _, step := range []func(*dwarfx.Image) ([]*ftStruct, error){l.arrayLayout, l.ringLayout, l.pageLayout, l.eventLayout} {
+		structs, err := step(im)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range structs {
+			if e := s.err(); e != nil {
+				errs = append(errs, e.Error())
+			}
 		}
 	}
+	l.flagLayout(im)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("ftrace layout: %s", strings.Join(errs, "; "))
+	}
+	return l, nil
+}
+
+// arrayLayout finds struct trace_array (kernel/trace/trace.h).
+func (l *ftLayout) arrayLayout(im *dwarfx.Image) ([]*ftStruct, error) {
 	var err error
 	if l.ta, err = ftType(im, "struct trace_array"); err != nil {
 		return nil, fmt.Errorf("the kernel has no ftrace (%v)", err)
@@ -220,14 +153,22 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.taTimeStart = l.ta.opt("array_buffer.time_start", "trace_buffer.time_start")
 	l.taBufferDisabled = l.ta.opt("buffer_disabled")
 	l.taExpanded = l.ta.opt("ring_buffer_expanded")
-	add(l.ta)
+	if tr, err := ftType(im, "struct tracer"); err == nil {
+		l.tracerName = tr.opt("name")
+	}
+	return []*ftStruct{l.ta}, nil
+}
 
+// ringLayout finds the ring buffer and its per-cpu buffers
+// (kernel/trace/ring_buffer.c).
+func (l *ftLayout) ringLayout(im *dwarfx.Image) ([]*ftStruct, error) {
+	var err error
 	if l.rb, err = ftType(im, "struct trace_buffer", "struct ring_buffer"); err != nil {
 		return nil, err
 	}
 	// Before 5.6 "struct trace_buffer" was the tracing wrapper and the
 	// ring buffer was "struct ring_buffer": pick the one with buffers.
-	if _, ok := l.rb.member("buffers"); !ok {
+	if !l.rb.opt("buffers").ok() {
 		if l.rb, err = ftType(im, "struct ring_buffer"); err != nil {
 			return nil, err
 		}
@@ -236,8 +177,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.rbCPUs = l.rb.opt("cpus")
 	l.rbRecordDisabled = l.rb.need("record_disabled")
 	l.rbSubbufOrder = l.rb.opt("subbuf_order")
-	add(l.rb)
-
 	if l.cpu, err = ftType(im, "struct ring_buffer_per_cpu"); err != nil {
 		return nil, err
 	}
@@ -256,8 +195,13 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.cpuRead = c.opt("read")
 	l.cpuReadBytes = c.opt("read_bytes")
 	l.cpuEntriesBytes = c.opt("entries_bytes")
-	add(c)
+	return []*ftStruct{l.rb, c}, nil
+}
 
+// pageLayout finds struct buffer_page and buffer_data_page
+// (kernel/trace/ring_buffer.c).
+func (l *ftLayout) pageLayout(im *dwarfx.Image) ([]*ftStruct, error) {
+	var err error
 	if l.bp, err = ftType(im, "struct buffer_page"); err != nil {
 		return nil, err
 	}
@@ -265,7 +209,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.bpRead = l.bp.need("read")
 	l.bpPage = l.bp.need("page")
 	l.bpOrder = l.bp.opt("order")
-	add(l.bp)
 	dp, err := ftType(im, "struct buffer_data_page")
 	if err != nil {
 		return nil, err
@@ -273,9 +216,14 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.dpTimeStamp = dp.need("time_stamp")
 	l.dpCommit = dp.need("commit")
 	data := dp.need("data")
-	add(dp)
 	l.dataHdr = data.Off
+	return []*ftStruct{l.bp, dp}, nil
+}
 
+// eventLayout finds the event entries, calls, classes and fields
+// (include/linux/trace_events.h).
+func (l *ftLayout) eventLayout(im *dwarfx.Image) ([]*ftStruct, error) {
+	var err error
 	if l.ent, err = ftType(im, "struct trace_entry"); err != nil {
 		return nil, err
 	}
@@ -283,8 +231,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.entFlags = l.ent.need("flags")
 	l.entPreempt = l.ent.need("preempt_count")
 	l.entPid = l.ent.need("pid")
-	add(l.ent)
-
 	if l.call, err = ftType(im, "struct trace_event_call", "struct ftrace_event_call"); err != nil {
 		return nil, err
 	}
@@ -294,7 +240,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.callEventType = l.call.need("event.type")
 	l.callPrintFmt = l.call.opt("print_fmt")
 	l.callFlags = l.call.need("flags")
-	add(l.call)
 	if v, _, ok := im.EnumConstant("TRACE_EVENT_FL_TRACEPOINT"); ok {
 		l.flTracepoint = uint64(v)
 	}
@@ -303,7 +248,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	}
 	l.classSystem = l.class.need("system")
 	l.classFields = l.class.need("fields")
-	add(l.class)
 	if l.fld, err = ftType(im, "struct ftrace_event_field"); err != nil {
 		return nil, err
 	}
@@ -313,11 +257,13 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.fldOffset = l.fld.need("offset")
 	l.fldSize = l.fld.need("size")
 	l.fldSigned = l.fld.need("is_signed")
-	add(l.fld)
-	if tr, err := ftType(im, "struct tracer"); err == nil {
-		l.tracerName = tr.opt("name")
-	}
+	return []*ftStruct{l.ent, l.call, l.class, l.fld}, nil
+}
 
+// flagLayout reads enum trace_flag_type (kernel/trace/trace.h), with the
+// values of kernels that lack an enumerator, and whether preempt_count
+// carries a migrate-disable nibble.
+func (l *ftLayout) flagLayout(im *dwarfx.Image) {
 	enum := func(name string, def uint64) uint64 {
 		if v, _, ok := im.EnumConstant(name); ok {
 			return uint64(v)
@@ -333,10 +279,6 @@ func (k *Kernel) buildFtLayout() (*ftLayout, error) {
 	l.flNMI = enum("TRACE_FLAG_NMI", 0x40)
 	l.flBHOff = enum("TRACE_FLAG_BH_OFF", 0)
 	if ts, err := ftType(im, "struct task_struct"); err == nil {
-		_, l.twoDigitPreempt = ts.member("migration_disabled")
+		l.twoDigitPreempt = ts.opt("migration_disabled").ok()
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("ftrace layout: %s", strings.Join(errs, "; "))
-	}
-	return l, nil
 }

@@ -51,8 +51,8 @@ func (k *Kernel) readFtCmdlines() *ftCmdlines {
 		c.err = fmt.Errorf("reading savedcmd %#x: %w", buf, err)
 		return c
 	}
-	d := ftDec{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
-	n := int(d.u(b, num))
+	d := decoder{bo: k.Image.ByteOrder(), ptr: k.PtrSize()}
+	n := int(d.uint(b, num))
 	if n <= 0 || n > 1<<20 {
 		c.err = fmt.Errorf("savedcmd: implausible cmdline_num %d", n)
 		return c
@@ -60,14 +60,14 @@ func (k *Kernel) readFtCmdlines() *ftCmdlines {
 	for i := 0; i+4 <= mp.Size; i += 4 {
 		c.pidToMap = append(c.pidToMap, d.bo.Uint32(b[mp.Off+i:]))
 	}
-	if mb, err := k.ftRead(d.u(b, mc), 4*n); err == nil {
+	if mb, err := k.ftRead(d.uint(b, mc), 4*n); err == nil {
 		for i := 0; i < n; i++ {
 			c.mapToPid = append(c.mapToPid, d.bo.Uint32(mb[4*i:]))
 		}
 	}
 	namesAddr := buf + uint64(names.Off)
 	if !strings.Contains(names.Type.String(), "[") { // a pointer before 6.8
-		namesAddr = d.u(b, names)
+		namesAddr = d.uint(b, names)
 	}
 	c.names, _ = k.ftRead(namesAddr, n*taskCommLen)
 	return c

@@ -65,23 +65,7 @@ func (e *TraceEvent) ftraceText(k *Kernel) (string, bool) {
 // strings inline with their NUL).
 func bstrPrintf(format string, buf []byte, bo binary.ByteOrder, ptr int, sym func(uint64) string) string {
 	var b strings.Builder
-	pos := 0
-	get := func(size int) (uint64, bool) {
-		align := size
-		if size == 8 {
-			align = 4
-		}
-		pos = (pos + align - 1) / align * align
-		if pos+size > len(buf) {
-			return 0, false
-		}
-		v := dwarfx.DecodeUint(bo, buf[pos:pos+size])
-		if size == 8 && bo == binary.LittleEndian {
-			v = uint64(bo.Uint32(buf[pos:])) | uint64(bo.Uint32(buf[pos+4:]))<<32
-		}
-		pos += size
-		return v, true
-	}
+	a := &bstrArgs{buf: buf, bo: bo}
 	for i := 0; i < len(format); i++ {
 		c := format[i]
 		if c != '%' {
@@ -93,77 +77,144 @@ func bstrPrintf(format string, buf []byte, bo binary.ByteOrder, ptr int, sym fun
 			i++
 			continue
 		}
-		j := i + 1
-		for j < len(format) && strings.IndexByte("-+ #0", format[j]) >= 0 {
-			j++
-		}
-		spec := format[i+1 : j]
-		for j < len(format) && (format[j] >= '0' && format[j] <= '9' || format[j] == '.' || format[j] == '*') {
-			if format[j] == '*' {
-				w, _ := get(4)
-				spec += fmt.Sprint(int32(w))
-			} else {
-				spec += string(format[j])
-			}
-			j++
-		}
-		lenMod := ""
-		for j < len(format) && strings.IndexByte("hlzLjt", format[j]) >= 0 {
-			lenMod += string(format[j])
-			j++
-		}
-		if j >= len(format) {
+		cv, ok := parsePrintfConv(format, i, func() string { w, _ := a.get(4); return fmt.Sprint(int32(w)) })
+		if !ok {
 			break
 		}
-		conv := format[j]
-		size := 4
-		switch lenMod {
-		case "hh":
-			size = 1
-		case "h":
-			size = 2
-		case "l", "z", "t", "j":
-			size = ptr
-		case "ll", "L":
-			size = 8
-		}
-		switch conv {
-		case 's':
-			end := pos
-			for end < len(buf) && buf[end] != 0 {
-				end++
-			}
-			fmt.Fprintf(&b, "%"+spec+"s", string(buf[pos:min(end, len(buf))]))
-			pos = end + 1
-		case 'c':
-			v, _ := get(1)
-			b.WriteByte(byte(v))
-		case 'p':
-			v, _ := get(ptr)
-			ext := byte(0)
-			if j+1 < len(format) && strings.IndexByte("sSfFB", format[j+1]) >= 0 {
-				ext = format[j+1]
-				j++
-			}
-			if ext != 0 {
-				b.WriteString(sym(v))
-			} else {
-				fmt.Fprintf(&b, "%x", v)
-			}
-		case 'd', 'i':
-			v, _ := get(size)
-			sh := uint(64 - 8*size)
-			fmt.Fprintf(&b, "%"+spec+"d", int64(v<<sh)>>sh)
-		case 'u':
-			v, _ := get(size)
-			fmt.Fprintf(&b, "%"+spec+"d", v)
-		case 'x', 'X', 'o':
-			v, _ := get(size)
-			fmt.Fprintf(&b, "%"+spec+string(conv), v)
-		default:
-			b.WriteString(format[i : j+1])
-		}
-		i = j
+		cv.write(&b, a, ptr, sym)
+		i = cv.end
 	}
 	return b.String()
+}
+
+// bstrArgs reads vbin_printf's packed arguments in order.
+type bstrArgs struct {
+	buf []byte
+	pos int
+	bo  binary.ByteOrder
+}
+
+// get reads an integer of size bytes, aligned to its size (8-byte ones
+// to 4); false past the end.
+func (a *bstrArgs) get(size int) (uint64, bool) {
+	align := size
+	if size == 8 {
+		align = 4
+	}
+	a.pos = (a.pos + align - 1) / align * align
+	if a.pos+size > len(a.buf) {
+		return 0, false
+	}
+	v := dwarfx.DecodeUint(a.bo, a.buf[a.pos:a.pos+size])
+	if size == 8 && a.bo == binary.LittleEndian {
+		v = uint64(a.bo.Uint32(a.buf[a.pos:])) | uint64(a.bo.Uint32(a.buf[a.pos+4:]))<<32
+	}
+	a.pos += size
+	return v, true
+}
+
+// str reads an inline NUL-terminated string.
+func (a *bstrArgs) str() string {
+	end := a.pos
+	for end < len(a.buf) && a.buf[end] != 0 {
+		end++
+	}
+	s := string(a.buf[min(a.pos, len(a.buf)):min(end, len(a.buf))])
+	a.pos = end + 1
+	return s
+}
+
+// printfConv is one conversion of the format: format[start:end+1].
+type printfConv struct {
+	format     string
+	start, end int
+	spec       string // flags, width and precision (a '*' width read)
+	lenMod     string
+	conv       byte
+}
+
+// parsePrintfConv parses the conversion starting at format[i] == '%'
+// (flags, width, precision, length modifier, conversion); star, if not
+// nil, gives a '*' width or precision, else '*' ends the spec. false if
+// the format ends inside the conversion.
+func parsePrintfConv(format string, i int, star func() string) (printfConv, bool) {
+	j := i + 1
+	for j < len(format) && strings.IndexByte("-+ #0", format[j]) >= 0 {
+		j++
+	}
+	spec := format[i+1 : j]
+	for j < len(format) && (format[j] >= '0' && format[j] <= '9' || format[j] == '.' || format[j] == '*' && star != nil) {
+		if format[j] == '*' {
+			spec += star()
+		} else {
+			spec += string(format[j])
+		}
+		j++
+	}
+	lenMod := ""
+	for j < len(format) && strings.IndexByte("hlzLjt", format[j]) >= 0 {
+		lenMod += string(format[j])
+		j++
+	}
+	if j >= len(format) {
+		return printfConv{}, false
+	}
+	return printfConv{format: format, start: i, end: j, spec: spec, lenMod: lenMod, conv: format[j]}, true
+}
+
+// symbolExt is the %p extension letter after the conversion (%pS, %pf,
+// %pB, ...), consumed; 0 if none.
+func (cv *printfConv) symbolExt() byte {
+	if cv.end+1 < len(cv.format) && strings.IndexByte("sSfFB", cv.format[cv.end+1]) >= 0 {
+		cv.end++
+		return cv.format[cv.end]
+	}
+	return 0
+}
+
+// size is the integer argument's size from the length modifier.
+func (cv *printfConv) size(ptr int) int {
+	switch cv.lenMod {
+	case "hh":
+		return 1
+	case "h":
+		return 2
+	case "l", "z", "t", "j":
+		return ptr
+	case "ll", "L":
+		return 8
+	}
+	return 4
+}
+
+// write writes the conversion of the next argument (lib/vsprintf.c).
+func (cv *printfConv) write(b *strings.Builder, a *bstrArgs, ptr int, sym func(uint64) string) {
+	size := cv.size(ptr)
+	switch cv.conv {
+	case 's':
+		fmt.Fprintf(b, "%"+cv.spec+"s", a.str())
+	case 'c':
+		v, _ := a.get(1)
+		b.WriteByte(byte(v))
+	case 'p':
+		v, _ := a.get(ptr)
+		// %pS, %pf, %pB...: a symbol.
+		if cv.symbolExt() != 0 {
+			b.WriteString(sym(v))
+		} else {
+			fmt.Fprintf(b, "%x", v)
+		}
+	case 'd', 'i':
+		v, _ := a.get(size)
+		sh := uint(64 - 8*size)
+		fmt.Fprintf(b, "%"+cv.spec+"d", int64(v<<sh)>>sh)
+	case 'u':
+		v, _ := a.get(size)
+		fmt.Fprintf(b, "%"+cv.spec+"d", v)
+	case 'x', 'X', 'o':
+		v, _ := a.get(size)
+		fmt.Fprintf(b, "%"+cv.spec+string(cv.conv), v)
+	default:
+		b.WriteString(cv.format[cv.start : cv.end+1])
+	}
 }

@@ -54,6 +54,8 @@ type Kernel struct {
 	kcMu   sync.Mutex
 	kc     *kcache
 	unwind unwinderOnce
+	mem    memLayouts   // slab, vma, files layouts (memlayout.go)
+	ft     ftLayoutOnce // ftrace layout, cmdlines, events (ftrace_layout.go)
 
 	// overlay, if set, replaces Mem for every read this package makes
 	// (WithMemory; memory.go).

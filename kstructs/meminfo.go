@@ -125,39 +125,8 @@ func (k *Kernel) MemInfo() (*MemInfo, error) {
 	if mi.TotalRAM == 0 {
 		return nil, fmt.Errorf("_totalram_pages is 0")
 	}
-	// Free pages and highmem, per zone.
-	zt, err := k.structType("zone")
-	if err != nil {
+	if err := k.memFree(mi); err != nil {
 		return nil, err
-	}
-	nrFree, ok := k.enumValue("NR_FREE_PAGES")
-	if !ok {
-		return nil, fmt.Errorf("no NR_FREE_PAGES enumerator")
-	}
-	vs, err := memberPath(zt, "vm_stat")
-	if err != nil {
-		return nil, err
-	}
-	name, err := memberPath(zt, "name")
-	if err != nil {
-		return nil, err
-	}
-	zones, err := k.zones()
-	if err != nil {
-		return nil, err
-	}
-	for _, z := range zones {
-		at := z + uint64(vs.Off) + uint64(nrFree)*uint64(k.PtrSize())
-		f, err := k.readPointer(at)
-		if err != nil {
-			return nil, fmt.Errorf("zone %#x: reading vm_stat[NR_FREE_PAGES] at %#x: %w", z, at, err)
-		}
-		mi.Free += f
-		if np, err := k.readPointer(z + uint64(name.Off)); err == nil && np != 0 {
-			if n, _ := k.readCString(np, 32); n == "HighMem" {
-				mi.FreeHigh += f
-			}
-		}
 	}
 	if v, err := k.ReadUint("_totalhigh_pages.counter"); err == nil {
 		mi.HasHigh, mi.TotalHigh = true, v
@@ -168,110 +137,180 @@ func (k *Kernel) MemInfo() (*MemInfo, error) {
 	if mi.Buffers, err = k.blockdevPages(); err != nil {
 		return nil, err
 	}
-	// Cached.
+	for _, step := range []func(*MemInfo) error{k.memCached, k.memSlab, k.memHuge, k.memSwap, k.memCommit} {
+		if err := step(mi); err != nil {
+			return nil, err
+		}
+	}
+	return mi, nil
+}
+
+// memFree sums the zones' free pages (vm_stat[NR_FREE_PAGES]), and those
+// of the HighMem zone apart.
+func (k *Kernel) memFree(mi *MemInfo) error {
+	zt, err := k.structType("zone")
+	if err != nil {
+		return err
+	}
+	nrFree, ok := k.enumValue("NR_FREE_PAGES")
+	if !ok {
+		return fmt.Errorf("no NR_FREE_PAGES enumerator")
+	}
+	vs, err := memberPath(zt, "vm_stat")
+	if err != nil {
+		return err
+	}
+	name, err := memberPath(zt, "name")
+	if err != nil {
+		return err
+	}
+	zones, err := k.zones()
+	if err != nil {
+		return err
+	}
+	for _, z := range zones {
+		at := z + uint64(vs.Off) + uint64(nrFree)*uint64(k.PtrSize())
+		f, err := k.readPointer(at)
+		if err != nil {
+			return fmt.Errorf("zone %#x: reading vm_stat[NR_FREE_PAGES] at %#x: %w", z, at, err)
+		}
+		mi.Free += f
+		if np, err := k.readPointer(z + uint64(name.Off)); err == nil && np != 0 {
+			if n, _ := k.readCString(np, 32); n == "HighMem" {
+				mi.FreeHigh += f
+			}
+		}
+	}
+	return nil
+}
+
+// memCached is the file pages less the swap cache and the buffers.
+func (k *Kernel) memCached(mi *MemInfo) error {
 	file, ok, err := k.nodeStat("NR_FILE_PAGES")
 	if err != nil || !ok {
-		return nil, fmt.Errorf("NR_FILE_PAGES: %v", err)
+		return fmt.Errorf("NR_FILE_PAGES: %v", err)
 	}
 	swapCache, _, err := k.nodeStat("NR_SWAPCACHE")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if c := int64(file) - int64(swapCache) - int64(mi.Buffers); c > 0 {
 		mi.Cached = uint64(c)
 	}
-	// Slab.
+	return nil
+}
+
+// memSlab is the reclaimable and unreclaimable slab pages.
+func (k *Kernel) memSlab(mi *MemInfo) error {
 	for _, pair := range [][]string{{"NR_SLAB_RECLAIMABLE_B", "NR_SLAB_RECLAIMABLE"}, {"NR_SLAB_UNRECLAIMABLE_B", "NR_SLAB_UNRECLAIMABLE"}} {
 		v, _, err := k.nodeStat(pair...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		mi.Slab += v
 	}
-	// Huge pages: every hstate of the array (as crash: entries of order
-	// 0 are unused); a kernel without hugetlbfs has none.
+	return nil
+}
+
+// memHuge counts the huge pages: every hstate of the array (as crash:
+// entries of order 0 are unused); a kernel without hugetlbfs has none.
+func (k *Kernel) memHuge(mi *MemInfo) error {
 	mi.HasHuge = true
-	if hs, err := k.Image.Variable("hstates"); err == nil {
-		ht, err := k.structType("hstate")
-		if err != nil {
-			return nil, err
-		}
-		b := &layoutBuilder{t: ht, name: "struct hstate"}
-		order, nr, free := b.need("order"), b.need("nr_huge_pages"), b.need("free_huge_pages")
-		if err := b.err(); err != nil {
-			return nil, err
-		}
-		n := uint64(hs.Type.Size()) / uint64(ht.Size())
-		d := k.decoder()
-		for i := uint64(0); i < n; i++ {
-			hb, err := k.readBytes(hs.Addr+i*uint64(ht.Size()), int(ht.Size()), "struct hstate")
-			if err != nil {
-				return nil, err
-			}
-			o := d.uint(hb, order)
-			if o == 0 {
-				continue
-			}
-			mi.HugeTotal += d.uint(hb, nr) << o
-			mi.HugeFree += d.uint(hb, free) << o
-		}
+	hs, err := k.Image.Variable("hstates")
+	if err != nil {
+		return nil
 	}
-	// Swap.
-	if si, err := k.Image.Variable("swap_info"); err == nil {
-		mi.HasSwap = true
-		n, err := k.ReadUint("nr_swapfiles")
-		if err != nil {
-			return nil, err
-		}
-		st, err := k.structType("swap_info_struct")
-		if err != nil {
-			return nil, err
-		}
-		b := &layoutBuilder{t: st, name: "struct swap_info_struct"}
-		flags, pages, inuse := b.need("flags"), b.need("pages"), b.need("inuse_pages")
-		if err := b.err(); err != nil {
-			return nil, err
-		}
-		d := k.decoder()
-		for i := uint64(0); i < n && i < 64; i++ {
-			p, err := k.readPointer(si.Addr + i*uint64(k.PtrSize()))
-			if err != nil || p == 0 {
-				continue
-			}
-			sb, err := k.readBytes(p, int(st.Size()), "struct swap_info_struct")
-			if err != nil {
-				return nil, err
-			}
-			if d.uint(sb, flags)&1 == 0 { // SWP_USED
-				continue
-			}
-			mi.SwapTotal += d.uint(sb, pages)
-			mi.SwapUsed += d.uint(sb, inuse)
-		}
+	ht, err := k.structType("hstate")
+	if err != nil {
+		return err
 	}
-	// Commit limit and committed memory.
-	if _, err := k.Image.Variable("sysctl_overcommit_memory"); err == nil {
-		mi.HasCommit = true
-		kb, _ := k.ReadUint("sysctl_overcommit_kbytes")
-		if kb != 0 {
-			mi.CommitLimit = kb * 1024 / k.PageSize()
-		} else {
-			ratio, err := k.ReadUint("sysctl_overcommit_ratio")
-			if err != nil {
-				return nil, err
-			}
-			mi.CommitLimit = (mi.TotalRAM - mi.HugeTotal) * ratio / 100
-		}
-		mi.CommitLimit += mi.SwapTotal
-		c, err := k.ReadInt("vm_committed_as.count")
-		if err != nil {
-			return nil, err
-		}
-		if c > 0 {
-			mi.Committed = uint64(c)
-		}
+	b := &layoutBuilder{t: ht, name: "struct hstate"}
+	order, nr, free := b.need("order"), b.need("nr_huge_pages"), b.need("free_huge_pages")
+	if err := b.err(); err != nil {
+		return err
 	}
-	return mi, nil
+	n := uint64(hs.Type.Size()) / uint64(ht.Size())
+	d := k.decoder()
+	for i := uint64(0); i < n; i++ {
+		hb, err := k.readBytes(hs.Addr+i*uint64(ht.Size()), int(ht.Size()), "struct hstate")
+		if err != nil {
+			return err
+		}
+		o := d.uint(hb, order)
+		if o == 0 {
+			continue
+		}
+		mi.HugeTotal += d.uint(hb, nr) << o
+		mi.HugeFree += d.uint(hb, free) << o
+	}
+	return nil
+}
+
+// memSwap sums the swap areas in use (SWP_USED) of swap_info.
+func (k *Kernel) memSwap(mi *MemInfo) error {
+	si, err := k.Image.Variable("swap_info")
+	if err != nil {
+		return nil
+	}
+	mi.HasSwap = true
+	n, err := k.ReadUint("nr_swapfiles")
+	if err != nil {
+		return err
+	}
+	st, err := k.structType("swap_info_struct")
+	if err != nil {
+		return err
+	}
+	b := &layoutBuilder{t: st, name: "struct swap_info_struct"}
+	flags, pages, inuse := b.need("flags"), b.need("pages"), b.need("inuse_pages")
+	if err := b.err(); err != nil {
+		return err
+	}
+	d := k.decoder()
+	for i := uint64(0); i < n && i < 64; i++ {
+		p, err := k.readPointer(si.Addr + i*uint64(k.PtrSize()))
+		if err != nil || p == 0 {
+			continue
+		}
+		sb, err := k.readBytes(p, int(st.Size()), "struct swap_info_struct")
+		if err != nil {
+			return err
+		}
+		if d.uint(sb, flags)&1 == 0 { // SWP_USED
+			continue
+		}
+		mi.SwapTotal += d.uint(sb, pages)
+		mi.SwapUsed += d.uint(sb, inuse)
+	}
+	return nil
+}
+
+// memCommit is the commit limit and the committed memory (mm/util.c
+// vm_commit_limit); it needs the huge and swap totals.
+func (k *Kernel) memCommit(mi *MemInfo) error {
+	if _, err := k.Image.Variable("sysctl_overcommit_memory"); err != nil {
+		return nil
+	}
+	mi.HasCommit = true
+	kb, _ := k.ReadUint("sysctl_overcommit_kbytes")
+	if kb != 0 {
+		mi.CommitLimit = kb * 1024 / k.PageSize()
+	} else {
+		ratio, err := k.ReadUint("sysctl_overcommit_ratio")
+		if err != nil {
+			return err
+		}
+		mi.CommitLimit = (mi.TotalRAM - mi.HugeTotal) * ratio / 100
+	}
+	mi.CommitLimit += mi.SwapTotal
+	c, err := k.ReadInt("vm_committed_as.count")
+	if err != nil {
+		return err
+	}
+	if c > 0 {
+		mi.Committed = uint64(c)
+	}
+	return nil
 }
 
 // blockdevPages is nr_blockdev_pages(): the page cache pages of the inodes

@@ -33,5 +33,9 @@ func (k *Kernel) memory() dwarfx.Memory {
 	return k.Mem
 }
 
+// Memory is the reader behind ReadVirt, for layers above (repl, star) that
+// hand target memory to dwarfx values: the overlay applies to them too.
+func (k *Kernel) Memory() dwarfx.Memory { return k.memory() }
+
 // ReadVirt reads kernel virtual memory: the dump's, or WithMemory's overlay.
 func (k *Kernel) ReadVirt(p []byte, addr uint64) error { return k.memory().ReadVirt(p, addr) }

@@ -138,12 +138,18 @@ func (k *Kernel) panicmsgSymbol() (string, bool, error) {
 // readCString reads a NUL-terminated string of at most max bytes, page by
 // page so that a string near the end of mapped memory still reads.
 func (k *Kernel) readCString(addr uint64, max int) (string, error) {
+	return readCStringFrom(k, addr, max)
+}
+
+// readCStringFrom is readCString over any reader of target memory (the
+// subsystem readers hold one, not the Kernel).
+func readCStringFrom(m VirtReader, addr uint64, max int) (string, error) {
 	var out []byte
 	for len(out) < max {
 		n := int(4096 - (addr+uint64(len(out)))%4096)
 		n = min(n, max-len(out))
 		b := make([]byte, n)
-		if err := k.ReadVirt(b, addr+uint64(len(out))); err != nil {
+		if err := m.ReadVirt(b, addr+uint64(len(out))); err != nil {
 			if len(out) > 0 {
 				break
 			}

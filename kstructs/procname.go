@@ -38,12 +38,12 @@ func (k *Kernel) ProcName(t *Task) (string, error) {
 		}
 		return "", fmt.Errorf("task %#x: kthread name: %w", t.Addr, err)
 	}
-	p, err := v.Uint(k.Mem)
+	p, err := v.Uint(k.memory())
 	if err != nil || p == 0 {
 		return t.Comm, err
 	}
 	// proc_task_name's buffer is 64 bytes (TASK_COMM_LEN * 4 in 6.1).
-	name, err := v.CString(k.Mem, 63)
+	name, err := v.CString(k.memory(), 63)
 	if err != nil {
 		return "", fmt.Errorf("task %#x: kthread full_name at %#x: %w", t.Addr, p, err)
 	}
@@ -64,14 +64,14 @@ func (k *Kernel) workerName(t *Task, kthread string) (string, error) {
 		if err != nil {
 			return 0, fmt.Errorf("task %#x (%s): %s: %w", t.Addr, t.Comm, expr, err)
 		}
-		return v.Uint(k.Mem)
+		return v.Uint(k.memory())
 	}
 	str := func(expr string, max int) (string, error) {
 		v, err := env.Eval(expr)
 		if err != nil {
 			return "", fmt.Errorf("task %#x (%s): %s: %w", t.Addr, t.Comm, expr, err)
 		}
-		return v.CString(k.Mem, max)
+		return v.CString(k.memory(), max)
 	}
 	pool, err := read(worker + "->pool")
 	if err != nil {

@@ -117,8 +117,33 @@ func (k *Kernel) buildSchedLayout() (*schedLayout, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.task.find(tt); err != nil {
+		return nil, err
+	}
+	if err := l.findSignal(); err != nil {
+		return nil, err
+	}
+	l.findMM()
+	for _, name := range []string{"MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"} {
+		if v, _, ok := k.Image.EnumConstant(name); ok {
+			l.rssIdx = append(l.rssIdx, int(v))
+		}
+	}
+
+	l.task.span = l.task.decodeSpan()
+
+	if err := k.buildRQLayout(l); err != nil {
+		return nil, err
+	}
+	l.pidErr = k.buildPidLayout(l)
+	l.hasPid = l.pidErr == nil
+	return l, nil
+}
+
+// find locates the task_struct members the task walks decode
+// (include/linux/sched.h), under their names of every kernel.
+func (t *taskLayout) find(tt dwarf.Type) error {
 	tb := &layoutBuilder{t: tt, name: "struct task_struct"}
-	t := &l.task
 	t.size = int(tt.Size())
 	t.state = tb.need("__state", "state")
 	t.exitState = tb.need("exit_state")
@@ -158,10 +183,13 @@ func (k *Kernel) buildSchedLayout() (*schedLayout, error) {
 	t.se = tb.opt("se")
 	t.rt = tb.opt("rt")
 	t.dl = tb.opt("dl")
-	if err := tb.err(); err != nil {
-		return nil, err
-	}
+	return tb.err()
+}
 
+// findSignal locates how threads are linked: signal_struct.thread_head
+// with task_struct.thread_node, or thread_group.
+func (l *schedLayout) findSignal() error {
+	t := &l.task
 	if st, ok := pointee(t.signal.Type); ok {
 		sb := &layoutBuilder{t: st, name: "struct signal_struct"}
 		l.signal.threadHead = sb.opt("thread_head")
@@ -173,43 +201,36 @@ func (k *Kernel) buildSchedLayout() (*schedLayout, error) {
 		// through task_struct.thread_group only.
 		l.signal.threadHead = noField
 		if !t.threadGroup.ok() {
-			return nil, fmt.Errorf("struct task_struct has neither thread_node (with signal_struct.thread_head) nor thread_group: cannot find threads")
+			return fmt.Errorf("struct task_struct has neither thread_node (with signal_struct.thread_head) nor thread_group: cannot find threads")
 		}
 	}
+	return nil
+}
 
-	if mt, ok := pointee(t.mm.Type); ok {
-		mb := &layoutBuilder{t: mt, name: "struct mm_struct"}
-		l.mm.size = int(dwarfx.Strip(mt).Size())
-		l.mm.totalVM = mb.opt("total_vm")
-		l.mm.mmCount = mb.opt("mm_count")
-		if f := mb.opt("rss_stat.count"); f.ok() {
-			l.mm.rssCount = f
-			l.mm.rssPCPU = noField
-		} else {
-			l.mm.rssCount = noField
-			l.mm.rssPCPU = mb.opt("rss_stat")
-			if at, ok := dwarfx.Strip(l.mm.rssPCPU.Type).(*dwarf.ArrayType); ok {
-				pb := &layoutBuilder{t: at.Type, name: "struct percpu_counter"}
-				l.mm.pcpuSize = int(dwarfx.Strip(at.Type).Size())
-				l.mm.pcpuCount = pb.opt("count")
-				l.mm.pcpuCounts = pb.opt("counters")
-			}
+// findMM locates the mm_struct counters: rss_stat as an atomic array or,
+// since 6.2, as percpu_counters.
+func (l *schedLayout) findMM() {
+	mt, ok := pointee(l.task.mm.Type)
+	if !ok {
+		return
+	}
+	mb := &layoutBuilder{t: mt, name: "struct mm_struct"}
+	l.mm.size = int(dwarfx.Strip(mt).Size())
+	l.mm.totalVM = mb.opt("total_vm")
+	l.mm.mmCount = mb.opt("mm_count")
+	if f := mb.opt("rss_stat.count"); f.ok() {
+		l.mm.rssCount = f
+		l.mm.rssPCPU = noField
+	} else {
+		l.mm.rssCount = noField
+		l.mm.rssPCPU = mb.opt("rss_stat")
+		if at, ok := dwarfx.Strip(l.mm.rssPCPU.Type).(*dwarf.ArrayType); ok {
+			pb := &layoutBuilder{t: at.Type, name: "struct percpu_counter"}
+			l.mm.pcpuSize = int(dwarfx.Strip(at.Type).Size())
+			l.mm.pcpuCount = pb.opt("count")
+			l.mm.pcpuCounts = pb.opt("counters")
 		}
 	}
-	for _, name := range []string{"MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"} {
-		if v, _, ok := k.Image.EnumConstant(name); ok {
-			l.rssIdx = append(l.rssIdx, int(v))
-		}
-	}
-
-	l.task.span = l.task.decodeSpan()
-
-	if err := k.buildRQLayout(l); err != nil {
-		return nil, err
-	}
-	l.pidErr = k.buildPidLayout(l)
-	l.hasPid = l.pidErr == nil
-	return l, nil
 }
 
 func (k *Kernel) buildRQLayout(l *schedLayout) error {
@@ -326,9 +347,9 @@ func (k *Kernel) buildPidLayout(l *schedLayout) error {
 		}
 	} else {
 		ps := k.PtrSize()
-		x.shift = fieldLoc{Off: 0, Size: 1}
+		x.shift = fixedField(0, 1)
 		// 4 bytes, parent, array, then a two-pointer union, padded to a pointer.
-		x.slots = fieldLoc{Off: max(4, ps) + 4*ps, Size: 64 * ps}
+		x.slots = fixedField(max(4, ps)+4*ps, 64*ps)
 		x.nslots = 64
 	}
 	if x.nslots <= 0 {

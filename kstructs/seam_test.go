@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/fixture"
-	"github.com/kinspect/kinspect/internal/ktest"
 	"github.com/kinspect/kinspect/kstructs"
 )
 
@@ -34,7 +33,7 @@ func (m brokenRange) ReadVirt(p []byte, addr uint64) error {
 // fail or stop, naming the injected failure, instead of unwinding the
 // dump's intact stack.
 func TestSeamBrokenStack(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		tasks, err := k.Tasks()
 		if err != nil {
 			t.Fatal(err)
@@ -75,7 +74,7 @@ func TestSeamBrokenStack(t *testing.T) {
 // WithMemory: Log must report errors that name the failure and an
 // address, and return no record it could not read.
 func TestSeamBrokenPrintk(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		if k.LogKind() != kstructs.LogLockless {
 			t.Skip("not a lockless printk ring")
 		}
@@ -107,5 +106,40 @@ func TestSeamBrokenPrintk(t *testing.T) {
 			t.Errorf("error names no address: %s", msg)
 		}
 		t.Logf("%d errors, first: %s", len(errs), msg)
+	})
+}
+
+// TestSeamBrokenTrace withholds a cpu's ring_buffer_per_cpu through
+// WithMemory: the ftrace reader reads through the seam, so the events of
+// that cpu fail with an error naming the structure and its address, and
+// trace.dat reports the same cpu.
+func TestSeamBrokenTrace(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		ti, err := k.TraceInstance("")
+		if err != nil || ti.Buffer == 0 || len(ti.CPUs) == 0 {
+			t.Skipf("no top-level trace buffer: %v", err)
+		}
+		tc := ti.CPUs[0]
+		if evs, errs := k.TraceEvents(ti, tc.CPU); len(errs) > 0 && len(evs) == 0 {
+			t.Fatalf("intact cpu %d: %v", tc.CPU, errs)
+		}
+		ck := k.WithMemory(brokenRange{k: k, lo: tc.Addr, hi: tc.Addr + 1})
+		evs, errs := ck.TraceEvents(ti, tc.CPU)
+		if len(evs) != 0 || len(errs) == 0 {
+			t.Fatalf("withheld ring_buffer_per_cpu %#x: %d events, errors %v", tc.Addr, len(evs), errs)
+		}
+		want := fmt.Sprintf("%#x", tc.Addr)
+		if msg := errs[0].Error(); !strings.Contains(msg, "injected") || !strings.Contains(msg, "ring_buffer_per_cpu "+want) {
+			t.Errorf("error does not name the structure, %s and the injected failure: %s", want, msg)
+		}
+		var sb strings.Builder
+		_, derrs, err := ck.WriteTraceDat(&sb, ti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(derrs) == 0 || !strings.Contains(derrs[0].Error(), want) {
+			t.Errorf("trace.dat with cpu %d withheld: errors %v", tc.CPU, derrs)
+		}
+		t.Logf("%s; trace.dat: %v", errs[0], derrs[0])
 	})
 }

@@ -3,6 +3,8 @@ package kstructs
 import (
 	"fmt"
 	"math/bits"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // SlabCache is one SLUB kmem_cache with its object counts, computed the way
@@ -47,7 +49,7 @@ type slabLayout struct {
 	// struct slab (6.1+) or struct page (before 5.17)
 	slabType           string
 	slabSize           int
-	inuse, objects     memBits
+	inuse, objects     dwarfx.Field
 	slabList, slabNext fieldLoc
 }
 
@@ -130,7 +132,7 @@ func (k *Kernel) buildSlabLayout() (*slabLayout, error) {
 	}
 	l.inuse = k.findBits(st, "inuse")
 	l.objects = k.findBits(st, "objects")
-	if !l.inuse.ok || !l.objects.ok {
+	if !l.inuse.Found() || !l.objects.Found() {
 		return nil, fmt.Errorf("struct %s has no inuse/objects members", l.slabType)
 	}
 	return l, nil
@@ -209,7 +211,9 @@ func (w *slabWalk) slabCounts(slab uint64) (inuse, objects uint64, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s: slab %#x: %w", w.c.Name, slab, err)
 	}
-	inuse, objects = w.l.inuse.get(w.k, b), w.l.objects.get(w.k, b)
+	bo := w.k.Image.ByteOrder()
+	inuse, _ = w.l.inuse.Extract(b, bo)
+	objects, _ = w.l.objects.Extract(b, bo)
 	if inuse > objects {
 		return 0, 0, fmt.Errorf("%s: slab %#x: inuse %d > objects %d (not a slab?)", w.c.Name, slab, inuse, objects)
 	}

@@ -52,28 +52,9 @@ func (k *Kernel) readStateTable() *stateTable {
 			} else {
 				st.letters = append(st.letters, s[0])
 			}
-			switch {
-			case strings.Contains(s, "(running)"):
-				st.running = bit
-			case strings.Contains(s, "(sleeping)"):
-				st.interruptible = bit
-			case strings.Contains(s, "(disk sleep)"):
-				st.uninterruptible = bit
-			case strings.Contains(s, "(stopped)"):
-				st.stopped = bit
-			case strings.Contains(s, "(zombie)"):
-				st.exitZombie = bit
-			case strings.Contains(s, "(dead)"):
-				st.exitDead = bit
-			case strings.Contains(s, "(tracing stop)"):
-				st.traced = bit
-			case strings.Contains(s, "(wakekill)"):
-				st.wakekill = bit
-			case strings.Contains(s, "(waking)"):
-				st.waking = bit
-			case strings.Contains(s, "(parked)"):
-				st.parked = bit
-			case strings.Contains(s, "(idle)"):
+			if f := st.field(s); f != nil {
+				*f = bit
+			} else if strings.Contains(s, "(idle)") {
 				st.idleIndex = i
 			}
 		}
@@ -91,6 +72,25 @@ func (k *Kernel) readStateTable() *stateTable {
 		st.new = 0x800
 	}
 	return st
+}
+
+// field is the state whose task_state_array string s is (fs/proc/array.c:
+// "S (sleeping)", ...); nil for one this table does not keep.
+func (st *stateTable) field(s string) *uint64 {
+	for _, e := range []struct {
+		tag string
+		f   *uint64
+	}{
+		{"(running)", &st.running}, {"(sleeping)", &st.interruptible}, {"(disk sleep)", &st.uninterruptible},
+		{"(stopped)", &st.stopped}, {"(zombie)", &st.exitZombie}, {"(dead)", &st.exitDead},
+		{"(tracing stop)", &st.traced}, {"(wakekill)", &st.wakekill}, {"(waking)", &st.waking},
+		{"(parked)", &st.parked},
+	} {
+		if strings.Contains(s, e.tag) {
+			return e.f
+		}
+	}
+	return nil
 }
 
 // readStringArray reads a global array of char pointers and the strings

@@ -412,17 +412,13 @@ func (k *Kernel) decodeTask(l *schedLayout, addr uint64) (*Task, error) {
 		}
 	}
 	// The list links, so the task-list walks need not read them again.
-	ptr := fieldLoc{Size: k.PtrSize()}
 	if tl.tasks.ok() {
-		ptr.Off = tl.tasks.Off
-		t.tasksNext = d.uint(b, ptr)
+		t.tasksNext = d.ptrAt(b, tl.tasks.Off)
 	}
 	if tl.threadNode.ok() {
-		ptr.Off = tl.threadNode.Off
-		t.threadNext = d.uint(b, ptr)
+		t.threadNext = d.ptrAt(b, tl.threadNode.Off)
 	} else if tl.threadGroup.ok() {
-		ptr.Off = tl.threadGroup.Off
-		t.threadNext = d.uint(b, ptr)
+		t.threadNext = d.ptrAt(b, tl.threadGroup.Off)
 	}
 	st := k.stateBits()
 	t.StateCode = st.Code(t.State)

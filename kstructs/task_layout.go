@@ -13,27 +13,44 @@ import (
 // fieldLoc is where a member lies inside its outermost struct: found once
 // from DWARF so that whole structs can be read with one ReadVirt and their
 // members decoded from the bytes.
+// The bytes are decoded by dwarfx's one decoder (Field.Extract) for
+// bit-fields; the zero fieldLoc is absent, like noField.
 type fieldLoc struct {
-	Off  int        // byte offset from the start of the outer struct; -1 if absent
-	Size int        // byte size of the member
-	Type dwarf.Type // its type (typedefs kept)
+	Off   int        // byte offset from the start of the outer struct; -1 if absent
+	Size  int        // byte size of the member (of a bit-field's storage unit)
+	Type  dwarf.Type // its type (typedefs kept)
+	found bool
+	field dwarfx.Field // as dwarfx.Image.Member resolved it
 }
 
 // ok reports whether the member exists in this kernel.
-func (f fieldLoc) ok() bool { return f.Off >= 0 }
+func (f fieldLoc) ok() bool { return f.found }
 
 var noField = fieldLoc{Off: -1}
+
+// fixedField is a member of size bytes at byte offset off that DWARF does not
+// describe (fixed kernel layouts, pointers inside a member).
+func fixedField(off, size int) fieldLoc {
+	return fieldLoc{Off: off, Size: size, found: true, field: dwarfx.Field{ByteOffset: int64(off), ByteSize: int64(size)}}
+}
 
 // memberPath finds a member path ("se.vruntime", "rss_stat.count[1]",
 // "thread_info.cpu") inside struct type t, through dwarfx's one resolver:
 // members of anonymous structs and unions are found by their own names, as
 // C allows.
-func memberPath(t dwarf.Type, path string) (fieldLoc, error) {
-	f, err := (*dwarfx.Image)(nil).Member(t, path)
+func memberPath(t dwarf.Type, path string) (fieldLoc, error) { return memberIn(nil, t, path) }
+
+// memberIn is memberPath completing opaque member types through im.
+func memberIn(im *dwarfx.Image, t dwarf.Type, path string) (fieldLoc, error) {
+	f, err := im.Member(t, path)
 	if err != nil {
 		return noField, err
 	}
-	return fieldLoc{Off: int(f.ByteOffset), Size: int(f.Type.Size()), Type: f.Type}, nil
+	size := int(f.ByteSize)
+	if f.BitSize == 0 && f.Type != nil {
+		size = int(f.Type.Size())
+	}
+	return fieldLoc{Off: int(f.ByteOffset), Size: size, Type: f.Type, found: true, field: f}, nil
 }
 
 func typeName(t dwarf.Type) string {
@@ -56,6 +73,7 @@ func pointee(t dwarf.Type) (dwarf.Type, bool) {
 // layoutBuilder collects the member locations of one struct type; required
 // members that are missing become one error naming them all.
 type layoutBuilder struct {
+	im      *dwarfx.Image // completes opaque member types; may be nil
 	t       dwarf.Type
 	name    string
 	missing []string
@@ -74,7 +92,7 @@ func (b *layoutBuilder) need(paths ...string) fieldLoc {
 // opt is need for a member that older or differently configured kernels lack.
 func (b *layoutBuilder) opt(paths ...string) fieldLoc {
 	for _, p := range paths {
-		if f, err := memberPath(b.t, p); err == nil {
+		if f, err := memberIn(b.im, b.t, p); err == nil {
 			return f
 		}
 	}
@@ -94,10 +112,15 @@ type decoder struct {
 	ptr int
 }
 
-// uint decodes an unsigned member (1, 2, 4 or 8 bytes); 0 if absent.
+// uint decodes an unsigned member (1, 2, 4 or 8 bytes, or a bit-field);
+// 0 if absent or outside b.
 func (d decoder) uint(b []byte, f fieldLoc) uint64 {
-	if !f.ok() || f.Off+f.Size > len(b) {
+	if !f.ok() || f.Off < 0 || f.Off+f.Size > len(b) {
 		return 0
+	}
+	if f.field.BitSize > 0 {
+		x, _ := f.field.Extract(b, d.bo)
+		return x
 	}
 	return dwarfx.DecodeUint(d.bo, b[f.Off:f.Off+f.Size])
 }

@@ -93,43 +93,77 @@ func disCmd() *Command {
 }
 
 func runDis(s *Session, inv *Invocation) (Result, error) {
-	if len(inv.Args) == 0 || len(inv.Args) > 2 {
-		return nil, &UsageError{"dis", disUsage}
-	}
-	if inv.Has("r") && inv.Has("f") {
-		return nil, &UsageError{"dis", "-r and -f exclude each other"}
-	}
-	count := 0
-	if len(inv.Args) == 2 {
-		if inv.Has("r") || inv.Has("f") {
-			return nil, &UsageError{"dis", "-r and -f list to a function boundary and take no COUNT"}
-		}
-		n, err := strconv.ParseUint(inv.Args[1], 0, 31)
-		if err != nil || n == 0 {
-			return nil, &UsageError{"dis", fmt.Sprintf("count %q is not a positive number", inv.Args[1])}
-		}
-		if n > disMaxCount {
-			return nil, &UsageError{"dis", fmt.Sprintf("count too large (at most %d instructions)", disMaxCount)}
-		}
-		count = int(n)
+	count, err := disCount(inv)
+	if err != nil {
+		return nil, err
 	}
 	arch := disasm.Arch(s.K.Arch)
 	if !disasm.Supported(arch) {
 		return nil, fmt.Errorf("no disassembler for %s", s.K.Arch)
 	}
-	im := s.K.Image
+	t, err := s.disTarget(inv.Args[0], arch)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := t.span(s.K.Image, inv, count)
+	if err != nil {
+		return nil, err
+	}
+	insts, err := sp.decode(s, inv.Has("r"), t.addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.disResultOf(insts, inv.Has("l")), nil
+}
 
-	// The start address, and the function when the argument names one.
-	arg := inv.Args[0]
-	var addr uint64
-	sym, named := im.Lookup(arg)
-	if named {
-		if !isFunction(im, sym) {
-			return nil, fmt.Errorf("%s is not a function (symbol type %c)", arg, sym.Kind)
+// disCount checks dis's arguments and returns its COUNT (0: none).
+func disCount(inv *Invocation) (int, error) {
+	if len(inv.Args) == 0 || len(inv.Args) > 2 {
+		return 0, &UsageError{"dis", disUsage}
+	}
+	if inv.Has("r") && inv.Has("f") {
+		return 0, &UsageError{"dis", "-r and -f exclude each other"}
+	}
+	if len(inv.Args) < 2 {
+		return 0, nil
+	}
+	if inv.Has("r") || inv.Has("f") {
+		return 0, &UsageError{"dis", "-r and -f list to a function boundary and take no COUNT"}
+	}
+	n, err := strconv.ParseUint(inv.Args[1], 0, 31)
+	if err != nil || n == 0 {
+		return 0, &UsageError{"dis", fmt.Sprintf("count %q is not a positive number", inv.Args[1])}
+	}
+	if n > disMaxCount {
+		return 0, &UsageError{"dis", fmt.Sprintf("count too large (at most %d instructions)", disMaxCount)}
+	}
+	return int(n), nil
+}
+
+// disTarget is what dis's argument names: the start address, and the
+// function symbol when the argument names one.
+type disTarget struct {
+	arg   string
+	addr  uint64
+	sym   dwarfx.Symbol
+	named bool
+	arch  disasm.Arch
+}
+
+func (s *Session) disTarget(arg string, arch disasm.Arch) (*disTarget, error) {
+	im := s.K.Image
+	t := &disTarget{arg: arg, arch: arch}
+	t.sym, t.named = im.Lookup(arg)
+	if t.named {
+		if !isFunction(im, t.sym) {
+			return nil, fmt.Errorf("%s is not a function (symbol type %c)", arg, t.sym.Kind)
 		}
-		addr = sym.Addr
-	} else if a, ok := symPlusOffset(im, arg); ok {
-		addr = a
+		t.thumb(t.sym)
+		t.addr = t.sym.Addr &^ 1
+		return t, nil
+	}
+	if a, ok := symPlusOffset(im, arg); ok {
+		t.addr = a
 	} else {
 		a, err := s.resolveAddress(arg)
 		if err != nil {
@@ -138,66 +172,82 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 			}
 			return nil, err
 		}
-		addr = a
+		t.addr = a
 	}
-	// 32-bit ARM marks Thumb functions with the low bit of the symbol.
-	thumb := func(fn dwarfx.Symbol) {
-		if arch == disasm.ARM && fn.Addr&1 != 0 {
-			arch = disasm.Thumb
-		}
+	if fn, err := disFunction(im, t.addr); err == nil {
+		t.thumb(fn) // an address inside a Thumb function
 	}
-	if named {
-		thumb(sym)
-		addr &^= 1
-	} else if fn, err := disFunction(im, addr); err == nil {
-		thumb(fn) // an address inside a Thumb function
-	}
+	return t, nil
+}
 
-	var start, end uint64 // [start, end): the bytes to decode
-	limit := 0            // instruction limit (0: up to end)
+// thumb switches to Thumb when fn is one: 32-bit ARM marks Thumb functions
+// with the low bit of the symbol.
+func (t *disTarget) thumb(fn dwarfx.Symbol) {
+	if t.arch == disasm.ARM && fn.Addr&1 != 0 {
+		t.arch = disasm.Thumb
+	}
+}
+
+// disSpan is the bytes to decode, [start, end), and the instruction limit
+// (0: up to end).
+type disSpan struct {
+	arch       disasm.Arch
+	start, end uint64
+	limit      int
+}
+
+func (t *disTarget) span(im *dwarfx.Image, inv *Invocation, count int) (*disSpan, error) {
+	addr := t.addr
 	switch {
 	case inv.Has("r") || inv.Has("f"):
 		fn, err := disFunction(im, addr)
 		if err != nil {
 			return nil, err
 		}
-		thumb(fn)
+		t.thumb(fn)
 		if inv.Has("r") {
-			start, end = fn.Addr&^1, addr+1
-		} else {
-			start, end = addr, fn.Addr&^1+fn.Size
+			return t.checked(fn.Addr&^1, addr+1, 0)
 		}
-	case named && count == 0:
-		if sym.Size == 0 {
-			return nil, fmt.Errorf("%s has no size in the symbol table: give a COUNT", arg)
+		return t.checked(addr, fn.Addr&^1+fn.Size, 0)
+	case t.named && count == 0:
+		if t.sym.Size == 0 {
+			return nil, fmt.Errorf("%s has no size in the symbol table: give a COUNT", t.arg)
 		}
-		start, end = addr, sym.Addr&^1+sym.Size
+		return t.checked(addr, t.sym.Addr&^1+t.sym.Size, 0)
 	default:
-		limit = max(count, 1)
-		start, end = addr, addr+uint64(limit*disasm.MaxLen(arch))
+		limit := max(count, 1)
+		return t.checked(addr, addr+uint64(limit*disasm.MaxLen(t.arch)), limit)
 	}
-	if end-start > disMaxCount*uint64(disasm.MaxLen(arch)) {
+}
+
+func (t *disTarget) checked(start, end uint64, limit int) (*disSpan, error) {
+	if end-start > disMaxCount*uint64(disasm.MaxLen(t.arch)) {
 		return nil, fmt.Errorf("%#x-%#x is too large to disassemble", start, end)
 	}
+	return &disSpan{arch: t.arch, start: start, end: end, limit: limit}, nil
+}
 
+// decode reads and decodes the span; toAddr (-r) keeps the instructions
+// through the one holding addr.
+func (sp *disSpan) decode(s *Session, toAddr bool, addr uint64) ([]disasm.Inst, error) {
 	// -r decodes from the function start through the instruction holding
 	// ADDR, which may end past ADDR: read up to one instruction more.
-	readEnd := end
-	if inv.Has("r") {
-		readEnd = end - 1 + uint64(disasm.MaxLen(arch))
+	readEnd := sp.end
+	if toAddr {
+		readEnd = sp.end - 1 + uint64(disasm.MaxLen(sp.arch))
 	}
-	code, readErr := readText(s, start, readEnd-start)
+	code, readErr := readText(s, sp.start, readEnd-sp.start)
 	if len(code) == 0 && readErr != nil {
 		return nil, readErr
 	}
-	insts, used, err := disasm.DecodeAll(arch, code, start, limit)
+	insts, used, err := disasm.DecodeAll(sp.arch, code, sp.start, sp.limit)
 	if err != nil {
 		if errors.Is(err, disasm.ErrThumb) {
-			return nil, fmt.Errorf("%#x is Thumb code: %w", start, err)
+			return nil, fmt.Errorf("%#x is Thumb code: %w", sp.start, err)
 		}
 		return nil, err
 	}
-	if inv.Has("r") {
+	if toAddr {
 		for i, in := range insts {
 			if in.Addr+uint64(in.Len) > addr {
 				insts = insts[:i+1]
@@ -207,20 +257,24 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 	}
 	// Stopped short of what was asked because memory was unreadable?
 	if readErr != nil {
-		short := (limit > 0 && len(insts) < limit) || (limit == 0 && start+uint64(used) < end)
+		short := (sp.limit > 0 && len(insts) < sp.limit) || (sp.limit == 0 && sp.start+uint64(used) < sp.end)
 		if short {
 			return nil, readErr
 		}
 	}
-	if limit == 0 && !inv.Has("r") {
+	if sp.limit == 0 && !toAddr {
 		// Keep only instructions starting inside [start, end).
-		for len(insts) > 0 && insts[len(insts)-1].Addr >= end {
+		for len(insts) > 0 && insts[len(insts)-1].Addr >= sp.end {
 			insts = insts[:len(insts)-1]
 		}
 	}
+	return insts, nil
+}
 
+// disResultOf symbolizes the instructions (and their source lines, -l).
+func (s *Session) disResultOf(insts []disasm.Inst, lines bool) disResult {
 	symz := s.disSymbolizer()
-	r := disResult{lines: inv.Has("l")}
+	r := disResult{lines: lines}
 	for _, in := range insts {
 		d := disInst{
 			Address:  fmt.Sprintf("0x%0*x", s.hexWidth(), in.Addr),
@@ -237,12 +291,12 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 			d.Target = fmt.Sprintf("%#x", in.Target)
 			d.TargetSymbol = in.TargetSymbol(symz)
 		}
-		if r.lines {
-			d.File, d.Line, _ = im.LineAt(in.Addr)
+		if lines {
+			d.File, d.Line, _ = s.K.Image.LineAt(in.Addr)
 		}
 		r.Insts = append(r.Insts, d)
 	}
-	return r, nil
+	return r
 }
 
 // disFunction is the function (text symbol with a size) containing addr.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/kinspect/kinspect/kstructs"
@@ -22,12 +21,7 @@ type foreachItem struct {
 type foreachResult struct {
 	Command string        `json:"command"`
 	Tasks   []foreachItem `json:"tasks"`
-	text    string
-}
-
-func (r foreachResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
+	preformatted
 }
 
 var foreachStates = map[string]bool{"RU": true, "IN": true, "UN": true, "ST": true, "ZO": true, "TR": true,

@@ -3,7 +3,6 @@ package repl
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -20,12 +19,7 @@ type walkEntry struct {
 type walkResult struct {
 	Entries []walkEntry `json:"entries"`
 	Error   string      `json:"error,omitempty"` // the walk stopped early (corruption)
-	text    string
-}
-
-func (r walkResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
+	preformatted
 }
 
 // resolveOffset turns "struct.member", "struct_name.a.b" or a number into a
@@ -119,20 +113,36 @@ func listCmd() *Command {
 			"with an error after the entries found.",
 		Examples: []string{"list task_struct.tasks -H init_task.tasks", "list -H init_task.tasks -o task_struct.tasks -s task_struct.pid,comm",
 			"list -h ffff888100a58000 task_struct.children"},
-		Flags: []Flag{
+		Flags: joinFlags([]Flag{
 			{Short: "o", Arg: "OFFSET", Help: "offset of the next pointer / list_head (number or struct.member)"},
 			{Short: "e", Arg: "END", Help: "stop at this address"},
-			{Short: "s", Arg: "STRUCT", Help: "print struct[.member,...] of each entry"},
-			{Short: "S", Arg: "STRUCT", Help: "same as -s"},
+		}, entryFlags, []Flag{
 			{Short: "h", Arg: "ADDR", Help: "start at a structure with an embedded list_head"},
 			{Short: "H", Arg: "ADDR", Help: "start at a standalone list_head"},
 			{Short: "r", Help: "follow prev pointers"},
-			{Short: "x", Help: "hexadecimal"},
-			{Short: "d", Help: "decimal"},
-		},
+		}, radixFlags),
 		Complete: ArgExpression,
 		Run:      runList,
 	}
+}
+
+// The flags list and tree share: what to print of each entry, and the
+// radix.
+var (
+	entryFlags = []Flag{
+		{Short: "s", Arg: "STRUCT", Help: "print struct[.member,...] of each entry"},
+		{Short: "S", Arg: "STRUCT", Help: "same as -s"},
+	}
+	radixFlags = []Flag{{Short: "x", Help: "hexadecimal"}, {Short: "d", Help: "decimal"}}
+)
+
+// joinFlags concatenates flag groups in order.
+func joinFlags(groups ...[]Flag) []Flag {
+	var out []Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
 }
 
 func runList(s *Session, inv *Invocation) (Result, error) {
@@ -248,18 +258,15 @@ func treeCmd() *Command {
 			"a struct rb_root (or, with -r, a structure containing one at that offset; with -N an rb_node). " +
 			"-p adds each node's position. Only rbtree is supported.",
 		Examples: []string{"tree -t rbtree -o vmap_area.rb_node vmap_area_root", "tree -t rbtree -o sched_entity.run_node -l -p runqueues"},
-		Flags: []Flag{
+		Flags: joinFlags([]Flag{
 			{Short: "t", Arg: "TYPE", Help: "tree type: rbtree"},
 			{Short: "r", Arg: "OFFSET", Help: "offset of the rb_root inside root"},
 			{Short: "o", Arg: "OFFSET", Help: "offset of the rb_node in each entry"},
-			{Short: "s", Arg: "STRUCT", Help: "print struct[.member,...] of each entry"},
-			{Short: "S", Arg: "STRUCT", Help: "same as -s"},
+		}, entryFlags, []Flag{
 			{Short: "l", Help: "in-order (sorted) instead of pre-order"},
 			{Short: "N", Help: "root is an rb_node"},
 			{Short: "p", Help: "show each node's position"},
-			{Short: "x", Help: "hexadecimal"},
-			{Short: "d", Help: "decimal"},
-		},
+		}, radixFlags),
 		Complete: ArgExpression,
 		Run:      runTree,
 	}

@@ -32,12 +32,12 @@ func (s *Session) resolveAddress(arg string) (uint64, error) {
 	}
 	switch dwarfx.Strip(v.Type()).(type) {
 	case *dwarf.PtrType, *dwarf.IntType, *dwarf.UintType:
-		return v.Uint(s.K.Mem)
+		return v.Uint(s.K.Memory())
 	}
 	if a, ok := v.Addr(); ok {
 		return a, nil
 	}
-	return v.Uint(s.K.Mem)
+	return v.Uint(s.K.Memory())
 }
 
 // ---- sym ----

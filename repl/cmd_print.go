@@ -4,7 +4,6 @@ import (
 	"debug/dwarf"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -102,7 +101,7 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // printResult is one or more printed values.
 type printResult struct {
 	Values []printedValue `json:"values"`
-	text   string
+	preformatted
 }
 
 type printedValue struct {
@@ -110,11 +109,6 @@ type printedValue struct {
 	History int       `json:"history,omitempty"` // N of $N
 	CPU     *int      `json:"cpu,omitempty"`
 	Value   *jsonNode `json:"value"`
-}
-
-func (r printResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
 }
 
 func printCmd() *Command {
@@ -161,7 +155,7 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 			// (as gdb's "Cannot access memory"), not a value.
 			return fmt.Errorf("%s: %w", expr, n.Err)
 		}
-		if lv, err := v.Load(s.K.Mem); err == nil {
+		if lv, err := v.Load(s.K.Memory()); err == nil {
 			v = lv
 		}
 		s.history = append(s.history, HistoryEntry{Expr: expr, Value: v})
@@ -307,7 +301,7 @@ type structResult struct {
 	Size    int64         `json:"size"`
 	Members []memberDecl  `json:"members,omitempty"`
 	Objects []structValue `json:"objects,omitempty"`
-	text    string
+	preformatted
 }
 
 type memberDecl struct {
@@ -320,11 +314,6 @@ type structValue struct {
 	Addr  string    `json:"addr"`
 	CPU   *int      `json:"cpu,omitempty"`
 	Value *jsonNode `json:"value"`
-}
-
-func (r structResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
 }
 
 // lookupAggregate finds struct/union NAME.
@@ -635,12 +624,7 @@ type whatisResult struct {
 	Name string `json:"name"`
 	Decl string `json:"decl"`
 	Size *int64 `json:"size,omitempty"`
-	text string
-}
-
-func (r whatisResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
+	preformatted
 }
 
 func whatisCmd() *Command {

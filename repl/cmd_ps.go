@@ -3,7 +3,6 @@ package repl
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ func memPct(t *kstructs.Task, totalPages, pageSize uint64) float64 {
 type psResult struct {
 	tasks  []psTask
 	counts []psCount
-	text   string
+	preformatted
 }
 
 type psCount struct {
@@ -94,11 +93,6 @@ func (r psResult) MarshalJSON() ([]byte, error) {
 		return []byte("[]"), nil
 	}
 	return json.Marshal(r.tasks)
-}
-
-func (r psResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
 }
 
 func psCmd() *Command {

@@ -2,7 +2,6 @@ package repl
 
 import (
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -45,12 +44,7 @@ type runqGroup struct {
 
 type runqResult struct {
 	CPUs []runqCPU `json:"cpus"`
-	text string
-}
-
-func (r runqResult) Text(w io.Writer, s *Session) error {
-	_, err := io.WriteString(w, r.text)
-	return err
+	preformatted
 }
 
 func runqCmd() *Command {

@@ -71,17 +71,23 @@ var memberListRE = regexp.MustCompile(`^[A-Za-z_][\w.\[\]]*(,[A-Za-z_][\w.\[\]]*
 
 func parseT32Args(args []string) (t32Opts, []string, error) {
 	var o t32Opts
+	rest, err := o.parseArgs(args)
+	return o, rest, err
+}
+
+// parseArgs applies the %FLAGS among args to o and returns the others.
+func (o *t32Opts) parseArgs(args []string) ([]string, error) {
 	var rest []string
 	for _, a := range args {
 		ok, err := o.parse(a)
 		if err != nil {
-			return o, nil, err
+			return nil, err
 		}
 		if !ok {
 			rest = append(rest, a)
 		}
 	}
-	return o, rest, nil
+	return rest, nil
 }
 
 // vview evaluates expr and renders it with o.
@@ -143,15 +149,9 @@ func rqCmd() *Command {
 		Examples: []string{"rq 0", "rq 1 curr,nr_running", "rq %c 2 clock,clock_task"},
 		Run: func(s *Session, inv *Invocation) (Result, error) {
 			o := t32Opts{Location: true, Type: true, Hex: true, Symbols: true}
-			var rest []string
-			for _, a := range inv.Args {
-				ok, err := o.parse(a)
-				if err != nil {
-					return nil, err
-				}
-				if !ok {
-					rest = append(rest, a)
-				}
+			rest, err := o.parseArgs(inv.Args)
+			if err != nil {
+				return nil, err
 			}
 			if len(rest) == 0 || len(rest) > 2 {
 				return nil, &UsageError{"rq", "usage: rq [%FLAGS] CPU [MEMBER[,MEMBER...]]"}
@@ -191,15 +191,9 @@ func schedClassCmd() *Command {
 		Complete: ArgTask,
 		Run: func(s *Session, inv *Invocation) (Result, error) {
 			o := t32Opts{Type: true, Hex: true, Symbols: true}
-			var rest []string
-			for _, a := range inv.Args {
-				ok, err := o.parse(a)
-				if err != nil {
-					return nil, err
-				}
-				if !ok {
-					rest = append(rest, a)
-				}
+			rest, err := o.parseArgs(inv.Args)
+			if err != nil {
+				return nil, err
 			}
 			if len(rest) != 1 {
 				return nil, &UsageError{"sched_class", "usage: sched_class [%FLAGS] PID|TASK"}

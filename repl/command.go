@@ -62,6 +62,15 @@ type Result interface {
 	Text(w io.Writer, s *Session) error
 }
 
+// preformatted is the text output of a result whose text is built while
+// it runs (embedded in the result; JSON comes from the other fields).
+type preformatted struct{ text string }
+
+func (p preformatted) Text(w io.Writer, s *Session) error {
+	_, err := io.WriteString(w, p.text)
+	return err
+}
+
 // Invocation is one parsed command: its flags and positional arguments.
 type Invocation struct {
 	Cmd   *Command

@@ -89,7 +89,7 @@ type decoder struct {
 }
 
 func (s *Session) decoder() *decoder {
-	return &decoder{im: s.K.Image, mem: s.K.Mem, bo: s.K.Image.ByteOrder(), strings: true}
+	return &decoder{im: s.K.Image, mem: s.K.Memory(), bo: s.K.Image.ByteOrder(), strings: true}
 }
 
 // object is a window on bytes read from the target: bad marks bytes that

@@ -344,7 +344,7 @@ func biInt(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark.Tu
 			case *dwarf.StructType, *dwarf.ArrayType:
 				return nil, fmt.Errorf("int: %s is a %s: use address_of for its address", o.desc(), dwarfx.TypeString(o.v.Type()))
 			}
-			x, err := o.v.Uint(st.k().Mem)
+			x, err := o.v.Uint(st.k().Memory())
 			if err != nil {
 				return nil, readFault(err)
 			}
@@ -398,7 +398,7 @@ func biCstr(st *state, th *starlark.Thread, args starlark.Tuple, kw []starlark.T
 	if err != nil {
 		return nil, err
 	}
-	s, err := dwarfx.ReadCString(st.k().Mem, a, max)
+	s, err := dwarfx.ReadCString(st.k().Memory(), a, max)
 	if err != nil {
 		return nil, readFault(err)
 	}

@@ -31,33 +31,33 @@ var (
 )
 
 func (st *state) object(v dwarfx.Value) *Object {
-	return &Object{v: v.WithImage(st.k().Image).WithMem(st.k().Mem), st: st}
+	return &Object{v: v.WithImage(st.k().Image).WithMem(st.k().Memory()), st: st}
 }
 
 // wrap turns a value into Starlark: scalars are read, the rest stays an Object.
 func (st *state) wrap(v dwarfx.Value) (starlark.Value, error) {
 	switch t := dwarfx.Strip(v.Type()).(type) {
 	case *dwarf.BoolType:
-		x, err := v.Uint(st.k().Mem)
+		x, err := v.Uint(st.k().Memory())
 		if err != nil {
 			return nil, readFault(err)
 		}
 		return starlark.Bool(x != 0), nil
 	case *dwarf.IntType, *dwarf.CharType, *dwarf.EnumType:
-		x, err := v.Int(st.k().Mem)
+		x, err := v.Int(st.k().Memory())
 		if err != nil {
 			return nil, readFault(err)
 		}
 		return starlark.MakeInt64(x), nil
 	case *dwarf.UintType, *dwarf.UcharType:
-		x, err := v.Uint(st.k().Mem)
+		x, err := v.Uint(st.k().Memory())
 		if err != nil {
 			return nil, readFault(err)
 		}
 		return starlark.MakeUint64(x), nil
 	case *dwarf.FloatType:
 		_ = t
-		x, err := v.Float(st.k().Mem)
+		x, err := v.Float(st.k().Memory())
 		if err != nil {
 			return nil, readFault(err)
 		}
@@ -108,7 +108,7 @@ func (o *Object) cstring() (string, bool) {
 	default:
 		return "", false
 	}
-	s, err := o.v.CString(o.st.k().Mem, int(max(o.v.Size(), 0)))
+	s, err := o.v.CString(o.st.k().Memory(), int(max(o.v.Size(), 0)))
 	if err != nil {
 		return "", false
 	}
@@ -120,7 +120,7 @@ func (o *Object) Freeze()      {}
 
 func (o *Object) Truth() starlark.Bool {
 	if _, ok := dwarfx.Strip(o.v.Type()).(*dwarf.PtrType); ok {
-		p, err := o.v.Uint(o.st.k().Mem)
+		p, err := o.v.Uint(o.st.k().Memory())
 		return starlark.Bool(err == nil && p != 0)
 	}
 	return true
@@ -148,7 +148,7 @@ func (o *Object) pointer() (uint64, error) {
 	if _, ok := dwarfx.Strip(o.v.Type()).(*dwarf.PtrType); !ok {
 		return 0, fmt.Errorf("%s is not a pointer (type %s)", o.desc(), dwarfx.TypeString(o.v.Type()))
 	}
-	p, err := o.v.Uint(o.st.k().Mem)
+	p, err := o.v.Uint(o.st.k().Memory())
 	return p, readFault(err)
 }
 
