@@ -18,7 +18,7 @@ func (k *Kernel) TraceRawPages(ti *TraceInstance, cpu int) ([][]byte, []error) {
 	}
 	for _, tc := range ti.CPUs {
 		if tc.CPU == cpu {
-			return k.ftRawPages(l, ti, tc)
+			return k.ftReader().ftRawPages(l, ti, tc)
 		}
 	}
 	return nil, []error{fmt.Errorf("trace instance %q has no buffer for cpu %d", ti.Name, cpu)}
