@@ -23,7 +23,7 @@ Exception and syscall entries show the registers they saved; stack changes are
 marked "--- <IRQ stack> ---". When an unwind stops before the stack's entry
 point, the reason and the address are printed; bt -t then lists the text
 addresses found on the stack.`,
-		Examples: []string{"bt", "bt -a", "bt -p", "bt -l 1", "bt -f ffff888100a58000", "bt -c 0,2", "bt -t sh"},
+		Examples: []string{"bt", "bt -a", "bt -p", "bt -l 1", "bt -f ffff888100a58000", "bt -c 0,2", "bt -t sh", "bt --args --locals"},
 		Flags: []Flag{
 			{Short: "a", Help: "the active task of every CPU"},
 			{Short: "c", Arg: "cpus", Help: "the active task of the given CPUs (e.g. 0,2-3)"},
@@ -32,6 +32,8 @@ addresses found on the stack.`,
 			{Short: "l", Help: "show file and line numbers, with inlined functions as frames"},
 			{Short: "s", Help: "show function+offset"},
 			{Short: "t", Help: "list every kernel text address found on the stack"},
+			{Long: "args", Help: "show each frame's arguments (name, type, value), inlined functions as frames"},
+			{Long: "locals", Help: "show each frame's local variables, inlined functions as frames"},
 		},
 		Complete: ArgTask,
 		Run:      runBt,
@@ -64,18 +66,20 @@ type btTask struct {
 }
 
 type btFrame struct {
-	Level         int      `json:"level"`
-	SP            string   `json:"sp"`
-	PC            string   `json:"pc"`
-	FP            string   `json:"fp"`
-	Function      string   `json:"function"`
-	Offset        uint64   `json:"offset"`
-	File          string   `json:"file,omitempty"`
-	Line          int      `json:"line,omitempty"`
-	Inline        bool     `json:"inline,omitempty"`
-	Stack         string   `json:"stack"`
-	ExceptionRegs *btRegs  `json:"exception_regs,omitempty"`
-	Words         []string `json:"words,omitempty"`
+	Level         int            `json:"level"`
+	SP            string         `json:"sp"`
+	PC            string         `json:"pc"`
+	FP            string         `json:"fp"`
+	Function      string         `json:"function"`
+	Offset        uint64         `json:"offset"`
+	File          string         `json:"file,omitempty"`
+	Line          int            `json:"line,omitempty"`
+	Inline        bool           `json:"inline,omitempty"`
+	Stack         string         `json:"stack"`
+	ExceptionRegs *btRegs        `json:"exception_regs,omitempty"`
+	Words         []string       `json:"words,omitempty"`
+	Args          []frameVarJSON `json:"args,omitempty"`
+	Locals        []frameVarJSON `json:"locals,omitempty"`
 	frame         kstructs.Frame
 }
 
@@ -141,7 +145,7 @@ func runBt(s *Session, inv *Invocation) (Result, error) {
 		tasks = []*kstructs.Task{t}
 	}
 	res := &btResult{style: k.CrashStyle(), flags: map[string]bool{}}
-	for _, f := range []string{"f", "l", "s", "t"} {
+	for _, f := range []string{"f", "l", "s", "t", "args", "locals"} {
 		res.flags[f] = inv.Has(f)
 	}
 	for _, t := range tasks {
@@ -167,7 +171,17 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 	out.Stopped = bt.Stopped
 	out.Notes = bt.Notes
 	frames := bt.Frames
-	if flags["l"] {
+	var vars []kstructs.FrameVars
+	switch {
+	case flags["args"] || flags["locals"]:
+		if vars, err = k.BacktraceVars(bt); err != nil {
+			out.Error = err.Error()
+		}
+		frames = frames[:0:0]
+		for _, v := range vars {
+			frames = append(frames, v.Frame)
+		}
+	case flags["l"]:
 		frames = k.SymbolizeFrames(frames)
 	}
 	for i, f := range frames {
@@ -193,6 +207,9 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 					jf.Words = append(jf.Words, s.addr(w))
 				}
 			}
+		}
+		if vars != nil {
+			s.addFrameVars(&jf, vars[i], flags)
 		}
 		out.Frames = append(out.Frames, jf)
 	}
@@ -340,6 +357,8 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 		if r.flags["l"] && f.File != "" {
 			fmt.Fprintf(w, "    %s: %d\n", f.File, f.Line)
 		}
+		writeFrameVars(w, "", jf.Args)
+		writeFrameVars(w, "", jf.Locals)
 		if ws := t.words[i]; len(ws) > 0 {
 			writeFrameWords(w, s, f.SP, ws)
 		}

@@ -1,0 +1,176 @@
+package dwarfx
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-delve/delve/pkg/dwarf/op"
+)
+
+// errEntryValue marks a location that is the value a register had on entry
+// (DW_OP_entry_value): only the caller's call-site information can give it.
+var errEntryValue = errors.New("entry value")
+
+// errSynthetic marks a pointer the compiler optimized away whose target is
+// known (DW_OP_implicit_pointer): gdb's "<synthetic pointer>".
+var errSynthetic = errors.New("<synthetic pointer>")
+
+const (
+	opFbreg              = 0x91
+	opEntryValue         = 0xa3
+	opGNUEntryValue      = 0xf3
+	opCallFrameCFA       = 0x9c
+	opImplicitPointer    = 0xa0
+	opGNUImplicitPointer = 0xf2
+	maxPieceBytes        = 1 << 16
+	maxLocationBytes     = 1 << 12
+)
+
+// locate evaluates a variable's location expression into a Value.
+func (ev *locEval) locate(d *varDesc, expr []byte) (Value, error) {
+	switch expr[0] {
+	case opEntryValue, opGNUEntryValue:
+		return Value{}, errEntryValue
+	case opImplicitPointer, opGNUImplicitPointer:
+		return Value{}, errSynthetic
+	}
+	fb, fbErr := int64(0), error(nil)
+	if expr[0] == opFbreg {
+		fb, fbErr = ev.frameBase(d)
+		if fbErr != nil {
+			return Value{}, fbErr
+		}
+	}
+	addr, pieces, err := ev.exec(expr, fb)
+	if err != nil {
+		return Value{}, err
+	}
+	if pieces == nil {
+		return ev.im.NewValueAt(d.typ, uint64(addr)), nil
+	}
+	if len(pieces) == 1 && pieces[0].Kind == op.AddrPiece {
+		return ev.im.NewValueAt(d.typ, pieces[0].Val), nil
+	}
+	b, err := ev.assemble(pieces, sizeOf(d.typ))
+	if err != nil {
+		return Value{}, err
+	}
+	return NewConstBytes(d.typ, b).WithImage(ev.im), nil
+}
+
+// frameBase evaluates the enclosing subprogram's DW_AT_frame_base.
+func (ev *locEval) frameBase(d *varDesc) (int64, error) {
+	expr, err := ev.expression(d.frameBase, d.unit)
+	if err != nil {
+		return 0, fmt.Errorf("frame base: %w", err)
+	}
+	if len(expr) == 0 {
+		return 0, errUnavailable
+	}
+	addr, pieces, err := ev.exec(expr, 0)
+	if err != nil {
+		return 0, err
+	}
+	if len(pieces) == 1 && pieces[0].Kind == op.RegPiece {
+		v, ok := ev.regs.Get(pieces[0].Val)
+		if !ok {
+			return 0, errUnavailable
+		}
+		return int64(v), nil
+	}
+	return addr, nil
+}
+
+// exec runs delve's stack machine over expr with the frame's registers.
+// delve's evaluator can index an empty stack on malformed input: a panic
+// there becomes an error naming the expression.
+func (ev *locEval) exec(expr []byte, frameBase int64) (addr int64, pieces []op.Piece, err error) {
+	if len(expr) > maxLocationBytes {
+		return 0, nil, fmt.Errorf("location expression of %d bytes", len(expr))
+	}
+	if expr[0] == opCallFrameCFA && ev.regs.CFA == 0 {
+		return 0, nil, errUnavailable
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			addr, pieces, err = 0, nil, fmt.Errorf("bad location expression % x: %v", expr, r)
+		}
+	}()
+	regs := ev.dwarfRegs(frameBase)
+	read := func(b []byte, a uint64) (int, error) {
+		if ev.mem == nil {
+			return 0, op.ErrMemoryReadUnavailable
+		}
+		if err := ev.mem.ReadVirt(b, a); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	addr, pieces, err = op.ExecuteStackProgram(*regs, expr, ev.im.ptr, read)
+	if err != nil && strings.Contains(err.Error(), "not available") {
+		err = errUnavailable
+	}
+	for _, p := range pieces {
+		if p.Kind == op.RegPiece {
+			if _, ok := ev.regs.Get(p.Val); !ok {
+				return 0, nil, errUnavailable
+			}
+		}
+	}
+	return addr, pieces, err
+}
+
+func (ev *locEval) dwarfRegs(frameBase int64) *op.DwarfRegisters {
+	var rs []*op.DwarfRegister
+	if ev.regs != nil {
+		rs = make([]*op.DwarfRegister, len(ev.regs.Vals))
+		for i, v := range ev.regs.Vals {
+			if ev.regs.Known[i] {
+				rs[i] = op.DwarfRegisterFromUint64(v)
+			}
+		}
+	}
+	r := op.NewDwarfRegisters(ev.im.kaslr.Load(), rs, ev.im.order, 0, 0, 0, 0)
+	if ev.regs != nil {
+		r.CFA = int64(ev.regs.CFA)
+	}
+	r.FrameBase = frameBase
+	return r
+}
+
+// assemble builds a value from the pieces of a composite location
+// (DW_OP_piece): registers, memory and implicit values.
+func (ev *locEval) assemble(pieces []op.Piece, size int64) ([]byte, error) {
+	var out []byte
+	for _, p := range pieces {
+		n := p.Size
+		if n == 0 { // a whole-value register or implicit location
+			n = int(size)
+		}
+		if n < 0 || len(out)+n > maxPieceBytes {
+			return nil, fmt.Errorf("location piece of %d bytes", n)
+		}
+		b := make([]byte, n)
+		switch p.Kind {
+		case op.RegPiece:
+			v, _ := ev.regs.Get(p.Val)
+			putUint(ev.im.order, b, v)
+		case op.AddrPiece:
+			if ev.mem == nil {
+				return nil, op.ErrMemoryReadUnavailable
+			}
+			if err := ev.mem.ReadVirt(b, p.Val); err != nil {
+				return nil, fmt.Errorf("reading %d bytes at %#x: %w", n, p.Val, err)
+			}
+		case op.ImmPiece:
+			if p.Bytes != nil {
+				copy(b, p.Bytes)
+			} else {
+				putUint(ev.im.order, b, p.Val)
+			}
+		}
+		out = append(out, b...)
+	}
+	return out, nil
+}
