@@ -83,4 +83,3 @@ func (k *Kernel) frameVars(f Frame, pc uint64, regs *dwarfx.FrameRegs) []FrameVa
 	}
 	return out
 }
-
