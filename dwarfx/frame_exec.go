@@ -21,6 +21,7 @@ const (
 	opEntryValue         = 0xa3
 	opGNUEntryValue      = 0xf3
 	opCallFrameCFA       = 0x9c
+	opImplicitValue      = 0x9e
 	opImplicitPointer    = 0xa0
 	opGNUImplicitPointer = 0xf2
 	maxPieceBytes        = 1 << 16
@@ -88,6 +89,9 @@ func (ev *locEval) frameBase(d *varDesc) (int64, error) {
 func (ev *locEval) exec(expr []byte, frameBase int64) (addr int64, pieces []op.Piece, err error) {
 	if len(expr) > maxLocationBytes {
 		return 0, nil, fmt.Errorf("location expression of %d bytes", len(expr))
+	}
+	if err := checkImplicitValues(expr); err != nil {
+		return 0, nil, err
 	}
 	if expr[0] == opCallFrameCFA && ev.regs.CFA == 0 {
 		return 0, nil, errUnavailable
@@ -173,4 +177,20 @@ func (ev *locEval) assemble(pieces []op.Piece, size int64) ([]byte, error) {
 		out = append(out, b...)
 	}
 	return out, nil
+}
+
+// checkImplicitValues rejects an expression in which a DW_OP_implicit_value
+// byte is followed by a block length beyond the expression: delve allocates
+// the declared length before reading it. The scan looks at every byte, not
+// only opcodes, so it can only refuse too much, never too little.
+func checkImplicitValues(expr []byte) error {
+	for i, b := range expr {
+		if b != opImplicitValue {
+			continue
+		}
+		if n, p := uleb(expr, i+1); p < 0 || n > uint64(len(expr)) {
+			return fmt.Errorf("malformed DW_OP_implicit_value in location expression % x", expr)
+		}
+	}
+	return nil
 }
