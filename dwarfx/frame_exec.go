@@ -21,6 +21,10 @@ const (
 	opEntryValue         = 0xa3
 	opGNUEntryValue      = 0xf3
 	opCallFrameCFA       = 0x9c
+	opReg0               = 0x50
+	opReg31              = 0x6f
+	opRegx               = 0x90
+	opConstu             = 0x10
 	opImplicitValue      = 0x9e
 	opImplicitPointer    = 0xa0
 	opGNUImplicitPointer = 0xf2
@@ -32,7 +36,10 @@ const (
 func (ev *locEval) locate(d *varDesc, expr []byte) (Value, error) {
 	switch expr[0] {
 	case opEntryValue, opGNUEntryValue:
-		return Value{}, errEntryValue
+		var err error
+		if expr, err = ev.substituteEntryValue(expr); err != nil {
+			return Value{}, err
+		}
 	case opImplicitPointer, opGNUImplicitPointer:
 		return Value{}, errSynthetic
 	}
@@ -193,4 +200,83 @@ func checkImplicitValues(expr []byte) error {
 		}
 	}
 	return nil
+}
+
+// substituteEntryValue replaces a leading DW_OP_entry_value(DW_OP_regN)
+// by the value the caller passed in that register, as its call site
+// describes it (DW_TAG_call_site_parameter's DW_AT_call_value, evaluated
+// in the caller's frame): DW_OP_constu VALUE, then the rest.
+func (ev *locEval) substituteEntryValue(expr []byte) ([]byte, error) {
+	n, p := uleb(expr, 1)
+	if p < 0 || n > uint64(len(expr)-p) || ev.entry == nil {
+		return nil, errEntryValue
+	}
+	reg, ok := singleRegister(expr[p : p+int(n)])
+	if !ok {
+		return nil, errEntryValue
+	}
+	v, ok := ev.entry(ev.callee, reg)
+	if !ok {
+		return nil, errEntryValue
+	}
+	out := []byte{opConstu}
+	for {
+		b := byte(v & 0x7f)
+		if v >>= 7; v != 0 {
+			out = append(out, b|0x80)
+			continue
+		}
+		out = append(out, b)
+		break
+	}
+	return append(out, expr[p+int(n):]...), nil
+}
+
+// EntryValues resolves the values a frame's registers had on entry to
+// function callee from its caller's call site.
+type EntryValues func(callee string, reg uint64) (uint64, bool)
+
+// CallSiteEntryValues returns the entry values of the frame called from
+// the call ending at callerPC (a run-time return address - 1), in the
+// caller's frame (callerRegs).
+func (im *Image) CallSiteEntryValues(callerPC uint64, callerRegs *FrameRegs, mem Memory) EntryValues {
+	a := callerPC - im.kaslr.Load()
+	return func(callee string, reg uint64) (uint64, bool) {
+		for _, cp := range im.callParamsAt(a) {
+			// A call site naming another function called it by a tail
+			// call: its parameters are not this frame's.
+			if cp.reg != reg || cp.callee != "" && cp.callee != callee {
+				continue
+			}
+			ev := &locEval{im: im, a: a, regs: callerRegs, mem: mem}
+			v, err := ev.value(cp)
+			return v, err == nil
+		}
+		return 0, false
+	}
+}
+
+// value evaluates a call-site parameter's DW_AT_call_value.
+func (ev *locEval) value(cp callParam) (uint64, error) {
+	if len(cp.value) == 0 || cp.value[0] == opEntryValue || cp.value[0] == opGNUEntryValue {
+		return 0, errEntryValue
+	}
+	var fb int64
+	if cp.value[0] == opFbreg {
+		var err error
+		if fb, err = ev.frameBase(&varDesc{frameBase: cp.frameBase, unit: cp.unit}); err != nil {
+			return 0, err
+		}
+	}
+	addr, pieces, err := ev.exec(cp.value, fb)
+	if err != nil {
+		return 0, err
+	}
+	if len(pieces) > 1 || len(pieces) == 1 && pieces[0].Kind == op.AddrPiece {
+		return 0, errEntryValue
+	}
+	if len(pieces) == 1 && pieces[0].Kind == op.ImmPiece {
+		return pieces[0].Val, nil
+	}
+	return uint64(addr), nil
 }

@@ -74,13 +74,18 @@ type FrameScope struct {
 // FrameVars returns the parameters and locals of the scopes holding pc (a
 // run-time address; callers pass return address - 1 for frames that made
 // a call), innermost first, with values located through regs and mem.
-func (im *Image) FrameVars(pc uint64, regs *FrameRegs, mem Memory) ([]FrameScope, error) {
+// entry, if not nil, gives the values registers had on entry (for
+// DW_OP_entry_value), from the caller's call site.
+func (im *Image) FrameVars(pc uint64, regs *FrameRegs, mem Memory, entry EntryValues) ([]FrameScope, error) {
 	a := pc - im.kaslr.Load()
 	scopes, err := im.varScopesAt(a)
 	if err != nil {
 		return nil, err
 	}
-	ev := &locEval{im: im, a: a, regs: regs, mem: mem}
+	ev := &locEval{im: im, a: a, regs: regs, mem: mem, entry: entry}
+	if len(scopes) > 0 {
+		ev.callee = scopes[len(scopes)-1].function
+	}
 	out := make([]FrameScope, len(scopes))
 	for i, s := range scopes {
 		out[i] = FrameScope{Function: s.function, Inlined: s.inlined, Vars: make([]FrameVar, len(s.vars))}
@@ -93,10 +98,14 @@ func (im *Image) FrameVars(pc uint64, regs *FrameRegs, mem Memory) ([]FrameScope
 
 // locEval evaluates locations at one pc.
 type locEval struct {
-	im   *Image
-	a    uint64 // link-time pc
-	regs *FrameRegs
-	mem  Memory
+	im    *Image
+	a     uint64 // link-time pc
+	regs  *FrameRegs
+	mem   Memory
+	entry EntryValues
+	// callee is the function the frame's caller called: the outermost
+	// scope, whose entry values the call site gives.
+	callee string
 }
 
 // errUnavailable marks a location needing a register that was not recovered.

@@ -21,10 +21,23 @@ type frameCache struct {
 	cfiErr  error
 }
 
-// pcScopes is what the unit says about one pc, innermost scope first.
+// pcScopes is what the unit says about one pc, innermost scope first, and,
+// when the pc is a call's last byte (a return address - 1), the values the
+// call site says the caller passed in registers.
 type pcScopes struct {
 	scopes []varScope
+	params []callParam
 	err    error
+}
+
+// callParam is a DW_TAG_call_site_parameter: the callee's register reg
+// held the value of expression value (in the caller's frame) at the call.
+type callParam struct {
+	callee    string // the function called (DW_AT_call_origin), "" for an indirect call
+	reg       uint64
+	value     []byte
+	frameBase any
+	unit      *unitCtx
 }
 
 // varScope is one function activation at a pc: the subprogram, or a
@@ -61,33 +74,42 @@ func (im *Image) varScopesAt(a uint64) ([]varScope, error) {
 		ps := v.(*pcScopes)
 		return ps.scopes, ps.err
 	}
-	ps := &pcScopes{}
-	ps.scopes, ps.err = im.readVarScopes(a)
+	ps := im.readVarScopes(a)
 	im.frames.scopes.Store(a, ps)
 	return ps.scopes, ps.err
 }
 
-func (im *Image) readVarScopes(a uint64) ([]varScope, error) {
+// callParamsAt returns the call-site parameters of the call ending at
+// link-time address a.
+func (im *Image) callParamsAt(a uint64) []callParam {
+	if _, err := im.varScopesAt(a); err != nil {
+		return nil
+	}
+	v, _ := im.frames.scopes.Load(a)
+	return v.(*pcScopes).params
+}
+
+func (im *Image) readVarScopes(a uint64) *pcScopes {
 	uoff, ok := im.unitAt(a)
 	if !ok {
-		return nil, fmt.Errorf("no debug information covers %#x", a+im.kaslr.Load())
+		return &pcScopes{err: fmt.Errorf("no debug information covers %#x", a+im.kaslr.Load())}
 	}
 	ui, _ := im.unitIndex(uoff)
 	c, err := im.dwarfFor(uoff)
 	if err != nil {
-		return nil, err
+		return &pcScopes{err: err}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := &scopeWalk{im: im, c: c, a: a, unit: &unitCtx{vers: im.idx.units[ui].vers}}
 	if err := w.run(uoff); err != nil {
-		return nil, err
+		return &pcScopes{err: err}
 	}
-	out := make([]varScope, 0, len(w.open))
+	out := &pcScopes{scopes: make([]varScope, 0, len(w.open)), params: w.params}
 	for i := len(w.open) - 1; i >= 0; i-- {
-		out = append(out, w.open[i].scope)
+		out.scopes = append(out.scopes, w.open[i].scope)
 	}
-	return out, nil
+	return out
 }
 
 // scopeWalk walks one unit's tree, descending only into the scopes whose
@@ -100,6 +122,8 @@ type scopeWalk struct {
 	open []openScope // subprogram and inlined scopes holding a, outermost first
 	live []int       // indexes in open of the scopes the walk is inside
 	fb   any
+	// params are the parameters of the call site returning to a+1.
+	params []callParam
 }
 
 type openScope struct {
@@ -150,6 +174,11 @@ func (w *scopeWalk) visit(r *dwarf.Reader, e *dwarf.Entry, depth int) bool {
 		if len(w.live) > 0 {
 			top := &w.open[w.live[len(w.live)-1]].scope
 			top.vars = append(top.vars, w.varOf(e))
+		}
+	case dwarf.TagCallSite, tagGNUCallSite:
+		if e.Children && len(w.live) > 0 && w.returnsTo(e) {
+			w.readCallParams(r, w.calleeOf(e))
+			return false
 		}
 	case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock:
 		if !w.c.holds(e, w.a) {
@@ -213,4 +242,73 @@ func (w *scopeWalk) varOf(e *dwarf.Entry) varDesc {
 		src, _ = r.Next()
 	}
 	return v
+}
+
+// GCC's DWARF 4 call-site extension (DW_TAG_GNU_call_site and friends),
+// which DWARF 5 standardised.
+const (
+	tagGNUCallSite          dwarf.Tag  = 0x4109
+	tagGNUCallSiteParameter dwarf.Tag  = 0x410a
+	attrGNUCallSiteValue    dwarf.Attr = 0x2111
+)
+
+// returnsTo reports whether call site e returns to a+1 (DWARF 5's
+// DW_AT_call_return_pc; GCC's DWARF 4 extension puts it in DW_AT_low_pc).
+func (w *scopeWalk) returnsTo(e *dwarf.Entry) bool {
+	ret, ok := e.Val(dwarf.AttrCallReturnPC).(uint64)
+	if !ok {
+		ret, ok = e.Val(dwarf.AttrLowpc).(uint64)
+	}
+	return ok && ret == w.a+1
+}
+
+// calleeOf names the function call site e calls (DW_AT_call_origin; GCC's
+// DWARF 4 extension uses DW_AT_abstract_origin).
+func (w *scopeWalk) calleeOf(e *dwarf.Entry) string {
+	o, ok := e.Val(dwarf.AttrCallOrigin).(dwarf.Offset)
+	if !ok {
+		o, ok = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+	}
+	if !ok {
+		return ""
+	}
+	return w.c.scopeName(scope{origin: o})
+}
+
+// readCallParams reads a call site's children: the parameters whose
+// location is a register and whose value the caller knows.
+func (w *scopeWalk) readCallParams(r *dwarf.Reader, callee string) {
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil || e.Tag == 0 {
+			return
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+		if e.Tag != dwarf.TagCallSiteParameter && e.Tag != tagGNUCallSiteParameter {
+			continue
+		}
+		loc, _ := e.Val(dwarf.AttrLocation).([]byte)
+		val, ok := e.Val(dwarf.AttrCallValue).([]byte)
+		if !ok {
+			val, ok = e.Val(attrGNUCallSiteValue).([]byte)
+		}
+		if reg, isReg := singleRegister(loc); isReg && ok {
+			w.params = append(w.params, callParam{callee: callee, reg: reg, value: val, frameBase: w.fb, unit: w.unit})
+		}
+	}
+}
+
+// singleRegister decodes a location that is one register (DW_OP_regN or
+// DW_OP_regx N).
+func singleRegister(loc []byte) (uint64, bool) {
+	switch {
+	case len(loc) == 1 && loc[0] >= opReg0 && loc[0] <= opReg31:
+		return uint64(loc[0] - opReg0), true
+	case len(loc) > 1 && loc[0] == opRegx:
+		n, p := uleb(loc, 1)
+		return n, p == len(loc)
+	}
+	return 0, false
 }

@@ -23,6 +23,34 @@ type FrameVars struct {
 // pc as frames of their own (as SymbolizeFrames), and each frame's
 // parameters and locals.
 func (k *Kernel) BacktraceVars(bt *Backtrace) ([]FrameVars, error) {
+	steps, err := k.frameRegs(bt)
+	if err != nil {
+		return nil, err
+	}
+	var out []FrameVars
+	for i, st := range steps {
+		var entry dwarfx.EntryValues
+		if i+1 < len(steps) && bt.Frames[i].ExceptionRegs == nil && steps[i+1].frame.IsReturn {
+			entry = k.Image.CallSiteEntryValues(steps[i+1].pc, steps[i+1].regs, k)
+		}
+		out = append(out, k.frameVars(st.frame, st.pc, st.regs, entry)...)
+	}
+	for i := range out {
+		out[i].Frame.Level = i
+	}
+	return out, nil
+}
+
+// frameStep is one frame of the primary unwinder with its registers.
+type frameStep struct {
+	frame Frame
+	pc    uint64 // the pc whose scope and location entries apply
+	regs  *dwarfx.FrameRegs
+}
+
+// frameRegs recovers each frame's registers: the CPU's or the context
+// switch's for the first, then the callee's CFI row or an entry's pt_regs.
+func (k *Kernel) frameRegs(bt *Backtrace) ([]frameStep, error) {
 	u, t, _, err := k.unwindTask(bt.Task)
 	if err != nil {
 		return nil, err
@@ -36,14 +64,14 @@ func (k *Kernel) BacktraceVars(bt *Backtrace) ([]FrameVars, error) {
 	} else {
 		regs = tab.frameRegs(u.ops.spec, nil, false)
 	}
-	var out []FrameVars
+	steps := make([]frameStep, 0, len(bt.Frames))
 	for _, f := range bt.Frames {
 		pc := f.PC
 		if f.IsReturn {
 			pc-- // the call's scope and location-list entry, not the next statement's
 		}
 		caller, cfiErr := k.Image.CFIStep(pc, regs, k, tab.abi)
-		out = append(out, k.frameVars(f, pc, regs)...)
+		steps = append(steps, frameStep{frame: f, pc: pc, regs: regs})
 		switch {
 		case f.ExceptionRegs != nil && !f.ExceptionRegs.Partial:
 			regs = tab.frameRegs(u.ops.spec, f.ExceptionRegs, true)
@@ -53,21 +81,18 @@ func (k *Kernel) BacktraceVars(bt *Backtrace) ([]FrameVars, error) {
 			regs = tab.frameRegs(u.ops.spec, nil, false)
 		}
 	}
-	for i := range out {
-		out[i].Frame.Level = i
-	}
-	return out, nil
+	return steps, nil
 }
 
 // frameVars symbolizes one frame into its inline frames and the frame
 // itself, each with its scope's variables.
-func (k *Kernel) frameVars(f Frame, pc uint64, regs *dwarfx.FrameRegs) []FrameVars {
+func (k *Kernel) frameVars(f Frame, pc uint64, regs *dwarfx.FrameRegs, entry dwarfx.EntryValues) []FrameVars {
 	frames := k.SymbolizeFrames([]Frame{f})
 	out := make([]FrameVars, len(frames))
 	for i := range frames {
 		out[i].Frame = frames[i]
 	}
-	scopes, err := k.Image.FrameVars(pc, regs, k)
+	scopes, err := k.Image.FrameVars(pc, regs, k, entry)
 	if err != nil {
 		for i := range out {
 			out[i].Err = err.Error()
@@ -75,7 +100,8 @@ func (k *Kernel) frameVars(f Frame, pc uint64, regs *dwarfx.FrameRegs) []FrameVa
 		return out
 	}
 	// Scopes and symbolized frames are both innermost first; the inline
-	// chains come from the same DIEs.
+	// chains come from the same DIEs. Entry values belong to the outermost
+	// scope, the function the caller called.
 	for i := range out {
 		if i < len(scopes) {
 			out[i].Vars = scopes[i].Vars

@@ -54,8 +54,8 @@ func TestFrameVarsAgainstGDB(t *testing.T) {
 			}
 		}
 		t.Logf("%s: gdb frames %d (not in kinspect's trace: %v); values gdb prints: %d, same in kinspect: %d, disagree: %d; "+
-			"gdb-only: %d %v; kinspect-only (gdb <optimized out>): %d; not numeric (structs, strings): %d",
-			ktest.Name(f), len(gframes), c.framesMissing, c.gdbValues, c.match, c.disagree, len(c.gdbOnly), c.gdbOnly, c.kinspectOnly, c.other)
+			"gdb-only: %d %v; kinspect-only (gdb <optimized out>): %d %v; not numeric (structs, strings): %d",
+			ktest.Name(f), len(gframes), c.framesMissing, c.gdbValues, c.match, c.disagree, len(c.gdbOnly), c.gdbOnly, len(c.kinspectOnly), c.kinspectOnly, c.other)
 		if c.match == 0 {
 			t.Errorf("no value of gdb's matched")
 		}
@@ -203,8 +203,8 @@ func gdbNumber(v string) (uint64, bool, bool) {
 }
 
 type varCounts struct {
-	gdbValues, match, disagree, kinspectOnly, other int
-	gdbOnly, framesMissing                          []string
+	gdbValues, match, disagree, other    int
+	gdbOnly, framesMissing, kinspectOnly []string
 }
 
 func (c *varCounts) compare(t *testing.T, k *kstructs.Kernel, fn string, gv gdbVar, vars []dwarfx.FrameVar) {
@@ -221,7 +221,7 @@ func (c *varCounts) compare(t *testing.T, k *kstructs.Kernel, fn string, gv gdbV
 	if strings.HasPrefix(gv.value, "<optimized out>") {
 		for _, v := range cands {
 			if v.Value.IsValid() {
-				c.kinspectOnly++
+				c.kinspectOnly = append(c.kinspectOnly, fn+"."+gv.name)
 				return
 			}
 		}
