@@ -64,7 +64,44 @@ func (ev *locEval) locate(d *varDesc, expr []byte) (Value, error) {
 	if err != nil {
 		return Value{}, err
 	}
-	return NewConstBytes(d.typ, b).WithImage(ev.im), nil
+	if holes := emptyPieces(expr, pieces); holes != "" {
+		err = &PartialError{Holes: holes}
+	}
+	return NewConstBytes(d.typ, b).WithImage(ev.im), err
+}
+
+// PartialError says which bytes of a composite location have no location
+// (a DW_OP_piece with nothing before it: optimized out). The rest of the
+// value is valid.
+type PartialError struct{ Holes string }
+
+func (e *PartialError) Error() string { return "<optimized out: bytes " + e.Holes + ">" }
+
+// emptyPieces lists the byte ranges of the pieces with no location. delve
+// gives them as zero immediates, like DW_OP_lit0 DW_OP_stack_value would:
+// only the expression tells them apart, read here through delve's own
+// disassembler (an empty piece is a DW_OP_piece right after another, or
+// first).
+func emptyPieces(expr []byte, pieces []op.Piece) string {
+	var sb strings.Builder
+	op.PrettyPrint(&sb, expr, nil)
+	var holes []string
+	prevPiece, n, off := true, 0, 0
+	for _, tok := range strings.Fields(sb.String()) {
+		if !strings.HasPrefix(tok, "DW_OP_") {
+			continue
+		}
+		isPiece := tok == "DW_OP_piece"
+		if isPiece && n < len(pieces) {
+			if prevPiece {
+				holes = append(holes, fmt.Sprintf("%d-%d", off, off+pieces[n].Size-1))
+			}
+			off += pieces[n].Size
+			n++
+		}
+		prevPiece = isPiece
+	}
+	return strings.Join(holes, ",")
 }
 
 // frameBase evaluates the enclosing subprogram's DW_AT_frame_base.

@@ -56,7 +56,8 @@ type FrameVar struct {
 	Type  dwarf.Type
 	// Value is the variable's value when its location gave one.
 	Value Value
-	// Status says why there is no Value: OptimizedOut (the pc is outside
+	// Status says why there is no Value, or which part of it is missing
+	// ("<optimized out: bytes 8-15>" beside a Value): OptimizedOut (the pc is outside
 	// every range of the location list, or there is no location),
 	// Unavailable (a register the location needs was not recovered), or
 	// what went wrong evaluating the location.
@@ -129,7 +130,10 @@ func (ev *locEval) variable(d *varDesc) FrameVar {
 	if err == nil {
 		fv.Value, err = ev.locate(d, expr)
 	}
+	var partial *PartialError
 	switch {
+	case errors.As(err, &partial):
+		fv.Status = partial.Error()
 	case errors.Is(err, errUnavailable):
 		fv.Status = Unavailable
 	case errors.Is(err, errEntryValue):

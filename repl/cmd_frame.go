@@ -43,6 +43,9 @@ func (s *Session) frameVarsJSON(vars []dwarfx.FrameVar, args bool) []frameVarJSO
 			p := newGDBPrinter(s, s.Vars.Radix)
 			p.top(n)
 			j.text = p.String()
+			if v.Status != "" {
+				j.text += " " + v.Status
+			}
 			j.Value = s.jsonNode(n, s.Vars.Radix)
 		}
 		out = append(out, j)
