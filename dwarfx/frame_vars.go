@@ -16,6 +16,7 @@ import (
 // frameCache holds the scope descriptions by link-time pc, and the CFI.
 type frameCache struct {
 	scopes  sync.Map // uint64 -> *pcScopes
+	sources sync.Map // uint64 -> cachedSource (lines.go)
 	cfiOnce sync.Once
 	cfi     *cfiTable
 	cfiErr  error
