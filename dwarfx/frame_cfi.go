@@ -131,6 +131,13 @@ func (s *cfiStep) caller(fc *frame.FrameContext, abi CFIABI) *FrameRegs {
 		}
 	}
 	out.Set(abi.SP, s.regs.CFA)
+	if r, ok := fc.Regs[fc.RetAddrReg]; ok {
+		out.ReturnAddr, _ = s.rule(fc.RetAddrReg, r)
+	} else {
+		// No rule: the return address is still in its register (a leaf
+		// function on arm and arm64 keeps it in lr).
+		out.ReturnAddr, _ = s.regs.Get(fc.RetAddrReg)
+	}
 	return out
 }
 

@@ -27,6 +27,9 @@ type FrameRegs struct {
 	// CFA is the frame's canonical frame address (the caller's stack
 	// pointer before the call), 0 when unknown.
 	CFA uint64
+	// ReturnAddr is the return address CFI recovered for this frame (the
+	// frame's pc when it is a caller), 0 when unknown.
+	ReturnAddr uint64
 }
 
 // NewFrameRegs returns n registers, none known.
@@ -199,3 +202,4 @@ func (ev *locEval) debugAddr(u *unitCtx) *godwarf.DebugAddr {
 	}
 	return godwarf.ParseAddr(b).GetSubsection(u.addrBas)
 }
+

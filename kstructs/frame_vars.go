@@ -46,6 +46,7 @@ type frameStep struct {
 	frame Frame
 	pc    uint64 // the pc whose scope and location entries apply
 	regs  *dwarfx.FrameRegs
+	cfi   error // why the frame has no CFI row
 }
 
 // frameRegs recovers each frame's registers: the CPU's or the context
@@ -71,7 +72,7 @@ func (k *Kernel) frameRegs(bt *Backtrace) ([]frameStep, error) {
 			pc-- // the call's scope and location-list entry, not the next statement's
 		}
 		caller, cfiErr := k.Image.CFIStep(pc, regs, k, tab.abi)
-		steps = append(steps, frameStep{frame: f, pc: pc, regs: regs})
+		steps = append(steps, frameStep{frame: f, pc: pc, regs: regs, cfi: cfiErr})
 		switch {
 		case f.ExceptionRegs != nil && !f.ExceptionRegs.Partial:
 			regs = tab.frameRegs(u.ops.spec, f.ExceptionRegs, true)
@@ -108,4 +109,51 @@ func (k *Kernel) frameVars(f Frame, pc uint64, regs *dwarfx.FrameRegs, entry dwa
 		}
 	}
 	return out
+}
+
+// CFIMismatch is a frame where the call frame information and the primary
+// unwinder disagree about the caller, or where CFI has no answer.
+type CFIMismatch struct {
+	Level    int    `json:"level"` // in bt's frames (no inline frames)
+	Function string `json:"function"`
+	// UnwinderPC is the caller's pc the primary unwinder found, CFIPC the
+	// return address CFI recovers (0: none).
+	UnwinderPC uint64 `json:"unwinder_pc"`
+	CFIPC      uint64 `json:"cfi_pc"`
+	Reason     string `json:"reason"`
+}
+
+// CheckCFI compares each caller the primary unwinder found with the return
+// address the callee's CFI row recovers (bt --check). Frames entered by an
+// exception, whose caller is the pt_regs the entry saved, are not compared.
+func (k *Kernel) CheckCFI(bt *Backtrace) (checked int, bad []CFIMismatch, err error) {
+	steps, err := k.frameRegs(bt)
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err := k.unwinder()
+	if err != nil {
+		return 0, nil, err
+	}
+	for i := 0; i+1 < len(steps); i++ {
+		f := bt.Frames[i]
+		if f.ExceptionRegs != nil {
+			continue
+		}
+		m := CFIMismatch{Level: f.Level, Function: f.Function, UnwinderPC: bt.Frames[i+1].PC}
+		ra := u.impl.textWord(steps[i+1].regs.ReturnAddr)
+		switch {
+		case steps[i].cfi != nil:
+			m.Reason = steps[i].cfi.Error()
+		case ra == 0:
+			m.Reason = "CFI recovers no return address"
+		case ra != m.UnwinderPC:
+			m.CFIPC, m.Reason = ra, "callers differ"
+		default:
+			checked++
+			continue
+		}
+		bad = append(bad, m)
+	}
+	return checked, bad, nil
 }

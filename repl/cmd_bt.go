@@ -34,6 +34,7 @@ addresses found on the stack.`,
 			{Short: "t", Help: "list every kernel text address found on the stack"},
 			{Long: "args", Help: "show each frame's arguments (name, type, value), inlined functions as frames"},
 			{Long: "locals", Help: "show each frame's local variables, inlined functions as frames"},
+			{Long: "check", Help: "compare each caller with the one the DWARF call frame information (.debug_frame) gives"},
 		},
 		Complete: ArgTask,
 		Run:      runBt,
@@ -58,6 +59,7 @@ type btTask struct {
 	Notes     []string      `json:"notes,omitempty"`
 	Error     string        `json:"error,omitempty"`
 	TextWords []btStackWord `json:"text_words,omitempty"`
+	CFICheck  *cfiCheck     `json:"cfi_check,omitempty"`
 
 	task *kstructs.Task
 	bt   *kstructs.Backtrace
@@ -145,7 +147,7 @@ func runBt(s *Session, inv *Invocation) (Result, error) {
 		tasks = []*kstructs.Task{t}
 	}
 	res := &btResult{style: k.CrashStyle(), flags: map[string]bool{}}
-	for _, f := range []string{"f", "l", "s", "t", "args", "locals"} {
+	for _, f := range []string{"f", "l", "s", "t", "args", "locals", "check"} {
 		res.flags[f] = inv.Has(f)
 	}
 	for _, t := range tasks {
@@ -213,6 +215,9 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 		}
 		out.Frames = append(out.Frames, jf)
 	}
+	if flags["check"] {
+		out.CFICheck = s.checkCFI(bt)
+	}
 	if flags["t"] {
 		sp := uint64(0)
 		if len(bt.Frames) > 0 {
@@ -276,6 +281,7 @@ func (r *btResult) Text(w io.Writer, s *Session) error {
 		if t.Stopped != "" {
 			fmt.Fprintf(w, "bt: %s\n", t.Stopped)
 		}
+		writeCFICheck(w, t.CFICheck)
 	}
 	return nil
 }

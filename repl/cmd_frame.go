@@ -221,3 +221,34 @@ func (s *Session) addFrameVars(jf *btFrame, fv kstructs.FrameVars, flags map[str
 		jf.Locals = s.frameVarsJSON(fv.Vars, false)
 	}
 }
+
+// cfiCheck is bt --check: the frames whose caller CFI confirms, and those
+// where it differs or has no answer.
+type cfiCheck struct {
+	Agree    int                    `json:"agree"`
+	Mismatch []kstructs.CFIMismatch `json:"mismatch,omitempty"`
+	Error    string                 `json:"error,omitempty"`
+}
+
+func (s *Session) checkCFI(bt *kstructs.Backtrace) *cfiCheck {
+	n, bad, err := s.K.CheckCFI(bt)
+	c := &cfiCheck{Agree: n, Mismatch: bad}
+	if err != nil {
+		c.Error = err.Error()
+	}
+	return c
+}
+
+func writeCFICheck(w io.Writer, c *cfiCheck) {
+	if c == nil {
+		return
+	}
+	if c.Error != "" {
+		fmt.Fprintf(w, "bt: check: %s\n", c.Error)
+		return
+	}
+	fmt.Fprintf(w, "bt: check: CFI gives the same caller for %d frames, not for %d\n", c.Agree, len(c.Mismatch))
+	for _, m := range c.Mismatch {
+		fmt.Fprintf(w, "bt: check: #%d %s: unwinder %x, CFI %x: %s\n", m.Level, m.Function, m.UnwinderPC, m.CFIPC, m.Reason)
+	}
+}
