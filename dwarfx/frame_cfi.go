@@ -85,6 +85,9 @@ func (im *Image) CFIStep(pc uint64, regs *FrameRegs, mem Memory, abi CFIABI) (ca
 		return nil, fmt.Errorf("CFA at %#x: %w", pc, err)
 	}
 	regs.CFA = cfa
+	if im.noReturnAt(a) {
+		abi.CalleeSaved = nil
+	}
 	return st.caller(fc, abi), nil
 }
 

@@ -46,6 +46,7 @@ type callParam struct {
 type varScope struct {
 	function string
 	inlined  bool
+	noReturn bool // DW_AT_noreturn: the function saves no callee-saved register it will not restore
 	vars     []varDesc
 }
 
@@ -192,7 +193,8 @@ func (w *scopeWalk) visit(r *dwarf.Reader, e *dwarf.Entry, depth int) bool {
 			w.fb = locAttr(e, dwarf.AttrFrameBase)
 		}
 		s := scopeOf(e)
-		w.open = append(w.open, openScope{scope: varScope{function: w.c.scopeName(s), inlined: s.inlined}, depth: depth + 1})
+		nr, _ := e.Val(dwarf.AttrNoreturn).(bool)
+		w.open = append(w.open, openScope{scope: varScope{function: w.c.scopeName(s), inlined: s.inlined, noReturn: nr}, depth: depth + 1})
 		if !e.Children {
 			return false
 		}
@@ -312,4 +314,13 @@ func singleRegister(loc []byte) (uint64, bool) {
 		return n, p == len(loc)
 	}
 	return 0, false
+}
+
+// noReturnAt reports whether the function owning the code at link-time
+// address a is declared noreturn (DW_AT_noreturn): GCC saves no
+// callee-saved register in one, since it never returns to restore it, so
+// in its caller those registers hold whatever it left there.
+func (im *Image) noReturnAt(a uint64) bool {
+	scopes, err := im.varScopesAt(a)
+	return err == nil && len(scopes) > 0 && scopes[len(scopes)-1].noReturn
 }
