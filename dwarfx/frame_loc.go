@@ -202,4 +202,3 @@ func (ev *locEval) debugAddr(u *unitCtx) *godwarf.DebugAddr {
 	}
 	return godwarf.ParseAddr(b).GetSubsection(u.addrBas)
 }
-

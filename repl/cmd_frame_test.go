@@ -83,4 +83,3 @@ func TestFrameCommands(t *testing.T) {
 	ktest.ForEach(t, run)
 	ktest.ForEachExtra(t, run)
 }
-
