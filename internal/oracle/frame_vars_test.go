@@ -32,36 +32,70 @@ func TestFrameVarsAgainstGDB(t *testing.T) {
 		if len(gframes) == 0 {
 			t.Fatalf("gdb shows no thread with a panic frame nor a thread for cpu %d:\n%s", pt.CPU, outs[0])
 		}
-		bt, err := k.Backtrace(pt.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fv, err := k.BacktraceVars(bt)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var c varCounts
-		cur := 0
-		for _, g := range gframes {
-			i := findFrame(fv, cur, g.function)
-			if i < 0 {
-				c.framesMissing = append(c.framesMissing, g.function)
-				continue
-			}
-			cur = i + 1
-			for _, gv := range g.vars {
-				c.compare(t, k, g.function, gv, fv[i].Vars)
-			}
-		}
-		t.Logf("%s: gdb frames %d (not in kinspect's trace: %v); values gdb prints: %d, same in kinspect: %d, disagree: %d; "+
-			"gdb-only: %d %v; kinspect-only (gdb <optimized out>): %d %v; not numeric (structs, strings): %d",
-			ktest.Name(f), len(gframes), c.framesMissing, c.gdbValues, c.match, c.disagree, len(c.gdbOnly), c.gdbOnly, len(c.kinspectOnly), c.kinspectOnly, c.other)
+		c.compareTask(t, k, pt.Addr, gframes)
+		t.Logf("%s panic task: %s", ktest.Name(f), c.summary(len(gframes)))
 		if c.match == 0 {
 			t.Errorf("no value of gdb's matched")
 		}
+		// The other CPUs' active tasks (stopped by the panic's IPI): gdb's
+		// thread N is CPU N-1.
+		var o varCounts
+		n := 0
+		for cpu := 0; cpu < k.NrCPUs(); cpu++ {
+			at, err := k.ActiveTask(cpu)
+			if cpu == pt.CPU || err != nil {
+				continue
+			}
+			if g := gdbThread(outs[0], cpu); len(g) > 0 {
+				n += len(g)
+				o.compareTask(t, k, at.Addr, g)
+			}
+		}
+		t.Logf("%s other CPUs: %s", ktest.Name(f), o.summary(n))
 	}
 	ktest.ForEach(t, run)
 	ktest.ForEachExtra(t, run)
+}
+
+// compareTask compares gdb's frames of a task with kinspect's.
+func (c *varCounts) compareTask(t *testing.T, k *kstructs.Kernel, task uint64, gframes []gdbFrame) {
+	bt, err := k.Backtrace(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fv, err := k.BacktraceVars(bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := 0
+	for _, g := range gframes {
+		i := findFrame(fv, cur, g.function)
+		if i < 0 {
+			c.framesMissing = append(c.framesMissing, g.function)
+			continue
+		}
+		cur = i + 1
+		for _, gv := range g.vars {
+			c.compare(t, k, g.function, gv, fv[i].Vars)
+		}
+	}
+}
+
+func (c *varCounts) summary(frames int) string {
+	return fmt.Sprintf("gdb frames %d (not in kinspect's trace: %v); values gdb prints: %d, same in kinspect: %d, disagree: %d; "+
+		"gdb-only: %d %v; kinspect-only (gdb <optimized out>): %d %v; not numeric (structs, strings): %d",
+		frames, c.framesMissing, c.gdbValues, c.match, c.disagree, len(c.gdbOnly), c.gdbOnly, len(c.kinspectOnly), c.kinspectOnly, c.other)
+}
+
+// gdbThread returns the frames of cpu's thread.
+func gdbThread(out string, cpu int) []gdbFrame {
+	for _, block := range strings.Split(out, "\nThread ")[1:] {
+		if strings.HasPrefix(block, fmt.Sprintf("%d (LWP %d)", cpu+1, cpu+1)) {
+			return parseGDBFrames(block)
+		}
+	}
+	return nil
 }
 
 type gdbFrame struct {
@@ -77,7 +111,6 @@ type gdbVar struct{ name, value string }
 // the thread of the panic task's cpu (QEMU writes one NT_PRSTATUS per CPU
 // in order, gdb numbers them LWP 1, 2, ...).
 func gdbPanicThread(out string, cpu int) []gdbFrame {
-	var byCPU []gdbFrame
 	for _, block := range strings.Split(out, "\nThread ")[1:] {
 		frames := parseGDBFrames(block)
 		for _, fr := range frames {
@@ -85,11 +118,8 @@ func gdbPanicThread(out string, cpu int) []gdbFrame {
 				return frames
 			}
 		}
-		if strings.HasPrefix(block, fmt.Sprintf("%d (LWP %d)", cpu+1, cpu+1)) {
-			byCPU = frames
-		}
 	}
-	return byCPU
+	return gdbThread(out, cpu)
 }
 
 func parseGDBFrames(block string) []gdbFrame {
