@@ -82,6 +82,7 @@ type btFrame struct {
 	Words         []string       `json:"words,omitempty"`
 	Args          []frameVarJSON `json:"args,omitempty"`
 	Locals        []frameVarJSON `json:"locals,omitempty"`
+	VarsError     string         `json:"vars_error,omitempty"`
 	frame         kstructs.Frame
 }
 
@@ -362,6 +363,9 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 		}
 		if r.flags["l"] && f.File != "" {
 			fmt.Fprintf(w, "    %s: %d\n", f.File, f.Line)
+		}
+		if jf.VarsError != "" {
+			fmt.Fprintf(w, "    (no variables: %s)\n", jf.VarsError)
 		}
 		writeFrameVars(w, "", jf.Args)
 		writeFrameVars(w, "", jf.Locals)

@@ -214,6 +214,7 @@ func localsCmd() *Command {
 
 // addFrameVars fills a bt frame's variables as --args / --locals ask.
 func (s *Session) addFrameVars(jf *btFrame, fv kstructs.FrameVars, flags map[string]bool) {
+	jf.VarsError = fv.Err
 	if flags["args"] {
 		jf.Args = s.frameVarsJSON(fv.Vars, true)
 	}
