@@ -36,6 +36,8 @@ func FuzzFrameLocation(f *testing.F) {
 		{0x31, 0x9f},                   // lit1 stack_value
 		{0x9e, 0x02, 0x01, 0x02},       // implicit_value 2 bytes
 		{0xa3, 0x01, 0x55, 0x9f},       // entry_value(reg5) stack_value
+		{0xa3, 0x01, 0x55, 0x23, 0x08}, // entry_value(reg5) plus_uconst 8
+		{0xa3, 0x09, 0x55},             // entry_value with a block past the end
 		{0x23},                         // plus_uconst on an empty stack
 		{0x12, 0x16, 0x1c},             // dup swap minus on an empty stack
 		{0x94, 0x04},                   // deref_size 4 on an empty stack
@@ -50,7 +52,10 @@ func FuzzFrameLocation(f *testing.F) {
 			sect = ".debug_loclists"
 		}
 		im := fuzzFrameImage(sect, lists)
-		ev := &locEval{im: im, a: 0x10, regs: fuzzRegs(), mem: fuzzMemory{}}
+		ev := &locEval{im: im, a: 0x10, regs: fuzzRegs(), mem: fuzzMemory{}, callee: "f"}
+		if len(expr) > 0 && expr[len(expr)-1]&1 == 1 { // entry values known, or not
+			ev.entry = func(callee string, reg uint64) (uint64, bool) { return reg * 0x100, reg < 8 }
+		}
 		u := &unitCtx{vers: vers}
 		typ := &dwarf.StructType{CommonType: dwarf.CommonType{ByteSize: 16}, Kind: "struct"}
 		for _, loc := range []any{expr, int64(len(expr))} {
