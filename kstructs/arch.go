@@ -26,6 +26,8 @@ type archOps struct {
 	newUnwinder func(u *unwinder) (archUnwinder, error)
 	// crashStyle is how crash prints frames and pt_regs.
 	crashStyle CrashStyle
+	// dwarfRegs maps DWARF register numbers onto Regs (frame_regs.go).
+	dwarfRegs dwarfRegTable
 }
 
 // archUnwinder is what stack.go asks of an architecture's unwinder.
