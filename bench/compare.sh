@@ -10,7 +10,9 @@
 #   KINSPECT_BENCH_VARIANT=scale10000  use the scale fixture (~10,000 tasks,
 #                   built with KINSPECT_SLEEPERS=10000 testdata/build-fixture.sh ARCH)
 #   KINSPECT_BENCH_TASKS=1  also time `ps` (kinspect ps, crash ps, drgn
-#                   for_each_task loop); KINSPECT_BENCH_BT=1 `foreach bt`.
+#                   for_each_task loop); KINSPECT_BENCH_BT=1 `foreach bt`;
+#                   KINSPECT_BENCH_LOCALS=1 `foreach bt --args --locals` (drgn:
+#                   every frame's locals() of every task, each formatted).
 #
 # Machines here are shared and noisy: compare ratios, take minimums.
 # crash runs natively only for x86_64 dumps (a crash binary is per target);
@@ -116,4 +118,28 @@ PY
 		measure crash-bt sh -c "$(crashcmd 'foreach bt')"
 	fi
 	echo "   foreach bt: kinspect vs drgn $(ratio kinspect-bt drgn-bt), vs crash $(ratio kinspect-bt crash-bt)"
+fi
+
+if [ "${KINSPECT_BENCH_LOCALS:-0}" = 1 ]; then
+	echo "-- foreach bt --args --locals (open included)"
+	measure kinspect-locals "$KIN" "$VMCORE" "$VMLINUX" -c 'foreach bt --args --locals'
+	cat >"$TMP/locals.py" <<'PY'
+from drgn.helpers.linux.pid import for_each_task
+n = 0
+for t in for_each_task(prog):
+    try:
+        trace = prog.stack_trace(t)
+    except Exception:
+        continue
+    for f in trace:
+        for name in f.locals():
+            try:
+                s = f"{name} = {f[name]}"
+            except Exception as e:
+                s = f"{name} = <{e}>"
+            n += 1
+print(n)
+PY
+	[ -x /usr/bin/drgn ] && measure drgn-locals $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/locals.py"
+	echo "   foreach bt --args --locals: kinspect vs drgn $(ratio kinspect-locals drgn-locals)"
 fi

@@ -75,6 +75,8 @@ type Image struct {
 
 	warnings []error
 	closed   atomic.Bool
+
+	frames frameCache // frame_vars.go: scopes by pc, CFI
 }
 
 // Open maps the vmlinux at path read-only and indexes its symbols and DWARF.

@@ -172,8 +172,25 @@ type Source struct {
 
 // SourceAt symbolizes pc (a run-time address): its file:line and the
 // functions inlined at it. false: no unit's debug information covers pc.
+// Answers are cached by address: foreach bt -l / --locals asks for the same
+// few pcs (schedule, syscall entries) for every task.
 func (im *Image) SourceAt(pc uint64) (Source, bool) {
 	a := pc - im.kaslr.Load()
+	if v, ok := im.frames.sources.Load(a); ok {
+		c := v.(cachedSource)
+		return c.src, c.ok
+	}
+	src, ok := im.sourceAt(a)
+	im.frames.sources.Store(a, cachedSource{src, ok})
+	return src, ok
+}
+
+type cachedSource struct {
+	src Source
+	ok  bool
+}
+
+func (im *Image) sourceAt(a uint64) (Source, bool) {
 	uoff, ok := im.unitAt(a)
 	if !ok {
 		return Source{}, false

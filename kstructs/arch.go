@@ -29,6 +29,8 @@ type archOps struct {
 	// tifSigPending is TIF_SIGPENDING, the thread_info flag bit that says
 	// a signal is pending (asm/thread_info.h; a #define, not in DWARF).
 	tifSigPending uint
+	// dwarfRegs maps DWARF register numbers onto Regs (frame_regs.go).
+	dwarfRegs dwarfRegTable
 }
 
 // archUnwinder is what stack.go asks of an architecture's unwinder.

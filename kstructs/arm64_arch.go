@@ -48,6 +48,7 @@ var arm64Ops = archOps{
 		}
 		return a, nil
 	},
+	dwarfRegs:  arm64DwarfRegs,
 	crashStyle: CrashStyle{CallSiteBack: 4, writeRegs: arm64WriteRegs},
 }
 

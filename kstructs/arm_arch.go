@@ -40,6 +40,7 @@ var armOps = archOps{
 		}
 		return a, nil
 	},
+	dwarfRegs:  armDwarfRegs,
 	crashStyle: CrashStyle{FromLines: true, writeRegs: armWriteRegs},
 }
 

@@ -47,6 +47,7 @@ var x86_64Ops = archOps{
 		}
 		return x, nil
 	},
+	dwarfRegs:  x86DwarfRegs,
 	crashStyle: CrashStyle{writeRegs: x86WriteRegs},
 }
 

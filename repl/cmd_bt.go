@@ -23,7 +23,7 @@ Exception and syscall entries show the registers they saved; stack changes are
 marked "--- <IRQ stack> ---". When an unwind stops before the stack's entry
 point, the reason and the address are printed; bt -t then lists the text
 addresses found on the stack.`,
-		Examples: []string{"bt", "bt -a", "bt -p", "bt -l 1", "bt -f ffff888100a58000", "bt -c 0,2", "bt -t sh"},
+		Examples: []string{"bt", "bt -a", "bt -p", "bt -l 1", "bt -f ffff888100a58000", "bt -c 0,2", "bt -t sh", "bt --args --locals"},
 		Flags: []Flag{
 			{Short: "a", Help: "the active task of every CPU"},
 			{Short: "c", Arg: "cpus", Help: "the active task of the given CPUs (e.g. 0,2-3)"},
@@ -32,6 +32,9 @@ addresses found on the stack.`,
 			{Short: "l", Help: "show file and line numbers, with inlined functions as frames"},
 			{Short: "s", Help: "show function+offset"},
 			{Short: "t", Help: "list every kernel text address found on the stack"},
+			{Long: "args", Help: "show each frame's arguments (name, type, value), inlined functions as frames"},
+			{Long: "locals", Help: "show each frame's local variables, inlined functions as frames"},
+			{Long: "check", Help: "compare each caller with the one the DWARF call frame information (.debug_frame) gives"},
 		},
 		Complete: ArgTask,
 		Run:      runBt,
@@ -56,6 +59,7 @@ type btTask struct {
 	Notes     []string      `json:"notes,omitempty"`
 	Error     string        `json:"error,omitempty"`
 	TextWords []btStackWord `json:"text_words,omitempty"`
+	CFICheck  *cfiCheck     `json:"cfi_check,omitempty"`
 
 	task *kstructs.Task
 	bt   *kstructs.Backtrace
@@ -64,18 +68,21 @@ type btTask struct {
 }
 
 type btFrame struct {
-	Level         int      `json:"level"`
-	SP            string   `json:"sp"`
-	PC            string   `json:"pc"`
-	FP            string   `json:"fp"`
-	Function      string   `json:"function"`
-	Offset        uint64   `json:"offset"`
-	File          string   `json:"file,omitempty"`
-	Line          int      `json:"line,omitempty"`
-	Inline        bool     `json:"inline,omitempty"`
-	Stack         string   `json:"stack"`
-	ExceptionRegs *btRegs  `json:"exception_regs,omitempty"`
-	Words         []string `json:"words,omitempty"`
+	Level         int            `json:"level"`
+	SP            string         `json:"sp"`
+	PC            string         `json:"pc"`
+	FP            string         `json:"fp"`
+	Function      string         `json:"function"`
+	Offset        uint64         `json:"offset"`
+	File          string         `json:"file,omitempty"`
+	Line          int            `json:"line,omitempty"`
+	Inline        bool           `json:"inline,omitempty"`
+	Stack         string         `json:"stack"`
+	ExceptionRegs *btRegs        `json:"exception_regs,omitempty"`
+	Words         []string       `json:"words,omitempty"`
+	Args          []frameVarJSON `json:"args,omitempty"`
+	Locals        []frameVarJSON `json:"locals,omitempty"`
+	VarsError     string         `json:"vars_error,omitempty"`
 	frame         kstructs.Frame
 }
 
@@ -141,7 +148,7 @@ func runBt(s *Session, inv *Invocation) (Result, error) {
 		tasks = []*kstructs.Task{t}
 	}
 	res := &btResult{style: k.CrashStyle(), flags: map[string]bool{}}
-	for _, f := range []string{"f", "l", "s", "t"} {
+	for _, f := range []string{"f", "l", "s", "t", "args", "locals", "check"} {
 		res.flags[f] = inv.Has(f)
 	}
 	for _, t := range tasks {
@@ -167,7 +174,17 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 	out.Stopped = bt.Stopped
 	out.Notes = bt.Notes
 	frames := bt.Frames
-	if flags["l"] {
+	var vars []kstructs.FrameVars
+	switch {
+	case flags["args"] || flags["locals"]:
+		if vars, err = k.BacktraceVars(bt); err != nil {
+			out.Error = err.Error()
+		}
+		frames = frames[:0:0]
+		for _, v := range vars {
+			frames = append(frames, v.Frame)
+		}
+	case flags["l"]:
 		frames = k.SymbolizeFrames(frames)
 	}
 	for i, f := range frames {
@@ -194,7 +211,13 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 				}
 			}
 		}
+		if vars != nil {
+			s.addFrameVars(&jf, vars[i], flags)
+		}
 		out.Frames = append(out.Frames, jf)
+	}
+	if flags["check"] {
+		out.CFICheck = s.checkCFI(bt)
 	}
 	if flags["t"] {
 		sp := uint64(0)
@@ -259,6 +282,7 @@ func (r *btResult) Text(w io.Writer, s *Session) error {
 		if t.Stopped != "" {
 			fmt.Fprintf(w, "bt: %s\n", t.Stopped)
 		}
+		writeCFICheck(w, t.CFICheck)
 	}
 	return nil
 }
@@ -340,6 +364,11 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 		if r.flags["l"] && f.File != "" {
 			fmt.Fprintf(w, "    %s: %d\n", f.File, f.Line)
 		}
+		if jf.VarsError != "" {
+			fmt.Fprintf(w, "    (no variables: %s)\n", jf.VarsError)
+		}
+		writeFrameVars(w, "", jf.Args)
+		writeFrameVars(w, "", jf.Locals)
 		if ws := t.words[i]; len(ws) > 0 {
 			writeFrameWords(w, s, f.SP, ws)
 		}

@@ -38,9 +38,10 @@ func foreachCmd() *Command {
 			"table of the selected tasks; 'foreach task' prints only the struct.",
 		Examples: []string{"foreach bt", "foreach UN bt", "foreach kt_spin task -R se", "foreach user ps", "foreach active set",
 			`foreach --where 'prio < 100' bt`},
-		Flags:    []Flag{whereFlag},
-		Complete: ArgCommand,
-		Run:      runForeach,
+		Flags:     []Flag{whereFlag},
+		PassFlags: true, // foreach bt --locals: the command's own flags
+		Complete:  ArgCommand,
+		Run:       runForeach,
 	}
 }
 

@@ -22,6 +22,7 @@ type HistoryEntry struct {
 // history behind $N, $ and $$.
 func (s *Session) env() *dwarfx.Env {
 	e := s.K.Env()
+	e.Lookup = s.frameLookup
 	e.History = func(n int) (dwarfx.Value, bool) {
 		i := n - 1 // $n
 		if n <= 0 {
@@ -197,6 +198,13 @@ func runPrint(s *Session, inv *Invocation) (Result, error) {
 		return r, nil
 	}
 	if identRE.MatchString(expr) {
+		if v, ok := s.frameLookup(expr); ok {
+			if err := add(expr, v, nil); err != nil {
+				return nil, err
+			}
+			r.text = sb.String()
+			return r, nil
+		}
 		if vr, err := s.K.Image.Variable(expr); err == nil {
 			if vr.PerCPU {
 				return s.perCPUListing(vr)

@@ -35,6 +35,9 @@ type Command struct {
 	Flags       []Flag
 	// Complete says what the positional arguments are, for tab completion.
 	Complete ArgKind
+	// PassFlags: a --flag the command does not know is a positional
+	// argument (foreach hands its command's flags on).
+	PassFlags bool
 	// NeedsKernel is false for commands that work without a dump (help, alias...).
 	NoKernel bool
 	// Run executes the command. It returns a Result rendered as text or JSON.
@@ -163,6 +166,10 @@ func parseFlags(c *Command, args []string) (map[string]string, []string, bool, e
 		case strings.HasPrefix(a, "--") && len(a) > 2:
 			name, val, hasVal := strings.Cut(a[2:], "=")
 			f := find("", name)
+			if f == nil && c.PassFlags {
+				pos = append(pos, a)
+				continue
+			}
 			if f == nil {
 				return nil, nil, false, &UsageError{c.Name, fmt.Sprintf("unknown flag --%s (see 'help %s')", name, c.Name)}
 			}

@@ -31,6 +31,7 @@ type Session struct {
 	aliases map[string]string
 	history []HistoryEntry // p's $N values
 	table   *table
+	frame   *frameSel // frame N's choice (cmd_frame.go)
 
 	// ctx is the running command's context, cancelled by Ctrl-C.
 	ctx context.Context
