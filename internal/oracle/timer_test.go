@@ -8,6 +8,7 @@ package oracle_test
 import (
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -72,6 +73,9 @@ func TestTimerMatchesCrash(t *testing.T) {
 			} {
 				co, ko := tg.both(t, c.cmd)
 				want, got := timerTables(co, c.header, c.row, c.extra...), timerTables(ko, c.header, c.row, c.extra...)
+				if c.cmd == "timer -r" && tg.k.PtrSize() == 4 {
+					truncateTTE(got) // crash limitation: see truncateTTE
+				}
 				if len(want) == 0 {
 					t.Fatalf("%s: no base in crash's output:\n%s", c.cmd, co)
 				}
@@ -90,5 +94,25 @@ func TestTimerMatchesCrash(t *testing.T) {
 				t.Logf("%s: %d bases, %d rows as crash", c.cmd, len(want), rows)
 			}
 		})
+	}
+}
+
+// truncateTTE cuts each hrtimer row's TTE (its third field) to 32 bits:
+// crash computes an hrtimer's time to expiry in a C long (kernel.c
+// print_timer), so on 32-bit targets a timer more than 2.1 s away shows a
+// wrapped value; kinspect prints the real 64-bit difference.
+func truncateTTE(tables map[string][]string) {
+	for k, rows := range tables {
+		for i, r := range rows {
+			f := strings.Fields(r)
+			if len(f) == 6 {
+				if v, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+					f[2] = strconv.FormatInt(int64(int32(v)), 10)
+					rows[i] = strings.Join(f, " ")
+				}
+			}
+		}
+		sort.Strings(rows)
+		tables[k] = rows
 	}
 }
