@@ -8,6 +8,58 @@ import (
 	"github.com/kinspect/kinspect/kstructs"
 )
 
+// pciResult is `dev -p`: the PCI buses and their devices.
+type pciResult struct {
+	Buses []kstructs.PCIBus `json:"buses"`
+	Error string            `json:"error,omitempty"`
+}
+
+func (r pciResult) Text(w io.Writer, s *Session) error {
+	hw := s.hexWidth()
+	var b strings.Builder
+	for _, bus := range r.Buses {
+		fmt.Fprintf(&b, "%s %s\n%-*x %s\n", center(hw, "ROOT BUS", false), center(7, "BUSNAME", false), hw, bus.Addr, bus.Name)
+		pciDevices(&b, hw, bus)
+		pciChildren(&b, hw, bus.Buses)
+		b.WriteString("\n")
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "dev: %s\n", r.Error)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// pciDevices prints a bus's bridge (self) and devices, as crash's
+// walk_devices.
+func pciDevices(b *strings.Builder, hw int, bus kstructs.PCIBus) {
+	fmt.Fprintf(b, "  %s %s %s %s %s\n", center(hw, "PCI DEV", false), center(12, "DO:BU:SL.FN", false),
+		center(6, "CLASS", false), center(9, "PCI_ID", false), center(10, "TYPE", false))
+	row := func(d kstructs.PCIDevice) {
+		typ := d.PCIeType
+		if d.Bridge {
+			typ += " [BRIDGE]"
+		}
+		fmt.Fprintf(b, "  %-*x %s %s %s %s\n", hw, d.Addr, center(12, d.Name, false), center(6, fmt.Sprintf("%04x", d.Class), false),
+			center(9, fmt.Sprintf("%x:%x", d.Vendor, d.Device), false), center(10, strings.TrimSpace(typ), false))
+	}
+	if bus.Self != nil {
+		row(*bus.Self)
+	}
+	for _, d := range bus.Devices {
+		row(d)
+	}
+}
+
+func pciChildren(b *strings.Builder, hw int, buses []kstructs.PCIBus) {
+	for _, c := range buses {
+		fmt.Fprintf(b, "  %s %s\n  %-*x %-*x\n", center(hw, "PCI BUS", false), center(hw, "PARENT BUS", false), hw, c.Addr, hw, c.Parent)
+		pciDevices(b, hw, c)
+		b.WriteString("\n")
+		pciChildren(b, hw, c.Buses)
+	}
+}
+
 // devResult is `dev`: the character and block device majors.
 type devResult struct {
 	Char  []kstructs.CharDev  `json:"chrdevs"`
@@ -58,13 +110,16 @@ func symOrHex(s *Session, addr uint64) string {
 func devCmd() *Command {
 	return &Command{
 		Name:     "dev",
-		Synopsis: "dev",
+		Synopsis: "dev [-p]",
 		Summary:  "character and block device majors with their operations",
 		Description: "Lists the registered character devices (chrdevs[] and each slot's chain: major, name, the " +
 			"cdev and its file operations, found through cdev_map when the range has no cdev of its own) and " +
 			"block devices (major_names[]: major, name, a gendisk of that major and its block operations), as " +
-			"crash's dev does and /proc/devices lists them. --json gives the same.",
-		Examples: []string{"dev", "dev --json"},
+			"crash's dev does and /proc/devices lists them. -p lists the PCI buses instead (pci_root_buses, then " +
+			"each bus's bridge, devices and child buses: pci_dev, domain:bus:slot.function, class, vendor:device, " +
+			"PCI Express port type). --json gives the same.",
+		Examples: []string{"dev", "dev -p", "dev --json"},
+		Flags:    []Flag{{Short: "p", Help: "PCI buses and devices"}},
 		Run:      runDev,
 	}
 }
@@ -72,6 +127,17 @@ func devCmd() *Command {
 func runDev(s *Session, inv *Invocation) (Result, error) {
 	if len(inv.Args) > 0 {
 		return nil, &UsageError{"dev", fmt.Sprintf("unexpected argument %q", inv.Args[0])}
+	}
+	if inv.Has("p") {
+		buses, err := s.K.PCIBuses()
+		if buses == nil && err != nil {
+			return nil, err
+		}
+		r := pciResult{Buses: buses}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		return r, nil
 	}
 	var r devResult
 	var err error

@@ -58,6 +58,8 @@ var jsonShapes = []struct {
 	{"sig (action)", "object", kstructs.SigAction{}},
 	{"net", `object {"devices": [...]}, each`, kstructs.NetDevice{}},
 	{"waitq", `object {"entries": [...]}, each`, kstructs.WaitQueueEntry{}},
+	{"dev -p", `object {"buses": [...]}, each`, kstructs.PCIBus{}},
+	{"dev -p (device)", "object", kstructs.PCIDevice{}},
 	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var devCommands = []string{"dev", "net"}
+var devCommands = []string{"dev", "net", "dev -p"}
 
 var devRowRE = regexp.MustCompile(`^\s*(\d+)\s+(\S+)\s+([0-9a-f]+|\(none\))\s*(\S*)\s*$`)
 
@@ -73,6 +73,45 @@ func TestNetMatchesCrash(t *testing.T) {
 				t.Errorf("net:\n crash    %q\n kinspect %q", want, got)
 			}
 			t.Logf("%d devices as crash", len(want))
+		})
+	}
+}
+
+var pciRowRE = regexp.MustCompile(`^\s+([0-9a-f]{8,16})\s+([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\s+([0-9a-f]{4})\s+([0-9a-f]+:[0-9a-f]+)\s*(.*?)\s*$`)
+
+// TestPCIMatchesCrash: dev -p lists the same devices (pci_dev, name,
+// class, vendor:device, bridge) on the same buses. Port types: crash
+// reads pcie_flags_reg without checking that the device has a PCI Express
+// capability, so conventional PCI devices show PCI_EXP_TYPE_ENDPOINT (0);
+// kinspect leaves their type empty.
+func TestPCIMatchesCrash(t *testing.T) {
+	for _, fx := range fixtures {
+		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) {
+			tg := open(t, fx.Arch, fx.Suite)
+			co, ko := tg.both(t, "dev -p")
+			rows := func(s string) ([]string, map[string]string) {
+				var keys []string
+				types := map[string]string{}
+				for _, l := range strings.Split(s, "\n") {
+					if m := pciRowRE.FindStringSubmatch(l); m != nil {
+						k := strings.Join(m[1:5], " ")
+						keys = append(keys, k)
+						types[k] = m[5]
+					}
+				}
+				return keys, types
+			}
+			want, wt := rows(co)
+			got, gt := rows(ko)
+			if len(want) == 0 || strings.Join(want, "\n") != strings.Join(got, "\n") {
+				t.Errorf("dev -p:\n crash    %q\n kinspect %q", want, got)
+			}
+			for k, c := range wt {
+				if g := gt[k]; g != c && g != strings.TrimSpace(strings.TrimPrefix(c, "ENDPOINT")) {
+					t.Errorf("dev -p %s: crash type %q, kinspect %q", k, c, g)
+				}
+			}
+			t.Logf("%d PCI devices as crash", len(want))
 		})
 	}
 }
