@@ -60,6 +60,8 @@ var jsonShapes = []struct {
 	{"waitq", `object {"entries": [...]}, each`, kstructs.WaitQueueEntry{}},
 	{"dev -p", `object {"buses": [...]}, each`, kstructs.PCIBus{}},
 	{"dev -p (device)", "object", kstructs.PCIDevice{}},
+	{"net -s", `object {"tasks": [...]}, each`, netSocketTask{}},
+	{"net -s (socket)", "object", kstructs.Socket{}},
 	{"trace fork-exit", "array of objects", traceForkExitJSON{}},
 	{"trace dump", "object", traceDumpResult{}},
 }

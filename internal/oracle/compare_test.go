@@ -79,6 +79,7 @@ func open(t *testing.T, arch, suite string) *target {
 	tg.cmds = append(tg.cmds, timerCommands...)
 	tg.cmds = append(tg.cmds, devCommands...)
 	tg.cmds = append(tg.cmds, sigCommands(f)...)
+	tg.cmds = append(tg.cmds, netSocketCommands(f)...)
 	tg.cmds = append(tg.cmds, waitqCommands(t, k, f)...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {

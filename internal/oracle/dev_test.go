@@ -4,12 +4,20 @@ package oracle_test
 // block device row (major, name, cdev/gendisk, operations).
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kinspect/kinspect/internal/fixture"
 )
 
 var devCommands = []string{"dev", "net", "dev -p"}
+
+// netSocketCommands: net -s of the workload's file holder (a socket pair).
+func netSocketCommands(f *fixture.Fixture) []string {
+	return []string{fmt.Sprintf("net -s %d", f.GT.RolePID("files"))}
+}
 
 var devRowRE = regexp.MustCompile(`^\s*(\d+)\s+(\S+)\s+([0-9a-f]+|\(none\))\s*(\S*)\s*$`)
 
@@ -112,6 +120,34 @@ func TestPCIMatchesCrash(t *testing.T) {
 				}
 			}
 			t.Logf("%d PCI devices as crash", len(want))
+		})
+	}
+}
+
+var sockRowRE = regexp.MustCompile(`^\s*(\d+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+(\S+)\s*(.*?)\s*$`)
+
+// TestNetSocketsMatchCrash: net -s lists the same sockets (fd, socket,
+// sock, family:type, ends) of the workload's socket pair holder.
+func TestNetSocketsMatchCrash(t *testing.T) {
+	for _, fx := range fixtures {
+		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) {
+			tg := open(t, fx.Arch, fx.Suite)
+			cmd := netSocketCommands(tg.f)[0]
+			co, ko := tg.both(t, cmd)
+			rows := func(s string) []string {
+				var out []string
+				for _, l := range strings.Split(s, "\n") {
+					if m := sockRowRE.FindStringSubmatch(l); m != nil {
+						out = append(out, strings.Join(m[1:], " "))
+					}
+				}
+				return out
+			}
+			want, got := rows(co), rows(ko)
+			if len(want) < 2 || strings.Join(want, "\n") != strings.Join(got, "\n") {
+				t.Errorf("%s:\n crash    %q\n kinspect %q", cmd, want, got)
+			}
+			t.Logf("%d sockets as crash", len(want))
 		})
 	}
 }
