@@ -168,36 +168,43 @@ func (k *Kernel) mapProbe(mapVar string, major, minor int, dataType, ops string)
 	return 0, 0
 }
 
-// BlockDevs lists major_names[] (the head of each hash slot, as crash does)
-// with a gendisk of each major: from bdev_map's probes before 5.11, else
-// from the block device inodes of blockdev_superblock.
+// BlockDevs lists major_names[] and each slot's ->next chain (block/
+// genhd.c; crash reads only each slot's head, which differs only when two
+// block majors share a slot) with a gendisk of each major: from bdev_map's
+// probes before 5.11, else from the block device inodes of
+// blockdev_superblock.
 func (k *Kernel) BlockDevs() ([]BlockDev, error) {
 	heads, err := k.hashHeads("major_names")
 	if err != nil {
 		return nil, err
 	}
 	var disks map[int]uint64
+	_, oldMap := k.Image.Variable("bdev_map")
 	var out []BlockDev
 	for i, p := range heads {
-		if p == 0 {
-			continue
-		}
-		s := k.readStruct("blk_major_name", p)
-		if s.err != nil {
-			return out, s.err
-		}
-		b := BlockDev{Addr: p, Major: int(s.u("major")), Name: s.str("name")}
-		if _, err := k.Image.Variable("bdev_map"); err == nil {
-			b.GenDisk, b.Ops = k.mapProbe("bdev_map", i, -1, "gendisk", "fops")
-		} else {
-			if disks == nil {
-				disks = k.blockDisks()
+		for seen := map[uint64]bool{}; p != 0; {
+			if seen[p] || len(seen) > 4096 {
+				return out, fmt.Errorf("major_names[%d] chain loops at %#x", i, p)
 			}
-			if b.GenDisk = disks[b.Major]; b.GenDisk != 0 {
-				b.Ops = k.readStruct("gendisk", b.GenDisk).u("fops")
+			seen[p] = true
+			s := k.readStruct("blk_major_name", p)
+			if s.err != nil {
+				return out, s.err
 			}
+			b := BlockDev{Addr: p, Major: int(s.u("major")), Name: s.str("name")}
+			if oldMap == nil {
+				b.GenDisk, b.Ops = k.mapProbe("bdev_map", b.Major, -1, "gendisk", "fops")
+			} else {
+				if disks == nil {
+					disks = k.blockDisks()
+				}
+				if b.GenDisk = disks[b.Major]; b.GenDisk != 0 {
+					b.Ops = k.readStruct("gendisk", b.GenDisk).u("fops")
+				}
+			}
+			out = append(out, b)
+			p = s.u("next")
 		}
-		out = append(out, b)
 	}
 	return out, nil
 }
