@@ -54,6 +54,7 @@ type Kernel struct {
 	kcMu   sync.Mutex
 	kc     *kcache
 	unwind unwinderOnce
+	mods   modState // module list and symbols (module.go)
 
 	// overlay, if set, replaces Mem for every read this package makes
 	// (WithMemory; memory.go).
@@ -113,6 +114,9 @@ func Open(a, b string, opts Options) (*Kernel, error) {
 	if err := k.setup(opts); err != nil {
 		k.Close()
 		return nil, err
+	}
+	if _, err := k.LoadModuleSymbols(); err != nil {
+		k.Warnings = append(k.Warnings, "module symbols: "+err.Error())
 	}
 	return k, nil
 }

@@ -38,5 +38,6 @@ func commandTable() []*Command {
 		filesCmd(),
 		mountCmd(),
 		traceCmd(),
+		modCmd(),
 	}
 }

@@ -1,0 +1,84 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/kinspect/kinspect/dwarfx"
+)
+
+// modEntry is one module in mod's output.
+type modEntry struct {
+	Module     string            `json:"module"` // the struct module
+	Name       string            `json:"name"`
+	Base       string            `json:"base"`
+	Size       uint64            `json:"size"`
+	ObjectFile string            `json:"object_file,omitempty"` // "" until debug info is loaded
+	Symbols    int               `json:"symbols"`
+	Regions    []dwarfx.SymRange `json:"regions"`
+}
+
+type modResult struct {
+	Modules  []modEntry `json:"modules"`
+	Problems []string   `json:"problems,omitempty"`
+	width    int
+}
+
+func modCmd() *Command {
+	return &Command{
+		Name:     "mod",
+		Synopsis: "mod",
+		Summary:  "the loaded kernel modules",
+		Description: "Lists the loaded modules as crash's mod does: the struct module, the name, the base of " +
+			"its core text and its total size (as /proc/modules), and its object file. Module symbols come " +
+			"from each module's own symbol table in the dump (no files needed): sym, bt, dis and rd -s name " +
+			"module addresses as \"func+off [module]\".",
+		Examples: []string{"mod", "mod --json"},
+		Run:      runMod,
+	}
+}
+
+func runMod(s *Session, inv *Invocation) (Result, error) {
+	mods, err := s.K.LoadModuleSymbols()
+	if err != nil && len(mods) == 0 {
+		return nil, err
+	}
+	r := modResult{width: s.hexWidth()}
+	if err != nil {
+		r.Problems = append(r.Problems, err.Error())
+	}
+	// crash lists the modules by the address of their struct module.
+	sort.SliceStable(mods, func(i, j int) bool { return mods[i].Addr < mods[j].Addr })
+	for _, m := range mods {
+		r.Modules = append(r.Modules, modEntry{Module: s.addr(m.Addr), Name: m.Name, Base: s.addr(m.Base),
+			Size: m.Size, Symbols: m.NumSyms, Regions: m.Regions})
+	}
+	return r, nil
+}
+
+func (r modResult) Text(w io.Writer, s *Session) error {
+	if len(r.Modules) == 0 {
+		fmt.Fprintln(w, "no modules loaded")
+	}
+	nameW, sizeW := len("NAME"), len("SIZE")
+	for _, m := range r.Modules {
+		nameW = max(nameW, len(m.Name))
+		sizeW = max(sizeW, len(fmt.Sprint(m.Size)))
+	}
+	if len(r.Modules) > 0 {
+		fmt.Fprintf(w, "%s  %-*s  %s  %*s  OBJECT FILE\n", center(r.width, "MODULE", false), nameW, "NAME",
+			center(r.width, "BASE", false), sizeW, "SIZE")
+	}
+	for _, m := range r.Modules {
+		obj := m.ObjectFile
+		if obj == "" {
+			obj = "(not loaded)  [CONFIG_KALLSYMS]"
+		}
+		fmt.Fprintf(w, "%s  %-*s  %s  %*d  %s\n", m.Module, nameW, m.Name, m.Base, sizeW, m.Size, obj)
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "mod: %s\n", p)
+	}
+	return nil
+}
