@@ -326,7 +326,11 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			if f.ExceptionRegs != nil {
 				from = f.ExceptionRegs.PC()
 			}
-			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, r.funcName(s, f), from)
+			fn := r.funcName(s, f)
+			if f.Module != "" {
+				fn += " [" + f.Module + "]" // crash: "(kt_do_oops [kinspect_test]) from"
+			}
+			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, fn, from)
 		} else {
 			pc := f.PC
 			if f.IsReturn {

@@ -1,0 +1,117 @@
+package oracle_test
+
+// The module fixtures (an oops and a hung task inside the test module)
+// against crash 8.0.6 on the same dumps: mod line for line, and the
+// backtraces of the tasks that stand in the module (the faulting or hung
+// task, the module's kthread) function by function, module frames
+// included.
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/internal/ktest"
+	"github.com/kinspect/kinspect/internal/oracle"
+)
+
+var (
+	modMu      sync.Mutex
+	modTargets = map[string]*target{}
+)
+
+// openKind opens a module fixture with crash's outputs of mod and of the
+// backtraces of the module's tasks.
+func openKind(t *testing.T, arch, kind string) *target {
+	t.Helper()
+	oracle.Require(t, arch)
+	k, f := ktest.OpenKind(t, arch, kind, oracle.DefaultDump(arch))
+	modMu.Lock()
+	defer modMu.Unlock()
+	if tg, ok := modTargets[arch+"/"+kind]; ok {
+		return tg
+	}
+	tg := &target{arch: arch, suite: f.Suite, k: k, f: f, outs: map[string]string{}}
+	tg.cmds = []string{"mod", "bt"}
+	for _, pid := range moduleTaskPIDs(t, f) {
+		tg.cmds = append(tg.cmds, fmt.Sprintf("bt %d", pid))
+	}
+	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range tg.cmds {
+		tg.outs[c] = outs[i]
+	}
+	modTargets[arch+"/"+kind] = tg
+	return tg
+}
+
+// moduleTaskPIDs: the test module's kthread (its own report names its pid)
+// and the task that wrote the fault trigger (crash_pid).
+func moduleTaskPIDs(t *testing.T, f *fixture.Fixture) []int {
+	t.Helper()
+	var pids []int
+	if s := f.GT.TestModule()["sleeper"]; len(s) == 1 && len(s[0]) == 3 {
+		var pid int
+		if _, err := fmt.Sscan(s[0][2], &pid); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatal("the guest's /proc/kinspect_test names no sleeper pid")
+	}
+	return append(pids, f.GT.CrashPID)
+}
+
+func forKinds(t *testing.T, fn func(t *testing.T, tg *target)) {
+	for _, kind := range fixture.ModuleKinds {
+		for _, arch := range ktest.Arches {
+			t.Run(arch+"-"+kind, func(t *testing.T) { fn(t, openKind(t, arch, kind)) })
+		}
+	}
+}
+
+func TestModMatchesCrash(t *testing.T) {
+	forKinds(t, func(t *testing.T, tg *target) {
+		c, k := tg.crash(t, "mod"), tg.kinspect(t, "mod")
+		compareLines(t, "mod", c, k)
+		if n := strings.Count(strings.TrimSpace(c), "\n"); n < 3 {
+			t.Errorf("crash's mod lists %d modules: %q", n, c)
+		}
+	})
+}
+
+// TestModuleTasksBtMatchCrash: the module's tasks unwind through module
+// text as crash unwinds them, frame by frame, "[kinspect_test]" included.
+func TestModuleTasksBtMatchCrash(t *testing.T) {
+	forKinds(t, func(t *testing.T, tg *target) {
+		for _, pid := range moduleTaskPIDs(t, tg.f) {
+			cmd := fmt.Sprintf("bt %d", pid)
+			c, k := tg.crash(t, cmd), tg.kinspect(t, cmd)
+			cm, co := parseBT(c)
+			km, ko := parseBT(k)
+			if len(co) != 1 || len(ko) != 1 {
+				t.Errorf("%s: crash printed %d tasks, kinspect %d", cmd, len(co), len(ko))
+				continue
+			}
+			cf, kf := cm[co[0]], km[ko[0]]
+			if pid == tg.f.GT.CrashPID && tg.f.GT.Oops() != nil && tg.f.Meta.Kind == fixture.KindOops {
+				// The panic task: crash starts at its stack search's
+				// first frame; kinspect where the CPU really was.
+				if len(cf) == 0 || !isSubsequence(cf, kf) {
+					t.Logf("%s: crash %v, kinspect %v (difference listed, see the console test)", cmd, cf, kf)
+				}
+				continue
+			}
+			if strings.Join(tg.canon(cf), " ") != strings.Join(tg.canon(kf), " ") {
+				t.Errorf("%s: crash %v\nkinspect %v", cmd, cf, kf)
+			}
+			if !strings.Contains(k, "[kinspect_test]") || !strings.Contains(c, "[kinspect_test]") {
+				t.Errorf("%s: no [kinspect_test] frame:\ncrash:\n%s\nkinspect:\n%s", cmd, c, k)
+			}
+		}
+	})
+}
