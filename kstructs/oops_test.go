@@ -152,3 +152,34 @@ func TestHungTaskBacktraceMatchesConsole(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultMatchesConsole: triage's fault (kstructs.Fault, from the dump's
+// log and the faulting task's exception frame) names what the console
+// reported: the reason, the task, the faulting function and module.
+func TestFaultMatchesConsole(t *testing.T) {
+	ktest.ForEachKind(t, fixture.ModuleKinds, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		o := f.GT.Oops()
+		if o == nil {
+			t.Fatal("the console has no fault report")
+		}
+		recs, _ := k.Log()
+		got := k.Fault(recs)
+		if got == nil {
+			t.Fatal("no fault report found in the dump's log")
+		}
+		if got.Reason != o.Reason || got.PID != o.PID || got.Comm != o.Comm {
+			t.Errorf("fault %q pid %d (%s), console %q pid %d (%s)", got.Reason, got.PID, got.Comm, o.Reason, o.PID, o.Comm)
+		}
+		if o.PC != nil {
+			if got.Function != o.PC.Function || got.Module != o.PC.Module || got.Offset != o.PC.Offset || got.PC == 0 {
+				t.Errorf("faulting function %s+%#x [%s] (pc %#x from the dump), console %s+%#x [%s]",
+					got.Function, got.Offset, got.Module, got.PC, o.PC.Function, o.PC.Offset, o.PC.Module)
+			}
+		}
+		if o.PC == nil && (got.Function != "kt_do_hang" || got.Module != "kinspect_test") {
+			t.Errorf("hung task stuck in %s [%s], want kt_do_hang [kinspect_test] (the console's trace: %v)",
+				got.Function, got.Module, consoleTrace(t, o, o.PID))
+		}
+		t.Logf("%s: %s, pid %d, %s [%s]", got.Kind, got.Reason, got.PID, got.Function, got.Module)
+	})
+}
