@@ -30,7 +30,7 @@ type armModTables struct {
 // findModule is find for a pc in module text: inModule is false when pc
 // lies in no module.
 func (a *armUnwinder) findModule(pc uint64) (fn uint64, insn uint32, at uint64, ok, inModule bool) {
-	if a.u.k.Image.ModuleOf(pc) == "" {
+	if a.u.k.Image == nil || a.u.k.Image.ModuleOf(pc) == "" {
 		return 0, 0, 0, false, false
 	}
 	a.mods.once.Do(func() { a.mods.tables, a.mods.err = a.readModuleTables() })
