@@ -144,3 +144,9 @@ func (im *Image) ModuleOf(addr uint64) string {
 	r, _ := x.rangeOf(addr)
 	return r.Module
 }
+
+// InLoadedCode reports whether addr lies in the kernel image or in a loaded
+// module: where commands name an address by its symbol (crash's rd -s, dis).
+func (im *Image) InLoadedCode(addr uint64) bool {
+	return im.InKernelImage(addr) || im.ModuleOf(addr) != ""
+}

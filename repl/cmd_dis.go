@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -140,7 +141,15 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 		}
 		addr = a
 	}
-	// 32-bit ARM marks Thumb functions with the low bit of the symbol.
+	// 32-bit ARM marks Thumb functions with the low bit of the symbol;
+	// elsewhere an odd address is a real one (module functions need not
+	// be aligned).
+	entry := func(a uint64) uint64 {
+		if arch == disasm.ARM || arch == disasm.Thumb {
+			return a &^ 1
+		}
+		return a
+	}
 	thumb := func(fn dwarfx.Symbol) {
 		if arch == disasm.ARM && fn.Addr&1 != 0 {
 			arch = disasm.Thumb
@@ -148,7 +157,7 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 	}
 	if named {
 		thumb(sym)
-		addr &^= 1
+		addr = entry(addr)
 	} else if fn, err := disFunction(im, addr); err == nil {
 		thumb(fn) // an address inside a Thumb function
 	}
@@ -163,15 +172,15 @@ func runDis(s *Session, inv *Invocation) (Result, error) {
 		}
 		thumb(fn)
 		if inv.Has("r") {
-			start, end = fn.Addr&^1, addr+1
+			start, end = entry(fn.Addr), addr+1
 		} else {
-			start, end = addr, fn.Addr&^1+fn.Size
+			start, end = addr, entry(fn.Addr)+fn.Size
 		}
 	case named && count == 0:
 		if sym.Size == 0 {
 			return nil, fmt.Errorf("%s has no size in the symbol table: give a COUNT", arg)
 		}
-		start, end = addr, sym.Addr&^1+sym.Size
+		start, end = addr, entry(sym.Addr)+sym.Size
 	default:
 		limit = max(count, 1)
 		start, end = addr, addr+uint64(limit*disasm.MaxLen(arch))
@@ -263,14 +272,15 @@ func isFunction(im *dwarfx.Image, sym dwarfx.Symbol) bool {
 	return sym.IsText() || (sym.Kind == 'W' && im.InText(sym.Addr))
 }
 
-// disSymbolizer names addresses within the kernel image, as crash does.
+// disSymbolizer names addresses within the kernel image and the loaded
+// modules, as crash does.
 func (s *Session) disSymbolizer() disasm.Symbolizer {
 	im := s.K.Image
 	lo, hi, zeroBased := im.PerCPURange()
 	return func(a uint64) (string, uint64, bool) {
 		// x86-64 per-cpu variables are offsets (%gs:sym) below the image.
 		perCPU := zeroBased && a >= lo && a < hi
-		if !im.InKernelImage(a) && !perCPU {
+		if !im.InLoadedCode(a) && !perCPU {
 			return "", 0, false
 		}
 		sym, off, ok := im.SymbolAt(a)
@@ -328,8 +338,12 @@ func symPlusOffset(im *dwarfx.Image, arg string) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if arg[i] == '-' {
-		return sym.Addr&^1 - off, true
+	base := sym.Addr
+	if im.Machine() == elf.EM_ARM {
+		base &^= 1 // the Thumb bit
 	}
-	return sym.Addr&^1 + off, true
+	if arg[i] == '-' {
+		return base - off, true
+	}
+	return base + off, true
 }

@@ -174,7 +174,7 @@ func (r rdResult) Text(w io.Writer, s *Session) error {
 
 func (r rdResult) cell(s *Session, v uint64) string {
 	if r.Symbols && r.Size == s.K.PtrSize() {
-		if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InKernelImage(v) {
+		if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InLoadedCode(v) {
 			if off == 0 {
 				return fmt.Sprintf("%-*s", 2*r.Size, sym.Name)
 			}

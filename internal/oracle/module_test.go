@@ -8,6 +8,7 @@ package oracle_test
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ func openKind(t *testing.T, arch, kind string) *target {
 	for _, pid := range moduleTaskPIDs(t, f) {
 		tg.cmds = append(tg.cmds, fmt.Sprintf("bt %d", pid))
 	}
+	tg.cmds = append(tg.cmds, moduleSymbolCommands(f)...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +122,50 @@ func TestModuleTasksBtMatchCrash(t *testing.T) {
 			if !strings.Contains(k, "[kinspect_test]") || !strings.Contains(c, "[kinspect_test]") {
 				t.Errorf("%s: no [kinspect_test] frame:\ncrash:\n%s\nkinspect:\n%s", cmd, c, k)
 			}
+		}
+	})
+}
+
+// moduleSymbolCommands name module addresses (sym, sym -q, dis, rd -s on
+// the faulting task's stack). x86_64 only: crash runs natively there, and
+// under qemu-user each further crash run of the arm fixtures costs minutes.
+func moduleSymbolCommands(f *fixture.Fixture) []string {
+	if f.Arch != "x86_64" {
+		return nil
+	}
+	cmds := []string{"sym kt_do_oops", "sym -q kt_do", "dis kt_do_oops"}
+	if o := f.GT.Oops(); o != nil && o.Regs["rsp"] != 0 {
+		cmds = append(cmds, fmt.Sprintf("rd -s %x 8", o.Regs["rsp"]))
+	}
+	return cmds
+}
+
+// disLabel keeps a dis line's address and symbol label ("0x… <f+5>:"):
+// the instruction text is crash's gdb's, compared with objdump elsewhere.
+var disLabel = regexp.MustCompile(`^0x[0-9a-f]+ <[^>]+>:`)
+
+func disLabels(s string) string {
+	var out []string
+	for _, l := range lines(s) {
+		out = append(out, disLabel.FindString(l))
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestModuleSymbolCommandsMatchCrash: sym, sym -q, rd -s and dis name
+// module addresses as crash does ("kt_do_oops [kinspect_test]").
+func TestModuleSymbolCommandsMatchCrash(t *testing.T) {
+	forKinds(t, func(t *testing.T, tg *target) {
+		cmds := moduleSymbolCommands(tg.f)
+		if len(cmds) == 0 {
+			t.Skipf("module symbol commands are compared on x86_64 only (crash under qemu-user costs minutes a run)")
+		}
+		for _, cmd := range cmds {
+			c, k := tg.crash(t, cmd), tg.kinspect(t, cmd)
+			if strings.HasPrefix(cmd, "dis") {
+				c, k = disLabels(c), disLabels(k)
+			}
+			compareLines(t, cmd, c, k)
 		}
 	})
 }
