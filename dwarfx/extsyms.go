@@ -15,9 +15,10 @@ import (
 
 // SymRange is one loaded region of a module: [Lo, Hi).
 type SymRange struct {
-	Lo, Hi uint64
-	Module string
-	Text   bool // executable (module text)
+	Lo     uint64 `json:"lo"`
+	Hi     uint64 `json:"hi"`
+	Module string `json:"module"`
+	Text   bool   `json:"text"` // executable (module text)
 }
 
 // ExtraSymbols is an immutable set of symbols outside the vmlinux, by

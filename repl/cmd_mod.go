@@ -4,19 +4,24 @@ import (
 	"fmt"
 	"io"
 	"sort"
-
-	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // modEntry is one module in mod's output.
 type modEntry struct {
-	Module     string            `json:"module"` // the struct module
-	Name       string            `json:"name"`
-	Base       string            `json:"base"`
-	Size       uint64            `json:"size"`
-	ObjectFile string            `json:"object_file,omitempty"` // "" until debug info is loaded
-	Symbols    int               `json:"symbols"`
-	Regions    []dwarfx.SymRange `json:"regions"`
+	Module     string      `json:"module"` // the struct module
+	Name       string      `json:"name"`
+	Base       string      `json:"base"`
+	Size       uint64      `json:"size"`
+	ObjectFile string      `json:"object_file,omitempty"` // "" until debug info is loaded
+	Symbols    int         `json:"symbols"`
+	Regions    []modRegion `json:"regions"`
+}
+
+// modRegion is one loaded region of a module ([start, end)).
+type modRegion struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+	Text  bool   `json:"text"`
 }
 
 type modResult struct {
@@ -51,8 +56,12 @@ func runMod(s *Session, inv *Invocation) (Result, error) {
 	// crash lists the modules by the address of their struct module.
 	sort.SliceStable(mods, func(i, j int) bool { return mods[i].Addr < mods[j].Addr })
 	for _, m := range mods {
-		r.Modules = append(r.Modules, modEntry{Module: s.addr(m.Addr), Name: m.Name, Base: s.addr(m.Base),
-			Size: m.Size, Symbols: m.NumSyms, Regions: m.Regions})
+		e := modEntry{Module: s.addr(m.Addr), Name: m.Name, Base: s.addr(m.Base), Size: m.Size, Symbols: m.NumSyms,
+			Regions: []modRegion{}}
+		for _, g := range m.Regions {
+			e.Regions = append(e.Regions, modRegion{Start: s.addr(g.Lo), End: s.addr(g.Hi), Text: g.Text})
+		}
+		r.Modules = append(r.Modules, e)
 	}
 	return r, nil
 }
