@@ -51,10 +51,11 @@ type Kernel struct {
 
 	// Caches of this package's walks, built on first use: task table and
 	// layouts (task_layout.go), the unwinder (stack.go).
-	kcMu   sync.Mutex
-	kc     *kcache
-	unwind unwinderOnce
-	mods   modState // module list and symbols (module.go)
+	kcMu     sync.Mutex
+	kc       *kcache
+	unwind   unwinderOnce
+	mods     modState      // module list and symbols (module.go)
+	modDebug modDebugState // modules' .ko debug info (module_debug.go)
 
 	// overlay, if set, replaces Mem for every read this package makes
 	// (WithMemory; memory.go).

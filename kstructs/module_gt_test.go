@@ -142,6 +142,26 @@ func TestModuleSectionsResolve(t *testing.T) {
 		if n == 0 {
 			t.Fatal("the guest printed no module section")
 		}
+		// The dump's own record of them (sect_attrs, what mod -s uses).
+		kmods, err := k.Modules()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range kmods {
+			got, err := k.ModuleSectionAddrs(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := f.GT.ModuleSections(m.Name)
+			if len(got) != len(want) {
+				t.Errorf("%s: %d sections in sect_attrs, %d in /sys/module", m.Name, len(got), len(want))
+			}
+			for sec, a := range want {
+				if got[sec] != a {
+					t.Errorf("%s section %s: %#x in sect_attrs, %#x in /sys/module", m.Name, sec, got[sec], a)
+				}
+			}
+		}
 		t.Logf("%d module sections lie in their modules", n)
 	})
 }

@@ -705,6 +705,9 @@ func (k *Kernel) SymbolizeFrames(frames []Frame) []Frame {
 		}
 		src, ok := k.Image.SourceAt(pc)
 		if !ok {
+			if file, line, ok := k.moduleLineAt(pc); ok {
+				f.File, f.Line = file, line // a module's (mod -s)
+			}
 			out = append(out, f)
 			continue
 		}

@@ -3,6 +3,7 @@ package repl
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 )
 
@@ -33,18 +34,31 @@ type modResult struct {
 func modCmd() *Command {
 	return &Command{
 		Name:     "mod",
-		Synopsis: "mod",
+		Synopsis: "mod [-s NAME [FILE]]",
 		Summary:  "the loaded kernel modules",
 		Description: "Lists the loaded modules as crash's mod does: the struct module, the name, the base of " +
 			"its core text and its total size (as /proc/modules), and its object file. Module symbols come " +
 			"from each module's own symbol table in the dump (no files needed): sym, bt, dis and rd -s name " +
-			"module addresses as \"func+off [module]\".",
-		Examples: []string{"mod", "mod --json"},
+			"module addresses as \"func+off [module]\". -s loads module NAME's debug information from FILE (its " +
+			".ko; default NAME.ko beside the vmlinux), relocated to the module's section addresses in the dump: " +
+			"then bt -l shows file:line in the module.",
+		Examples: []string{"mod", "mod --json", "mod -s kinspect_test kinspect_test.ko"},
+		Flags:    []Flag{{Short: "s", Arg: "NAME", Help: "load module NAME's debug information (.ko)"}},
 		Run:      runMod,
 	}
 }
 
 func runMod(s *Session, inv *Invocation) (Result, error) {
+	if inv.Has("s") {
+		name := inv.Flag("s")
+		file := filepath.Join(filepath.Dir(s.K.Image.Path()), name+".ko")
+		if len(inv.Args) > 0 {
+			file = inv.Args[0]
+		}
+		if err := s.K.LoadModuleDebug(name, file); err != nil {
+			return nil, fmt.Errorf("mod -s %s: %w", name, err)
+		}
+	}
 	mods, err := s.K.LoadModuleSymbols()
 	if err != nil && len(mods) == 0 {
 		return nil, err
@@ -57,7 +71,7 @@ func runMod(s *Session, inv *Invocation) (Result, error) {
 	sort.SliceStable(mods, func(i, j int) bool { return mods[i].Addr < mods[j].Addr })
 	for _, m := range mods {
 		e := modEntry{Module: s.addr(m.Addr), Name: m.Name, Base: s.addr(m.Base), Size: m.Size, Symbols: m.NumSyms,
-			Regions: []modRegion{}}
+			Regions: []modRegion{}, ObjectFile: s.K.ModuleDebugFile(m.Name)}
 		for _, g := range m.Regions {
 			e.Regions = append(e.Regions, modRegion{Start: s.addr(g.Lo), End: s.addr(g.Hi), Text: g.Text})
 		}

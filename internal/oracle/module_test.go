@@ -8,6 +8,7 @@ package oracle_test
 
 import (
 	"fmt"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -168,4 +169,69 @@ func TestModuleSymbolCommandsMatchCrash(t *testing.T) {
 			compareLines(t, cmd, c, k)
 		}
 	})
+}
+
+// TestModuleDebugLinesMatchAddr2line: with the test module's .ko loaded
+// (mod -s), bt -l's file:line of every module frame is addr2line's on the
+// .ko at the frame's offset in its section (the section addresses from
+// the guest's /sys/module/kinspect_test/sections).
+func TestModuleDebugLinesMatchAddr2line(t *testing.T) {
+	for _, kind := range fixture.ModuleKinds {
+		for _, arch := range ktest.Arches {
+			t.Run(arch+"-"+kind, func(t *testing.T) {
+				k, f := ktest.OpenKind(t, arch, kind, "vmcore.elf")
+				tool := addr2line[arch]
+				if _, err := exec.LookPath(tool); err != nil {
+					t.Fatalf("%s not found (make deps installs the cross binutils): %v", tool, err)
+				}
+				ko := f.Path("kinspect_test.ko")
+				if err := k.LoadModuleDebug("kinspect_test", ko); err != nil {
+					t.Fatal(err)
+				}
+				secs, err := f.GT.ModuleSections("kinspect_test")
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for _, pid := range moduleTaskPIDs(t, f) {
+					task, err := k.TaskByPID(pid)
+					if err != nil {
+						t.Fatal(err)
+					}
+					bt, err := k.Backtrace(task.Addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, fr := range k.SymbolizeFrames(bt.Frames) {
+						if fr.Module != "kinspect_test" || fr.Inline {
+							continue
+						}
+						pc := fr.PC
+						if fr.IsReturn {
+							pc--
+						}
+						sec, base := "", uint64(0)
+						for name, a := range secs {
+							if strings.HasPrefix(name, ".text") && a <= pc && a >= base {
+								sec, base = name, a
+							}
+						}
+						out, err := exec.Command(tool, "-e", ko, "-j", sec, fmt.Sprintf("%#x", pc-base)).Output()
+						if err != nil {
+							t.Fatalf("%s -j %s %#x: %v", tool, sec, pc-base, err)
+						}
+						file, line, _ := strings.Cut(strings.Fields(string(out))[0], ":")
+						n++
+						if baseFile(fr.File) != baseFile(file) || fmt.Sprint(fr.Line) != line {
+							t.Errorf("pid %d %s at %#x (%s+%#x): kinspect %s:%d, addr2line %s:%s", pid, fr.Function, fr.PC, sec, pc-base, fr.File, fr.Line, file, line)
+						}
+					}
+				}
+				if n == 0 {
+					t.Fatal("no kinspect_test frame checked")
+				}
+				t.Logf("%d module frames' lines match addr2line", n)
+			})
+		}
+	}
 }
