@@ -1,8 +1,10 @@
 package dwarfx
 
 import (
+	"debug/dwarf"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Symbols of code loaded after boot (kernel modules): the Image holds them
@@ -150,4 +152,33 @@ func (im *Image) ModuleOf(addr uint64) string {
 // module: where commands name an address by its symbol (crash's rd -s, dis).
 func (im *Image) InLoadedCode(addr uint64) bool {
 	return im.InKernelImage(addr) || im.ModuleOf(addr) != ""
+}
+
+// TypeSource finds a type the vmlinux lacks (a module's, from its debug
+// information): kw is "struct", "union", "enum" or "" (any, typedefs
+// included).
+type TypeSource func(kw, name string) (dwarf.Type, bool)
+
+type typeSources struct {
+	mu   sync.Mutex
+	list []TypeSource
+}
+
+// AddTypeSource adds a source of types consulted after the vmlinux's.
+func (im *Image) AddTypeSource(src TypeSource) {
+	im.extraTypes.mu.Lock()
+	defer im.extraTypes.mu.Unlock()
+	im.extraTypes.list = append(im.extraTypes.list, src)
+}
+
+func (im *Image) extraType(kw, name string) (dwarf.Type, bool) {
+	im.extraTypes.mu.Lock()
+	list := im.extraTypes.list
+	im.extraTypes.mu.Unlock()
+	for _, src := range list {
+		if t, ok := src(kw, name); ok {
+			return t, true
+		}
+	}
+	return nil, false
 }

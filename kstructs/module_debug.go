@@ -27,6 +27,46 @@ import (
 type moduleDebug struct {
 	name, file string
 	d          *dwarf.Data
+	types      map[string]dwarf.Offset // "struct kt_obj", "typedef x"...: the first definition
+}
+
+// modTypeKinds: the DWARF tags of named types, by C keyword.
+var modTypeKinds = map[dwarf.Tag]string{dwarf.TagStructType: "struct", dwarf.TagUnionType: "union",
+	dwarf.TagEnumerationType: "enum", dwarf.TagTypedef: "typedef", dwarf.TagBaseType: "base"}
+
+// indexTypes records where the module's named types are defined.
+func (m *moduleDebug) indexTypes() {
+	m.types = map[string]dwarf.Offset{}
+	r := m.d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			return
+		}
+		kw, ok := modTypeKinds[e.Tag]
+		name, _ := e.Val(dwarf.AttrName).(string)
+		if decl, _ := e.Val(dwarf.AttrDeclaration).(bool); ok && name != "" && !decl {
+			if _, seen := m.types[kw+" "+name]; !seen {
+				m.types[kw+" "+name] = e.Offset
+			}
+		}
+	}
+}
+
+// typeSource answers the Image's type lookups from the module's DWARF.
+func (m *moduleDebug) typeSource(kw, name string) (dwarf.Type, bool) {
+	kws := []string{kw}
+	if kw == "" {
+		kws = []string{"struct", "union", "enum", "typedef", "base"}
+	}
+	for _, k := range kws {
+		if off, ok := m.types[k+" "+name]; ok {
+			if t, err := m.d.Type(off); err == nil {
+				return t, true
+			}
+		}
+	}
+	return nil, false
 }
 
 type modDebugState struct {
@@ -127,7 +167,10 @@ func (k *Kernel) LoadModuleDebug(name, path string) error {
 	if k.modDebug.mods == nil {
 		k.modDebug.mods = map[string]*moduleDebug{}
 	}
-	k.modDebug.mods[name] = &moduleDebug{name: name, file: path, d: d}
+	md := &moduleDebug{name: name, file: path, d: d}
+	md.indexTypes()
+	k.modDebug.mods[name] = md
+	k.Image.AddTypeSource(md.typeSource)
 	return nil
 }
 

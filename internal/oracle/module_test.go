@@ -7,6 +7,8 @@ package oracle_test
 // included.
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -18,6 +20,7 @@ import (
 	"github.com/kinspect/kinspect/internal/fixture"
 	"github.com/kinspect/kinspect/internal/ktest"
 	"github.com/kinspect/kinspect/internal/oracle"
+	"github.com/kinspect/kinspect/repl"
 )
 
 var (
@@ -231,6 +234,79 @@ func TestModuleDebugLinesMatchAddr2line(t *testing.T) {
 					t.Fatal("no kinspect_test frame checked")
 				}
 				t.Logf("%d module frames' lines match addr2line", n)
+			})
+		}
+	}
+}
+
+// gdbMember is one top-level member line of gdb's ptype /o.
+var (
+	gdbNested = regexp.MustCompile(`^/\*\s+(\d+)\s+\|\s+\d+ \*/\s+(?:struct|union) \w* ?\{$`)
+	gdbClose  = regexp.MustCompile(`^\s+\} (\w+)(?:\[\d+\])*;$`)
+)
+
+var gdbMember = regexp.MustCompile(`^/\*\s+(\d+)\s+\|\s+\d+ \*/\s{4}\S.*?[ *](\w+)(\[\d+\])*;$`)
+
+// TestModuleTypesMatchGDB: with mod -s, struct -o of a module type has
+// gdb's offsets on the .ko, and struct TYPE ADDR reads the module's
+// objects as the guest reported them (/proc/kinspect_test).
+func TestModuleTypesMatchGDB(t *testing.T) {
+	for _, kind := range fixture.ModuleKinds {
+		for _, arch := range ktest.Arches {
+			t.Run(arch+"-"+kind, func(t *testing.T) {
+				k, f := ktest.OpenKind(t, arch, kind, "vmcore.elf")
+				ko := f.Path("kinspect_test.ko")
+				run := func(cmd string) string {
+					var out, errb bytes.Buffer
+					s := repl.NewSession(k, &out, &errb)
+					if err := s.Exec(context.Background(), cmd, false); err != nil {
+						t.Fatalf("%s: %v (%s)", cmd, err, errb.String())
+					}
+					return out.String()
+				}
+				run("mod -s kinspect_test " + ko)
+				g, err := exec.Command("gdb-multiarch", "-batch", "-ex", "ptype /o struct kt_obj", ko).CombinedOutput()
+				if err != nil {
+					t.Fatalf("gdb: %v\n%s", err, g)
+				}
+				want := map[string]string{}
+				depth, nested := 0, "" // nested: the offset of the open top-level struct member
+				for _, l := range lines(string(g)) {
+					l = strings.TrimRight(l, " ")
+					switch m := gdbNested.FindStringSubmatch(l); {
+					case m != nil:
+						if depth == 1 {
+							nested = m[1]
+						}
+						depth++
+					case gdbClose.MatchString(l):
+						depth--
+						if c := gdbClose.FindStringSubmatch(l); depth == 1 && nested != "" {
+							want[c[1]], nested = nested, ""
+						}
+					case depth == 1:
+						if m := gdbMember.FindStringSubmatch(l); m != nil {
+							want[m[2]] = m[1]
+						}
+					case strings.Contains(l, "type = struct"):
+						depth = 1
+					}
+				}
+				got := parseStructO(run("struct -o kt_obj"))
+				if len(want) < 4 || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("struct -o kt_obj: kinspect %v, gdb %v", got, want)
+				}
+				objs := f.GT.TestModule()["obj"]
+				if len(objs) == 0 {
+					t.Fatal("the guest reported no object")
+				}
+				for _, o := range objs { // ADDR id N name S
+					out := run("struct kt_obj " + o[0])
+					if !strings.Contains(out, "id = "+o[2]+",") || !strings.Contains(out, `name = "`+o[4]) {
+						t.Errorf("struct kt_obj %s: want id %s name %s:\n%s", o[0], o[2], o[4], out)
+					}
+				}
+				t.Logf("%d members match gdb, %d objects match the guest", len(want), len(objs))
 			})
 		}
 	}
