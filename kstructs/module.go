@@ -385,5 +385,5 @@ func (k *Kernel) LoadModuleSymbols() ([]Module, error) {
 		k.Image.SetExtraSymbols(dwarfx.NewExtraSymbols(syms, ranges))
 		k.mods.mods, k.mods.err = mods, err
 	})
-	return k.mods.mods, k.mods.err
+	return append([]Module(nil), k.mods.mods...), k.mods.err // callers may sort it
 }

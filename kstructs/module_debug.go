@@ -6,7 +6,10 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/kinspect/kinspect/dwarfx"
@@ -262,4 +265,53 @@ func (k *Kernel) moduleLineAt(pc uint64) (string, int, bool) {
 		}
 		r.SkipChildren()
 	}
+}
+
+// maxDebugWalk bounds the files LoadModuleDebugDir looks at.
+const maxDebugWalk = 200000
+
+// LoadModuleDebugDir loads the debug information of every loaded module
+// found under dir as NAME.ko (or NAME.ko.debug; '-' and '_' are the same in
+// module names): a kernel tree, /lib/modules/RELEASE or a Debian -dbg
+// package's usr/lib/debug/lib/modules/RELEASE. It returns the modules
+// loaded and those whose file was not found; errs are the files that
+// could not be used.
+func (k *Kernel) LoadModuleDebugDir(dir string) (loaded, missing []string, errs []error) {
+	files := map[string]string{}
+	n := 0
+	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // an unreadable subdirectory: skip it
+		}
+		if n++; n > maxDebugWalk {
+			return fmt.Errorf("more than %d files under %s", maxDebugWalk, dir)
+		}
+		base := d.Name()
+		for _, suf := range []string{".ko.debug", ".ko"} {
+			if name, ok := strings.CutSuffix(base, suf); ok && !d.IsDir() {
+				name = strings.ReplaceAll(name, "-", "_")
+				if _, seen := files[name]; !seen {
+					files[name] = p
+				}
+			}
+		}
+		return nil
+	})
+	if walkErr != nil {
+		errs = append(errs, walkErr)
+	}
+	mods, _ := k.LoadModuleSymbols()
+	for _, m := range mods {
+		p, ok := files[m.Name]
+		if !ok {
+			missing = append(missing, m.Name)
+			continue
+		}
+		if err := k.LoadModuleDebug(m.Name, p); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))
+			continue
+		}
+		loaded = append(loaded, m.Name)
+	}
+	return loaded, missing, errs
 }

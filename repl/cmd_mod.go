@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // modEntry is one module in mod's output.
@@ -28,23 +29,28 @@ type modRegion struct {
 type modResult struct {
 	Modules  []modEntry `json:"modules"`
 	Problems []string   `json:"problems,omitempty"`
-	width    int
+	// NoDebug lists the modules mod -S found no debug information for.
+	NoDebug []string `json:"debug_not_found,omitempty"`
+	width   int
 }
 
 func modCmd() *Command {
 	return &Command{
 		Name:     "mod",
-		Synopsis: "mod [-s NAME [FILE]]",
+		Synopsis: "mod [-s NAME [FILE] | -S [DIR]]",
 		Summary:  "the loaded kernel modules",
 		Description: "Lists the loaded modules as crash's mod does: the struct module, the name, the base of " +
 			"its core text and its total size (as /proc/modules), and its object file. Module symbols come " +
 			"from each module's own symbol table in the dump (no files needed): sym, bt, dis and rd -s name " +
 			"module addresses as \"func+off [module]\". -s loads module NAME's debug information from FILE (its " +
 			".ko; default NAME.ko beside the vmlinux), relocated to the module's section addresses in the dump: " +
-			"then bt -l shows file:line in the module.",
-		Examples: []string{"mod", "mod --json", "mod -s kinspect_test kinspect_test.ko"},
-		Flags:    []Flag{{Short: "s", Arg: "NAME", Help: "load module NAME's debug information (.ko)"}},
-		Run:      runMod,
+			"then bt -l shows file:line in the module and struct knows its types. -S does that for every module " +
+			"whose NAME.ko (or NAME.ko.debug) lies under DIR (default: the vmlinux's directory; a Debian -dbg " +
+			"package's usr/lib/debug/lib/modules/RELEASE works) and lists the modules it found none for.",
+		Examples: []string{"mod", "mod --json", "mod -s kinspect_test kinspect_test.ko", "mod -S /usr/lib/debug/lib/modules"},
+		Flags: []Flag{{Short: "s", Arg: "NAME", Help: "load module NAME's debug information (.ko)"},
+			{Short: "S", Help: "load every module's debug information found under DIR"}},
+		Run: runMod,
 	}
 }
 
@@ -59,11 +65,22 @@ func runMod(s *Session, inv *Invocation) (Result, error) {
 			return nil, fmt.Errorf("mod -s %s: %w", name, err)
 		}
 	}
+	r := modResult{width: s.hexWidth()}
+	if inv.Has("S") {
+		dir := filepath.Dir(s.K.Image.Path())
+		if len(inv.Args) > 0 {
+			dir = inv.Args[0]
+		}
+		_, missing, errs := s.K.LoadModuleDebugDir(dir)
+		r.NoDebug = missing
+		for _, e := range errs {
+			r.Problems = append(r.Problems, e.Error())
+		}
+	}
 	mods, err := s.K.LoadModuleSymbols()
 	if err != nil && len(mods) == 0 {
 		return nil, err
 	}
-	r := modResult{width: s.hexWidth()}
 	if err != nil {
 		r.Problems = append(r.Problems, err.Error())
 	}
@@ -99,6 +116,9 @@ func (r modResult) Text(w io.Writer, s *Session) error {
 			obj = "(not loaded)  [CONFIG_KALLSYMS]"
 		}
 		fmt.Fprintf(w, "%s  %-*s  %s  %*d  %s\n", m.Module, nameW, m.Name, m.Base, sizeW, m.Size, obj)
+	}
+	if len(r.NoDebug) > 0 {
+		fmt.Fprintf(w, "mod: no debug information found for: %s\n", strings.Join(r.NoDebug, " "))
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "mod: %s\n", p)

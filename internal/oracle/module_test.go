@@ -292,9 +292,9 @@ func TestModuleTypesMatchGDB(t *testing.T) {
 						depth = 1
 					}
 				}
-				got := parseStructO(run("struct -o kt_obj"))
-				if len(want) < 4 || fmt.Sprint(got) != fmt.Sprint(want) {
-					t.Errorf("struct -o kt_obj: kinspect %v, gdb %v", got, want)
+				offs := parseStructO(run("struct -o kt_obj"))
+				if len(want) < 4 || fmt.Sprint(offs) != fmt.Sprint(want) {
+					t.Errorf("struct -o kt_obj: kinspect %v, gdb %v", offs, want)
 				}
 				objs := f.GT.TestModule()["obj"]
 				if len(objs) == 0 {
@@ -305,6 +305,28 @@ func TestModuleTypesMatchGDB(t *testing.T) {
 					if !strings.Contains(out, "id = "+o[2]+",") || !strings.Contains(out, `name = "`+o[4]) {
 						t.Errorf("struct kt_obj %s: want id %s name %s:\n%s", o[0], o[2], o[4], out)
 					}
+				}
+				// mod -S over the fixture directory: the test module's .ko
+				// is there, Debian's modules' are not, and are listed.
+				gm, err := f.GT.Modules()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var others []string
+				for _, m := range gm {
+					if m.Name != "kinspect_test" {
+						others = append(others, m.Name)
+					}
+				}
+				out := run("mod -S " + f.Dir)
+				_, listed, _ := strings.Cut(out, "no debug information found for: ")
+				listed, _, _ = strings.Cut(listed, "\n")
+				got := strings.Fields(listed)
+				slices.Sort(got)
+				slices.Sort(others)
+				if !slices.Equal(got, others) ||
+					!strings.Contains(out, "  "+ko+"\n") {
+					t.Errorf("mod -S %s: want %s loaded and %v listed as not found:\n%s", f.Dir, ko, others, out)
 				}
 				t.Logf("%d members match gdb, %d objects match the guest", len(want), len(objs))
 			})
