@@ -7,6 +7,9 @@ export PATH := $(PATH):/usr/local/go/bin
 ARCHES := arm arm64 x86_64
 # Other kernel generations the tests also cover (Linux 5.10 and 6.12).
 EXTRA_FIXTURES := x86_64:bullseye arm64:trixie
+# The module fixtures (testdata/module-fixture.sh): an oops and a hung task
+# in the test module, per arch.
+MODULE_FIXTURES := $(foreach a,$(ARCHES),$(a):bookworm:oops $(a):bookworm:hung)
 
 .PHONY: build release fixtures test demo bench clean deps readme oracle $(addprefix fixture-,$(ARCHES))
 
@@ -29,9 +32,9 @@ fixture-%: deps
 # build's log lines carry its name. KINSPECT_KERNEL=ABI selects a kernel.
 FIXTURE_JOBS ?= 3
 fixtures: deps
-	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) | \
-	  xargs -P$(FIXTURE_JOBS) -I{} bash -c 'set -o pipefail; f={}; \
-	    testdata/build-fixture.sh $${f%%:*} $${f##*:} 2>&1 >/dev/null | sed -u "s|^|[$$f] |"'
+	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) $(MODULE_FIXTURES) | \
+	  xargs -P$(FIXTURE_JOBS) -I{} bash -c 'set -o pipefail; f={}; IFS=: read -r a s k <<<"$$f"; \
+	    testdata/build-fixture.sh $$a $$s $$k 2>&1 >/dev/null | sed -u "s|^|[$$f] |"'
 
 
 # Red Hat crash 8.0.6 (Debian trixie) for amd64/arm64/armhf, run from private

@@ -54,8 +54,10 @@ type Image struct {
 	percpuLo, percpuHi uint64
 	percpuZero         bool
 
-	syms symtab
-	idx  *index
+	syms       symtab
+	extra      atomic.Pointer[ExtraSymbols] // module symbols (extsyms.go)
+	extraTypes typeSources                  // module types (extsyms.go)
+	idx        *index
 
 	// Kernel image bounds (link-time), from symbols; 0 if unknown.
 	stext, etext, sinittext, einittext, text, end uint64

@@ -21,6 +21,9 @@ type Symbol struct {
 	// u (unique), C (common), U (undefined), N n (other non-alloc).
 	// Upper case is global, lower case local.
 	Kind byte
+	// Module is the kernel module the symbol belongs to ("" for vmlinux):
+	// see extsyms.go.
+	Module string
 }
 
 // Global reports whether the symbol has global (or weak) binding.
@@ -332,7 +335,7 @@ func (im *Image) symbol(i int32) Symbol {
 func (im *Image) Lookup(name string) (Symbol, bool) {
 	i, ok := im.syms.byName[name]
 	if !ok {
-		return Symbol{}, false
+		return im.extraLookup(name)
 	}
 	return im.symbol(i), true
 }
@@ -353,6 +356,9 @@ func (im *Image) LookupAll(name string) []Symbol {
 // text/data symbols win among symbols sharing an address. ok is false when
 // addr lies before the first symbol or past the end of the last one.
 func (im *Image) SymbolAt(addr uint64) (sym Symbol, off uint64, ok bool) {
+	if s, o, ok := im.extraAt(addr); ok {
+		return s, o, true
+	}
 	st := &im.syms
 	if len(st.byAddr) == 0 {
 		return Symbol{}, 0, false
@@ -398,6 +404,13 @@ func (im *Image) SearchSymbols(substr string) []Symbol {
 	for i, j := range idx {
 		out[i] = im.symbol(j)
 	}
+	if x := im.extra.Load(); x != nil {
+		for _, s := range x.byAddr {
+			if strings.Contains(s.Name, substr) {
+				out = append(out, s)
+			}
+		}
+	}
 	return out
 }
 
@@ -407,6 +420,9 @@ func (im *Image) NumSymbols() int { return len(im.syms.all) }
 // InText reports whether addr (run-time) lies within the kernel's text:
 // _stext.._etext or _sinittext.._einittext.
 func (im *Image) InText(addr uint64) bool {
+	if im.extraText(addr) {
+		return true
+	}
 	a := addr - im.kaslr.Load()
 	if im.stext != 0 && im.etext > im.stext && a >= im.stext && a < im.etext {
 		return true

@@ -329,6 +329,9 @@ func (im *Image) resolveBase(spec typeSpec) (dwarf.Type, error) {
 			return im.typeAt(c.off)
 		}
 	}
+	if t, ok := im.extraType(spec.kw, spec.name); ok {
+		return t, nil // a module's (extsyms.go)
+	}
 	what := spec.kw
 	if what == "" {
 		what = "type"

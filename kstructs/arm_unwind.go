@@ -56,6 +56,8 @@ type armUnwinder struct {
 	// lr to ret_fast_syscall itself, so that "return address" is a
 	// function's first instruction, not the instruction after a call.
 	rootAt map[uint64]string
+
+	mods armModTables // the modules' tables (arm_modunwind.go)
 }
 
 func newARMUnwinder(u *unwinder) (*armUnwinder, error) {
@@ -116,6 +118,9 @@ func prel31(word uint32, at uint64) uint64 {
 
 // find returns the index entry covering pc: (function start, second word, entry address).
 func (a *armUnwinder) find(pc uint64) (fn uint64, insn uint32, at uint64, ok bool) {
+	if fn, insn, at, ok, inModule := a.findModule(pc); inModule {
+		return fn, insn, at, ok
+	}
 	bo := a.u.bo
 	fnAt := func(i int) uint64 { return prel31(bo.Uint32(a.idx[i*8:]), a.idxBase+uint64(i*8)) }
 	i := sort.Search(a.n, func(i int) bool { return fnAt(i) > pc }) - 1

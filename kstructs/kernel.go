@@ -51,11 +51,13 @@ type Kernel struct {
 
 	// Caches of this package's walks, built on first use: task table and
 	// layouts (task_layout.go), the unwinder (stack.go).
-	kcMu   sync.Mutex
-	kc     *kcache
-	unwind unwinderOnce
-	mem    memLayouts   // slab, vma, files layouts (memlayout.go)
-	ft     ftLayoutOnce // ftrace layout, cmdlines, events (ftrace_layout.go)
+	kcMu     sync.Mutex
+	kc       *kcache
+	unwind   unwinderOnce
+	mem      memLayouts    // slab, vma, files layouts (memlayout.go)
+	ft       ftLayoutOnce  // ftrace layout, cmdlines, events (ftrace_layout.go)
+	mods     modState      // module list and symbols (module.go)
+	modDebug modDebugState // modules' .ko debug info (module_debug.go)
 
 	// overlay, if set, replaces Mem for every read this package makes
 	// (WithMemory; memory.go).
@@ -115,6 +117,9 @@ func Open(a, b string, opts Options) (*Kernel, error) {
 	if err := k.setup(opts); err != nil {
 		k.Close()
 		return nil, err
+	}
+	if _, err := k.LoadModuleSymbols(); err != nil {
+		k.Warnings = append(k.Warnings, "module symbols: "+err.Error())
 	}
 	return k, nil
 }

@@ -51,6 +51,7 @@ type Frame struct {
 	IsReturn bool   `json:"is_return_address"`
 	Function string `json:"function"`
 	Offset   uint64 `json:"offset"`
+	Module   string `json:"module,omitempty"` // the module of PC ("" for vmlinux)
 	File     string `json:"file,omitempty"`
 	Line     int    `json:"line,omitempty"`
 	// Inline frames are functions inlined into the next (outer) frame; they
@@ -640,6 +641,7 @@ func (u *unwinder) finish(bt *Backtrace) {
 	for i := range bt.Frames {
 		f := &bt.Frames[i]
 		f.Level = i
+		f.Module = u.k.Image.ModuleOf(f.PC)
 		if f.Function != "" {
 			continue // named by the unwinder
 		}
@@ -703,6 +705,9 @@ func (k *Kernel) SymbolizeFrames(frames []Frame) []Frame {
 		}
 		src, ok := k.Image.SourceAt(pc)
 		if !ok {
+			if file, line, ok := k.moduleLineAt(pc); ok {
+				f.File, f.Line = file, line // a module's (mod -s)
+			}
 			out = append(out, f)
 			continue
 		}

@@ -46,6 +46,8 @@ type x86Unwinder struct {
 	// bit; from 6.4 UNDEFINED=0 END_OF_STACK=1 CALL=2 REGS=3 REGS_PARTIAL=4.
 	tCall, tRegs, tPartial, tUndefined, tEnd int
 
+	mods modORC // the modules' tables (x86_64_modorc.go)
+
 	threadSP   uint64 // offsetof(task_struct, thread.sp)
 	frameSize  uint64 // sizeof(struct inactive_task_frame)
 	frameOffs  map[string]uint64
@@ -136,7 +138,11 @@ func signExtend(v uint64, width int64) int64 {
 }
 
 func (x *x86Unwinder) entry(i int) orcEntry {
-	p := x.entries[i*x.entSize : (i+1)*x.entSize]
+	return x.decode(x.entries[i*x.entSize : (i+1)*x.entSize])
+}
+
+// decode decodes one struct orc_entry.
+func (x *x86Unwinder) decode(p []byte) orcEntry {
 	get := func(f dwarfx.Field) uint64 {
 		v, _ := f.Extract(p, x.u.bo)
 		return v
@@ -166,6 +172,9 @@ func (x *x86Unwinder) ip(i int) uint64 {
 
 // find returns the ORC entry covering pc: the last one whose address is <= pc.
 func (x *x86Unwinder) find(pc uint64) (orcEntry, bool) {
+	if e, ok, inModule := x.findModule(pc); inModule {
+		return e, ok
+	}
 	i := sort.Search(x.n, func(i int) bool { return x.ip(i) > pc }) - 1
 	if i < 0 {
 		return orcEntry{}, false

@@ -74,6 +74,7 @@ type btFrame struct {
 	FP            string         `json:"fp"`
 	Function      string         `json:"function"`
 	Offset        uint64         `json:"offset"`
+	Module        string         `json:"module,omitempty"`
 	File          string         `json:"file,omitempty"`
 	Line          int            `json:"line,omitempty"`
 	Inline        bool           `json:"inline,omitempty"`
@@ -189,7 +190,7 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 	}
 	for i, f := range frames {
 		jf := btFrame{Level: f.Level, SP: s.addr(f.SP), PC: s.addr(f.PC), FP: s.addr(f.FP), Function: f.Function,
-			Offset: f.Offset, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, frame: f}
+			Offset: f.Offset, Module: f.Module, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, frame: f}
 		if r := f.ExceptionRegs; r != nil {
 			jr := &btRegs{User: r.User, Partial: r.Partial, Regs: map[string]string{}}
 			if r.Addr != 0 {
@@ -349,7 +350,11 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			if f.ExceptionRegs != nil {
 				from = f.ExceptionRegs.PC()
 			}
-			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, r.funcName(s, f), from)
+			fn := r.funcName(s, f)
+			if f.Module != "" {
+				fn += " [" + f.Module + "]" // crash: "(kt_do_oops [kinspect_test]) from"
+			}
+			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, fn, from)
 		} else {
 			pc := f.PC
 			if f.IsReturn {
@@ -359,7 +364,11 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			if f.Inline {
 				fn += " (inlined)"
 			}
-			fmt.Fprintf(w, "%s#%d [%x] %s at %x\n", prefix, f.Level, f.SP, fn, pc)
+			mod := ""
+			if f.Module != "" {
+				mod = " [" + f.Module + "]"
+			}
+			fmt.Fprintf(w, "%s#%d [%x] %s at %x%s\n", prefix, f.Level, f.SP, fn, pc, mod)
 		}
 		if r.flags["l"] && f.File != "" {
 			fmt.Fprintf(w, "    %s: %d\n", f.File, f.Line)

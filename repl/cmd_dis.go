@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -159,7 +160,7 @@ func (s *Session) disTarget(arg string, arch disasm.Arch) (*disTarget, error) {
 			return nil, fmt.Errorf("%s is not a function (symbol type %c)", arg, t.sym.Kind)
 		}
 		t.thumb(t.sym)
-		t.addr = t.sym.Addr &^ 1
+		t.addr = t.entry(t.sym.Addr)
 		return t, nil
 	}
 	if a, ok := symPlusOffset(im, arg); ok {
@@ -188,6 +189,16 @@ func (t *disTarget) thumb(fn dwarfx.Symbol) {
 	}
 }
 
+// entry is a function's first instruction: 32-bit ARM marks Thumb
+// functions with the low bit of the symbol; elsewhere an odd address is a
+// real one (module functions need not be aligned).
+func (t *disTarget) entry(a uint64) uint64 {
+	if t.arch == disasm.ARM || t.arch == disasm.Thumb {
+		return a &^ 1
+	}
+	return a
+}
+
 // disSpan is the bytes to decode, [start, end), and the instruction limit
 // (0: up to end).
 type disSpan struct {
@@ -206,14 +217,14 @@ func (t *disTarget) span(im *dwarfx.Image, inv *Invocation, count int) (*disSpan
 		}
 		t.thumb(fn)
 		if inv.Has("r") {
-			return t.checked(fn.Addr&^1, addr+1, 0)
+			return t.checked(t.entry(fn.Addr), addr+1, 0)
 		}
-		return t.checked(addr, fn.Addr&^1+fn.Size, 0)
+		return t.checked(addr, t.entry(fn.Addr)+fn.Size, 0)
 	case t.named && count == 0:
 		if t.sym.Size == 0 {
 			return nil, fmt.Errorf("%s has no size in the symbol table: give a COUNT", t.arg)
 		}
-		return t.checked(addr, t.sym.Addr&^1+t.sym.Size, 0)
+		return t.checked(addr, t.entry(t.sym.Addr)+t.sym.Size, 0)
 	default:
 		limit := max(count, 1)
 		return t.checked(addr, addr+uint64(limit*disasm.MaxLen(t.arch)), limit)
@@ -317,14 +328,15 @@ func isFunction(im *dwarfx.Image, sym dwarfx.Symbol) bool {
 	return sym.IsText() || (sym.Kind == 'W' && im.InText(sym.Addr))
 }
 
-// disSymbolizer names addresses within the kernel image, as crash does.
+// disSymbolizer names addresses within the kernel image and the loaded
+// modules, as crash does.
 func (s *Session) disSymbolizer() disasm.Symbolizer {
 	im := s.K.Image
 	lo, hi, zeroBased := im.PerCPURange()
 	return func(a uint64) (string, uint64, bool) {
 		// x86-64 per-cpu variables are offsets (%gs:sym) below the image.
 		perCPU := zeroBased && a >= lo && a < hi
-		if !im.InKernelImage(a) && !perCPU {
+		if !im.InLoadedCode(a) && !perCPU {
 			return "", 0, false
 		}
 		sym, off, ok := im.SymbolAt(a)
@@ -382,8 +394,12 @@ func symPlusOffset(im *dwarfx.Image, arg string) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if arg[i] == '-' {
-		return sym.Addr&^1 - off, true
+	base := sym.Addr
+	if im.Machine() == elf.EM_ARM {
+		base &^= 1 // the Thumb bit
 	}
-	return sym.Addr&^1 + off, true
+	if arg[i] == '-' {
+		return base - off, true
+	}
+	return base + off, true
 }

@@ -51,6 +51,7 @@ type symLine struct {
 	Kind   string `json:"type"`
 	Name   string `json:"name"`
 	Offset uint64 `json:"offset,omitempty"`
+	Module string `json:"module,omitempty"` // a module's symbol ("" for vmlinux)
 }
 
 func (r symResult) Text(w io.Writer, s *Session) error {
@@ -58,6 +59,9 @@ func (r symResult) Text(w io.Writer, s *Session) error {
 		name := l.Name
 		if l.Offset != 0 {
 			name += fmt.Sprintf("+%d", l.Offset)
+		}
+		if l.Module != "" {
+			name += " [" + l.Module + "]"
 		}
 		fmt.Fprintf(w, "%s (%s) %s\n", l.Addr, l.Kind, name)
 	}
@@ -78,7 +82,7 @@ func symCmd() *Command {
 		Run: func(s *Session, inv *Invocation) (Result, error) {
 			var r symResult
 			add := func(sym dwarfx.Symbol, off uint64) {
-				r.Symbols = append(r.Symbols, symLine{s.addr(sym.Addr + off), string(sym.Kind), sym.Name, off})
+				r.Symbols = append(r.Symbols, symLine{s.addr(sym.Addr + off), string(sym.Kind), sym.Name, off, sym.Module})
 			}
 			if inv.Has("q") {
 				for _, sym := range s.K.Image.SearchSymbols(inv.Flag("q")) {
@@ -170,7 +174,7 @@ func (r rdResult) Text(w io.Writer, s *Session) error {
 
 func (r rdResult) cell(s *Session, v uint64) string {
 	if r.Symbols && r.Size == s.K.PtrSize() {
-		if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InKernelImage(v) {
+		if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InLoadedCode(v) {
 			if off == 0 {
 				return fmt.Sprintf("%-*s", 2*r.Size, sym.Name)
 			}

@@ -12,24 +12,25 @@ import (
 // happened (panic message and the log before it), who was running, what
 // was stuck, and what the log complained about.
 type triageResult struct {
-	Release       string         `json:"release"`
-	Version       string         `json:"version"`
-	Machine       string         `json:"machine"`
-	Date          string         `json:"date,omitempty"`
-	Uptime        string         `json:"uptime,omitempty"`
-	UptimeSeconds int64          `json:"uptime_seconds"`
-	Panic         string         `json:"panic"`
-	PanicLog      []string       `json:"panic_log"` // the log lines up to the panic message
-	Taint         string         `json:"taint"`     // print_tainted(): "Not tainted" / "Tainted: G  W ..."
-	TaintMask     uint64         `json:"taint_mask"`
-	TaintFlags    string         `json:"taint_flags"` // letters of the set flags only
-	PanicTask     *triageTask    `json:"panic_task,omitempty"`
-	CPUs          []triageCPU    `json:"cpus"`
-	Blocked       []triageTask   `json:"blocked"` // tasks in TASK_UNINTERRUPTIBLE (UN)
-	BlockedTotal  int            `json:"blocked_total"`
-	LogWarnings   []triageLogHit `json:"log_warnings"`
-	WarningsTotal int            `json:"log_warnings_total"`
-	Errors        []string       `json:"errors,omitempty"` // what could not be read
+	Release       string          `json:"release"`
+	Version       string          `json:"version"`
+	Machine       string          `json:"machine"`
+	Date          string          `json:"date,omitempty"`
+	Uptime        string          `json:"uptime,omitempty"`
+	UptimeSeconds int64           `json:"uptime_seconds"`
+	Panic         string          `json:"panic"`
+	Fault         *kstructs.Fault `json:"fault,omitempty"` // the oops / hung task / lockup report
+	PanicLog      []string        `json:"panic_log"`       // the log lines up to the panic message
+	Taint         string          `json:"taint"`           // print_tainted(): "Not tainted" / "Tainted: G  W ..."
+	TaintMask     uint64          `json:"taint_mask"`
+	TaintFlags    string          `json:"taint_flags"` // letters of the set flags only
+	PanicTask     *triageTask     `json:"panic_task,omitempty"`
+	CPUs          []triageCPU     `json:"cpus"`
+	Blocked       []triageTask    `json:"blocked"` // tasks in TASK_UNINTERRUPTIBLE (UN)
+	BlockedTotal  int             `json:"blocked_total"`
+	LogWarnings   []triageLogHit  `json:"log_warnings"`
+	WarningsTotal int             `json:"log_warnings_total"`
+	Errors        []string        `json:"errors,omitempty"` // what could not be read
 }
 
 type triageTask struct {
@@ -125,6 +126,7 @@ func runTriage(s *Session, inv *Invocation) (Result, error) {
 		note("log", e)
 	}
 	r.PanicLog, r.LogWarnings, r.WarningsTotal = triageLog(recs, msg)
+	r.Fault = k.Fault(recs)
 
 	if t, err := k.Taint(); err != nil {
 		note("taint", err)
@@ -194,6 +196,9 @@ func (s *Session) triageTask(t *kstructs.Task, withBT bool) *triageTask {
 			name = "(unknown)"
 		}
 		line := fmt.Sprintf("#%d %s+%#x", f.Level, name, f.Offset)
+		if f.Module != "" {
+			line += " [" + f.Module + "]"
+		}
 		if f.Inline {
 			line = fmt.Sprintf("#%d %s (inlined)", f.Level, name)
 		}
@@ -270,6 +275,19 @@ func (r *triageResult) Text(w io.Writer, s *Session) error {
 		p("      UPTIME: %s\n", r.Uptime)
 	}
 	p("       PANIC: %q\n", r.Panic)
+	if f := r.Fault; f != nil {
+		p("       FAULT: %s\n", f.Reason)
+		if f.Function != "" {
+			mod := ""
+			if f.Module != "" {
+				mod = " [" + f.Module + "]"
+			}
+			p("          IN: %s+%#x%s\n", f.Function, f.Offset, mod)
+		}
+		if f.PID != 0 {
+			p("        TASK: %d (%s)\n", f.PID, f.Comm)
+		}
+	}
 	if r.Taint != "" {
 		p("       TAINT: %s", r.Taint)
 		if r.TaintMask != 0 {

@@ -47,5 +47,6 @@ func commandTable() []*Command {
 		netCmd(),
 		waitqCmd(),
 		traceCmd(),
+		modCmd(),
 	}
 }

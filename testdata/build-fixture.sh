@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds a real-kernel crash-dump fixture for kinspect's integration tests.
 #
-#   testdata/build-fixture.sh ARCH [SUITE]
+#   testdata/build-fixture.sh ARCH [SUITE [KIND]]
 #     ARCH  arm | arm64 | x86_64
 #     SUITE bookworm (default) | bullseye | trixie (best effort)
+#     KIND  sysrq (default) | oops | hung
 #
 # Downloads Debian's kernel and its exactly matching -dbg package, boots the
 # kernel under QEMU (TCG) with a busybox initramfs running a known workload,
@@ -32,6 +33,13 @@
 #
 # A fixture records the guest key (a hash of testdata/guest/*): a fixture
 # built by another guest (other workload, other ground truth) is not reused.
+#
+# KIND oops and hung (testdata/module-fixture.sh) build a light guest
+# (testdata/guest-module/) that loads a few Debian modules and the test
+# module (testdata/module/, built here against Debian's linux-headers), then
+# faults inside it: a NULL dereference under panic_on_oops, or a task stuck
+# in D until khungtaskd panics. Directory <arch>-<suite>-<release>-<kind>/;
+# only the ELF dump and one makedumpfile kdump variant; no tracing ever.
 set -euo pipefail
 
 die() { echo "build-fixture: ERROR: $*" >&2; exit 1; }
@@ -42,9 +50,12 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 [ $# -ge 1 ] || die "usage: $0 ARCH [SUITE]   (ARCH: arm, arm64, x86_64)"
 ARCH=$1
 SUITE=${2:-bookworm}
+KIND=${3:-sysrq}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+# shellcheck source=module-fixture.sh
+. "$HERE/module-fixture.sh"
 
 EXTRA_APPEND=""
 case "$ARCH" in
@@ -66,10 +77,17 @@ case "$SUITE" in
   bookworm|bullseye|trixie) ;;
   *) die "unknown SUITE '$SUITE' (want bookworm, bullseye or trixie)" ;;
 esac
+case "$KIND" in
+  sysrq) KINDSUFFIX="" ;;
+  oops|hung) KINDSUFFIX="-$KIND" ;;
+  *) die "unknown KIND '$KIND' (want sysrq, oops or hung)" ;;
+esac
 
 # The guest key: the fixture's ground truth is what these files print. Same
 # computation as internal/fixture.GuestKey.
-GUEST_KEY=$(cd "$HERE/guest" && LC_ALL=C ls | LC_ALL=C sort | while read -r f; do cat "$f"; done | sha256sum | cut -c1-16)
+GUEST_DIRS=(guest)
+[ "$KIND" = sysrq ] || GUEST_DIRS=(guest guest-module module)
+GUEST_KEY=$(for g in "${GUEST_DIRS[@]}"; do (cd "$HERE/$g" && LC_ALL=C ls | LC_ALL=C sort | while read -r f; do cat "$f"; done); done | sha256sum | cut -c1-16)
 KERNEL=${KINSPECT_KERNEL:-}
 [ -z "$KERNEL" ] || [[ "$KERNEL" =~ ^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$ ]] ||
   die "KINSPECT_KERNEL must be a kernel ABI such as 6.1.0-50 (got '$KERNEL')"
@@ -104,7 +122,7 @@ SLEEPSUFFIX=""
 # apt (set KINSPECT_FIXTURE_REFRESH=1 to look for a newer kernel first).
 if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
   # The newest kernel first, as the tests choose (internal/fixture.Find).
-  for f in $(ls "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX/fixture.json" 2>/dev/null | sort -rV); do
+  for f in $(ls "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX$KINDSUFFIX/fixture.json" 2>/dev/null | sort -rV); do
     d=$(dirname "$f")
     if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
     grep -q "\"guest_key\": \"$GUEST_KEY\"" "$f" || continue
@@ -183,7 +201,7 @@ fi
 BBVER=$(candidate "busybox-static:$DEBARCH")
 [ -n "$BBVER" ] || die "busybox-static:$DEBARCH not found"
 
-NAME="$ARCH-$SUITE-$RELEASE$SLEEPSUFFIX"
+NAME="$ARCH-$SUITE-$RELEASE$SLEEPSUFFIX$KINDSUFFIX"
 DIR="$FIXROOT/$NAME"
 # One builder per fixture at a time (make -j, several sessions): wait for the
 # other one, which may well have completed it.
@@ -220,6 +238,7 @@ t0=$(now)
   die "apt-get download failed"
 T[download]=$(elapsed "$t0")
 IMGDEB=$(ls "$TMP"/linux-image-*"$DEBARCH".deb | grep -v -- -dbg_ | head -1)
+[ "$KIND" = sysrq ] || module_download
 DBGDEB=$(ls "$TMP"/linux-image-*-dbg_*.deb | head -1)
 BBDEB=$(ls "$TMP"/busybox-static_*.deb | head -1)
 log "downloaded in ${T[download]}s: $(du -sh "$TMP" | cut -f1)"
@@ -244,6 +263,7 @@ while IFS= read -r ko; do
   MODULES+=("$ko")
 done < <(find "$TMP/img" -name 'qemu_fw_cfg.ko*')
 [ ${#MODULES[@]} -gt 0 ] || log "note: $IMGPKG has no qemu_fw_cfg module: the dumps will have no VMCOREINFO"
+[ "$KIND" = sysrq ] || module_build   # adds Debian's modules to MODULES
 # Only the debug vmlinux from the -dbg package (it is ~5 GB unpacked). tar
 # stops reading once it has the member (--occurrence), which ends dpkg-deb with
 # SIGPIPE: the pipeline's status is not meaningful, the extracted file is
@@ -285,14 +305,18 @@ R="$TMP/initramfs"
 mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,usr/bin,usr/sbin}
 cp "$BUSYBOX" "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
-cp "$WBIN" "$R/bin/workload"
-cp "$HERE/guest/raspbian_proc" "$R/bin/raspbian_proc"
-cp "$HERE/guest/init" "$R/init"
-cp "$HERE/guest/gt.sh" "$R/gt.sh"
-cp "$HERE/guest/ftrace.sh" "$R/ftrace.sh"
-chmod 755 "$R/init" "$R/gt.sh" "$R/ftrace.sh" "$R/bin/raspbian_proc" "$R/bin/workload"
 for ko in "${MODULES[@]}"; do cp "$ko" "$R/lib/modules/"; done
-printf 'SLEEPERS=%s\nSTATUS_FIELDS="%s"\n' "$SLEEPERS" "$STATUS_FIELDS" > "$R/etc/kinspect.conf"
+if [ "$KIND" = sysrq ]; then
+  cp "$WBIN" "$R/bin/workload"
+  cp "$HERE/guest/raspbian_proc" "$R/bin/raspbian_proc"
+  cp "$HERE/guest/init" "$R/init"
+  cp "$HERE/guest/gt.sh" "$R/gt.sh"
+  cp "$HERE/guest/ftrace.sh" "$R/ftrace.sh"
+  chmod 755 "$R/init" "$R/gt.sh" "$R/ftrace.sh" "$R/bin/raspbian_proc" "$R/bin/workload"
+  printf 'SLEEPERS=%s\nSTATUS_FIELDS="%s"\n' "$SLEEPERS" "$STATUS_FIELDS" > "$R/etc/kinspect.conf"
+else
+  module_guest
+fi
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -6) > "$DIR/initramfs.cpio.gz"
 T[initramfs]=$(elapsed "$t0")
 
@@ -354,8 +378,12 @@ DUMPS_JSON=""
 UNSUPPORTED=()
 # The paging ELF (-p: virtual addresses, one thread per CPU) is what gdb
 # reads as an independent oracle of the active CPUs' frames and variables.
-for spec in elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib kdump-lzo:vmcore.kdump-lzo kdump-snappy:vmcore.kdump-snappy \
-            elf-paging:vmcore.paging.elf; do
+DUMP_SPECS=(elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib kdump-lzo:vmcore.kdump-lzo kdump-snappy:vmcore.kdump-snappy
+            elf-paging:vmcore.paging.elf)
+# The module kinds stay light: the ELF dump, and QEMU's kdump-zlib only to be
+# rearranged by makedumpfile -R into the one makedumpfile kdump variant.
+[ "$KIND" = sysrq ] || DUMP_SPECS=(elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib)
+for spec in "${DUMP_SPECS[@]}"; do
   fmt=${spec%%:*} file=${spec#*:}
   paging=false
   if [ "$fmt" = elf-paging ]; then fmt=elf paging=true; fi
@@ -398,6 +426,8 @@ T[ground_truth]=$(elapsed "$t0")
 
 # --------------------------------------------------- makedumpfile variants
 MKDF_NOTES=()
+MKDF_REARRANGE_ONLY=0
+[ "$KIND" = sysrq ] || MKDF_REARRANGE_ONLY=1
 if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ]; then
   # shellcheck source=/dev/null
   . "$HERE/makedumpfile-variants.sh"
@@ -407,7 +437,7 @@ chmod 0644 "$DIR"/vmcore.*
 # ------------------------------------------------------------ fixture.json
 json_list() { local out="" x; for x in "$@"; do out+="${out:+, }\"$x\""; done; echo "[$out]"; }
 TIMINGS=""
-for k in download extract initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_)' | sort); do
+for k in download extract module_build initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_)' | sort); do
   [ -n "${T[$k]:-}" ] || continue
   TIMINGS+="${TIMINGS:+, }\"$k\": ${T[$k]}"
 done
@@ -416,6 +446,7 @@ cat > "$DIR/fixture.json.tmp" <<JSON
 {
   "arch": "$ARCH",
   "suite": "$SUITE",
+  "kind": "$KIND",
   "release": "$RELEASE",
   "kernel_package": "$IMGPKG",
   "kernel_version": "$IMGVER",

@@ -66,12 +66,16 @@ else
 
   HOSTARCH=$(uname -m)
   MKDF=()
-  if [ "$ARCH" = "$HOSTARCH" ]; then
+  if [ "${MKDF_REARRANGE_ONLY:-0}" = 1 ]; then
+    :   # the module fixtures: the -R variant is the one makedumpfile file
+  elif [ "$ARCH" = "$HOSTARCH" ]; then
     MKDF=(makedumpfile)
   elif [ "${KINSPECT_MKDF_USER:-1}" = 1 ] && [ -n "${QEMU_USER:-}" ]; then
     mkdf_target   # sets MKDF to a qemu-user command line, or leaves it empty
   fi
-  if [ ${#MKDF[@]} -eq 0 ]; then
+  if [ ${#MKDF[@]} -eq 0 ] && [ "${MKDF_REARRANGE_ONLY:-0}" = 1 ]; then
+    :
+  elif [ ${#MKDF[@]} -eq 0 ]; then
     MKDF_NOTES+=("no makedumpfile -c/-l/-E variants: $MKDF_VERSION on $HOSTARCH only reads $HOSTARCH dumps")
   else
     t0=$(now)

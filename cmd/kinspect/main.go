@@ -49,6 +49,7 @@ type cliFlags struct {
 	cpuProfile string
 	script     string
 	allowWrite bool
+	modules    string // --modules: a directory of modules' debug information
 	scriptArgs []string
 }
 
@@ -129,6 +130,7 @@ or reads commands from stdin, crash-style.`,
 	_ = root.Flags().MarkHidden("cpuprofile")
 	root.Flags().StringVar(&f.script, "script", "", "run the Starlark script FILE (its main(args), args after --) and exit")
 	root.Flags().BoolVar(&f.allowWrite, "allow-write", false, "let Starlark scripts write files (write_file)")
+	root.Flags().StringVar(&f.modules, "modules", "", "load the loaded modules' debug information (NAME.ko) found under DIR (as mod -S DIR)")
 
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
@@ -204,6 +206,15 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	defer k.Close()
 	for _, w := range k.Warnings {
 		fmt.Fprintf(stderr, "kinspect: warning: %s\n", w)
+	}
+	if f.modules != "" {
+		_, missing, errs := k.LoadModuleDebugDir(f.modules)
+		if len(missing) > 0 {
+			fmt.Fprintf(stderr, "kinspect: warning: no debug information under %s for modules: %s\n", f.modules, strings.Join(missing, " "))
+		}
+		for _, e := range errs {
+			fmt.Fprintf(stderr, "kinspect: warning: module debug information: %v\n", e)
+		}
 	}
 
 	s := repl.NewSession(k, stdout, stderr)

@@ -88,3 +88,35 @@ func ForEachAll(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixtu
 
 // Name is a short label for messages.
 func Name(f *fixture.Fixture) string { return fmt.Sprintf("%s-%s", f.Arch, f.Release) }
+
+// OpenKind is Open for a module fixture kind (fixture.KindOops,
+// fixture.KindHung).
+func OpenKind(t testing.TB, arch, kind, dumpFile string) (*kstructs.Kernel, *fixture.Fixture) {
+	t.Helper()
+	f := fixture.RequireKind(t, arch, kind)
+	key := arch + "/" + kind + "/" + f.Dir + "/" + dumpFile
+	mu.Lock()
+	defer mu.Unlock()
+	if k, ok := kernels[key]; ok {
+		return k, f
+	}
+	k, err := kstructs.Open(f.Path(dumpFile), f.Vmlinux(), kstructs.Options{})
+	if err != nil {
+		t.Fatalf("opening %s %s fixture %s: %v", arch, kind, dumpFile, err)
+	}
+	kernels[key] = k
+	return k, f
+}
+
+// ForEachKind runs fn as a subtest ("arm64-oops"...) for every arch's
+// fixture of each of kinds, opened from its ELF dump.
+func ForEachKind(t *testing.T, kinds []string, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	for _, kind := range kinds {
+		for _, arch := range Arches {
+			t.Run(arch+"-"+kind, func(t *testing.T) {
+				k, f := OpenKind(t, arch, kind, "vmcore.elf")
+				fn(t, k, f)
+			})
+		}
+	}
+}
