@@ -112,7 +112,12 @@ func fmtU(v []uint64) string {
 // crash); and every irq /proc/interrupts shows (IRQ.Shown) is in the
 // guest's file.
 func TestIRQMatchesGuest(t *testing.T) {
-	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEachAll(t, irqMatchesGuest)
+	ktest.ForEachKind(t, fixture.ModuleKinds, irqMatchesGuest)
+}
+
+func irqMatchesGuest(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	{
 		gt := strings.Join(f.GT.Files["/proc/interrupts"], "\n")
 		if gt == "" {
 			t.Fatal("the guest printed no /proc/interrupts")
@@ -156,5 +161,5 @@ func TestIRQMatchesGuest(t *testing.T) {
 			}
 		}
 		t.Logf("%d lines of /proc/interrupts, %d irqs shown", len(counts), shown)
-	})
+	}
 }
