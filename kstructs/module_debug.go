@@ -315,3 +315,35 @@ func (k *Kernel) LoadModuleDebugDir(dir string) (loaded, missing []string, errs 
 	}
 	return loaded, missing, errs
 }
+
+// LoadModuleDebugBeside loads the debug information of every loaded module
+// whose NAME.ko (or NAME.ko.debug) lies in the vmlinux's own directory, the
+// way a crash kit is often packed (vmcore, vmlinux and the driver's .ko
+// side by side). Only that directory is looked in, not below it: opening a
+// dump must not walk a home directory. It returns the modules loaded and
+// the files that could not be used.
+func (k *Kernel) LoadModuleDebugBeside() (loaded []string, errs []error) {
+	dir := filepath.Dir(k.Image.Path())
+	mods, _ := k.LoadModuleSymbols()
+	for _, m := range mods {
+		for _, name := range []string{m.Name, strings.ReplaceAll(m.Name, "_", "-")} {
+			p := ""
+			for _, suf := range []string{".ko", ".ko.debug"} {
+				if st, err := os.Stat(filepath.Join(dir, name+suf)); err == nil && st.Mode().IsRegular() {
+					p = filepath.Join(dir, name+suf)
+					break
+				}
+			}
+			if p == "" {
+				continue
+			}
+			if err := k.LoadModuleDebug(m.Name, p); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			} else {
+				loaded = append(loaded, m.Name)
+			}
+			break
+		}
+	}
+	return loaded, errs
+}

@@ -130,7 +130,7 @@ or reads commands from stdin, crash-style.`,
 	_ = root.Flags().MarkHidden("cpuprofile")
 	root.Flags().StringVar(&f.script, "script", "", "run the Starlark script FILE (its main(args), args after --) and exit")
 	root.Flags().BoolVar(&f.allowWrite, "allow-write", false, "let Starlark scripts write files (write_file)")
-	root.Flags().StringVar(&f.modules, "modules", "", "load the loaded modules' debug information (NAME.ko) found under DIR (as mod -S DIR)")
+	root.Flags().StringVar(&f.modules, "modules", "", "load the loaded modules' debug information (NAME.ko) found under DIR (as mod -S DIR); default: the .ko files beside the vmlinux")
 
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
@@ -207,15 +207,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	for _, w := range k.Warnings {
 		fmt.Fprintf(stderr, "kinspect: warning: %s\n", w)
 	}
-	if f.modules != "" {
-		_, missing, errs := k.LoadModuleDebugDir(f.modules)
-		if len(missing) > 0 {
-			fmt.Fprintf(stderr, "kinspect: warning: no debug information under %s for modules: %s\n", f.modules, strings.Join(missing, " "))
-		}
-		for _, e := range errs {
-			fmt.Fprintf(stderr, "kinspect: warning: module debug information: %v\n", e)
-		}
-	}
+	loadModuleDebug(k, f.modules, stderr)
 
 	s := repl.NewSession(k, stdout, stderr)
 	s.JSON = f.json
@@ -322,5 +314,28 @@ func (p *progress) done() {
 	if p.enabled && p.shown.Load() {
 		time.Sleep(10 * time.Millisecond)
 		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// loadModuleDebug loads the modules' debug information: from --modules DIR
+// (warning about the modules with none), else whatever .ko files lie
+// beside the vmlinux (saying which were loaded).
+func loadModuleDebug(k *kstructs.Kernel, dir string, stderr io.Writer) {
+	var errs []error
+	if dir != "" {
+		var missing []string
+		_, missing, errs = k.LoadModuleDebugDir(dir)
+		if len(missing) > 0 {
+			fmt.Fprintf(stderr, "kinspect: warning: no debug information under %s for modules: %s\n", dir, strings.Join(missing, " "))
+		}
+	} else {
+		var loaded []string
+		loaded, errs = k.LoadModuleDebugBeside()
+		if len(loaded) > 0 {
+			fmt.Fprintf(stderr, "kinspect: debug information of modules %s loaded from beside the vmlinux\n", strings.Join(loaded, " "))
+		}
+	}
+	for _, e := range errs {
+		fmt.Fprintf(stderr, "kinspect: warning: module debug information: %v\n", e)
 	}
 }
