@@ -42,21 +42,23 @@ func devRows(s string) map[string][]string {
 
 func TestDevMatchesCrash(t *testing.T) {
 	for _, fx := range fixtures {
-		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) {
-			tg := open(t, fx.Arch, fx.Suite)
-			co, ko := tg.both(t, "dev")
-			want, got := devRows(co), devRows(ko)
-			if len(want["chr"]) == 0 {
-				t.Fatalf("no character devices in crash's output:\n%s", co)
-			}
-			for _, sec := range []string{"chr", "blk"} {
-				if strings.Join(want[sec], "\n") != strings.Join(got[sec], "\n") {
-					t.Errorf("%s:\n crash    %q\n kinspect %q", sec, want[sec], got[sec])
-				}
-			}
-			t.Logf("%d character and %d block device rows as crash", len(want["chr"]), len(want["blk"]))
-		})
+		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) { devMatchesCrash(t, open(t, fx.Arch, fx.Suite)) })
 	}
+	forKinds(t, devMatchesCrash)
+}
+
+func devMatchesCrash(t *testing.T, tg *target) {
+	co, ko := tg.both(t, "dev")
+	want, got := devRows(co), devRows(ko)
+	if len(want["chr"]) == 0 {
+		t.Fatalf("no character devices in crash's output:\n%s", co)
+	}
+	for _, sec := range []string{"chr", "blk"} {
+		if strings.Join(want[sec], "\n") != strings.Join(got[sec], "\n") {
+			t.Errorf("%s:\n crash    %q\n kinspect %q", sec, want[sec], got[sec])
+		}
+	}
+	t.Logf("%d character and %d block device rows as crash", len(want["chr"]), len(want["blk"]))
 }
 
 var netRowRE = regexp.MustCompile(`^\s*([0-9a-f]{8,16})\s+(\S+)\s*(.*?)\s*$`)

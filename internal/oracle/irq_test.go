@@ -66,36 +66,38 @@ func parseIRQStats(s string, ncpu int) (map[int][]uint64, map[int]string) {
 
 func TestIRQMatchesCrash(t *testing.T) {
 	for _, fx := range fixtures {
-		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) {
-			tg := open(t, fx.Arch, fx.Suite)
-			c, k := tg.both(t, "irq")
-			want, got := parseIRQList(c), parseIRQList(k)
-			if len(want) == 0 {
-				t.Fatalf("no irq lines in crash's output:\n%s", c)
-			}
-			for irq, w := range want {
-				if strings.Join(got[irq], "|") != strings.Join(w, "|") {
-					t.Errorf("irq %d: crash %q, kinspect %q", irq, w, got[irq])
-				}
-			}
-			if len(got) != len(want) {
-				t.Errorf("crash lists %d irqs, kinspect %d", len(want), len(got))
-			}
-			c, k = tg.both(t, "irq -s")
-			ncpu := tg.k.NrCPUs()
-			wc, _ := parseIRQStats(c, ncpu)
-			gc, _ := parseIRQStats(k, ncpu)
-			for irq, w := range wc {
-				if fmtU(w) != fmtU(gc[irq]) {
-					t.Errorf("irq -s %d: crash counts %v, kinspect %v", irq, w, gc[irq])
-				}
-			}
-			if len(wc) == 0 || len(gc) != len(wc) {
-				t.Errorf("irq -s: crash has %d rows, kinspect %d:\n%s\n---\n%s", len(wc), len(gc), c, k)
-			}
-			t.Logf("%d irqs and %d count rows as crash", len(want), len(wc))
-		})
+		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) { irqMatchesCrash(t, open(t, fx.Arch, fx.Suite)) })
 	}
+	forKinds(t, irqMatchesCrash)
+}
+
+func irqMatchesCrash(t *testing.T, tg *target) {
+	c, k := tg.both(t, "irq")
+	want, got := parseIRQList(c), parseIRQList(k)
+	if len(want) == 0 {
+		t.Fatalf("no irq lines in crash's output:\n%s", c)
+	}
+	for irq, w := range want {
+		if strings.Join(got[irq], "|") != strings.Join(w, "|") {
+			t.Errorf("irq %d: crash %q, kinspect %q", irq, w, got[irq])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("crash lists %d irqs, kinspect %d", len(want), len(got))
+	}
+	c, k = tg.both(t, "irq -s")
+	ncpu := tg.k.NrCPUs()
+	wc, _ := parseIRQStats(c, ncpu)
+	gc, _ := parseIRQStats(k, ncpu)
+	for irq, w := range wc {
+		if fmtU(w) != fmtU(gc[irq]) {
+			t.Errorf("irq -s %d: crash counts %v, kinspect %v", irq, w, gc[irq])
+		}
+	}
+	if len(wc) == 0 || len(gc) != len(wc) {
+		t.Errorf("irq -s: crash has %d rows, kinspect %d:\n%s\n---\n%s", len(wc), len(gc), c, k)
+	}
+	t.Logf("%d irqs and %d count rows as crash", len(want), len(wc))
 }
 
 func fmtU(v []uint64) string {

@@ -15,6 +15,10 @@ import (
 
 var timerCommands = []string{"timer", "timer -r"}
 
+// moduleSysCommands are the system views crash also runs on the module
+// fixtures (module_test.go's target).
+var moduleSysCommands = []string{"irq", "irq -s", "timer", "timer -r", "dev"}
+
 var (
 	timerBaseRE = regexp.MustCompile(`^TIMER_BASES\[(\d+)\]\[(\w+)\]: ([0-9a-f]+)`)
 	timerRowRE  = regexp.MustCompile(`^\s+(\d+)\s+(-?\d+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+<(.*)>`)
@@ -61,39 +65,41 @@ func timerTables(s string, header, row *regexp.Regexp, extra ...*regexp.Regexp) 
 
 func TestTimerMatchesCrash(t *testing.T) {
 	for _, fx := range fixtures {
-		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) {
-			tg := open(t, fx.Arch, fx.Suite)
-			for _, c := range []struct {
-				cmd         string
-				header, row *regexp.Regexp
-				extra       []*regexp.Regexp
-			}{
-				{"timer", timerBaseRE, timerRowRE, nil},
-				{"timer -r", hrClockRE, hrRowRE, []*regexp.Regexp{hrNowRE}},
-			} {
-				co, ko := tg.both(t, c.cmd)
-				want, got := timerTables(co, c.header, c.row, c.extra...), timerTables(ko, c.header, c.row, c.extra...)
-				if c.cmd == "timer -r" && tg.k.PtrSize() == 4 {
-					truncateTTE(got) // crash limitation: see truncateTTE
-				}
-				if len(want) == 0 {
-					t.Fatalf("%s: no base in crash's output:\n%s", c.cmd, co)
-				}
-				rows := 0
-				for base, w := range want {
-					g, ok := got[base]
-					if !ok {
-						t.Errorf("%s: crash's %s is not in kinspect's output", c.cmd, base)
-						continue
-					}
-					if strings.Join(w, "\n") != strings.Join(g, "\n") {
-						t.Errorf("%s %s:\n crash    %q\n kinspect %q", c.cmd, base, w, g)
-					}
-					rows += len(w)
-				}
-				t.Logf("%s: %d bases, %d rows as crash", c.cmd, len(want), rows)
+		t.Run(fx.Arch+"-"+fx.Suite, func(t *testing.T) { timerMatchesCrash(t, open(t, fx.Arch, fx.Suite)) })
+	}
+	forKinds(t, timerMatchesCrash)
+}
+
+func timerMatchesCrash(t *testing.T, tg *target) {
+	for _, c := range []struct {
+		cmd         string
+		header, row *regexp.Regexp
+		extra       []*regexp.Regexp
+	}{
+		{"timer", timerBaseRE, timerRowRE, nil},
+		{"timer -r", hrClockRE, hrRowRE, []*regexp.Regexp{hrNowRE}},
+	} {
+		co, ko := tg.both(t, c.cmd)
+		want, got := timerTables(co, c.header, c.row, c.extra...), timerTables(ko, c.header, c.row, c.extra...)
+		if c.cmd == "timer -r" && tg.k.PtrSize() == 4 {
+			truncateTTE(got) // crash limitation: see truncateTTE
+		}
+		if len(want) == 0 {
+			t.Fatalf("%s: no base in crash's output:\n%s", c.cmd, co)
+		}
+		rows := 0
+		for base, w := range want {
+			g, ok := got[base]
+			if !ok {
+				t.Errorf("%s: crash's %s is not in kinspect's output", c.cmd, base)
+				continue
 			}
-		})
+			if strings.Join(w, "\n") != strings.Join(g, "\n") {
+				t.Errorf("%s %s:\n crash    %q\n kinspect %q", c.cmd, base, w, g)
+			}
+			rows += len(w)
+		}
+		t.Logf("%s: %d bases, %d rows as crash", c.cmd, len(want), rows)
 	}
 }
 
