@@ -196,3 +196,61 @@ func TestBstrPrintf(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+// TestFtWalkCPUSubbufOrder: with sub-buffers of two pages (Linux 6.8+
+// buffer_page.order, kernel/trace/ring_buffer.c), a data page holds more
+// than a page of events: 400 events of 12 bytes (4800 bytes) all decode,
+// where order 0 would make the commit overrun the page.
+func TestFtWalkCPUSubbufOrder(t *testing.T) {
+	l := testLayout()
+	l.pageSize = 4096
+	l.dataHdr = 16
+	l.dpTimeStamp = fixedField(0, 8)
+	l.dpCommit = fixedField(8, 8)
+	l.bp = &ftStruct{size: 24}
+	l.bpList = fixedField(0, 8)
+	l.bpRead = fixedField(8, 4)
+	l.bpOrder = fixedField(12, 4)
+	l.bpPage = fixedField(16, 8)
+	l.cpuReader = fixedField(0, 8)
+	l.cpuCommit = fixedField(8, 8)
+	l.cpuHead = fixedField(16, 8)
+	l.cpuNrPages = fixedField(24, 8)
+	l.cpuPages = fixedField(32, 8)
+	le := binary.LittleEndian
+	mem := map[uint64][]byte{}
+	bpage := func(addr, next, data uint64) {
+		b := le.AppendUint64(nil, next)
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, 1) // order 1: 8 KiB sub-buffers
+		mem[addr] = le.AppendUint64(b, data)
+	}
+	const R, A = 0x1000, 0x2000
+	bpage(R, A|rbPageHead, 0x10000)
+	bpage(A, A|rbPageHead, 0x20000)
+	mem[0x10000] = make([]byte, 8192)
+	var evs []byte
+	for i := 0; i < 400; i++ {
+		evs = append(evs, rbEvent(2, 1, entry(7, int32(i), 0)...)...)
+	}
+	d := le.AppendUint64(nil, 1000)
+	d = le.AppendUint64(d, uint64(len(evs)))
+	mem[0x20000] = append(append(d, evs...), make([]byte, 8192-16-len(evs))...)
+	read := func(addr uint64, n int) ([]byte, error) {
+		for base, b := range mem {
+			if addr >= base && addr+uint64(n) <= base+uint64(len(b)) {
+				return b[addr-base : addr-base+uint64(n)], nil
+			}
+		}
+		return nil, fmt.Errorf("unmapped %#x", addr)
+	}
+	cb := le.AppendUint64(nil, R)
+	cb = le.AppendUint64(cb, A)
+	cb = le.AppendUint64(cb, A)
+	cb = le.AppendUint64(cb, 1)
+	cb = le.AppendUint64(cb, A)
+	got, errs := ftWalkCPU(l, read, cb, "", 0, 0, nil)
+	if len(errs) != 0 || len(got) != 400 || got[399].PID != 399 || got[399].TS != 1400 {
+		t.Fatalf("%d events (errors %v); want 400 ending with pid 399 at 1400", len(got), errs)
+	}
+}
