@@ -44,18 +44,23 @@ var Extras = []Extra{{"x86_64", "bullseye"}, {"arm64", "trixie"}}
 func OpenSuite(t testing.TB, arch, suite, dumpFile string) (*kstructs.Kernel, *fixture.Fixture) {
 	t.Helper()
 	f := fixture.RequireSuite(t, arch, suite)
-	key := arch + "/" + suite + "/" + dumpFile
+	return openShared(t, f, arch+"/"+suite+"/"+dumpFile, dumpFile), f
+}
+
+// openShared opens f's dumpFile once per key for all tests.
+func openShared(t testing.TB, f *fixture.Fixture, key, dumpFile string) *kstructs.Kernel {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
 	if k, ok := kernels[key]; ok {
-		return k, f
+		return k
 	}
 	k, err := kstructs.Open(f.Path(dumpFile), f.Vmlinux(), kstructs.Options{})
 	if err != nil {
-		t.Fatalf("opening %s %s fixture %s: %v", arch, suite, dumpFile, err)
+		t.Fatalf("opening fixture %s %s: %v", f.Dir, dumpFile, err)
 	}
 	kernels[key] = k
-	return k, f
+	return k
 }
 
 // ForEach runs fn as a subtest for every arch's fixture opened from its ELF dump.
@@ -94,18 +99,7 @@ func Name(f *fixture.Fixture) string { return fmt.Sprintf("%s-%s", f.Arch, f.Rel
 func OpenKind(t testing.TB, arch, kind, dumpFile string) (*kstructs.Kernel, *fixture.Fixture) {
 	t.Helper()
 	f := fixture.RequireKind(t, arch, kind)
-	key := arch + "/" + kind + "/" + f.Dir + "/" + dumpFile
-	mu.Lock()
-	defer mu.Unlock()
-	if k, ok := kernels[key]; ok {
-		return k, f
-	}
-	k, err := kstructs.Open(f.Path(dumpFile), f.Vmlinux(), kstructs.Options{})
-	if err != nil {
-		t.Fatalf("opening %s %s fixture %s: %v", arch, kind, dumpFile, err)
-	}
-	kernels[key] = k
-	return k, f
+	return openShared(t, f, arch+"/"+kind+"/"+f.Dir+"/"+dumpFile, dumpFile), f
 }
 
 // ForEachKind runs fn as a subtest ("arm64-oops"...) for every arch's
