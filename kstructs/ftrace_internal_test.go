@@ -117,7 +117,10 @@ func TestPrintFmt(t *testing.T) {
 // TestFtWalkCPU walks a hand-built ring: reader page R (empty), ring pages
 // A → B → C → A with the head flag on A's link (head B), commit page A;
 // C's header is corrupt. The events come B then A, with an error naming C.
-func TestFtWalkCPU(t *testing.T) {
+// walkLayout is a ring buffer layout for the page-walk tests: 4 KiB
+// pages with a 16-byte header (time stamp, commit), buffer_page {list,
+// read, page}, ring_buffer_per_cpu {reader, commit, head, nr_pages, pages}.
+func walkLayout() *ftLayout {
 	l := testLayout()
 	l.pageSize = 4096
 	l.dataHdr = 16
@@ -132,6 +135,11 @@ func TestFtWalkCPU(t *testing.T) {
 	l.cpuHead = fixedField(16, 8)
 	l.cpuNrPages = fixedField(24, 8)
 	l.cpuPages = fixedField(32, 8)
+	return l
+}
+
+func TestFtWalkCPU(t *testing.T) {
+	l := walkLayout()
 	mem := map[uint64][]byte{}
 	le := binary.LittleEndian
 	bpage := func(addr, next, data uint64) {
@@ -202,21 +210,8 @@ func TestBstrPrintf(t *testing.T) {
 // than a page of events: 400 events of 12 bytes (4800 bytes) all decode,
 // where order 0 would make the commit overrun the page.
 func TestFtWalkCPUSubbufOrder(t *testing.T) {
-	l := testLayout()
-	l.pageSize = 4096
-	l.dataHdr = 16
-	l.dpTimeStamp = fixedField(0, 8)
-	l.dpCommit = fixedField(8, 8)
-	l.bp = &ftStruct{size: 24}
-	l.bpList = fixedField(0, 8)
-	l.bpRead = fixedField(8, 4)
+	l := walkLayout()
 	l.bpOrder = fixedField(12, 4)
-	l.bpPage = fixedField(16, 8)
-	l.cpuReader = fixedField(0, 8)
-	l.cpuCommit = fixedField(8, 8)
-	l.cpuHead = fixedField(16, 8)
-	l.cpuNrPages = fixedField(24, 8)
-	l.cpuPages = fixedField(32, 8)
 	le := binary.LittleEndian
 	mem := map[uint64][]byte{}
 	bpage := func(addr, next, data uint64) {
