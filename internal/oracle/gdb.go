@@ -44,26 +44,41 @@ func GDB(t testing.TB, f *fixture.Fixture, commands []string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
+	return runGDB(t, gdbRun{dir: filepath.Join(f.Dir, "oracle", "gdb"), target: f.Vmlinux(), label: filepath.Base(f.Dir),
+		id: fmt.Sprintf("%s|%d|%d", f.BuildID, st.Size(), st.ModTime().UnixNano()), tail: []string{f.Vmlinux()}}, commands)
+}
+
+// gdbRun is one cached gdb-multiarch batch: its cache directory and key
+// (id, gdb's version, idTail), the arguments before and after the commands,
+// and what it reads (for messages).
+type gdbRun struct {
+	dir, id, idTail, target, label string
+	head, tail                     []string
+}
+
+// runGDB runs the commands not cached yet in one gdb process, each after
+// a marker, and returns every command's output in order.
+func runGDB(t testing.TB, r gdbRun, commands []string) ([]string, error) {
 	ver, err := exec.Command(GDBProgram, "--version").Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s --version: %w", GDBProgram, err)
 	}
 	first, _, _ := strings.Cut(string(ver), "\n")
-	id := fmt.Sprintf("%s|%d|%d|%s", f.BuildID, st.Size(), st.ModTime().UnixNano(), first)
-	return runCached(t, filepath.Join(f.Dir, "oracle", "gdb"), id, commands, func(todo []string) (string, error) {
-		args := []string{"-batch", "-nx", "-ex", "set width 0", "-ex", "set height 0"}
+	return runCached(t, r.dir, r.id+"|"+first+r.idTail, commands, func(todo []string) (string, error) {
+		args := append([]string{"-batch", "-nx", "-ex", "set width 0", "-ex", "set height 0"}, r.head...)
 		for n, c := range todo {
 			args = append(args, "-ex", fmt.Sprintf(`echo %s%d==\n`, marker, n), "-ex", c)
 		}
-		args = append(args, "-ex", fmt.Sprintf(`echo %s%d==\n`, marker, len(todo)), f.Vmlinux())
-		t.Logf("oracle: running gdb on %s for %d command(s)", filepath.Base(f.Dir), len(todo))
+		args = append(args, "-ex", fmt.Sprintf(`echo %s%d==\n`, marker, len(todo)))
+		args = append(args, r.tail...)
+		t.Logf("oracle: running gdb on %s for %d command(s)", r.label, len(todo))
 		ctx, cancel := context.WithTimeout(context.Background(), timeout())
 		defer cancel()
 		cmd := exec.CommandContext(ctx, GDBProgram, args...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("oracle: gdb on %s: %v\n%s", f.Vmlinux(), err, tail(stderr.String(), 2000))
+			return "", fmt.Errorf("oracle: gdb on %s: %v\n%s", r.target, err, tail(stderr.String(), 2000))
 		}
 		return stdout.String(), nil
 	})

@@ -1,16 +1,12 @@
 package oracle
 
 import (
-	"bytes"
-	"context"
 	"debug/elf"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/fixture"
@@ -37,30 +33,11 @@ func GDBDump(t testing.TB, f *fixture.Fixture, commands []string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	ver, err := exec.Command(GDBProgram, "--version").Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s --version: %w", GDBProgram, err)
-	}
-	first, _, _ := strings.Cut(string(ver), "\n")
-	id := fmt.Sprintf("%s|%d|%d|%s|%#x", f.BuildID, st.Size(), st.ModTime().UnixNano(), first, off)
-	return runCached(t, filepath.Join(f.Dir, "oracle", "gdb-dump"), id, commands, func(todo []string) (string, error) {
-		args := []string{"-batch", "-nx", "-ex", "set width 0", "-ex", "set height 0", "-ex", "set pagination off",
-			"-ex", fmt.Sprintf("symbol-file %s -o %#x", f.Vmlinux(), off), "-ex", "core-file " + dumpPath}
-		for n, c := range todo {
-			args = append(args, "-ex", fmt.Sprintf(`echo %s%d==\n`, marker, n), "-ex", c)
-		}
-		args = append(args, "-ex", fmt.Sprintf(`echo %s%d==\n`, marker, len(todo)))
-		t.Logf("oracle: running gdb on %s %s for %d command(s)", filepath.Base(f.Dir), PagingDump, len(todo))
-		ctx, cancel := context.WithTimeout(context.Background(), timeout())
-		defer cancel()
-		cmd := exec.CommandContext(ctx, GDBProgram, args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("oracle: gdb on %s: %v\n%s", dumpPath, err, tail(stderr.String(), 2000))
-		}
-		return stdout.String(), nil
-	})
+	return runGDB(t, gdbRun{dir: filepath.Join(f.Dir, "oracle", "gdb-dump"), target: dumpPath,
+		label: filepath.Base(f.Dir) + " " + PagingDump,
+		id:    fmt.Sprintf("%s|%d|%d", f.BuildID, st.Size(), st.ModTime().UnixNano()), idTail: fmt.Sprintf("|%#x", off),
+		head: []string{"-ex", "set pagination off", "-ex", fmt.Sprintf("symbol-file %s -o %#x", f.Vmlinux(), off),
+			"-ex", "core-file " + dumpPath}}, commands)
 }
 
 var kernelOffsetRE = regexp.MustCompile(`KERNELOFFSET=([0-9a-f]+)`)
