@@ -59,6 +59,13 @@ func (im *Image) loadSymbols() error {
 	im.readSymbols(im.sects[symSec.Name], im.sects[im.ef.Sections[symSec.Link].Name])
 	st.indexByName()
 	st.indexByAddr()
+	im.setTextBounds()
+	return nil
+}
+
+// setTextBounds reads the kernel image's bounds from the symbol table.
+func (im *Image) setTextBounds() {
+	st := &im.syms
 	get := func(n string) uint64 {
 		if j, ok := st.byName[n]; ok {
 			return st.all[j].addr
@@ -71,7 +78,6 @@ func (im *Image) loadSymbols() error {
 	if im.text == 0 {
 		im.text = im.stext
 	}
-	return nil
 }
 
 // symtabSection is the ELF symbol table section, nil if stripped.

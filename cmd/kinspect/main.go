@@ -49,6 +49,7 @@ type cliFlags struct {
 	cpuProfile string
 	script     string
 	allowWrite bool
+	noCache    bool
 	scriptArgs []string
 }
 
@@ -125,8 +126,8 @@ or reads commands from stdin, crash-style.`,
 	root.Flags().StringVar(&f.physOffset, "phys-offset", "", "physical address of the start of RAM (PHYS_OFFSET), overriding detection")
 	root.Flags().StringVar(&f.kaslr, "kaslr", "", "KASLR offset of the kernel image, overriding detection")
 	root.Flags().StringVar(&f.arch, "arch", "", "target architecture (arm, arm64, x86_64), overriding detection")
-	root.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to FILE (for kinspect's developers)")
-	_ = root.Flags().MarkHidden("cpuprofile")
+	root.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to FILE (go tool pprof)")
+	root.Flags().BoolVar(&f.noCache, "no-cache", false, "neither read nor write the vmlinux index cache (also KINSPECT_CACHE=off)")
 	root.Flags().StringVar(&f.script, "script", "", "run the Starlark script FILE (its main(args), args after --) and exit")
 	root.Flags().BoolVar(&f.allowWrite, "allow-write", false, "let Starlark scripts write files (write_file)")
 
@@ -195,6 +196,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	interactive := f.commands == "" && f.inputFile == "" && f.script == "" && isTerminal(stdin) && isTerminal(stdout)
 	stop := startProgress(stderr, isTerminal(stderr) && interactive)
 	opts.Progress = stop.set
+	opts.IndexCache = indexCacheOptions(f.noCache, stderr)
 	k, err := kstructs.Open(args[0], args[1], opts)
 	stop.done()
 	if err != nil {
