@@ -7,7 +7,6 @@ package dwarfx
 import (
 	"errors"
 	"slices"
-	"sync"
 )
 
 // cachedIndex is what a cache file holds.
@@ -52,14 +51,9 @@ func encodeIndex(idx *index, st *symtab, warnings []error) []byte {
 		w.i32(d.next)
 		w.i32(d.rng)
 	}
-	heads := func(m map[string]int32) {
-		w.count(len(m))
-		for _, h := range m {
-			w.i32(h)
-		}
-	}
-	heads(idx.vars)
-	heads(idx.funcs)
+	defName := func(i int32) string { return idx.defs[i].name }
+	w.int32s(idx.vars.sortedEntries(defName))
+	w.int32s(idx.funcs.sortedEntries(defName))
 	w.count(len(idx.pcs))
 	for _, p := range idx.pcs {
 		w.u64(p.lo)
@@ -93,10 +87,8 @@ func encodeSymtab(w *cacheWriter, st *symtab) {
 		w.u8(s.rank)
 		w.bool(s.noRel)
 	}
-	w.count(len(st.byAddr))
-	for _, i := range st.byAddr {
-		w.i32(i)
-	}
+	w.int32s(st.byName.sortedEntries(func(i int32) string { return st.all[i].name }))
+	w.int32s(st.byAddr)
 	w.u64(st.maxEnd)
 }
 
@@ -125,8 +117,11 @@ func decodeIndex(body []byte) (*cachedIndex, error) {
 		d.name, d.off, d.lo, d.hi = r.str(), r.u64(), r.u64(), r.u64()
 		d.ext, d.isFn, d.next, d.rng = r.bool(), r.bool(), r.i32(), r.i32()
 	}
-	varHeads, funcHeads := r.heads(len(idx.defs)), r.heads(len(idx.defs))
+	varHeads, funcHeads := r.int32s(len(idx.defs), "variable"), r.int32s(len(idx.defs), "function")
 	r.checkChains(idx.defs, varHeads, funcHeads)
+	defName := func(i int32) string { return idx.defs[i].name }
+	idx.vars = nameMap{sorted: varHeads, name: defName}
+	idx.funcs = nameMap{sorted: funcHeads, name: defName}
 	idx.pcs = make([]pcRange, r.count(20))
 	for i := range idx.pcs {
 		idx.pcs[i] = pcRange{lo: r.u64(), hi: r.u64(), def: r.index32(r.i32(), len(idx.defs), false, "pc range's definition")}
@@ -156,17 +151,27 @@ func decodeIndex(body []byte) (*cachedIndex, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	ci.buildMaps(types, cands, varHeads, funcHeads)
+	idx.types = make(map[typeKey]cand, len(types))
+	for i, k := range types {
+		idx.types[k] = cands[i]
+	}
 	return ci, nil
 }
 
-// heads reads a list of definition chain heads.
-func (r *cacheReader) heads(ndefs int) []int32 {
+// int32s reads a list of indexes into a table of n entries.
+func (r *cacheReader) int32s(n int, what string) []int32 {
 	h := make([]int32, r.count(4))
 	for i := range h {
-		h[i] = r.index32(r.i32(), ndefs, false, "chain head")
+		h[i] = r.index32(r.i32(), n, false, what)
 	}
 	return h
+}
+
+func (w *cacheWriter) int32s(v []int32) {
+	w.count(len(v))
+	for _, i := range v {
+		w.i32(i)
+	}
 }
 
 // checkChains rejects definition chains that loop or share entries: in a
@@ -195,10 +200,8 @@ func decodeSymtab(r *cacheReader, st *symtab) {
 		s.name, s.addr, s.size, s.kind = r.str(), r.u64(), r.u64(), r.u8()
 		s.shndx, s.rank, s.noRel = uint16(r.u32()), r.u8(), r.bool()
 	}
-	st.byAddr = make([]int32, r.count(4))
-	for i := range st.byAddr {
-		st.byAddr[i] = r.index32(r.i32(), len(st.all), false, "symbol")
-	}
+	st.byName = nameMap{sorted: r.int32s(len(st.all), "symbol"), name: func(i int32) string { return st.all[i].name }}
+	st.byAddr = r.int32s(len(st.all), "symbol")
 	if r.err == nil && !slices.IsSortedFunc(st.byAddr, func(a, b int32) int {
 		return compareUint(st.all[a].addr, st.all[b].addr)
 	}) {
@@ -215,37 +218,6 @@ func compareUint(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-// buildMaps rebuilds the name tables, each in its own goroutine.
-func (ci *cachedIndex) buildMaps(types []typeKey, cands []cand, varHeads, funcHeads []int32) {
-	idx := ci.idx
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	run(func() {
-		idx.types = make(map[typeKey]cand, len(types))
-		for i, k := range types {
-			idx.types[k] = cands[i]
-		}
-	})
-	run(func() {
-		idx.vars = headMap(idx.defs, varHeads)
-		idx.funcs = headMap(idx.defs, funcHeads)
-	})
-	ci.syms.byName = make(map[string]int32, len(ci.syms.all))
-	ci.syms.indexByName()
-	wg.Wait()
-}
-
-func headMap(defs []def, heads []int32) map[string]int32 {
-	m := make(map[string]int32, len(heads))
-	for _, h := range heads {
-		m[defs[h].name] = h
-	}
-	return m
 }
 
 // warningErrors turns the cached warning texts back into errors.

@@ -41,7 +41,7 @@ type rawSym struct {
 
 type symtab struct {
 	all    []rawSym
-	byName map[string]int32
+	byName nameMap
 	byAddr []int32 // indices of address-bearing symbols, best one per address, sorted by address
 	maxEnd uint64  // largest addr+size among byAddr symbols
 }
@@ -50,7 +50,6 @@ func (im *Image) loadSymbols() error {
 	symSec := im.symtabSection()
 	st := &im.syms
 	if symSec == nil {
-		st.byName = map[string]int32{}
 		return &FormatError{Section: ".symtab", Msg: "no symbol table"}
 	}
 	if int(symSec.Link) >= len(im.ef.Sections) {
@@ -67,7 +66,7 @@ func (im *Image) loadSymbols() error {
 func (im *Image) setTextBounds() {
 	st := &im.syms
 	get := func(n string) uint64 {
-		if j, ok := st.byName[n]; ok {
+		if j, ok := st.byName.get(n); ok {
 			return st.all[j].addr
 		}
 		return 0
@@ -123,7 +122,6 @@ func (im *Image) readSymbols(data, strs []byte) {
 		secLetter[i] = sectionLetter(s)
 	}
 	st.all = make([]rawSym, 0, n)
-	st.byName = make(map[string]int32, n)
 	for i := 1; i < n; i++ {
 		e := decodeSym(data[i*entsz:(i+1)*entsz], im.order)
 		typ := elf.SymType(e.info & 0xf)
@@ -187,13 +185,15 @@ func symKind(shndx uint16, typ elf.SymType, bind elf.SymBind, secLetter []byte) 
 
 // indexByName: best rank wins, then first.
 func (st *symtab) indexByName() {
+	m := make(map[string]int32, len(st.all))
 	for i := range st.all {
 		s := &st.all[i]
-		if j, ok := st.byName[s.name]; ok && st.all[j].rank >= s.rank {
+		if j, ok := m[s.name]; ok && st.all[j].rank >= s.rank {
 			continue
 		}
-		st.byName[s.name] = int32(i)
+		m[s.name] = int32(i)
 	}
+	st.byName = nameMap{m: m}
 }
 
 // indexByAddr sorts the symbols of allocated sections by address, best
@@ -336,7 +336,7 @@ func (im *Image) symbol(i int32) Symbol {
 // Lookup finds the ELF symbol called name. Among several (static symbols of
 // the same name), a global, sized one is preferred.
 func (im *Image) Lookup(name string) (Symbol, bool) {
-	i, ok := im.syms.byName[name]
+	i, ok := im.syms.byName.get(name)
 	if !ok {
 		return Symbol{}, false
 	}
