@@ -227,7 +227,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 		defer fh.Close()
 		err = s.RunScript(ctx, fh, f.keepGoing)
 	case interactive:
-		_ = s.Exec(ctx, "sys", true)
+		_ = s.StartupSummary(ctx)
 		fmt.Fprintln(stdout)
 		err = s.RunInteractive()
 	default:
