@@ -83,9 +83,12 @@ func newCacheState(im *Image, o CacheOptions, st os.FileInfo) *cacheState {
 		sum := sha256.Sum256([]byte(abs))
 		id = "path-" + hex.EncodeToString(sum[:8])
 	}
-	key := fmt.Sprintf("%s size=%d mtime=%d tool=%s", id, st.Size(), st.ModTime().UnixNano(), o.Version)
-	sum := sha256.Sum256([]byte(key))
-	name := id + "-" + hex.EncodeToString(sum[:6]) + ".idx"
+	file := fmt.Sprintf("%s size=%d mtime=%d", id, st.Size(), st.ModTime().UnixNano())
+	key := file + " tool=" + o.Version
+	// ID-FILE-TOOL.idx: pruneOthers replaces the file of another tool build
+	// for the same vmlinux file, not that of a copy of it (another mtime).
+	fileSum, toolSum := sha256.Sum256([]byte(file)), sha256.Sum256([]byte(o.Version))
+	name := id + "-" + hex.EncodeToString(fileSum[:4]) + "-" + hex.EncodeToString(toolSum[:4]) + ".idx"
 	return &cacheState{opts: o, key: key, path: filepath.Join(o.Dir, name)}
 }
 
@@ -157,8 +160,8 @@ func (c *cacheState) save(im *Image) error {
 	return nil
 }
 
-// pruneOthers removes stale cache files of the same image: same build ID
-// prefix, other key.
+// pruneOthers removes the files other tool builds wrote for the same
+// vmlinux file (same ID-FILE- prefix).
 func (c *cacheState) pruneOthers() {
 	base := filepath.Base(c.path)
 	prefix := base[:strings.LastIndexByte(base, '-')+1]
