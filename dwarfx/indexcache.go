@@ -139,12 +139,17 @@ func (c *cacheState) save(im *Image) error {
 	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
 		return err
 	}
-	data := encodeHeader(c.key, encodeIndex(im.idx, &im.syms, im.warnings))
+	body := encodeIndex(im.idx, &im.syms, im.warnings)
 	tmp, err := os.CreateTemp(c.opts.Dir, ".tmp-*.idx")
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.Write(data)
+	var werr error
+	for _, b := range append([][]byte{encodeHeader(c.key, body)}, body...) {
+		if _, werr = tmp.Write(b); werr != nil {
+			break
+		}
+	}
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr

@@ -61,12 +61,10 @@ func (w *cacheWriter) str(s string) {
 
 func (w *cacheWriter) count(n int) { w.u32(uint32(n)) }
 
-// body joins the blob and the records.
-func (w *cacheWriter) body() []byte {
-	b := make([]byte, 0, 8+len(w.blob)+len(w.rec))
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(w.blob)))
-	b = append(b, w.blob...)
-	return append(b, w.rec...)
+// body is the blob's length, the blob and the records, in pieces (written
+// one after the other, never joined: no second copy of a 16 MB index).
+func (w *cacheWriter) body() [][]byte {
+	return [][]byte{binary.LittleEndian.AppendUint64(nil, uint64(len(w.blob))), w.blob, w.rec}
 }
 
 // cacheReader decodes a body; the first error sticks and later reads return
@@ -170,19 +168,24 @@ func newCacheReader(body []byte) (*cacheReader, error) {
 	return &cacheReader{b: body, p: 8 + int(n), blob: body[8 : 8+n]}, nil
 }
 
-// encodeHeader prefixes body with the header for key.
-func encodeHeader(key string, body []byte) []byte {
+// encodeHeader returns the header for key and the body (in pieces).
+func encodeHeader(key string, body [][]byte) []byte {
+	var n uint64
+	var crc uint32
+	for _, b := range body {
+		n += uint64(len(b))
+		crc = crc32.Update(crc, castagnoli, b)
+	}
 	h := make([]byte, 0, 40+len(key))
 	h = append(h, cacheMagic...)
 	h = binary.LittleEndian.AppendUint32(h, cacheFormat)
 	hlen := uint32(8 + 4 + 4 + 8 + 4 + 4 + len(key) + 4)
 	h = binary.LittleEndian.AppendUint32(h, hlen)
-	h = binary.LittleEndian.AppendUint64(h, uint64(len(body)))
-	h = binary.LittleEndian.AppendUint32(h, crc32.Checksum(body, castagnoli))
+	h = binary.LittleEndian.AppendUint64(h, n)
+	h = binary.LittleEndian.AppendUint32(h, crc)
 	h = binary.LittleEndian.AppendUint32(h, uint32(len(key)))
 	h = append(h, key...)
-	h = binary.LittleEndian.AppendUint32(h, crc32.Checksum(h, castagnoli))
-	return append(h, body...)
+	return binary.LittleEndian.AppendUint32(h, crc32.Checksum(h, castagnoli))
 }
 
 // decodeHeader validates a whole cache file against key and returns its body.

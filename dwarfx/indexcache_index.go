@@ -17,7 +17,7 @@ type cachedIndex struct {
 }
 
 // encodeIndex writes idx, the symbol table and the open's warnings.
-func encodeIndex(idx *index, st *symtab, warnings []error) []byte {
+func encodeIndex(idx *index, st *symtab, warnings []error) [][]byte {
 	w := &cacheWriter{}
 	w.u64(idx.dies)
 	w.count(len(idx.units))

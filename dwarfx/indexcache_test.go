@@ -1,6 +1,7 @@
 package dwarfx
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -202,7 +203,8 @@ func FuzzIndexCache(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(encodeHeader("k", encodeIndex(im.idx, &im.syms, im.warnings)))
+		body := encodeIndex(im.idx, &im.syms, im.warnings)
+		f.Add(bytes.Join(append([][]byte{encodeHeader("k", body)}, body...), nil))
 		im.Close()
 	}
 	f.Add([]byte(cacheMagic))
