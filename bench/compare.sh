@@ -13,6 +13,9 @@
 #                 add to the ~300-task one; those present are used (default
 #                 both names)
 #   KINSPECT_BENCH_CRASH=0  leave crash out (it takes seconds a run)
+#   KINSPECT_BENCH_SLOW_RUNS=N  run the slow cases (every crash run, drgn's
+#                 foreach bt on the scale dumps: minutes each on a busy
+#                 machine) only in the first N runs (default RUNS)
 #
 # Workloads, each including the open: `open` (p init_task.comm; kinspect
 # with its index cache cleared before each run = cold, and kept = warm),
@@ -89,9 +92,11 @@ from drgn.helpers.linux.printk import get_dmesg
 sys.stdout.buffer.write(get_dmesg(prog))
 PY
 
-# Cases: "label|workload|tool|command line" (a shell command).
+# Cases: "label|workload|tool|runs|command line" (a shell command).
 CASES=()
-case_add() { CASES+=("$1|$2|$3|$4"); }
+SLOW=${KINSPECT_BENCH_SLOW_RUNS:-$RUNS}
+case_add() { CASES+=("$1|$2|$3|$RUNS|$4"); }
+slow_add() { CASES+=("$1|$2|$3|$SLOW|$4"); }
 q() { printf '%q ' "$@"; }
 for i in "${!DIRS[@]}"; do
 	L=${LABELS[$i]} D=${DIRS[$i]}
@@ -110,16 +115,16 @@ for i in "${!DIRS[@]}"; do
 		case_add "$L" open drgn "$R $TMP/open.py"
 		case_add "$L" "first prompt" drgn "bench/firstprompt.py '>>> ' $R"
 		case_add "$L" ps drgn "$R $TMP/ps.py"
-		case_add "$L" "foreach bt" drgn "$R $TMP/bt.py"
+		if [ "$L" = base ]; then case_add "$L" "foreach bt" drgn "$R $TMP/bt.py"; else slow_add "$L" "foreach bt" drgn "$R $TMP/bt.py"; fi
 		case_add "$L" log drgn "$R $TMP/log.py"
 	fi
 	if have_crash; then
 		C="testdata/crash-oracle $ARCH $(q "$VL" "$V")"
-		case_add "$L" open crash "echo 'p init_task.comm' | $C"
-		case_add "$L" "first prompt" crash "echo sys | $C"
-		case_add "$L" ps crash "echo ps | $C"
-		case_add "$L" "foreach bt" crash "echo 'foreach bt' | $C"
-		case_add "$L" log crash "echo log | $C"
+		slow_add "$L" open crash "echo 'p init_task.comm' | $C"
+		slow_add "$L" "first prompt" crash "echo sys | $C"
+		slow_add "$L" ps crash "echo ps | $C"
+		slow_add "$L" "foreach bt" crash "echo 'foreach bt' | $C"
+		slow_add "$L" log crash "echo log | $C"
 	fi
 	NTASKS[$i]=$("$KIN" "$V" "$VL" -c sys 2>/dev/null | awk '$1 == "TASKS:" {print $2}')
 done
@@ -130,9 +135,9 @@ declare -A T M
 for r in $(seq "$RUNS"); do
 	echo "run $r/$RUNS" >&2
 	for c in "${CASES[@]}"; do
-		IFS='|' read -r L W TOOL CMD <<<"$c"
+		IFS='|' read -r L W TOOL N CMD <<<"$c"
 		k="$L|$W|$TOOL"
-		[ "${T[$k]:-}" = NA ] && continue
+		[ "${T[$k]:-}" = NA ] || [ "$r" -gt "$N" ] && continue
 		if ! /usr/bin/time -f '%e %M' -o "$TMP/t" bash -c "$CMD" >"$TMP/out" 2>"$TMP/err"; then
 			echo "  $L $W $TOOL failed: $(tail -2 "$TMP/err" | tr '\n' ' ')" >&2
 			T[$k]=NA M[$k]=NA
@@ -154,7 +159,7 @@ B=${LABELS[0]}
 S=""
 for i in "${!LABELS[@]}"; do [ "${LABELS[$i]}" = scale10000 ] && S=scale10000; done
 echo
-echo "== $ARCH $DUMP, min of $RUNS interleaved runs (wall s), ratios kinspect/other"
+echo "== $ARCH $DUMP, min of $RUNS interleaved runs (slow cases: $SLOW) (wall s), ratios kinspect/other; $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg)"
 echo "| target | measured | ratio | goal | |"
 echo "|---|---|---|---|---|"
 r=$(ratio "$B|open|kinspect-cold" "$B|open|drgn")
