@@ -131,25 +131,27 @@ done
 
 # Warm kinspect's cache once per vmlinux; then the interleaved runs.
 for i in "${!DIRS[@]}"; do "$KIN" "${DIRS[$i]}$DUMP" "${DIRS[$i]}vmlinux" -c 'p 1' >/dev/null; done
-declare -A T M
+declare -A T M C
 for r in $(seq "$RUNS"); do
 	echo "run $r/$RUNS" >&2
 	for c in "${CASES[@]}"; do
 		IFS='|' read -r L W TOOL N CMD <<<"$c"
 		k="$L|$W|$TOOL"
 		[ "${T[$k]:-}" = NA ] || [ "$r" -gt "$N" ] && continue
-		if ! /usr/bin/time -f '%e %M' -o "$TMP/t" bash -c "$CMD" >"$TMP/out" 2>"$TMP/err"; then
+		if ! /usr/bin/time -f '%e %M %U %S' -o "$TMP/t" bash -c "$CMD" >"$TMP/out" 2>"$TMP/err"; then
 			echo "  $L $W $TOOL failed: $(tail -2 "$TMP/err" | tr '\n' ' ')" >&2
 			T[$k]=NA M[$k]=NA
 			continue
 		fi
-		read -r e m <"$TMP/t"
+		read -r e m u s <"$TMP/t"
 		T[$k]=$(awk -v a="${T[$k]:-}" -v b="$e" 'BEGIN{print (a==""||b<a)?b:a}')
+		C[$k]=$(awk -v a="${C[$k]:-}" -v b="$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')" 'BEGIN{print (a==""||b<a)?b:a}')
 		[ "$m" -gt "${M[$k]:-0}" ] && M[$k]=$m
 	done
 done
 
 get() { echo "${T[$1]:-NA}"; }
+cpu() { echo "${C[$1]:-NA}"; }
 ratio() { awk -v a="$(get "$1")" -v b="$(get "$2")" 'BEGIN{ if (a=="NA"||b=="NA"||b==0) print "n/a"; else printf "%.2f", a/b }'; }
 rss() { awk -v m="${M[$1]:-NA}" 'BEGIN{ if (m=="NA") print "n/a"; else printf "%d MB", m/1024 }'; }
 verdict() { awk -v r="$1" -v lim="$2" -v op="$3" 'BEGIN{ if (r=="n/a") print "n/a"; else if ((op=="le" && r<=lim) || (op=="ge" && r>=lim)) print "met"; else print "NOT met" }'; }
@@ -176,12 +178,14 @@ if [ -n "$S" ]; then
 	echo "| ps vs drgn's for_each_task loop, ${NTASKS[$j]} tasks | $(get "$S|ps|kinspect") s vs $(get "$S|ps|drgn") s | $r | ≤ 0.1 | $(verdict "$r" 0.1 le) |"
 	r=$(ratio "$S|first prompt|kinspect" "$B|first prompt|kinspect")
 	echo "| first prompt, ${NTASKS[$j]} vs ${NTASKS[0]} tasks | $(get "$S|first prompt|kinspect") s vs $(get "$B|first prompt|kinspect") s | $r | ≤ 1.10 | $(verdict "$r" 1.10 le) |"
+	r=$(awk -v a="$(cpu "$S|first prompt|kinspect")" -v b="$(cpu "$B|first prompt|kinspect")" 'BEGIN{ if (a=="NA"||b=="NA"||b==0) print "n/a"; else printf "%.2f", a/b }')
+	echo "| same, CPU time (user+sys) | $(cpu "$S|first prompt|kinspect") s vs $(cpu "$B|first prompt|kinspect") s | $r | ≤ 1.10 | $(verdict "$r" 1.10 le) |"
 	r=$(ratio "$S|for_each_task()|kinspect" "$S|ps --json|kinspect")
 	echo "| Starlark for_each_task() vs ps --json, ${NTASKS[$j]} tasks | $(get "$S|for_each_task()|kinspect") s vs $(get "$S|ps --json|kinspect") s | $r | < 2 | $(verdict "$r" 1.999 le) |"
 fi
 
 echo
-echo "Growth (min wall s; peak RSS in parentheses for open and ps; slope = s per 10,000 tasks, first to last dump):"
+echo "Growth (min wall s [min CPU s]; peak RSS for open and ps; slope = wall s per 10,000 tasks, first to last dump):"
 hdr="| work | tool |"; sep="|---|---|"
 for i in "${!LABELS[@]}"; do hdr+=" ${NTASKS[$i]} tasks |"; sep+="---|"; done
 echo "$hdr slope /10k |"; echo "$sep---|"
@@ -192,7 +196,8 @@ for W in open "first prompt" ps "foreach bt" log; do
 		row="| $W | $TOOL |"
 		for i in "${!LABELS[@]}"; do
 			k="${LABELS[$i]}|$W|$TOOL" v=$(get "${LABELS[$i]}|$W|$TOOL")
-			case $W in open | ps) [ "$v" != NA ] && v+=" ($(rss "$k"))" ;; esac
+			[ "$v" != NA ] && v+=" [$(cpu "$k")]"
+			case $W in open | ps) [ "$v" != NA ] && v+=", $(rss "$k")" ;; esac
 			row+=" $v |"
 		done
 		slope=$(awk -v a="$(get "$B|$W|$TOOL")" -v b="$(get "${LABELS[$last]}|$W|$TOOL")" -v n0="${NTASKS[0]:-0}" -v n1="${NTASKS[$last]:-0}" \
