@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,8 +43,7 @@ type CacheStatus int
 const (
 	CacheOff     CacheStatus = iota // no cache configured
 	CacheHit                        // the index came from the cache file
-	CacheWritten                    // indexed from the vmlinux and saved
-	CacheMissed                     // indexed from the vmlinux; saving failed
+	CacheWritten                    // indexed from the vmlinux, saved in the background
 )
 
 // cacheState is the Image's link to its cache file.
@@ -53,6 +53,7 @@ type cacheState struct {
 	path   string
 	mapped []byte // the mapped cache file, unmapped by Close
 	status CacheStatus
+	saving sync.WaitGroup // the background save, waited for by Close
 }
 
 // CacheStatus reports whether the index came from the cache.
@@ -178,9 +179,13 @@ func (c *cacheState) pruneOthers() {
 	}
 }
 
-// close unmaps the cache file.
+// close waits for the save and unmaps the cache file.
 func (c *cacheState) close() {
-	if c != nil && c.mapped != nil {
+	if c == nil {
+		return
+	}
+	c.saving.Wait()
+	if c.mapped != nil {
 		unix.Munmap(c.mapped)
 		c.mapped = nil
 	}
@@ -201,10 +206,15 @@ func (im *Image) indexCached() error {
 	if err := im.indexFresh(); err != nil {
 		return err
 	}
+	// Saving (~0.1 s of sorting and writing 16 MB) overlaps whatever the
+	// caller does next; Close waits for it. The index is read-only now.
 	c.status = CacheWritten
-	if err := c.save(im); err != nil {
-		c.status = CacheMissed
-		c.warn("index cache: saving %s: %v", c.path, err)
-	}
+	c.saving.Add(1)
+	go func() {
+		defer c.saving.Done()
+		if err := c.save(im); err != nil {
+			c.warn("index cache: saving %s: %v", c.path, err)
+		}
+	}()
 	return nil
 }

@@ -22,6 +22,9 @@ func openCachedT(t testing.TB, path, dir string, want CacheStatus, warns *[]stri
 	if got := im.CacheStatus(); got != want {
 		t.Fatalf("cache status %d, want %d (warnings %q)", got, want, *warns)
 	}
+	if im.cache != nil {
+		im.cache.saving.Wait() // the next open must find the file
+	}
 	return im
 }
 
@@ -179,7 +182,7 @@ func TestIndexCacheKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer im.Close()
+	im.Close() // waits for the save
 	if im.CacheStatus() != CacheWritten {
 		t.Errorf("another tool version used the cache (status %d)", im.CacheStatus())
 	}
