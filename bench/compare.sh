@@ -1,109 +1,85 @@
 #!/usr/bin/env bash
-# compare.sh — run kinspect, drgn and crash on the same dump in one run and
-# print the minimum wall time of N runs, peak RSS and ratios.
+# compare.sh — run kinspect, drgn and crash on the same dumps in one run and
+# print the minimum wall time of N interleaved runs, peak RSS and ratios.
 #
 #   bench/compare.sh [ARCH] [DUMPFILE-NAME] [RUNS]
 #     ARCH          arm | arm64 | x86_64 (default x86_64)
 #     DUMPFILE-NAME a file in the fixture dir (default vmcore.mkdf-zlib-d31:
 #                   drgn opens only makedumpfile-written dumps)
-#     RUNS          runs per tool (default 5)
-#   KINSPECT_BENCH_VARIANT=scale10000  use the scale fixture (~10,000 tasks,
-#                   built with KINSPECT_SLEEPERS=10000 testdata/build-fixture.sh ARCH)
-#   KINSPECT_BENCH_TASKS=1  also time `ps` (kinspect ps, crash ps, drgn
-#                   for_each_task loop); KINSPECT_BENCH_BT=1 `foreach bt`;
-#                   KINSPECT_BENCH_LOCALS=1 `foreach bt --args --locals` (drgn:
-#                   every frame's locals() of every task, each formatted).
+#     RUNS          runs per tool and workload (default 5)
 #
-# Machines here are shared and noisy: compare ratios, take minimums.
+#   KINSPECT_BENCH_SCALES="scale10000 scale50000"  the scale fixtures (built
+#                 with KINSPECT_SLEEPERS=N testdata/build-fixture.sh ARCH) to
+#                 add to the ~300-task one; those present are used (default
+#                 both names)
+#   KINSPECT_BENCH_CRASH=0  leave crash out (it takes seconds a run)
+#   KINSPECT_BENCH_LOCALS=1  also `foreach bt --args --locals` on the
+#                 ~300-task dump against drgn's loop over every frame's
+#                 locals() of every task, each formatted (issue 15)
+#   KINSPECT_BENCH_SLOW_RUNS=N  run the slow cases (every crash run, drgn's
+#                 foreach bt on the scale dumps: minutes each on a busy
+#                 machine) only in the first N runs (default RUNS)
+#
+# Workloads, each including the open: `open` (p init_task.comm; kinspect
+# with its index cache cleared before each run = cold, and kept = warm),
+# `first prompt` (interactive start in a pseudo-terminal until the prompt:
+# kinspect prints its sys summary first; drgn imports its helpers; crash's
+# is its time for `sys`), `ps` (drgn: for_each_task printing pid and comm),
+# `foreach bt` (drgn: prog.stack_trace of each task), `log` (drgn:
+# get_dmesg), and kinspect's Starlark `for_each_task()` loop against its
+# `ps --json` (issue 16). Runs are interleaved (run 1 of every workload and
+# tool, then run 2, ...) so that the machine's load hits all alike; the
+# minimum is reported. kinspect's cache lives in a private XDG_CACHE_HOME.
+#
 # crash runs natively only for x86_64 dumps (a crash binary is per target);
 # for arm/arm64 the trixie oracle runs under qemu-user (testdata/crash-oracle),
-# which is emulation: its times are shown but are not a fair comparison.
+# which is emulation: those times are not a fair comparison and are left out
+# unless KINSPECT_BENCH_EMULATED_CRASH=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${1:-x86_64}
 DUMP=${2:-vmcore.mkdf-zlib-d31}
 RUNS=${3:-5}
 FIX=${KINSPECT_FIXTURES:-$HOME/.cache/kinspect/fixtures}
-if [ -n "${KINSPECT_BENCH_VARIANT:-}" ]; then
-	DIR=$(ls -d "$FIX/$ARCH"-bookworm-*-"$KINSPECT_BENCH_VARIANT"/ 2>/dev/null | head -1)
-else
-	DIR=$(ls -d "$FIX/$ARCH"-bookworm-*/ 2>/dev/null | grep -v scale | head -1)
-fi
-[ -n "$DIR" ] && [ -f "$DIR/fixture.json" ] || { echo "no $ARCH fixture in $FIX (make fixture-$ARCH)" >&2; exit 1; }
-VMCORE=$DIR$DUMP
-VMLINUX=${DIR}vmlinux
-[ -f "$VMCORE" ] || { echo "no $VMCORE" >&2; exit 1; }
 export PATH="$PATH:/usr/local/go/bin"
 make -s build
 KIN=$PWD/bin/kinspect
 PY=/usr/bin/python3
+DRGN=(/usr/bin/python3 /usr/bin/drgn -q --no-default-symbols)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+export XDG_CACHE_HOME=$TMP/xdg
+INDEX=$XDG_CACHE_HOME/kinspect/index
 
-# measure NAME CMD... : min wall seconds and max RSS (KB) over RUNS runs.
-declare -A T M
-measure() {
-	local name=$1; shift
-	local best="" rss=0
-	for _ in $(seq "$RUNS"); do
-		if ! /usr/bin/time -f '%e %M' -o "$TMP/t" "$@" >"$TMP/out" 2>"$TMP/err"; then
-			echo "  $name failed: $(tail -2 "$TMP/err" | tr '\n' ' ')" >&2
-			T[$name]=NA; M[$name]=NA; return
-		fi
-		read -r e m <"$TMP/t"
-		best=$(awk -v a="$best" -v b="$e" 'BEGIN{print (a==""||b<a)?b:a}')
-		[ "$m" -gt "$rss" ] && rss=$m
-	done
-	T[$name]=$best; M[$name]=$rss
-	printf '  %-22s min %6.2f s  peak RSS %7d KB   (%s)\n' "$name" "$best" "$rss" "$(head -c 60 "$TMP/out" | tr '\n' ' ')"
+# The dumps: the ~300-task fixture first, then the scale fixtures present.
+LABELS=() DIRS=()
+add_dump() {
+	local d
+	d=$(ls -d "$FIX/$ARCH"-bookworm-*"$1"/ 2>/dev/null | grep -E -- "$2" | head -1 || true)
+	[ -n "$d" ] && [ -f "$d/fixture.json" ] && [ -f "$d$DUMP" ] || return 0
+	LABELS+=("$3") DIRS+=("$d")
 }
+add_dump "" '-[0-9.]+-[a-z0-9]+/$' base
+for s in ${KINSPECT_BENCH_SCALES:-scale10000 scale50000}; do add_dump "-$s" . "$s"; done
+[ ${#DIRS[@]} -gt 0 ] || { echo "no $ARCH fixture with $DUMP in $FIX (make fixture-$ARCH)" >&2; exit 1; }
 
-# crashcmd CMD: a shell command line running crash on the dump.
-# Prefers trixie's crash 8.0.6 (make oracle): bookworm's 8.0.2 misses most
-# tasks on these kernels, which would flatter its ps and foreach bt times.
 ORACLE_ROOT=${KINSPECT_ORACLE:-$HOME/.cache/kinspect/oracle}
-crashcmd() {
-	if ls -d "$ORACLE_ROOT"/trixie-* >/dev/null 2>&1; then
-		echo "echo '$1' | testdata/crash-oracle $ARCH '$VMLINUX' '$VMCORE'"
-	else
-		echo "printf '$1\\nq\\n' | crash -s '$VMLINUX' '$VMCORE'"
-	fi
+have_crash() {
+	[ "${KINSPECT_BENCH_CRASH:-1}" = 1 ] || return 1
+	ls -d "$ORACLE_ROOT"/trixie-* >/dev/null 2>&1 || return 1
+	[ "$ARCH" = x86_64 ] || [ "${KINSPECT_BENCH_EMULATED_CRASH:-0}" = 1 ]
 }
-have_crash() { { [ "$ARCH" = x86_64 ] && { command -v crash >/dev/null || [ -x testdata/crash-oracle ]; }; } || { [ "$ARCH" != x86_64 ] && [ -x testdata/crash-oracle ] && [ "${KINSPECT_BENCH_EMULATED_CRASH:-0}" = 1 ]; }; }
+have_drgn() { [ -x /usr/bin/drgn ]; }
 
-ratio() { awk -v a="${T[$1]:-NA}" -v b="${T[$2]:-NA}" 'BEGIN{ if (a=="NA"||b=="NA"||a==0) print "n/a"; else printf "%.1fx", b/a }'; }
-
-echo "== $ARCH ${KINSPECT_BENCH_VARIANT:-} $DUMP ($RUNS runs each; cold page cache is not forced)"
-echo "-- open + p init_task.comm"
-measure kinspect "$KIN" "$VMCORE" "$VMLINUX" -c 'p init_task.comm'
-if [ -x /usr/bin/drgn ]; then
-	echo 'print(prog["init_task"].comm)' >"$TMP/comm.py"
-	measure drgn $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/comm.py"
-fi
-if have_crash; then
-	measure crash sh -c "$(crashcmd 'p init_task.comm')"
-fi
-echo "   kinspect vs drgn: $(ratio kinspect drgn) faster;  vs crash: $(ratio kinspect crash) faster"
-
-if [ "${KINSPECT_BENCH_TASKS:-0}" = 1 ]; then
-	echo "-- ps (open included)"
-	measure kinspect-ps "$KIN" "$VMCORE" "$VMLINUX" -c 'ps'
-	cat >"$TMP/ps.py" <<'PY'
+cat >"$TMP/open.py" <<'PY'
+print(prog["init_task"].comm)
+PY
+cat >"$TMP/ps.py" <<'PY'
 from drgn.helpers.linux.pid import for_each_task
 for t in for_each_task(prog):
-    print(t.pid.value_(), t.comm.string_().decode(), t.__state.value_())
+    print(t.pid.value_(), t.comm.string_().decode())
 PY
-	[ -x /usr/bin/drgn ] && measure drgn-ps $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/ps.py"
-	if have_crash; then
-		measure crash-ps sh -c "$(crashcmd ps)"
-	fi
-	echo "   ps: kinspect vs drgn $(ratio kinspect-ps drgn-ps), vs crash $(ratio kinspect-ps crash-ps)"
-fi
-
-if [ "${KINSPECT_BENCH_BT:-0}" = 1 ]; then
-	echo "-- foreach bt (open included)"
-	measure kinspect-bt "$KIN" "$VMCORE" "$VMLINUX" -c 'foreach bt'
-	cat >"$TMP/bt.py" <<'PY'
+cat >"$TMP/bt.py" <<'PY'
 from drgn.helpers.linux.pid import for_each_task
 n = 0
 for t in for_each_task(prog):
@@ -113,17 +89,7 @@ for t in for_each_task(prog):
         pass
 print(n)
 PY
-	[ -x /usr/bin/drgn ] && measure drgn-bt $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/bt.py"
-	if have_crash; then
-		measure crash-bt sh -c "$(crashcmd 'foreach bt')"
-	fi
-	echo "   foreach bt: kinspect vs drgn $(ratio kinspect-bt drgn-bt), vs crash $(ratio kinspect-bt crash-bt)"
-fi
-
-if [ "${KINSPECT_BENCH_LOCALS:-0}" = 1 ]; then
-	echo "-- foreach bt --args --locals (open included)"
-	measure kinspect-locals "$KIN" "$VMCORE" "$VMLINUX" -c 'foreach bt --args --locals'
-	cat >"$TMP/locals.py" <<'PY'
+cat >"$TMP/locals.py" <<'PY'
 from drgn.helpers.linux.pid import for_each_task
 n = 0
 for t in for_each_task(prog):
@@ -140,6 +106,130 @@ for t in for_each_task(prog):
             n += 1
 print(n)
 PY
-	[ -x /usr/bin/drgn ] && measure drgn-locals $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/locals.py"
-	echo "   foreach bt --args --locals: kinspect vs drgn $(ratio kinspect-locals drgn-locals)"
+cat >"$TMP/log.py" <<'PY'
+import sys
+from drgn.helpers.linux.printk import get_dmesg
+sys.stdout.buffer.write(get_dmesg(prog))
+PY
+
+# Cases: "label|workload|tool|runs|command line" (a shell command).
+CASES=()
+SLOW=${KINSPECT_BENCH_SLOW_RUNS:-$RUNS}
+case_add() { CASES+=("$1|$2|$3|$RUNS|$4"); }
+slow_add() { CASES+=("$1|$2|$3|$SLOW|$4"); }
+q() { printf '%q ' "$@"; }
+for i in "${!DIRS[@]}"; do
+	L=${LABELS[$i]} D=${DIRS[$i]}
+	V=$D$DUMP VL=${D}vmlinux
+	K="$(q "$KIN" "$V" "$VL")"
+	R="$(q "${DRGN[@]}" -c "$V" -s "$VL")"
+	case_add "$L" open kinspect-cold "rm -rf $(q "$INDEX"); $K -c 'p init_task.comm'"
+	case_add "$L" open kinspect "$K -c 'p init_task.comm'"
+	case_add "$L" "first prompt" kinspect "bench/firstprompt.py 'kinspect> ' $K"
+	case_add "$L" ps kinspect "$K -c ps"
+	case_add "$L" "foreach bt" kinspect "$K -c 'foreach bt'"
+	case_add "$L" log kinspect "$K -c log"
+	case_add "$L" "ps --json" kinspect "$K --json -c ps"
+	case_add "$L" "for_each_task()" kinspect "$K -c 'star len([(t.pid, t.tgid, str(t.comm)) for t in for_each_task()])'"
+	if have_drgn; then
+		case_add "$L" open drgn "$R $TMP/open.py"
+		case_add "$L" "first prompt" drgn "bench/firstprompt.py '>>> ' $R"
+		case_add "$L" ps drgn "$R $TMP/ps.py"
+		if [ "$L" = base ]; then case_add "$L" "foreach bt" drgn "$R $TMP/bt.py"; else slow_add "$L" "foreach bt" drgn "$R $TMP/bt.py"; fi
+		case_add "$L" log drgn "$R $TMP/log.py"
+	fi
+	if [ "${KINSPECT_BENCH_LOCALS:-0}" = 1 ] && [ "$L" = base ]; then
+		case_add "$L" "bt --locals" kinspect "$K -c 'foreach bt --args --locals'"
+		have_drgn && slow_add "$L" "bt --locals" drgn "$R $TMP/locals.py"
+	fi
+	if have_crash; then
+		C="testdata/crash-oracle $ARCH $(q "$VL" "$V")"
+		slow_add "$L" open crash "echo 'p init_task.comm' | $C"
+		slow_add "$L" "first prompt" crash "echo sys | $C"
+		slow_add "$L" ps crash "echo ps | $C"
+		slow_add "$L" "foreach bt" crash "echo 'foreach bt' | $C"
+		slow_add "$L" log crash "echo log | $C"
+	fi
+	NTASKS[$i]=$("$KIN" "$V" "$VL" -c sys 2>/dev/null | awk '$1 == "TASKS:" {print $2}')
+done
+
+# Warm kinspect's cache once per vmlinux; then the interleaved runs.
+for i in "${!DIRS[@]}"; do "$KIN" "${DIRS[$i]}$DUMP" "${DIRS[$i]}vmlinux" -c 'p 1' >/dev/null; done
+declare -A T M C
+for r in $(seq "$RUNS"); do
+	echo "run $r/$RUNS" >&2
+	for c in "${CASES[@]}"; do
+		IFS='|' read -r L W TOOL N CMD <<<"$c"
+		k="$L|$W|$TOOL"
+		[ "${T[$k]:-}" = NA ] || [ "$r" -gt "$N" ] && continue
+		if ! /usr/bin/time -f '%e %M %U %S' -o "$TMP/t" bash -c "$CMD" >"$TMP/out" 2>"$TMP/err"; then
+			echo "  $L $W $TOOL failed: $(tail -2 "$TMP/err" | tr '\n' ' ')" >&2
+			T[$k]=NA M[$k]=NA
+			continue
+		fi
+		read -r e m u s <"$TMP/t"
+		T[$k]=$(awk -v a="${T[$k]:-}" -v b="$e" 'BEGIN{print (a==""||b<a)?b:a}')
+		C[$k]=$(awk -v a="${C[$k]:-}" -v b="$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')" 'BEGIN{print (a==""||b<a)?b:a}')
+		[ "$m" -gt "${M[$k]:-0}" ] && M[$k]=$m
+	done
+done
+
+get() { echo "${T[$1]:-NA}"; }
+cpu() { echo "${C[$1]:-NA}"; }
+ratio() { awk -v a="$(get "$1")" -v b="$(get "$2")" 'BEGIN{ if (a=="NA"||b=="NA"||b==0) print "n/a"; else printf "%.2f", a/b }'; }
+rss() { awk -v m="${M[$1]:-NA}" 'BEGIN{ if (m=="NA") print "n/a"; else printf "%d MB", m/1024 }'; }
+verdict() { awk -v r="$1" -v lim="$2" -v op="$3" 'BEGIN{ if (r=="n/a") print "n/a"; else if ((op=="le" && r<=lim) || (op=="ge" && r>=lim)) print "met"; else print "NOT met" }'; }
+ratiox() { awk -v a="$(get "$1")" -v b="$(get "$2")" 'BEGIN{ if (a=="NA"||b=="NA"||a==0) print "n/a"; else printf "%.1f", b/a }'; }
+
+B=${LABELS[0]}
+S=""
+for i in "${!LABELS[@]}"; do [ "${LABELS[$i]}" = scale10000 ] && S=scale10000; done
+echo
+echo "== $ARCH $DUMP, min of $RUNS interleaved runs (slow cases: $SLOW) (wall s), ratios kinspect/other; $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg)"
+echo "| target | measured | ratio | goal | |"
+echo "|---|---|---|---|---|"
+r=$(ratio "$B|open|kinspect-cold" "$B|open|drgn")
+echo "| cold open (cache cleared) vs drgn, ${NTASKS[0]} tasks | $(get "$B|open|kinspect-cold") s vs $(get "$B|open|drgn") s | $r | ≤ 0.5 | $(verdict "$r" 0.5 le) |"
+r=$(ratio "$B|open|kinspect" "$B|open|drgn")
+echo "| warm open vs drgn | $(get "$B|open|kinspect") s vs $(get "$B|open|drgn") s | $r | ≤ 0.25 | $(verdict "$r" 0.25 le) |"
+r=$(awk -v a="${M[$B|open|kinspect-cold]:-NA}" -v b="${M[$B|open|drgn]:-NA}" 'BEGIN{ if (a=="NA"||b=="NA") print "n/a"; else printf "%.2f", a/b }')
+echo "| peak RSS, cold open vs drgn | $(rss "$B|open|kinspect-cold") vs $(rss "$B|open|drgn") | $r | ≤ 0.5 | $(verdict "$r" 0.5 le) |"
+r=$(ratiox "$B|foreach bt|kinspect" "$B|foreach bt|drgn")
+echo "| foreach bt vs drgn's stack_trace loop, ${NTASKS[0]} tasks | $(get "$B|foreach bt|kinspect") s vs $(get "$B|foreach bt|drgn") s | ${r}× faster | ≥ 10× | $(verdict "$r" 10 ge) |"
+if [ "${KINSPECT_BENCH_LOCALS:-0}" = 1 ]; then
+	r=$(ratiox "$B|bt --locals|kinspect" "$B|bt --locals|drgn")
+	echo "| foreach bt --args --locals vs drgn's locals() loop, ${NTASKS[0]} tasks | $(get "$B|bt --locals|kinspect") s vs $(get "$B|bt --locals|drgn") s | ${r}× faster | | |"
 fi
+if [ -n "$S" ]; then
+	j=0; for i in "${!LABELS[@]}"; do [ "${LABELS[$i]}" = "$S" ] && j=$i; done
+	r=$(ratio "$S|ps|kinspect" "$S|ps|drgn")
+	echo "| ps vs drgn's for_each_task loop, ${NTASKS[$j]} tasks | $(get "$S|ps|kinspect") s vs $(get "$S|ps|drgn") s | $r | ≤ 0.1 | $(verdict "$r" 0.1 le) |"
+	r=$(ratio "$S|first prompt|kinspect" "$B|first prompt|kinspect")
+	echo "| first prompt, ${NTASKS[$j]} vs ${NTASKS[0]} tasks | $(get "$S|first prompt|kinspect") s vs $(get "$B|first prompt|kinspect") s | $r | ≤ 1.10 | $(verdict "$r" 1.10 le) |"
+	r=$(awk -v a="$(cpu "$S|first prompt|kinspect")" -v b="$(cpu "$B|first prompt|kinspect")" 'BEGIN{ if (a=="NA"||b=="NA"||b==0) print "n/a"; else printf "%.2f", a/b }')
+	echo "| same, CPU time (user+sys) | $(cpu "$S|first prompt|kinspect") s vs $(cpu "$B|first prompt|kinspect") s | $r | ≤ 1.10 | $(verdict "$r" 1.10 le) |"
+	r=$(ratio "$S|for_each_task()|kinspect" "$S|ps --json|kinspect")
+	echo "| Starlark for_each_task() vs ps --json, ${NTASKS[$j]} tasks | $(get "$S|for_each_task()|kinspect") s vs $(get "$S|ps --json|kinspect") s | $r | < 2 | $(verdict "$r" 1.999 le) |"
+fi
+
+echo
+echo "Growth (min wall s [min CPU s]; peak RSS for open and ps; slope = wall s per 10,000 tasks, first to last dump):"
+hdr="| work | tool |"; sep="|---|---|"
+for i in "${!LABELS[@]}"; do hdr+=" ${NTASKS[$i]} tasks |"; sep+="---|"; done
+echo "$hdr slope /10k |"; echo "$sep---|"
+last=$((${#LABELS[@]} - 1))
+for W in open "first prompt" ps "foreach bt" log; do
+	for TOOL in kinspect-cold kinspect drgn crash; do
+		[ -n "${T[$B|$W|$TOOL]:-}" ] || continue
+		row="| $W | $TOOL |"
+		for i in "${!LABELS[@]}"; do
+			k="${LABELS[$i]}|$W|$TOOL" v=$(get "${LABELS[$i]}|$W|$TOOL")
+			[ "$v" != NA ] && v+=" [$(cpu "$k")]"
+			case $W in open | ps) [ "$v" != NA ] && v+=", $(rss "$k")" ;; esac
+			row+=" $v |"
+		done
+		slope=$(awk -v a="$(get "$B|$W|$TOOL")" -v b="$(get "${LABELS[$last]}|$W|$TOOL")" -v n0="${NTASKS[0]:-0}" -v n1="${NTASKS[$last]:-0}" \
+			'BEGIN{ if (a=="NA"||b=="NA"||n1<=n0) print "n/a"; else printf "%+.2f s", (b-a)*10000/(n1-n0) }')
+		echo "$row $slope |"
+	done
+done

@@ -275,7 +275,7 @@ func (im *Image) Variables(name string) ([]Var, error) {
 
 func (im *Image) variables(name string, first bool) ([]Var, error) {
 	var out []Var
-	if head, ok := im.idx.vars[name]; ok {
+	if head, ok := im.idx.vars.get(name); ok {
 		for i := head; i >= 0; i = im.idx.defs[i].next {
 			d := &im.idx.defs[i]
 			t, err := im.typeOfDIE(d.off)
@@ -301,7 +301,7 @@ func (im *Image) variables(name string, first bool) ([]Var, error) {
 				return nil, fmt.Errorf("variable %s: %w", name, err)
 			}
 			link := sym.Addr
-			if !im.syms.all[im.syms.byName[name]].noRel {
+			if j, _ := im.syms.byName.get(name); !im.syms.all[j].noRel {
 				link -= im.kaslr.Load()
 			}
 			v := Var{Name: strings.Clone(name), Addr: sym.Addr, Type: t}
@@ -356,7 +356,7 @@ func (im *Image) funcFromDef(i int32) Func {
 // Function finds the function called name: a global definition first, then
 // static ones; an assembly function without DWARF comes from the symbol table.
 func (im *Image) Function(name string) (Func, error) {
-	if head, ok := im.idx.funcs[name]; ok {
+	if head, ok := im.idx.funcs.get(name); ok {
 		return im.funcFromDef(head), nil
 	}
 	if s, ok := im.Lookup(name); ok && (s.Kind == 'T' || s.Kind == 't' || s.Kind == 'W') {
@@ -368,7 +368,7 @@ func (im *Image) Function(name string) (Func, error) {
 // Functions returns every definition of name.
 func (im *Image) Functions(name string) []Func {
 	var out []Func
-	if head, ok := im.idx.funcs[name]; ok {
+	if head, ok := im.idx.funcs.get(name); ok {
 		for i := head; i >= 0; i = im.idx.defs[i].next {
 			out = append(out, im.funcFromDef(i))
 		}
@@ -441,7 +441,7 @@ type IndexStats struct {
 
 // Stats counts what the index holds.
 func (im *Image) Stats() IndexStats {
-	st := IndexStats{Units: len(im.idx.units), DIEs: int(im.idx.dies), Variables: len(im.idx.vars), Functions: len(im.idx.funcs), PCRanges: len(im.idx.pcs), Symbols: len(im.syms.all)}
+	st := IndexStats{Units: len(im.idx.units), DIEs: int(im.idx.dies), Variables: im.idx.vars.len(), Functions: im.idx.funcs.len(), PCRanges: len(im.idx.pcs), Symbols: len(im.syms.all)}
 	for k := range im.idx.types {
 		switch k.kind {
 		case kEnumerator:
@@ -479,13 +479,11 @@ func (im *Image) PrepareCompletion() {
 			sortStrings(names)
 			im.typeNamesSorted = arena(dedupSorted(names))
 		}()
-		names := make([]string, 0, len(im.syms.all)+len(im.idx.vars))
+		names := make([]string, 0, len(im.syms.all)+im.idx.vars.len())
 		for i := range im.syms.all {
 			names = append(names, im.syms.all[i].name)
 		}
-		for n := range im.idx.vars {
-			names = append(names, n)
-		}
+		im.idx.vars.each(func(n string, _ int32) { names = append(names, n) })
 		for k := range im.idx.types {
 			if k.kind == kEnumerator {
 				names = append(names, k.name)

@@ -78,12 +78,18 @@ type Image struct {
 	warnings []error
 	closed   atomic.Bool
 
-	frames frameCache // frame_vars.go: scopes by pc, CFI
+	frames frameCache  // frame_vars.go: scopes by pc, CFI
+	cache  *cacheState // the persistent index cache (indexcache.go), nil if off
 }
 
 // Open maps the vmlinux at path read-only and indexes its symbols and DWARF.
 // It fails with a clear error if the file is not ELF or has no DWARF.
-func Open(path string) (*Image, error) {
+func Open(path string) (*Image, error) { return OpenCached(path, CacheOptions{}) }
+
+// OpenCached is Open with the persistent index cache (indexcache.go): the
+// index is loaded from cache.Dir when a file for this image is there, and
+// saved there otherwise.
+func OpenCached(path string, cache CacheOptions) (*Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -106,7 +112,7 @@ func Open(path string) (*Image, error) {
 		f.Close()
 		return nil, fmt.Errorf("dwarfx: mmap %s: %w", path, err)
 	}
-	im, err := newImage(path, m, true)
+	im, err := newImage(path, m, true, func(im *Image) *cacheState { return newCacheState(im, cache, st) })
 	if err != nil {
 		syscall.Munmap(m)
 		f.Close()
@@ -119,13 +125,14 @@ func Open(path string) (*Image, error) {
 // OpenBytes indexes an image held in memory (tests, fuzzing, embedded
 // images). data must not be modified while the Image is in use.
 func OpenBytes(name string, data []byte) (*Image, error) {
-	return newImage(name, data, false)
+	return newImage(name, data, false, nil)
 }
 
 // newImage indexes the image in m. fileBacked says m is a read-only file
 // mapping whose pages may be dropped after use (release.go); never so for
-// heap memory, which MADV_DONTNEED would zero.
-func newImage(path string, m []byte, fileBacked bool) (*Image, error) {
+// heap memory, which MADV_DONTNEED would zero. cache, if set, gives the
+// image's index cache (it needs the build ID, known once the sections are).
+func newImage(path string, m []byte, fileBacked bool, cache func(*Image) *cacheState) (*Image, error) {
 	if len(m) < 4 || !bytes.Equal(m[:4], []byte(elf.ELFMAG)) {
 		return nil, fmt.Errorf("dwarfx: %s: not an ELF file", path)
 	}
@@ -163,7 +170,16 @@ func newImage(path string, m []byte, fileBacked bool) (*Image, error) {
 		return nil, fmt.Errorf("dwarfx: %s: %w: .debug_info without .debug_abbrev", path, ErrNoDWARF)
 	}
 
-	if err := im.buildIndexes(); err != nil {
+	if cache != nil {
+		im.cache = cache(im)
+	}
+	if im.cache != nil {
+		err = im.indexCached()
+	} else {
+		err = im.indexFresh()
+	}
+	if err != nil {
+		im.cache.close()
 		return nil, err
 	}
 	// Everything the open read is indexed: let the file's pages go from
@@ -202,12 +218,6 @@ func (im *Image) addSection(s *elf.Section) error {
 				im.infoFileOff = int64(s.Offset)
 			}
 		}
-		switch s.Name {
-		case ".debug_info", ".debug_abbrev", ".debug_str":
-			if s.Flags&elf.SHF_COMPRESSED == 0 {
-				adviseWillNeed(im.mmap, s.Offset, s.Size)
-			}
-		}
 	}
 	if s.Name == ".data..percpu" {
 		im.percpuLo, im.percpuHi = s.Addr, s.Addr+s.Size
@@ -216,8 +226,14 @@ func (im *Image) addSection(s *elf.Section) error {
 	return nil
 }
 
-// buildIndexes builds the symbol table and the DWARF index, concurrently.
-func (im *Image) buildIndexes() error {
+// indexFresh indexes the symbol table and the DWARF names from the image.
+func (im *Image) indexFresh() error {
+	for _, name := range []string{".debug_info", ".debug_abbrev", ".debug_str"} {
+		if s := im.ef.Section(name); s != nil && s.Flags&elf.SHF_COMPRESSED == 0 {
+			adviseWillNeed(im.mmap, s.Offset, s.Size)
+		}
+	}
+	// Symbols and DWARF are indexed concurrently.
 	var wg sync.WaitGroup
 	var symErr error
 	wg.Add(1)
@@ -255,6 +271,7 @@ func (im *Image) Close() error {
 		return nil
 	}
 	var err error
+	im.cache.close()
 	if im.f != nil {
 		err = syscall.Munmap(im.mmap)
 		if cerr := im.f.Close(); err == nil {

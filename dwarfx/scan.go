@@ -133,8 +133,8 @@ type index struct {
 	units    []unitInfo
 	types    map[typeKey]cand // kStruct..kBase, kVarDecl, kEnumerator
 	defs     []def
-	vars     map[string]int32 // head of the def chain
-	funcs    map[string]int32
+	vars     nameMap // head of the def chain
+	funcs    nameMap
 	pcs      []pcRange     // sorted by lo
 	ranges   [][][2]uint64 // DW_AT_ranges of functions that have them (def.rng)
 	warnings []error

@@ -62,8 +62,6 @@ func mergeDefs(idx *index, ws []*scanner, im *Image) {
 		np += len(w.pcs)
 	}
 	idx.defs = make([]def, 0, nd)
-	idx.vars = make(map[string]int32, nd/2)
-	idx.funcs = make(map[string]int32, nd/2)
 	pcs := make([]pcRange, 0, np)
 	for _, w := range ws {
 		base := int32(len(idx.defs))
@@ -87,11 +85,18 @@ func mergeDefs(idx *index, ws []*scanner, im *Image) {
 		}
 		w.defs, w.pcs = nil, nil
 	}
+	// Ties (aliases sharing their code, e.g. ARM's __aeabi_llsl and
+	// __ashldi3) go by DIE offset: which worker met which unit first must not
+	// decide FunctionAt's answer.
+	defs := idx.defs
 	slices.SortFunc(pcs, func(a, b pcRange) int {
 		if a.lo != b.lo {
 			return cmp.Compare(a.lo, b.lo)
 		}
-		return cmp.Compare(b.hi, a.hi)
+		if a.hi != b.hi {
+			return cmp.Compare(b.hi, a.hi)
+		}
+		return cmp.Compare(defs[a.def].off, defs[b.def].off)
 	})
 	idx.pcs = pcs
 }
@@ -100,15 +105,18 @@ func mergeDefs(idx *index, ws []*scanner, im *Image) {
 // deterministic order: external ones first, then by DIE offset.
 func chainDefs(idx *index) {
 	defs := idx.defs
+	vars := make(map[string]int32, len(defs)/2)
+	funcs := make(map[string]int32, len(defs)/2)
+	defer func() { idx.vars, idx.funcs = nameMap{m: vars}, nameMap{m: funcs} }()
 	var dups []int32 // heads of chains with more than one definition
 	for i := range defs {
 		d := &defs[i]
 		if d.name == "" {
 			continue
 		}
-		m := idx.vars
+		m := vars
 		if d.isFn {
-			m = idx.funcs
+			m = funcs
 		}
 		if head, ok := m[d.name]; ok {
 			d.next = head
@@ -121,9 +129,9 @@ func chainDefs(idx *index) {
 	var chain []int32
 	for _, h := range dups {
 		d := &defs[h]
-		m := idx.vars
+		m := vars
 		if d.isFn {
-			m = idx.funcs
+			m = funcs
 		}
 		head := m[d.name] // the chain may have grown past h
 		chain = chain[:0]

@@ -44,7 +44,7 @@ type rawSym struct {
 
 type symtab struct {
 	all    []rawSym
-	byName map[string]int32
+	byName nameMap
 	byAddr []int32 // indices of address-bearing symbols, best one per address, sorted by address
 	maxEnd uint64  // largest addr+size among byAddr symbols
 }
@@ -53,7 +53,6 @@ func (im *Image) loadSymbols() error {
 	symSec := im.symtabSection()
 	st := &im.syms
 	if symSec == nil {
-		st.byName = map[string]int32{}
 		return &FormatError{Section: ".symtab", Msg: "no symbol table"}
 	}
 	if int(symSec.Link) >= len(im.ef.Sections) {
@@ -62,8 +61,15 @@ func (im *Image) loadSymbols() error {
 	im.readSymbols(im.sects[symSec.Name], im.sects[im.ef.Sections[symSec.Link].Name])
 	st.indexByName()
 	st.indexByAddr()
+	im.setTextBounds()
+	return nil
+}
+
+// setTextBounds reads the kernel image's bounds from the symbol table.
+func (im *Image) setTextBounds() {
+	st := &im.syms
 	get := func(n string) uint64 {
-		if j, ok := st.byName[n]; ok {
+		if j, ok := st.byName.get(n); ok {
 			return st.all[j].addr
 		}
 		return 0
@@ -74,7 +80,6 @@ func (im *Image) loadSymbols() error {
 	if im.text == 0 {
 		im.text = im.stext
 	}
-	return nil
 }
 
 // symtabSection is the ELF symbol table section, nil if stripped.
@@ -120,7 +125,6 @@ func (im *Image) readSymbols(data, strs []byte) {
 		secLetter[i] = sectionLetter(s)
 	}
 	st.all = make([]rawSym, 0, n)
-	st.byName = make(map[string]int32, n)
 	for i := 1; i < n; i++ {
 		e := decodeSym(data[i*entsz:(i+1)*entsz], im.order)
 		typ := elf.SymType(e.info & 0xf)
@@ -184,13 +188,15 @@ func symKind(shndx uint16, typ elf.SymType, bind elf.SymBind, secLetter []byte) 
 
 // indexByName: best rank wins, then first.
 func (st *symtab) indexByName() {
+	m := make(map[string]int32, len(st.all))
 	for i := range st.all {
 		s := &st.all[i]
-		if j, ok := st.byName[s.name]; ok && st.all[j].rank >= s.rank {
+		if j, ok := m[s.name]; ok && st.all[j].rank >= s.rank {
 			continue
 		}
-		st.byName[s.name] = int32(i)
+		m[s.name] = int32(i)
 	}
+	st.byName = nameMap{m: m}
 }
 
 // indexByAddr sorts the symbols of allocated sections by address, best
@@ -333,7 +339,7 @@ func (im *Image) symbol(i int32) Symbol {
 // Lookup finds the ELF symbol called name. Among several (static symbols of
 // the same name), a global, sized one is preferred.
 func (im *Image) Lookup(name string) (Symbol, bool) {
-	i, ok := im.syms.byName[name]
+	i, ok := im.syms.byName.get(name)
 	if !ok {
 		return im.extraLookup(name)
 	}

@@ -342,10 +342,10 @@ func (im *Image) resolveBase(spec typeSpec) (dwarf.Type, error) {
 // isTypeName reports whether a bare identifier names a type (and not a
 // variable, function or enumerator, which win in expressions).
 func (im *Image) isTypeName(name string) bool {
-	if _, ok := im.idx.vars[name]; ok {
+	if _, ok := im.idx.vars.get(name); ok {
 		return false
 	}
-	if _, ok := im.idx.funcs[name]; ok {
+	if _, ok := im.idx.funcs.get(name); ok {
 		return false
 	}
 	if _, ok := im.idx.types[typeKey{kEnumerator, name}]; ok {

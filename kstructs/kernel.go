@@ -29,6 +29,9 @@ type Options struct {
 	Arch dump.Arch
 	// Progress, if set, is told what the open is doing (for a progress line).
 	Progress func(stage string)
+	// IndexCache configures the persistent vmlinux index cache (off when
+	// its Dir is empty).
+	IndexCache dwarfx.CacheOptions
 }
 
 // Kernel is an opened dump together with its vmlinux: the "program" in drgn's
@@ -96,7 +99,7 @@ func Open(a, b string, opts Options) (*Kernel, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		img, imgErr = dwarfx.Open(vmlinux)
+		img, imgErr = dwarfx.OpenCached(vmlinux, opts.IndexCache)
 	}()
 	progress("opening dump " + dumpSpec)
 	d, dErr := dump.Open(dumpSpec, dump.Options{})

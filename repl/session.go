@@ -35,6 +35,9 @@ type Session struct {
 
 	// ctx is the running command's context, cancelled by Ctrl-C.
 	ctx context.Context
+	// startupSummary: sys is printing the REPL's opening summary
+	// (StartupSummary).
+	startupSummary bool
 }
 
 // Vars are the `set` variables.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the host packages that testdata/build-fixture.sh and the tests need.
+# Installs the host packages that testdata/build-fixture.sh, the tests and
+# `make bench` (drgn, compared side by side in bench/compare.sh) need.
 # Idempotent: when everything is already present it does nothing (no apt-get update).
 set -euo pipefail
 
@@ -12,6 +13,7 @@ PKGS=(
   makedumpfile
   gdb-multiarch
   trace-cmd
+  python3-drgn
 )
 ARCHS=(arm64 armhf)
 

@@ -50,6 +50,7 @@ type cliFlags struct {
 	script     string
 	allowWrite bool
 	modules    string // --modules: a directory of modules' debug information
+	noCache    bool
 	scriptArgs []string
 }
 
@@ -126,8 +127,8 @@ or reads commands from stdin, crash-style.`,
 	root.Flags().StringVar(&f.physOffset, "phys-offset", "", "physical address of the start of RAM (PHYS_OFFSET), overriding detection")
 	root.Flags().StringVar(&f.kaslr, "kaslr", "", "KASLR offset of the kernel image, overriding detection")
 	root.Flags().StringVar(&f.arch, "arch", "", "target architecture (arm, arm64, x86_64), overriding detection")
-	root.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to FILE (for kinspect's developers)")
-	_ = root.Flags().MarkHidden("cpuprofile")
+	root.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to FILE (go tool pprof)")
+	root.Flags().BoolVar(&f.noCache, "no-cache", false, "neither read nor write the vmlinux index cache (also KINSPECT_CACHE=off)")
 	root.Flags().StringVar(&f.script, "script", "", "run the Starlark script FILE (its main(args), args after --) and exit")
 	root.Flags().BoolVar(&f.allowWrite, "allow-write", false, "let Starlark scripts write files (write_file)")
 	root.Flags().StringVar(&f.modules, "modules", "", "load the loaded modules' debug information (NAME.ko) found under DIR (as mod -S DIR); default: the .ko files beside the vmlinux")
@@ -197,6 +198,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	interactive := f.commands == "" && f.inputFile == "" && f.script == "" && isTerminal(stdin) && isTerminal(stdout)
 	stop := startProgress(stderr, isTerminal(stderr) && interactive)
 	opts.Progress = stop.set
+	opts.IndexCache = indexCacheOptions(f.noCache, stderr)
 	k, err := kstructs.Open(args[0], args[1], opts)
 	stop.done()
 	if err != nil {
@@ -228,7 +230,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 		defer fh.Close()
 		err = s.RunScript(ctx, fh, f.keepGoing)
 	case interactive:
-		_ = s.Exec(ctx, "sys", true)
+		_ = s.StartupSummary(ctx)
 		fmt.Fprintln(stdout)
 		err = s.RunInteractive()
 	default:
