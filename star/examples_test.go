@@ -219,3 +219,24 @@ func TestExampleRunqLatency(t *testing.T) {
 		t.Logf("%s: %d cpus, %d queued; guest's runnable %v all on a runqueue", ktest.Name(f), len(cpus), queued, want)
 	})
 }
+
+// TestExampleDstateOnHungTask: on the hung-task fixtures, examples/dstate
+// lists exactly the task khungtaskd reported on the guest's console
+// ("INFO: task C:P blocked for more than N seconds") and no other.
+func TestExampleDstateOnHungTask(t *testing.T) {
+	ktest.ForEachKind(t, []string{fixture.KindHung}, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		o := f.GT.Oops()
+		if o == nil || o.PID == 0 || !strings.HasPrefix(o.Reason, "INFO: task ") {
+			t.Fatalf("the guest's console has no hung-task report: %+v", o)
+		}
+		rows := runExample(t, k, "dstate").([]any)
+		var got []string
+		for _, r := range rows {
+			r := r.(map[string]any)
+			got = append(got, fmt.Sprintf("%d %s", num(t, r["pid"]), r["comm"]))
+		}
+		if want := fmt.Sprintf("%d %s", o.PID, o.Comm); len(got) != 1 || got[0] != want {
+			t.Errorf("dstate lists %q; the console reported %q blocked", got, want)
+		}
+	})
+}
