@@ -53,16 +53,21 @@ func (r kmemSlabResult) Text(w io.Writer, s *Session) error {
 func kmemCmd() *Command {
 	return &Command{
 		Name:     "kmem",
-		Synopsis: "kmem -i | -s [CACHE]",
-		Summary:  "kernel memory: the memory summary (-i) and the SLUB caches (-s)",
+		Synopsis: "kmem -i | -s [CACHE] | ADDR...",
+		Summary:  "kernel memory: the memory summary (-i), the SLUB caches (-s), what an address is (ADDR)",
 		Description: "-i prints crash's memory summary (total, free, used, buffers, cached, slab, highmem, huge pages, " +
 			"swap, commit limit) from _totalram_pages, the zones' and vm_node_stat's counters, hstates, swap_info " +
 			"and vm_committed_as; SHARED, which crash counts by walking every struct page, is not computed and " +
 			"shows as '?'. -s lists every SLUB cache of " +
 			"slab_caches with its object size, allocated and total objects, slab count and slab size, counted as " +
 			"crash counts them (per-cpu slabs, per-cpu partial and node partial lists, kmem_cache_node totals); " +
-			"CACHE restricts the list to the cache of that name. --json gives one object per cache (-s) or the summary (-i).",
-		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json"},
+			"CACHE restricts the list to the cache of that name. ADDR (a kernel virtual address, symbol or expression) is " +
+			"identified as crash's kmem ADDR does: the kernel symbol it is in, the vmalloc area (vmap_area, vm_struct, range) " +
+			"and the task whose vmapped stack it is, the SLUB object it lies in (cache, slab, object, free or allocated, " +
+			"decoding hardened free pointers, the cpu whose active slab holds it), the task whose task_struct or kernel " +
+			"stack contains it, and the struct page (of the address itself when it is one, else of its physical page) " +
+			"with its flags named by the kernel's pageflag_names. --json gives one object per cache (-s) or the summary (-i).",
+		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json", "kmem ffff888003a1c040", "kmem init_task --json"},
 		Flags: []Flag{
 			{Short: "i", Help: "memory summary"},
 			{Short: "s", Help: "SLUB cache summary"},
@@ -82,8 +87,10 @@ func runKmem(s *Session, inv *Invocation) (Result, error) {
 			return nil, &UsageError{"kmem", "-i takes no argument"}
 		}
 		return kmemInfo(s)
+	case len(inv.Args) > 0:
+		return s.kmemAddrs(inv.Args)
 	}
-	return nil, &UsageError{"kmem", "give -i or -s (see 'help kmem')"}
+	return nil, &UsageError{"kmem", "give -i, -s or an address (see 'help kmem')"}
 }
 
 func kmemSlabs(s *Session, names []string) (Result, error) {

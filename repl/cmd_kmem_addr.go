@@ -1,0 +1,195 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kinspect/kinspect/kstructs"
+)
+
+// kmemAddrJSON is one address of `kmem ADDR --json`.
+type kmemAddrJSON struct {
+	Addr    string         `json:"addr"`
+	Symbol  *symLine       `json:"symbol,omitempty"`
+	Vmap    *vmapJSON      `json:"vmalloc,omitempty"`
+	Slab    *slabObjJSON   `json:"slab,omitempty"`
+	Task    *contextResult `json:"task,omitempty"`
+	InTask  string         `json:"in_task,omitempty"` // "task_struct" or "stack"
+	Phys    *string        `json:"phys"`
+	Page    *pageJSON      `json:"page,omitempty"`
+	PagePtr bool           `json:"is_page_struct,omitempty"`
+	Errors  []string       `json:"errors,omitempty"`
+	cache   *slabCacheJSON // the cache line crash prints above a slab object
+}
+
+type vmapJSON struct {
+	VmapArea string `json:"vmap_area"`
+	VMStruct string `json:"vm_struct"`
+	Start    string `json:"start"`
+	End      string `json:"end"`
+	Size     uint64 `json:"size"`
+	Caller   string `json:"caller,omitempty"`
+}
+
+type slabObjJSON struct {
+	Cache     string `json:"cache"`
+	Name      string `json:"name"`
+	Slab      string `json:"slab"`
+	Memory    string `json:"memory"`
+	Node      int    `json:"node"`
+	Total     uint64 `json:"total"`
+	Allocated uint64 `json:"allocated"`
+	Free      uint64 `json:"free"`
+	Object    string `json:"object"`
+	ObjSize   uint64 `json:"object_size"`
+	Offset    uint64 `json:"offset"`
+	IsFree    bool   `json:"is_free"`
+	InObject  bool   `json:"in_object"`
+	CPU       *int   `json:"cpu,omitempty"` // the slab is this cpu's active slab
+}
+
+type pageJSON struct {
+	Page     string   `json:"page"`
+	Phys     string   `json:"phys"`
+	PFN      uint64   `json:"pfn"`
+	Mapping  string   `json:"mapping"`
+	Index    string   `json:"index"`
+	Count    int64    `json:"count"`
+	Mapcount int64    `json:"mapcount"`
+	Flags    string   `json:"flags"`
+	Names    []string `json:"flag_names"`
+}
+
+type kmemAddrResult []kmemAddrJSON
+
+func (s *Session) kmemAddrs(args []string) (Result, error) {
+	var r kmemAddrResult
+	for _, arg := range args {
+		a, err := s.resolveAddress(arg)
+		if err != nil {
+			return nil, fmt.Errorf("kmem: %s: %w", arg, err)
+		}
+		r = append(r, s.kmemAddr(s.K.IdentifyAddr(a)))
+	}
+	return r, nil
+}
+
+func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
+	j := kmemAddrJSON{Addr: fmt.Sprintf("%x", a.Addr)}
+	if a.Symbol != "" {
+		j.Symbol = &symLine{Addr: fmt.Sprintf("%x", a.Addr), Kind: string(a.SymKind), Name: a.Symbol, Offset: a.SymOff}
+	}
+	if v := a.Vmap; v != nil {
+		j.Vmap = &vmapJSON{VmapArea: fmt.Sprintf("%x", v.Addr), VMStruct: fmt.Sprintf("%x", v.VM),
+			Start: fmt.Sprintf("%x", v.Start), End: fmt.Sprintf("%x", v.End), Size: v.End - v.Start}
+		if sym, off, ok := s.K.Image.SymbolAt(v.Caller); ok && v.Caller != 0 {
+			j.Vmap.Caller = fmt.Sprintf("%s+%#x", sym.Name, off)
+		}
+	}
+	if o := a.Slab; o != nil {
+		c := o.Cache
+		j.Slab = &slabObjJSON{Cache: fmt.Sprintf("%x", c.Addr), Name: c.Name, Slab: fmt.Sprintf("%x", o.Slab),
+			Memory: fmt.Sprintf("%x", o.Base), Node: o.Node, Total: o.Objects, Allocated: o.Allocated,
+			Free: o.Free, Object: fmt.Sprintf("%x", o.Obj), ObjSize: c.Size, Offset: a.Addr - o.Obj,
+			IsFree: o.IsFree, InObject: o.InObject}
+		if o.CPU >= 0 {
+			cpu := o.CPU
+			j.Slab.CPU = &cpu
+		}
+		j.cache = &slabCacheJSON{Cache: s.addr(c.Addr), Name: c.Name, ObjSize: c.ObjectSize, Allocated: c.Allocated,
+			Total: c.Total, Slabs: c.Slabs, SlabSize: c.SlabSize}
+	}
+	if a.Task != nil {
+		c := s.contextOf(a.Task)
+		j.Task = &c
+		j.InTask = "stack"
+		if a.InTaskStruct {
+			j.InTask = "task_struct"
+		}
+	}
+	if a.HasPhys {
+		p := fmt.Sprintf("%x", a.Phys)
+		j.Phys = &p
+	}
+	if p := a.Page; p != nil {
+		j.Page = &pageJSON{Page: fmt.Sprintf("%x", p.Addr), Phys: fmt.Sprintf("%x", p.Phys), PFN: p.PFN,
+			Mapping: fmt.Sprintf("%x", p.Mapping), Index: fmt.Sprintf("%x", p.Index), Count: p.Refcount,
+			Mapcount: p.Mapcount, Flags: fmt.Sprintf("%x", p.Flags), Names: p.Names}
+		if j.Page.Names == nil {
+			j.Page.Names = []string{}
+		}
+		j.PagePtr = a.IsPagePtr
+	}
+	for _, e := range a.Errs {
+		j.Errors = append(j.Errors, e.Error())
+	}
+	return j
+}
+
+func (r kmemAddrResult) Text(w io.Writer, s *Session) error {
+	for _, j := range r {
+		j.text(w, s)
+	}
+	return nil
+}
+
+// text prints one address in the order crash's kmem_search prints it.
+func (j kmemAddrJSON) text(w io.Writer, s *Session) {
+	if j.Symbol != nil {
+		symResult{Symbols: []symLine{*j.Symbol}}.Text(w, s)
+		fmt.Fprintln(w)
+	}
+	if j.Vmap != nil {
+		if j.Task != nil {
+			j.Task.Text(w, s)
+			fmt.Fprintln(w)
+		}
+		hw := s.hexWidth()
+		fmt.Fprintf(w, "%s  %s  %s     SIZE\n", center(hw, "VMAP_AREA", false), center(hw, "VM_STRUCT", false), center(2*hw+3, "ADDRESS RANGE", false))
+		v := j.Vmap
+		fmt.Fprintf(w, "%-*s  %-*s  %*s - %-*s  %7d\n", hw, v.VmapArea, hw, v.VMStruct, hw, v.Start, hw, v.End, v.Size)
+		fmt.Fprintln(w)
+	}
+	if o := j.Slab; o != nil {
+		kmemSlabResult{caches: []slabCacheJSON{*j.cache}}.Text(w, s)
+		hw := s.hexWidth()
+		gap1, gap2 := 14, 12
+		if hw <= 8 {
+			gap1, gap2 = 6, 4
+		}
+		fmt.Fprintf(w, "  SLAB%sMEMORY%sNODE  TOTAL  ALLOCATED  FREE\n", strings.Repeat(" ", gap1), strings.Repeat(" ", gap2))
+		fmt.Fprintf(w, "  %-*s  %-*s  %4d  %5d  %9d  %4d\n", hw, o.Slab, hw, o.Memory, o.Node, o.Total, o.Allocated, o.Free)
+		fmt.Fprintf(w, "  FREE / [ALLOCATED]\n")
+		if o.InObject {
+			if o.IsFree {
+				fmt.Fprintf(w, "   %s  ", o.Object)
+				if o.CPU != nil {
+					fmt.Fprintf(w, "(cpu %d cache)", *o.CPU)
+				}
+				fmt.Fprintln(w)
+			} else {
+				fmt.Fprintf(w, "  [%s]\n", o.Object)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if j.Task != nil && j.Vmap == nil {
+		j.Task.Text(w, s)
+		fmt.Fprintln(w)
+	}
+	if p := j.Page; p != nil {
+		hw := s.hexWidth()
+		fmt.Fprintf(w, "%s %8s %s %sCNT FLAGS\n", center(hw, "PAGE", false), "PHYSICAL", center(hw, "MAPPING", true), center(8, "INDEX", true))
+		flags := p.Flags
+		if len(p.Names) > 0 {
+			flags += " " + strings.Join(p.Names, ",")
+		}
+		fmt.Fprintf(w, "%-*s %8s %*s %8s %2d %s\n", hw, p.Page, p.Phys, hw, p.Mapping, p.Index, p.Count, flags)
+	} else {
+		fmt.Fprintf(w, "%s: kernel virtual address not found in mem map\n", j.Addr)
+	}
+	for _, e := range j.Errors {
+		fmt.Fprintf(w, "kmem: %s\n", e)
+	}
+}
