@@ -15,8 +15,12 @@ type AddrInfo struct {
 	SymKind byte
 	// Vmap: the vmalloc area containing Addr.
 	Vmap *VmapArea
-	// Slab: the slab object containing Addr.
-	Slab *SlabObject
+	// Slab: the slab object containing Addr; SlabPage: the slab whose
+	// struct page Addr is.
+	Slab, SlabPage *SlabObject
+	// Physical: Addr was taken as a physical address (below the kernel's
+	// virtual range and not mapped by its page tables), as crash does.
+	Physical bool
 	// Task: the task whose task_struct (InTaskStruct) or kernel stack
 	// contains Addr.
 	Task         *Task
@@ -37,6 +41,11 @@ type AddrInfo struct {
 // or kernel stack, and the struct page.
 func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 	a := &AddrInfo{Addr: addr}
+	if addr < k.Layout.PageOffset {
+		if _, err := k.Trans.Translate(addr); err != nil {
+			return k.identifyPhys(a)
+		}
+	}
 	lo, hi := k.Image.KernelImageRange()
 	if addr >= lo && addr <= hi {
 		if s, off, ok := k.Image.SymbolAt(addr); ok {
@@ -67,9 +76,31 @@ func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 		p, err := k.ReadPage(addr)
 		a.note(err)
 		a.Page, a.IsPagePtr = p, p != nil
+		a.SlabPage, err = k.SlabOfPage(addr)
+		a.note(err)
 	} else if a.HasPhys {
 		a.page(k, a.Phys)
 	}
+	return a
+}
+
+// identifyPhys is kmem of a physical address: its direct-map address's
+// slab object and task, and its struct page (memory.c kmem_search: PTOV
+// when below high_memory).
+func (k *Kernel) identifyPhys(a *AddrInfo) *AddrInfo {
+	a.Physical, a.Phys, a.HasPhys = true, a.Addr, true
+	if va, err := k.PhysToVirt(a.Addr); err == nil {
+		if _, err := k.Trans.Translate(va); err == nil {
+			s, err := k.SlabObjectOf(va)
+			a.note(err)
+			a.Slab = s
+			a.Task, a.InTaskStruct = k.taskStructOwner(va, a), true
+			if a.Task == nil {
+				a.Task, a.InTaskStruct = k.stackOwner(va, a), false
+			}
+		}
+	}
+	a.page(k, a.Addr)
 	return a
 }
 
@@ -107,9 +138,14 @@ func (k *Kernel) taskIndex() (*taskIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	size, err := k.typeSize("struct task_struct")
-	if err != nil {
-		return nil, err
+	// x86 sizes task_struct at boot for the CPU's FPU state
+	// (arch/x86/kernel/fpu/init.c arch_task_struct_size): the DWARF size
+	// overlaps the next object.
+	size, err := k.ReadUint("arch_task_struct_size")
+	if err != nil || size == 0 {
+		if size, err = k.typeSize("struct task_struct"); err != nil {
+			return nil, err
+		}
 	}
 	ts, err := threadSize(k)
 	if err != nil {

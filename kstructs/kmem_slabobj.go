@@ -20,6 +20,16 @@ type SlabObject struct {
 	InObject                 bool   // false: in the slab's tail, past the last object
 	IsFree                   bool   // Obj is on the slab's or the cpu's freelist
 	CPU                      int    // the cpu whose active slab this is, -1
+	free                     map[uint64]bool
+}
+
+// ObjectAddrs lists the slab's objects with whether each is free.
+func (o *SlabObject) ObjectAddrs() (addrs []uint64, free []bool) {
+	for i := uint64(0); i < o.Objects; i++ {
+		a := o.Base + i*o.Cache.Size
+		addrs, free = append(addrs, a), append(free, o.free[a])
+	}
+	return addrs, free
 }
 
 type slabDescLayout struct {
@@ -56,6 +66,25 @@ func (k *Kernel) SlabObjectOf(va uint64) (*SlabObject, error) {
 	if err != nil || !pg.Slab {
 		return nil, err
 	}
+	return k.slabOf(pg.Head, va)
+}
+
+// SlabOfPage is the whole slab whose struct page (or struct slab) is at
+// page, as crash's kmem shows it for a slab page's address: nil, nil
+// when it is not the head page of a slab.
+func (k *Kernel) SlabOfPage(page uint64) (*SlabObject, error) {
+	pg, err := k.ReadPage(page)
+	if err != nil || !pg.Slab || pg.Head != page {
+		return nil, err
+	}
+	va, err := k.PhysToVirt(pg.Phys)
+	if err != nil {
+		return nil, err
+	}
+	return k.slabOf(page, va)
+}
+
+func (k *Kernel) slabOf(slab, va uint64) (*SlabObject, error) {
 	l, err := k.slabLayout()
 	if err != nil {
 		return nil, err
@@ -75,7 +104,7 @@ func (k *Kernel) SlabObjectOf(va uint64) (*SlabObject, error) {
 			return nil, err
 		}
 	}
-	return k.slabObject(l, st, pg.Head, va)
+	return k.slabObject(l, st, slab, va)
 }
 
 func (k *Kernel) slabObject(l *slabLayout, st *slabObjState, slab, va uint64) (*SlabObject, error) {
@@ -135,6 +164,7 @@ func (k *Kernel) slabObject(l *slabLayout, st *slabObjState, slab, va uint64) (*
 	o.Free = min(o.Free, o.Objects)
 	o.Allocated = o.Objects - o.Free
 	o.IsFree = free[o.Obj]
+	o.free = free
 	return o, nil
 }
 

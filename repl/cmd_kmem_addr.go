@@ -10,17 +10,18 @@ import (
 
 // kmemAddrJSON is one address of `kmem ADDR --json`.
 type kmemAddrJSON struct {
-	Addr    string         `json:"addr"`
-	Symbol  *symLine       `json:"symbol,omitempty"`
-	Vmap    *vmapJSON      `json:"vmalloc,omitempty"`
-	Slab    *slabObjJSON   `json:"slab,omitempty"`
-	Task    *contextResult `json:"task,omitempty"`
-	InTask  string         `json:"in_task,omitempty"` // "task_struct" or "stack"
-	Phys    *string        `json:"phys"`
-	Page    *pageJSON      `json:"page,omitempty"`
-	PagePtr bool           `json:"is_page_struct,omitempty"`
-	Errors  []string       `json:"errors,omitempty"`
-	cache   *slabCacheJSON // the cache line crash prints above a slab object
+	Addr     string         `json:"addr"`
+	Symbol   *symLine       `json:"symbol,omitempty"`
+	Vmap     *vmapJSON      `json:"vmalloc,omitempty"`
+	Slab     *slabObjJSON   `json:"slab,omitempty"`
+	SlabPage *slabObjJSON   `json:"slab_page,omitempty"` // the address is this slab's struct page
+	Task     *contextResult `json:"task,omitempty"`
+	InTask   string         `json:"in_task,omitempty"` // "task_struct" or "stack"
+	Phys     *string        `json:"phys"`
+	Page     *pageJSON      `json:"page,omitempty"`
+	PagePtr  bool           `json:"is_page_struct,omitempty"`
+	Errors   []string       `json:"errors,omitempty"`
+	Physical bool           `json:"physical,omitempty"` // taken as a physical address, as crash does
 }
 
 type vmapJSON struct {
@@ -47,6 +48,14 @@ type slabObjJSON struct {
 	IsFree    bool   `json:"is_free"`
 	InObject  bool   `json:"in_object"`
 	CPU       *int   `json:"cpu,omitempty"` // the slab is this cpu's active slab
+	// Objects lists every object of the slab (for a slab page's address).
+	Objects []slabObjEntry `json:"objects,omitempty"`
+	cache   slabCacheJSON
+}
+
+type slabObjEntry struct {
+	Addr string `json:"addr"`
+	Free bool   `json:"free"`
 }
 
 type pageJSON struct {
@@ -76,9 +85,9 @@ func (s *Session) kmemAddrs(args []string) (Result, error) {
 }
 
 func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
-	j := kmemAddrJSON{Addr: fmt.Sprintf("%x", a.Addr)}
+	j := kmemAddrJSON{Addr: fmt.Sprintf("%x", a.Addr), Physical: a.Physical}
 	if a.Symbol != "" {
-		j.Symbol = &symLine{Addr: fmt.Sprintf("%x", a.Addr), Kind: string(a.SymKind), Name: a.Symbol, Offset: a.SymOff}
+		j.Symbol = &symLine{Addr: fmt.Sprintf("%x", a.Addr), Kind: string(a.SymKind), Name: crashSymName(a.Symbol), Offset: a.SymOff}
 	}
 	if v := a.Vmap; v != nil {
 		j.Vmap = &vmapJSON{VmapArea: fmt.Sprintf("%x", v.Addr), VMStruct: fmt.Sprintf("%x", v.VM),
@@ -87,18 +96,11 @@ func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
 			j.Vmap.Caller = fmt.Sprintf("%s+%#x", sym.Name, off)
 		}
 	}
-	if o := a.Slab; o != nil {
-		c := o.Cache
-		j.Slab = &slabObjJSON{Cache: fmt.Sprintf("%x", c.Addr), Name: c.Name, Slab: fmt.Sprintf("%x", o.Slab),
-			Memory: fmt.Sprintf("%x", o.Base), Node: o.Node, Total: o.Objects, Allocated: o.Allocated,
-			Free: o.Free, Object: fmt.Sprintf("%x", o.Obj), ObjSize: c.Size, Offset: a.Addr - o.Obj,
-			IsFree: o.IsFree, InObject: o.InObject}
-		if o.CPU >= 0 {
-			cpu := o.CPU
-			j.Slab.CPU = &cpu
-		}
-		j.cache = &slabCacheJSON{Cache: s.addr(c.Addr), Name: c.Name, ObjSize: c.ObjectSize, Allocated: c.Allocated,
-			Total: c.Total, Slabs: c.Slabs, SlabSize: c.SlabSize}
+	if a.Slab != nil {
+		j.Slab = s.slabObjJSON(a.Slab, a.Addr, false)
+	}
+	if a.SlabPage != nil {
+		j.SlabPage = s.slabObjJSON(a.SlabPage, a.Addr, true)
 	}
 	if a.Task != nil {
 		c := s.contextOf(a.Task)
@@ -127,6 +129,39 @@ func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
 	return j
 }
 
+func (s *Session) slabObjJSON(o *kstructs.SlabObject, addr uint64, all bool) *slabObjJSON {
+	c := o.Cache
+	j := &slabObjJSON{Cache: fmt.Sprintf("%x", c.Addr), Name: c.Name, Slab: fmt.Sprintf("%x", o.Slab),
+		Memory: fmt.Sprintf("%x", o.Base), Node: o.Node, Total: o.Objects, Allocated: o.Allocated,
+		Free: o.Free, Object: fmt.Sprintf("%x", o.Obj), ObjSize: c.Size, Offset: addr - o.Obj,
+		IsFree: o.IsFree, InObject: o.InObject && !all}
+	if all {
+		j.Object, j.Offset = "", 0
+		addrs, free := o.ObjectAddrs()
+		for i, a := range addrs {
+			j.Objects = append(j.Objects, slabObjEntry{Addr: fmt.Sprintf("%x", a), Free: free[i]})
+		}
+	}
+	if o.CPU >= 0 {
+		cpu := o.CPU
+		j.CPU = &cpu
+	}
+	j.cache = slabCacheJSON{Cache: s.addr(c.Addr), Name: c.Name, ObjSize: c.ObjectSize, Allocated: c.Allocated,
+		Total: c.Total, Slabs: c.Slabs, SlabSize: c.SlabSize}
+	return j
+}
+
+// crashSymName strips the endings gcc gives cloned functions, as crash
+// shows them (symbols.c strip_symbol_end).
+func crashSymName(n string) string {
+	for _, e := range []string{".isra.", ".part.", ".llvm."} {
+		if i := strings.Index(n, e); i > 0 {
+			return n[:i]
+		}
+	}
+	return n
+}
+
 func (r kmemAddrResult) Text(w io.Writer, s *Session) error {
 	for _, j := range r {
 		j.text(w, s)
@@ -151,28 +186,10 @@ func (j kmemAddrJSON) text(w io.Writer, s *Session) {
 		fmt.Fprintf(w, "%-*s  %-*s  %*s - %-*s  %7d\n", hw, v.VmapArea, hw, v.VMStruct, hw, v.Start, hw, v.End, v.Size)
 		fmt.Fprintln(w)
 	}
-	if o := j.Slab; o != nil {
-		kmemSlabResult{caches: []slabCacheJSON{*j.cache}}.Text(w, s)
-		hw := s.hexWidth()
-		gap1, gap2 := 14, 12
-		if hw <= 8 {
-			gap1, gap2 = 6, 4
+	for _, o := range []*slabObjJSON{j.Slab, j.SlabPage} {
+		if o != nil {
+			o.text(w, s)
 		}
-		fmt.Fprintf(w, "  SLAB%sMEMORY%sNODE  TOTAL  ALLOCATED  FREE\n", strings.Repeat(" ", gap1), strings.Repeat(" ", gap2))
-		fmt.Fprintf(w, "  %-*s  %-*s  %4d  %5d  %9d  %4d\n", hw, o.Slab, hw, o.Memory, o.Node, o.Total, o.Allocated, o.Free)
-		fmt.Fprintf(w, "  FREE / [ALLOCATED]\n")
-		if o.InObject {
-			if o.IsFree {
-				fmt.Fprintf(w, "   %s  ", o.Object)
-				if o.CPU != nil {
-					fmt.Fprintf(w, "(cpu %d cache)", *o.CPU)
-				}
-				fmt.Fprintln(w)
-			} else {
-				fmt.Fprintf(w, "  [%s]\n", o.Object)
-			}
-		}
-		fmt.Fprintln(w)
 	}
 	if j.Task != nil && j.Vmap == nil {
 		j.Task.Text(w, s)
@@ -187,9 +204,43 @@ func (j kmemAddrJSON) text(w io.Writer, s *Session) {
 		}
 		fmt.Fprintf(w, "%-*s %8s %*s %8s %2d %s\n", hw, p.Page, p.Phys, hw, p.Mapping, p.Index, p.Count, flags)
 	} else {
-		fmt.Fprintf(w, "%s: kernel virtual address not found in mem map\n", j.Addr)
+		what := "kernel virtual"
+		if j.Physical {
+			what = "physical"
+		}
+		fmt.Fprintf(w, "%s: %s address not found in mem map\n", j.Addr, what)
 	}
 	for _, e := range j.Errors {
 		fmt.Fprintf(w, "kmem: %s\n", e)
 	}
+}
+
+// text is crash's dump_kmem_cache block for one slab (memory.c
+// do_slab_slub): the cache, the slab, and the object (or every object).
+func (o *slabObjJSON) text(w io.Writer, s *Session) {
+	kmemSlabResult{caches: []slabCacheJSON{o.cache}}.Text(w, s)
+	hw := s.hexWidth()
+	gap1, gap2 := 14, 12
+	if hw <= 8 {
+		gap1, gap2 = 6, 4
+	}
+	fmt.Fprintf(w, "  SLAB%sMEMORY%sNODE  TOTAL  ALLOCATED  FREE\n", strings.Repeat(" ", gap1), strings.Repeat(" ", gap2))
+	fmt.Fprintf(w, "  %-*s  %-*s  %4d  %5d  %9d  %4d\n", hw, o.Slab, hw, o.Memory, o.Node, o.Total, o.Allocated, o.Free)
+	fmt.Fprintf(w, "  FREE / [ALLOCATED]\n")
+	objs := o.Objects
+	if o.InObject {
+		objs = []slabObjEntry{{o.Object, o.IsFree}}
+	}
+	for _, e := range objs {
+		if !e.Free {
+			fmt.Fprintf(w, "  [%s]\n", e.Addr)
+			continue
+		}
+		fmt.Fprintf(w, "   %s  ", e.Addr)
+		if o.CPU != nil {
+			fmt.Fprintf(w, "(cpu %d cache)", *o.CPU)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 }
