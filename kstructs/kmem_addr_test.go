@@ -1,0 +1,145 @@
+package kstructs_test
+
+// The vmalloc areas against the guest's /proc/vmallocinfo, and kmem ADDR on
+// bad input: a corrupt slab freelist and an address in no mapping.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/internal/ktest"
+	"github.com/kinspect/kinspect/kstructs"
+	"github.com/kinspect/kinspect/repl"
+)
+
+// TestVmapAreasVsProc: every /proc/vmallocinfo line (size and caller; the
+// addresses are hashed by %pK) has a vmap area of that size and caller,
+// within what changed between the snapshot and the crash.
+func TestVmapAreasVsProc(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		lines := procFile(t, f, "/proc/vmallocinfo")
+		areas, err := k.VmapAreas()
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]int{}
+		for _, a := range areas {
+			if a.VM == 0 {
+				continue
+			}
+			caller := "?"
+			if s, off, ok := k.Image.SymbolAt(a.Caller); ok {
+				caller = fmt.Sprintf("%s+%#x", s.Name, off)
+			}
+			have[fmt.Sprintf("%d %s", a.VMSize, caller)]++
+		}
+		match, n := 0, 0
+		var miss []string
+		for _, l := range lines {
+			f := strings.Fields(l)
+			// "unpurged" lines are lazily freed areas on the purge list,
+			// busy no more (mm/vmalloc.c show_purge_info).
+			if len(f) < 3 || f[2] == "unpurged" {
+				continue
+			}
+			n++
+			caller, _, _ := strings.Cut(f[2], "/")
+			key := f[1] + " " + caller
+			if have[key] > 0 {
+				have[key]--
+				match++
+			} else {
+				miss = append(miss, key)
+			}
+		}
+		t.Logf("%s: %d of %d busy /proc/vmallocinfo areas found (size and caller); missing: %v", ktest.Name(f), match, n, miss)
+		if match*100 < n*95 {
+			t.Errorf("only %d of %d vmallocinfo areas found", match, n)
+		}
+	})
+}
+
+// TestKmemAddrCorruptFreelist: a free object's free pointer unreadable: kmem
+// ADDR still names the cache and slab, and says which free pointer failed.
+func TestKmemAddrCorruptFreelist(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		obj, next := findFreeObject(t, k)
+		m := newPatch(k)
+		m.holes = append(m.holes, [2]uint64{next, next + uint64(k.PtrSize())})
+		a := k.WithMemory(m).IdentifyAddr(obj)
+		if a.Page == nil {
+			t.Errorf("kmem %#x: no page after a corrupt freelist", obj)
+		}
+		var errs []string
+		for _, e := range a.Errs {
+			errs = append(errs, e.Error())
+		}
+		joined := strings.Join(errs, "; ")
+		if !strings.Contains(joined, "free pointer") || !strings.Contains(joined, fmt.Sprintf("%#x", next)) {
+			t.Errorf("kmem %#x with the free pointer at %#x unreadable: errors %q", obj, next, joined)
+		}
+		var out, errb bytes.Buffer
+		s := repl.NewSession(k.WithMemory(m), &out, &errb)
+		if err := s.Exec(context.Background(), fmt.Sprintf("kmem %x", obj), false); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "kmem: ") || !strings.Contains(out.String(), "PAGE") {
+			t.Errorf("kmem %x on a corrupt freelist:\n%s", obj, out.String())
+		}
+	})
+}
+
+// findFreeObject is a free object of a slab page (the first met in the page
+// array whose slab has a free object), with where its free pointer lies.
+func findFreeObject(t *testing.T, k *kstructs.Kernel) (obj, freePtrAt uint64) {
+	maxPFN, err := k.ReadUint("max_pfn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pfn := uint64(0); pfn < maxPFN; pfn++ {
+		pp, err := k.PageOfPhys(pfn * k.PageSize())
+		if err != nil {
+			continue
+		}
+		s, err := k.SlabOfPage(pp)
+		if err != nil || s == nil {
+			continue
+		}
+		addrs, free := s.ObjectAddrs()
+		for i := range addrs {
+			if free[i] {
+				off := mustUint(t, k, "((struct kmem_cache *)%#x)->offset", s.Cache.Addr)
+				return addrs[i], addrs[i] + off
+			}
+		}
+	}
+	t.Fatal("no free slab object in the page array")
+	return 0, 0
+}
+
+// TestKmemAddrUnmapped: an address in no mapping is reported as such.
+func TestKmemAddrUnmapped(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		areas, _ := k.VmapAreas()
+		if len(areas) == 0 {
+			t.Skip("no vmap areas")
+		}
+		// Just past the last vmalloc area: vmalloc space, mapped by nothing.
+		addr := areas[len(areas)-1].End + 64*k.PageSize()
+		if _, err := k.Trans.Translate(addr); err == nil {
+			t.Skipf("%#x is mapped", addr)
+		}
+		var out, errb bytes.Buffer
+		s := repl.NewSession(k, &out, &errb)
+		if err := s.Exec(context.Background(), fmt.Sprintf("kmem %x", addr), false); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "not found in mem map") {
+			t.Errorf("kmem %x (unmapped):\n%s", addr, out.String())
+		}
+	})
+}
