@@ -313,6 +313,13 @@ func (k *Kernel) ReadPage(addr uint64) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	p := k.decodePage(l, addr, pfn, b)
+	p.Slab, err = k.pageIsSlab(l, p)
+	return p, err
+}
+
+// decodePage decodes the struct page at addr (of pfn) from its bytes b.
+func (k *Kernel) decodePage(l *pageLayout, addr, pfn uint64, b []byte) *Page {
 	d := k.decoder()
 	p := &Page{Addr: addr, PFN: pfn, Phys: pfn * k.PageSize(), Flags: d.uint(b, l.flags),
 		Mapping: d.uint(b, l.mapping), Index: d.uint(b, l.index), Refcount: d.int(b, l.refcount),
@@ -325,8 +332,68 @@ func (k *Kernel) ReadPage(addr uint64) (*Page, error) {
 			p.Names = append(p.Names, n.name)
 		}
 	}
-	p.Slab, err = k.pageIsSlab(l, p)
-	return p, err
+	return p
+}
+
+// pfnRanges are the pfn ranges with struct pages: each present section,
+// or FLATMEM's mem_map.
+func (m *memModel) pfnRanges() [][2]uint64 {
+	if m.flat {
+		return [][2]uint64{{m.pfnOffset, m.pfnOffset + m.nrPages}}
+	}
+	var out [][2]uint64
+	for _, s := range m.sections {
+		out = append(out, [2]uint64{s.nr << m.secShift, (s.nr + 1) << m.secShift})
+	}
+	return out
+}
+
+// WalkPages calls fn for every struct page of the page array in pfn order
+// (crash's kmem -p), reading the array a few thousand pages at a time.
+// Slab is not decoded (it needs the compound head). An unreadable part of
+// the array (a page excluded from the dump) ends the walk with an error
+// naming it.
+func (k *Kernel) WalkPages(fn func(p *Page) error) error {
+	l, err := k.pageLayout()
+	if err != nil {
+		return err
+	}
+	const chunk = 4096
+	size := uint64(l.size)
+	for _, r := range l.model.pfnRanges() {
+		for pfn := r[0]; pfn < r[1]; pfn += chunk {
+			n := min(chunk, r[1]-pfn)
+			first, _ := l.model.pageOfPFN(pfn, size)
+			b, err := k.readBytes(first, int(n*size), "struct page array")
+			if err != nil {
+				return fmt.Errorf("pfns %#x-%#x: %w", pfn, pfn+n-1, err)
+			}
+			for i := uint64(0); i < n; i++ {
+				if err := fn(k.decodePage(l, first+i*size, pfn+i, b[i*size:(i+1)*size])); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// SharedPages is crash's kmem -i SHARED: the pages of the page array that
+// are not PG_reserved and have a _refcount above 1 (memory.c
+// dump_mem_map, GET_SHARED_PAGES).
+func (k *Kernel) SharedPages() (uint64, error) {
+	bit, ok := k.enumValue("PG_reserved")
+	if !ok {
+		return 0, fmt.Errorf("no PG_reserved in enum pageflags")
+	}
+	n := uint64(0)
+	err := k.WalkPages(func(p *Page) error {
+		if p.Flags>>uint(bit)&1 == 0 && p.Refcount > 1 {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // pageIsSlab: PG_slab on the head page, or on 6.10+ the slab page type in

@@ -53,24 +53,27 @@ func (r kmemSlabResult) Text(w io.Writer, s *Session) error {
 func kmemCmd() *Command {
 	return &Command{
 		Name:     "kmem",
-		Synopsis: "kmem -i | -s [CACHE] | ADDR...",
+		Synopsis: "kmem -i | -s [CACHE] | -p [PHYSADDR...] | -v | ADDR...",
 		Summary:  "kernel memory: the memory summary (-i), the SLUB caches (-s), what an address is (ADDR)",
 		Description: "-i prints crash's memory summary (total, free, used, buffers, cached, slab, highmem, huge pages, " +
 			"swap, commit limit) from _totalram_pages, the zones' and vm_node_stat's counters, hstates, swap_info " +
-			"and vm_committed_as; SHARED, which crash counts by walking every struct page, is not computed and " +
-			"shows as '?'. -s lists every SLUB cache of " +
+			"and vm_committed_as; SHARED walks every struct page as crash does (not reserved, _refcount above 1). -s lists every SLUB cache of " +
 			"slab_caches with its object size, allocated and total objects, slab count and slab size, counted as " +
 			"crash counts them (per-cpu slabs, per-cpu partial and node partial lists, kmem_cache_node totals); " +
-			"CACHE restricts the list to the cache of that name. ADDR (a kernel virtual address, symbol or expression) is " +
+			"CACHE restricts the list to the cache of that name. -p lists the page array as crash does (PAGE, PHYSICAL, " +
+			"MAPPING, INDEX, CNT, FLAGS named by pageflag_names), or the pages of the physical addresses given; -v the " +
+			"busy vmalloc areas (vmap_area_list, or vmap_nodes' busy trees on 6.9+). ADDR (a kernel virtual address, symbol or expression) is " +
 			"identified as crash's kmem ADDR does: the kernel symbol it is in, the vmalloc area (vmap_area, vm_struct, range) " +
 			"and the task whose vmapped stack it is, the SLUB object it lies in (cache, slab, object, free or allocated, " +
 			"decoding hardened free pointers, the cpu whose active slab holds it), the task whose task_struct or kernel " +
 			"stack contains it, and the struct page (of the address itself when it is one, else of its physical page) " +
-			"with its flags named by the kernel's pageflag_names. --json gives one object per cache (-s) or the summary (-i).",
-		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json", "kmem ffff888003a1c040", "kmem init_task --json"},
+			"with its flags named by the kernel's pageflag_names. --json gives one object per cache (-s), page (-p), area (-v) or address, or the summary (-i).",
+		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json", "kmem -p 1000", "kmem -v", "kmem ffff888003a1c040", "kmem init_task --json"},
 		Flags: []Flag{
 			{Short: "i", Help: "memory summary"},
 			{Short: "s", Help: "SLUB cache summary"},
+			{Short: "p", Help: "the page array: every struct page, or those of the physical addresses given"},
+			{Short: "v", Help: "the vmalloc areas (vmap_area, vm_struct, range, size)"},
 		},
 		Run: runKmem,
 	}
@@ -80,6 +83,10 @@ func runKmem(s *Session, inv *Invocation) (Result, error) {
 	switch {
 	case inv.Has("i") && inv.Has("s"):
 		return nil, &UsageError{"kmem", "-i and -s are exclusive"}
+	case inv.Has("p"):
+		return s.kmemPages(inv.Args)
+	case inv.Has("v"):
+		return s.kmemVmalloc()
 	case inv.Has("s"):
 		return kmemSlabs(s, inv.Args)
 	case inv.Has("i"):
@@ -210,7 +217,7 @@ func kmemInfo(s *Session) (Result, error) {
 	add(false, "TOTAL MEM", total, "", 0)
 	add(false, "FREE", mi.Free, "TOTAL MEM", total)
 	add(false, "USED", total-min(mi.Free, total), "TOTAL MEM", total)
-	r.Rows = append(r.Rows, kmemInfoRow{Name: "SHARED", Of: "TOTAL MEM"})
+	r.Rows = append(r.Rows, s.sharedRow(total))
 	add(false, "BUFFERS", mi.Buffers, "TOTAL MEM", total)
 	add(false, "CACHED", mi.Cached, "TOTAL MEM", total)
 	add(false, "SLAB", mi.Slab, "TOTAL MEM", total)

@@ -89,12 +89,8 @@ func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
 	if a.Symbol != "" {
 		j.Symbol = &symLine{Addr: fmt.Sprintf("%x", a.Addr), Kind: string(a.SymKind), Name: crashSymName(a.Symbol), Offset: a.SymOff}
 	}
-	if v := a.Vmap; v != nil {
-		j.Vmap = &vmapJSON{VmapArea: fmt.Sprintf("%x", v.Addr), VMStruct: fmt.Sprintf("%x", v.VM),
-			Start: fmt.Sprintf("%x", v.Start), End: fmt.Sprintf("%x", v.End), Size: v.End - v.Start}
-		if sym, off, ok := s.K.Image.SymbolAt(v.Caller); ok && v.Caller != 0 {
-			j.Vmap.Caller = fmt.Sprintf("%s+%#x", sym.Name, off)
-		}
+	if a.Vmap != nil {
+		j.Vmap = s.vmapJSON(a.Vmap)
 	}
 	if a.Slab != nil {
 		j.Slab = s.slabObjJSON(a.Slab, a.Addr, false)
@@ -114,14 +110,9 @@ func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
 		p := fmt.Sprintf("%x", a.Phys)
 		j.Phys = &p
 	}
-	if p := a.Page; p != nil {
-		j.Page = &pageJSON{Page: fmt.Sprintf("%x", p.Addr), Phys: fmt.Sprintf("%x", p.Phys), PFN: p.PFN,
-			Mapping: fmt.Sprintf("%x", p.Mapping), Index: fmt.Sprintf("%x", p.Index), Count: p.Refcount,
-			Mapcount: p.Mapcount, Flags: fmt.Sprintf("%x", p.Flags), Names: p.Names}
-		if j.Page.Names == nil {
-			j.Page.Names = []string{}
-		}
-		j.PagePtr = a.IsPagePtr
+	if a.Page != nil {
+		pj := toPageJSON(a.Page)
+		j.Page, j.PagePtr = &pj, a.IsPagePtr
 	}
 	for _, e := range a.Errs {
 		j.Errors = append(j.Errors, e.Error())
@@ -180,10 +171,8 @@ func (j kmemAddrJSON) text(w io.Writer, s *Session) {
 			j.Task.Text(w, s)
 			fmt.Fprintln(w)
 		}
-		hw := s.hexWidth()
-		fmt.Fprintf(w, "%s  %s  %s     SIZE\n", center(hw, "VMAP_AREA", false), center(hw, "VM_STRUCT", false), center(2*hw+3, "ADDRESS RANGE", false))
-		v := j.Vmap
-		fmt.Fprintf(w, "%-*s  %-*s  %*s - %-*s  %7d\n", hw, v.VmapArea, hw, v.VMStruct, hw, v.Start, hw, v.End, v.Size)
+		vmapHeader(w, s)
+		j.Vmap.line(w, s)
 		fmt.Fprintln(w)
 	}
 	for _, o := range []*slabObjJSON{j.Slab, j.SlabPage} {
@@ -195,14 +184,9 @@ func (j kmemAddrJSON) text(w io.Writer, s *Session) {
 		j.Task.Text(w, s)
 		fmt.Fprintln(w)
 	}
-	if p := j.Page; p != nil {
-		hw := s.hexWidth()
-		fmt.Fprintf(w, "%s %8s %s %sCNT FLAGS\n", center(hw, "PAGE", false), "PHYSICAL", center(hw, "MAPPING", true), center(8, "INDEX", true))
-		flags := p.Flags
-		if len(p.Names) > 0 {
-			flags += " " + strings.Join(p.Names, ",")
-		}
-		fmt.Fprintf(w, "%-*s %8s %*s %8s %2d %s\n", hw, p.Page, p.Phys, hw, p.Mapping, p.Index, p.Count, flags)
+	if j.Page != nil {
+		pageHeader(w, s)
+		j.Page.line(w, s)
 	} else {
 		what := "kernel virtual"
 		if j.Physical {

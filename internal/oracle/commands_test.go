@@ -97,7 +97,7 @@ func TestCommandsMatchCrash(t *testing.T) {
 				continue // TestTaskStructMatchesCrash, TestBTOptionsMatchCrash
 			}
 			if slices.Contains(memCommands(tg.f.GT.RolePID("files")), cmd) {
-				continue // mem_test.go, column by column (kmem -i's SHARED is not computed)
+				continue // mem_test.go, column by column
 			}
 			t.Run(strings.ReplaceAll(cmd, "\n", "; "), func(t *testing.T) {
 				if strings.HasPrefix(cmd, "rd -s ") {

@@ -336,3 +336,60 @@ func symOff(s string) string {
 	_, o, _ := strings.Cut(s, "+")
 	return o
 }
+
+// TestKmemPagesVsCrash compares kmem -p (every struct page: physical
+// address, mapping, index, count, flags) and kmem -v (every vmalloc area)
+// with crash's, line by line keyed by the page and the vmap_area.
+func TestKmemPagesVsCrash(t *testing.T) {
+	for _, fx := range fixtures {
+		name := fx.Arch
+		if fx.Suite != fixture.DefaultSuite {
+			name += "-" + fx.Suite
+		}
+		t.Run(name, func(t *testing.T) {
+			oracle.Require(t, fx.Arch)
+			dumpFile := oracle.DefaultDump(fx.Arch)
+			k, f := ktest.OpenSuite(t, fx.Arch, fx.Suite, dumpFile)
+			cmds := []string{"kmem -p", "kmem -v"}
+			outs, err := oracle.RunFixture(t, f, dumpFile, cmds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, cmd := range cmds {
+				var out, errb bytes.Buffer
+				if err := repl.NewSession(k, &out, &errb).Exec(context.Background(), cmd, false); err != nil {
+					t.Fatalf("%s: %v", cmd, err)
+				}
+				cl, kl := keyedLines(outs[i]), keyedLines(out.String())
+				same, bad := 0, 0
+				for key, c := range cl {
+					if kl[key] == c {
+						same++
+					} else if bad++; bad <= 10 {
+						t.Errorf("%s %s: crash %q kinspect %q", cmd, key, c, kl[key])
+					}
+				}
+				if len(kl) != len(cl) {
+					t.Errorf("%s: crash %d lines, kinspect %d", cmd, len(cl), len(kl))
+				}
+				t.Logf("%s: %s: %d of %d lines equal", ktest.Name(f), cmd, same, len(cl))
+			}
+		})
+	}
+}
+
+// keyedLines maps each line that starts with a hex address to its fields.
+func keyedLines(s string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			continue
+		}
+		if _, err := strconv.ParseUint(f[0], 16, 64); err != nil {
+			continue
+		}
+		m[f[0]] = strings.Join(f[1:], " ")
+	}
+	return m
+}

@@ -1,0 +1,145 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/kinspect/kinspect/kstructs"
+)
+
+// kmemPagesResult is kmem -p: struct pages as crash's dump_mem_map lists them.
+type kmemPagesResult []pageJSON
+
+func (r kmemPagesResult) Text(w io.Writer, s *Session) error {
+	pageHeader(w, s)
+	for _, p := range r {
+		p.line(w, s)
+	}
+	return nil
+}
+
+func pageHeader(w io.Writer, s *Session) {
+	hw := s.hexWidth()
+	fmt.Fprintf(w, "%s %8s %s %sCNT FLAGS\n", center(hw, "PAGE", false), "PHYSICAL", center(hw, "MAPPING", true), center(8, "INDEX", true))
+}
+
+// line is one page in crash's style4 of dump_mem_map.
+func (p pageJSON) line(w io.Writer, s *Session) {
+	hw := s.hexWidth()
+	flags := p.Flags
+	if len(p.Names) > 0 {
+		flags += " " + strings.Join(p.Names, ",")
+	}
+	fmt.Fprintf(w, "%-*s %8s %*s %8s %2d %s\n", hw, p.Page, p.Phys, hw, p.Mapping, p.Index, p.Count, flags)
+}
+
+func toPageJSON(p *kstructs.Page) pageJSON {
+	j := pageJSON{Page: fmt.Sprintf("%x", p.Addr), Phys: fmt.Sprintf("%x", p.Phys), PFN: p.PFN,
+		Mapping: fmt.Sprintf("%x", p.Mapping), Index: fmt.Sprintf("%x", p.Index), Count: p.Refcount,
+		Mapcount: p.Mapcount, Flags: fmt.Sprintf("%x", p.Flags), Names: p.Names}
+	if j.Names == nil {
+		j.Names = []string{}
+	}
+	return j
+}
+
+func (s *Session) kmemPages(args []string) (Result, error) {
+	r := kmemPagesResult{}
+	if len(args) == 0 {
+		err := s.K.WalkPages(func(p *kstructs.Page) error {
+			r = append(r, toPageJSON(p))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("kmem -p: %w", err)
+		}
+		return r, nil
+	}
+	for _, a := range args {
+		pa, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(a), "0x"), 16, 64)
+		if err != nil {
+			return nil, &UsageError{"kmem", fmt.Sprintf("-p takes physical addresses in hex: %q", a)}
+		}
+		pp, err := s.K.PageOfPhys(pa)
+		if err != nil {
+			return nil, fmt.Errorf("kmem -p: %w", err)
+		}
+		p, err := s.K.ReadPage(pp)
+		if err != nil {
+			return nil, fmt.Errorf("kmem -p: %#x: %w", pa, err)
+		}
+		r = append(r, toPageJSON(p))
+	}
+	return r, nil
+}
+
+// kmemVmallocResult is kmem -v.
+type kmemVmallocResult struct {
+	Areas []vmapJSON `json:"areas"`
+	Error string     `json:"error,omitempty"` // the walk stopped early
+}
+
+func (r kmemVmallocResult) Text(w io.Writer, s *Session) error {
+	vmapHeader(w, s)
+	for _, v := range r.Areas {
+		v.line(w, s)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "kmem: %s\n", r.Error)
+	}
+	return nil
+}
+
+func vmapHeader(w io.Writer, s *Session) {
+	hw := s.hexWidth()
+	fmt.Fprintf(w, "%s  %s  %s     SIZE\n", center(hw, "VMAP_AREA", false), center(hw, "VM_STRUCT", false), center(2*hw+3, "ADDRESS RANGE", false))
+}
+
+// line is one area as crash's dump_vmap_area prints it.
+func (v vmapJSON) line(w io.Writer, s *Session) {
+	hw := s.hexWidth()
+	fmt.Fprintf(w, "%-*s  %-*s  %*s - %-*s  %7d\n", hw, v.VmapArea, hw, v.VMStruct, hw, v.Start, hw, v.End, v.Size)
+}
+
+func (s *Session) vmapJSON(v *kstructs.VmapArea) *vmapJSON {
+	j := &vmapJSON{VmapArea: fmt.Sprintf("%x", v.Addr), VMStruct: fmt.Sprintf("%x", v.VM),
+		Start: fmt.Sprintf("%x", v.Start), End: fmt.Sprintf("%x", v.End), Size: v.End - v.Start}
+	if sym, off, ok := s.K.Image.SymbolAt(v.Caller); ok && v.Caller != 0 {
+		j.Caller = fmt.Sprintf("%s+%#x", sym.Name, off)
+	}
+	return j
+}
+
+func (s *Session) kmemVmalloc() (Result, error) {
+	areas, err := s.K.VmapAreas()
+	if areas == nil && err != nil {
+		return nil, fmt.Errorf("kmem -v: %w", err)
+	}
+	r := kmemVmallocResult{Areas: []vmapJSON{}}
+	for i := range areas {
+		if areas[i].VM != 0 {
+			r.Areas = append(r.Areas, *s.vmapJSON(&areas[i]))
+		}
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r, nil
+}
+
+// sharedRow is kmem -i's SHARED, counted over the page array.
+func (s *Session) sharedRow(total uint64) kmemInfoRow {
+	row := kmemInfoRow{Name: "SHARED", Of: "TOTAL MEM"}
+	n, err := s.K.SharedPages()
+	if err != nil {
+		return row
+	}
+	b, pct := n*s.K.PageSize(), uint64(0)
+	if total != 0 {
+		pct = n * 100 / total
+	}
+	row.Pages, row.Bytes, row.Percent = &n, &b, &pct
+	return row
+}
