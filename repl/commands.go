@@ -34,6 +34,7 @@ func commandTable() []*Command {
 		sourceCmd(),
 		starCmd(),
 		kmemCmd(),
+		searchCmd(),
 		vmCmd(),
 		filesCmd(),
 		mountCmd(),
