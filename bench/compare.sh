@@ -11,6 +11,9 @@
 #                   built with KINSPECT_SLEEPERS=10000 testdata/build-fixture.sh ARCH)
 #   KINSPECT_BENCH_TASKS=1  also time `ps` (kinspect ps, crash ps, drgn
 #                   for_each_task loop); KINSPECT_BENCH_BT=1 `foreach bt`.
+#   KINSPECT_BENCH_MEM=1  also time `search -p` over all physical memory
+#                   (kinspect, crash) and `kmem -s` (kinspect, crash, and drgn
+#                   counting each cache's allocated objects with its slab helpers).
 #
 # Machines here are shared and noisy: compare ratios, take minimums.
 # crash runs natively only for x86_64 dumps (a crash binary is per target);
@@ -116,4 +119,31 @@ PY
 		measure crash-bt sh -c "$(crashcmd 'foreach bt')"
 	fi
 	echo "   foreach bt: kinspect vs drgn $(ratio kinspect-bt drgn-bt), vs crash $(ratio kinspect-bt crash-bt)"
+fi
+
+if [ "${KINSPECT_BENCH_MEM:-0}" = 1 ]; then
+	echo "-- search -p deadbeef over all physical memory (open included)"
+	measure kinspect-search "$KIN" "$VMCORE" "$VMLINUX" -c 'search -p deadbeef'
+	if have_crash; then
+		measure crash-search sh -c "$(crashcmd 'search -p deadbeef')"
+	fi
+	echo "   search -p: kinspect vs crash $(ratio kinspect-search crash-search)"
+	echo "-- kmem -s (open included)"
+	measure kinspect-kmem "$KIN" "$VMCORE" "$VMLINUX" -c 'kmem -s'
+	cat >"$TMP/kmem.py" <<'PY'
+from drgn.helpers.linux.slab import for_each_slab_cache, slab_cache_for_each_allocated_object
+for s in for_each_slab_cache(prog):
+    n = 0
+    try:
+        for _ in slab_cache_for_each_allocated_object(s, "void"):
+            n += 1
+    except Exception:
+        n = -1
+    print(s.name.string_().decode(), s.object_size.value_(), n)
+PY
+	[ -x /usr/bin/drgn ] && measure drgn-kmem $PY /usr/bin/drgn -q -c "$VMCORE" -s "$VMLINUX" --no-default-symbols "$TMP/kmem.py"
+	if have_crash; then
+		measure crash-kmem sh -c "$(crashcmd 'kmem -s')"
+	fi
+	echo "   kmem -s: kinspect vs drgn $(ratio kinspect-kmem drgn-kmem), vs crash $(ratio kinspect-kmem crash-kmem)"
 fi

@@ -46,7 +46,12 @@ func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 			return k.identifyPhys(a)
 		}
 	}
+	// crash names symbols from _stext on (kmem_search: kt->stext..kt->end),
+	// not from _text: arm's and arm64's head code lies before it.
 	lo, hi := k.Image.KernelImageRange()
+	if s, ok := k.Image.Lookup("_stext"); ok && s.Addr > lo {
+		lo = s.Addr
+	}
 	if addr >= lo && addr <= hi {
 		if s, off, ok := k.Image.SymbolAt(addr); ok {
 			a.Symbol, a.SymOff, a.SymKind = s.Name, off, s.Kind
@@ -55,8 +60,14 @@ func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 	if pa, err := k.Trans.Translate(addr); err == nil {
 		a.Phys, a.HasPhys = pa, true
 	}
+	// arm64 maps the kernel image with vmap areas of its own (vmlinux
+	// segments, arch/arm64/mm/mmu.c); crash does not take image addresses
+	// as vmalloc ones.
 	v, err := k.VmapAreaOf(addr)
 	a.note(err)
+	if ilo, ihi := k.Image.KernelImageRange(); addr >= ilo && addr < ihi {
+		v = nil
+	}
 	if v != nil && a.HasPhys {
 		a.Vmap = v
 		a.Task = k.stackOwner(addr, a)
