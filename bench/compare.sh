@@ -28,7 +28,8 @@ FIX=${KINSPECT_FIXTURES:-$HOME/.cache/kinspect/fixtures}
 if [ -n "${KINSPECT_BENCH_VARIANT:-}" ]; then
 	DIR=$(ls -d "$FIX/$ARCH"-bookworm-*-"$KINSPECT_BENCH_VARIANT"/ 2>/dev/null | head -1)
 else
-	DIR=$(ls -d "$FIX/$ARCH"-bookworm-*/ 2>/dev/null | grep -v scale | head -1)
+	# The first plain fixture that has the dump (variants such as -hung may lack it).
+	DIR=$(for d in $(ls -d "$FIX/$ARCH"-bookworm-*/ 2>/dev/null | grep -v scale); do [ -f "$d$DUMP" ] && echo "$d"; done | head -1)
 fi
 [ -n "$DIR" ] && [ -f "$DIR/fixture.json" ] || { echo "no $ARCH fixture in $FIX (make fixture-$ARCH)" >&2; exit 1; }
 VMCORE=$DIR$DUMP

@@ -53,7 +53,7 @@ func (r kmemSlabResult) Text(w io.Writer, s *Session) error {
 func kmemCmd() *Command {
 	return &Command{
 		Name:     "kmem",
-		Synopsis: "kmem -i | -s [CACHE] | -p [PHYSADDR...] | -v | ADDR...",
+		Synopsis: "kmem -i | -s [CACHE] | -p [PHYSADDR...] | -v | -V | ADDR...",
 		Summary:  "kernel memory: the memory summary (-i), the SLUB caches (-s), what an address is (ADDR)",
 		Description: "-i prints crash's memory summary (total, free, used, buffers, cached, slab, highmem, huge pages, " +
 			"swap, commit limit) from _totalram_pages, the zones' and vm_node_stat's counters, hstates, swap_info " +
@@ -62,7 +62,8 @@ func kmemCmd() *Command {
 			"crash counts them (per-cpu slabs, per-cpu partial and node partial lists, kmem_cache_node totals); " +
 			"CACHE restricts the list to the cache of that name. -p lists the page array as crash does (PAGE, PHYSICAL, " +
 			"MAPPING, INDEX, CNT, FLAGS named by pageflag_names), or the pages of the physical addresses given; -v the " +
-			"busy vmalloc areas (vmap_area_list, or vmap_nodes' busy trees on 6.9+). ADDR (a kernel virtual address, symbol or expression) is " +
+			"busy vmalloc areas (vmap_area_list, or vmap_nodes' busy trees on 6.9+); -V the counters of vm_zone_stat, " +
+			"vm_node_stat and vm_numa_stat named by their enums, and vm_event_states summed over the cpus. ADDR (a kernel virtual address, symbol or expression) is " +
 			"identified as crash's kmem ADDR does: the kernel symbol it is in, the vmalloc area (vmap_area, vm_struct, range) " +
 			"and the task whose vmapped stack it is, the SLUB object it lies in (cache, slab, object, free or allocated, " +
 			"decoding hardened free pointers, the cpu whose active slab holds it), the task whose task_struct or kernel " +
@@ -74,6 +75,7 @@ func kmemCmd() *Command {
 			{Short: "s", Help: "SLUB cache summary"},
 			{Short: "p", Help: "the page array: every struct page, or those of the physical addresses given"},
 			{Short: "v", Help: "the vmalloc areas (vmap_area, vm_struct, range, size)"},
+			{Short: "V", Help: "the vm_stat counters (zone, node, numa) and the vm events summed over the cpus"},
 		},
 		Run: runKmem,
 	}
@@ -87,6 +89,8 @@ func runKmem(s *Session, inv *Invocation) (Result, error) {
 		return s.kmemPages(inv.Args)
 	case inv.Has("v"):
 		return s.kmemVmalloc()
+	case inv.Has("V"):
+		return s.kmemVMStat()
 	case inv.Has("s"):
 		return kmemSlabs(s, inv.Args)
 	case inv.Has("i"):

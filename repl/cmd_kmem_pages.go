@@ -143,3 +143,60 @@ func (s *Session) sharedRow(total uint64) kmemInfoRow {
 	row.Pages, row.Bytes, row.Percent = &n, &b, &pct
 	return row
 }
+
+// kmemVMStatResult is kmem -V.
+type kmemVMStatResult struct {
+	Groups []kstructs.VMStatGroup `json:"groups"`
+	Error  string                 `json:"error,omitempty"`
+}
+
+// Text prints the groups as crash's dump_vm_stat and dump_page_states do:
+// the stat groups aligned together, the events on their own.
+func (r kmemVMStatResult) Text(w io.Writer, s *Session) error {
+	width := func(gs []kstructs.VMStatGroup) int {
+		n := 0
+		for _, g := range gs {
+			for _, it := range g.Items {
+				n = max(n, len(it.Name))
+			}
+		}
+		return n
+	}
+	statW, evW := 0, 0
+	for _, g := range r.Groups {
+		if g.Name == "VM_EVENT_STATES" {
+			evW = width([]kstructs.VMStatGroup{g})
+		} else {
+			statW = max(statW, width([]kstructs.VMStatGroup{g}))
+		}
+	}
+	for i, g := range r.Groups {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "  %s:\n", g.Name)
+		wd := statW
+		if g.Name == "VM_EVENT_STATES" {
+			wd = evW
+		}
+		for _, it := range g.Items {
+			fmt.Fprintf(w, "%*s: %d\n", wd, it.Name, it.Value)
+		}
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "kmem: %s\n", r.Error)
+	}
+	return nil
+}
+
+func (s *Session) kmemVMStat() (Result, error) {
+	gs, err := s.K.VMStats()
+	if gs == nil && err != nil {
+		return nil, fmt.Errorf("kmem -V: %w", err)
+	}
+	r := kmemVMStatResult{Groups: gs}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r, nil
+}

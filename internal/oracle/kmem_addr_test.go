@@ -345,7 +345,8 @@ func symOff(s string) string {
 
 // TestKmemPagesVsCrash compares kmem -p (every struct page: physical
 // address, mapping, index, count, flags) and kmem -v (every vmalloc area)
-// with crash's, line by line keyed by the page and the vmap_area.
+// with crash's, line by line keyed by the page and the vmap_area, and
+// kmem -V (the vm_stat counters) line for line.
 func TestKmemPagesVsCrash(t *testing.T) {
 	for _, fx := range fixtures {
 		name := fx.Arch
@@ -356,7 +357,7 @@ func TestKmemPagesVsCrash(t *testing.T) {
 			oracle.Require(t, fx.Arch)
 			dumpFile := oracle.DefaultDump(fx.Arch)
 			k, f := ktest.OpenSuite(t, fx.Arch, fx.Suite, dumpFile)
-			cmds := []string{"kmem -p", "kmem -v"}
+			cmds := []string{"kmem -p", "kmem -v", "kmem -V"}
 			outs, err := oracle.RunFixture(t, f, dumpFile, cmds)
 			if err != nil {
 				t.Fatal(err)
@@ -365,6 +366,10 @@ func TestKmemPagesVsCrash(t *testing.T) {
 				var out, errb bytes.Buffer
 				if err := repl.NewSession(k, &out, &errb).Exec(context.Background(), cmd, false); err != nil {
 					t.Fatalf("%s: %v", cmd, err)
+				}
+				if cmd == "kmem -V" {
+					compareLines(t, cmd, outs[i], out.String())
+					continue
 				}
 				cl, kl := keyedLines(outs[i]), keyedLines(out.String())
 				same, bad := 0, 0
