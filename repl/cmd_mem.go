@@ -272,8 +272,9 @@ func runRd(s *Session, inv *Invocation) (Result, error) {
 // ---- vtop / ptov ----
 
 type addrPair struct {
-	Virtual  string `json:"virtual"`
-	Physical string `json:"physical"`
+	Virtual  string    `json:"virtual"`
+	Physical string    `json:"physical"`
+	Page     *pageJSON `json:"page,omitempty"` // vtop: the struct page of the physical page, as crash shows it
 }
 
 type addrPairs struct {
@@ -281,21 +282,32 @@ type addrPairs struct {
 }
 
 func (r addrPairs) Text(w io.Writer, s *Session) error {
-	fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), "VIRTUAL", "PHYSICAL")
-	for _, p := range r.Pairs {
+	for i, p := range r.Pairs {
+		if i == 0 || p.Page != nil {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), "VIRTUAL", "PHYSICAL")
+		}
 		fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), p.Virtual, p.Physical)
+		if p.Page != nil {
+			fmt.Fprintln(w)
+			pageHeader(w, s)
+			p.Page.line(w, s)
+		}
 	}
 	return nil
 }
 
 func vtopCmd() *Command {
 	return &Command{
-		Name:        "vtop",
-		Synopsis:    "vtop ADDR|SYMBOL ...",
-		Summary:     "translate kernel virtual addresses to physical",
-		Description: "Translates each kernel virtual address through the kernel's page tables (or the linear map).",
-		Examples:    []string{"vtop init_task", "vtop ffff888003a8c000"},
-		Complete:    ArgSymbol,
+		Name:     "vtop",
+		Synopsis: "vtop ADDR|SYMBOL ...",
+		Summary:  "translate kernel virtual addresses to physical",
+		Description: "Translates each kernel virtual address through the kernel's page tables (or the linear map), " +
+			"and shows the struct page of the physical page (PAGE, PHYSICAL, MAPPING, INDEX, CNT, FLAGS) as crash does.",
+		Examples: []string{"vtop init_task", "vtop ffff888003a8c000"},
+		Complete: ArgSymbol,
 		Run: func(s *Session, inv *Invocation) (Result, error) {
 			if len(inv.Args) == 0 {
 				return nil, &UsageError{"vtop", "usage: vtop ADDR|SYMBOL ..."}
@@ -310,11 +322,25 @@ func vtopCmd() *Command {
 				if err != nil {
 					return nil, err
 				}
-				r.Pairs = append(r.Pairs, addrPair{s.addr(va), fmt.Sprintf("%x", pa)})
+				r.Pairs = append(r.Pairs, addrPair{Virtual: s.addr(va), Physical: fmt.Sprintf("%x", pa), Page: s.pageOfPhys(pa)})
 			}
 			return r, nil
 		},
 	}
+}
+
+// pageOfPhys is the struct page of pa for display, nil when pa has none.
+func (s *Session) pageOfPhys(pa uint64) *pageJSON {
+	pp, err := s.K.PageOfPhys(pa)
+	if err != nil {
+		return nil
+	}
+	p, err := s.K.ReadPage(pp)
+	if err != nil {
+		return nil
+	}
+	j := toPageJSON(p)
+	return &j
 }
 
 func ptovCmd() *Command {
@@ -338,7 +364,7 @@ func ptovCmd() *Command {
 				if err != nil {
 					return nil, err
 				}
-				r.Pairs = append(r.Pairs, addrPair{s.addr(va), fmt.Sprintf("%x", pa)})
+				r.Pairs = append(r.Pairs, addrPair{Virtual: s.addr(va), Physical: fmt.Sprintf("%x", pa)})
 			}
 			return r, nil
 		},

@@ -106,9 +106,17 @@ func TestCommandsMatchCrash(t *testing.T) {
 				}
 				c, k := tg.both(t, cmd)
 				if strings.HasPrefix(cmd, "vtop ") {
-					// kinspect's vtop prints the translation; crash's also
-					// the page-table walk and the struct page (issue 12).
-					c = strings.Join(lines(c)[:min(2, len(lines(c)))], "\n")
+					// kinspect's vtop prints the translation and the struct
+					// page; crash's also the page-table walk between them.
+					cl := lines(c)
+					keep := cl[:min(2, len(cl))]
+					for i, l := range cl {
+						if strings.Contains(l, "PHYSICAL") && strings.Contains(l, "MAPPING") {
+							keep = append(append(keep, ""), cl[i:]...)
+							break
+						}
+					}
+					c = strings.Join(keep, "\n")
 				}
 				compareLines(t, cmd, c, k)
 			})
