@@ -227,3 +227,42 @@ func (w *slabWalk) cpuOwning(cache, slab uint64) (int, uint64, error) {
 	}
 	return -1, 0, nil
 }
+
+// SlabCacheOf is the name of the slab cache whose slab page holds kernel
+// virtual address va (crash's vaddr_to_kmem_cache): what rd -S shows.
+func (k *Kernel) SlabCacheOf(va uint64) (string, bool) {
+	pa, err := k.Trans.Translate(va)
+	if err != nil {
+		return "", false
+	}
+	pp, err := k.PageOfPhys(pa)
+	if err != nil {
+		return "", false
+	}
+	pg, err := k.ReadPage(pp)
+	if err != nil || !pg.Slab {
+		return "", false
+	}
+	l, err := k.slabLayout()
+	if err != nil {
+		return "", false
+	}
+	t, err := k.structType(l.slabType)
+	if err != nil {
+		return "", false
+	}
+	f, err := memberPath(t, "slab_cache")
+	if err != nil {
+		return "", false
+	}
+	cache, err := k.readPointer(pg.Head + uint64(f.Off))
+	if err != nil {
+		return "", false
+	}
+	np, err := k.readPointer(cache + uint64(l.name.Off))
+	if err != nil {
+		return "", false
+	}
+	name, err := k.readCString(np, 64)
+	return name, err == nil && name != ""
+}

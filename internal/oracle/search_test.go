@@ -80,3 +80,39 @@ func hitAddrs(s string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestRdSlabVsCrash compares rd -S (symbols and [cache] of slab pointers)
+// over two task_structs with crash's, line for line.
+func TestRdSlabVsCrash(t *testing.T) {
+	for _, fx := range fixtures {
+		name := fx.Arch
+		if fx.Suite != fixture.DefaultSuite {
+			name += "-" + fx.Suite
+		}
+		t.Run(name, func(t *testing.T) {
+			oracle.Require(t, fx.Arch)
+			dumpFile := oracle.DefaultDump(fx.Arch)
+			k, f := ktest.OpenSuite(t, fx.Arch, fx.Suite, dumpFile)
+			var cmds []string
+			for _, pid := range []int{1, f.GT.RolePID("files")} {
+				tk, err := k.TaskByPID(pid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmds = append(cmds, fmt.Sprintf("rd -S %x 512", tk.Addr))
+			}
+			outs, err := oracle.RunFixture(t, f, dumpFile, cmds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, cmd := range cmds {
+				var out, errb bytes.Buffer
+				if err := repl.NewSession(k, &out, &errb).Exec(context.Background(), cmd, false); err != nil {
+					t.Fatalf("%s: %v", cmd, err)
+				}
+				compareLines(t, cmd, outs[i], out.String())
+				t.Logf("%s: %s: %d slab annotations", ktest.Name(f), cmd, strings.Count(outs[i], "]"))
+			}
+		})
+	}
+}
