@@ -143,3 +143,40 @@ func TestKmemAddrUnmapped(t *testing.T) {
 		}
 	})
 }
+
+// TestVMAOfVsProcMaps: every mapping of the guest's /proc/PID/maps for the
+// "files" task is found by kmem -a's lookup (start+16, and end-1) with the
+// guest's start and end.
+func TestVMAOfVsProcMaps(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		pid := f.GT.RolePID("files")
+		lines := procFile(t, f, fmt.Sprintf("/proc/%d/maps", pid))
+		task, err := k.TaskByPID(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mm, err := k.ReadMM(task.MM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range lines {
+			var lo, hi uint64
+			if _, err := fmt.Sscanf(strings.Fields(l)[0], "%x-%x", &lo, &hi); err != nil {
+				t.Fatalf("maps line %q: %v", l, err)
+			}
+			if strings.HasSuffix(l, "[vsyscall]") || strings.HasSuffix(l, "[vectors]") {
+				continue // not a VMA: the gate area (fs/proc/task_mmu.c get_gate_vma)
+			}
+			for _, a := range []uint64{lo + 16, hi - 1} {
+				v := mm.VMAOf(a)
+				if v == nil || v.Start != lo || v.End != hi {
+					t.Errorf("kmem -a %#x: VMA %+v, /proc/%d/maps %q", a, v, pid, l)
+					continue
+				}
+				n++
+			}
+		}
+		t.Logf("%s: %d addresses of %d mappings in the VMA /proc/%d/maps shows", ktest.Name(f), n, len(lines), pid)
+	})
+}

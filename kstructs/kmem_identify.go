@@ -202,3 +202,13 @@ func (k *Kernel) stackOwner(addr uint64, a *AddrInfo) *Task {
 	}
 	return nil
 }
+
+// VMAOf is the VMA of mm that contains user address addr, nil if none
+// (the VMAs are in address order).
+func (mm *MM) VMAOf(addr uint64) *VMA {
+	i := sort.Search(len(mm.VMAs), func(i int) bool { return mm.VMAs[i].End > addr })
+	if i < len(mm.VMAs) && mm.VMAs[i].Start <= addr {
+		return &mm.VMAs[i]
+	}
+	return nil
+}

@@ -228,3 +228,62 @@ func (o *slabObjJSON) text(w io.Writer, s *Session) {
 	}
 	fmt.Fprintln(w)
 }
+
+// kmemUserResult is kmem -a: user addresses of the context task, each with
+// the VMA that contains it.
+type kmemUserResult struct {
+	PID   int           `json:"pid"`
+	Task  string        `json:"task"`
+	Addrs []kmemUserVMA `json:"addrs"`
+	head  string
+}
+
+type kmemUserVMA struct {
+	Addr string `json:"addr"`
+	VMA  *vmVMA `json:"vma"` // null: in no VMA
+}
+
+func (r kmemUserResult) Text(w io.Writer, s *Session) error {
+	io.WriteString(w, r.head)
+	wd, sp, uw := s.hexWidth(), s.minSpace(), s.uvaddrWidth()
+	for _, a := range r.Addrs {
+		if a.VMA == nil {
+			fmt.Fprintf(w, "%s: user virtual address not in any VMA of pid %d\n", a.Addr, r.PID)
+			continue
+		}
+		v := a.VMA
+		fmt.Fprintf(w, "%s%s%s%s%s  FLAGS%sFILE\n", crashCenter("VMA", wd, false), sp, crashCenter("START", uw, true), sp, crashCenter("END", uw, true), sp)
+		fmt.Fprintf(w, "%s%s%*s%s%*s %6s%s%s\n", crashCenter(v.VMA, wd, false), sp, uw, v.Start, sp, uw, v.End, v.Flags, sp, v.File)
+	}
+	return nil
+}
+
+// kmemUser identifies user addresses in the context task's mm (set PID
+// chooses the task, as crash's context does).
+func (s *Session) kmemUser(args []string) (Result, error) {
+	t, err := s.contextTask()
+	if err != nil {
+		return nil, err
+	}
+	if t.MM == 0 {
+		return nil, fmt.Errorf("kmem -a: pid %d (%s) is a kernel thread: no user address space", t.PID, t.Comm)
+	}
+	mm, err := s.K.ReadMM(t.MM)
+	if mm == nil {
+		return nil, fmt.Errorf("kmem -a: pid %d: mm_struct %#x: %w", t.PID, t.MM, err)
+	}
+	r := kmemUserResult{PID: t.PID, Task: s.addr(t.Addr), head: s.taskHeader(t, false)}
+	for _, arg := range args {
+		a, err := s.resolveAddress(arg)
+		if err != nil {
+			return nil, fmt.Errorf("kmem -a: %s: %w", arg, err)
+		}
+		u := kmemUserVMA{Addr: fmt.Sprintf("%x", a)}
+		if v := mm.VMAOf(a); v != nil {
+			u.VMA = &vmVMA{VMA: s.addr(v.Addr), Start: fmt.Sprintf("%x", v.Start), End: fmt.Sprintf("%x", v.End),
+				Flags: fmt.Sprintf("%x", v.Flags), Pgoff: v.PgOff, File: v.Path}
+		}
+		r.Addrs = append(r.Addrs, u)
+	}
+	return r, nil
+}
