@@ -180,3 +180,68 @@ func TestVMAOfVsProcMaps(t *testing.T) {
 		t.Logf("%s: %d addresses of %d mappings in the VMA /proc/%d/maps shows", ktest.Name(f), n, len(lines), pid)
 	})
 }
+
+// TestFreeAreasVsBuddyinfo: each populated zone's free blocks per order
+// against the guest's /proc/buddyinfo (printed shortly before the crash:
+// the counts may have moved a little), and every free list's length
+// against the zone's nr_free.
+func TestFreeAreasVsBuddyinfo(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		lines := procFile(t, f, "/proc/buddyinfo")
+		zones, err := k.FreeAreas()
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]kstructs.ZoneFree{}
+		for _, z := range zones {
+			if z.Err != nil {
+				t.Errorf("zone %s: %v", z.Name, z.Err)
+			}
+			var free uint64
+			for _, o := range z.Orders {
+				var blocks uint64
+				for _, l := range o.Lists {
+					blocks += l.Blocks
+				}
+				if blocks != o.NrFree {
+					t.Errorf("zone %s order %d: %d blocks on the free lists, nr_free %d", z.Name, o.Order, blocks, o.NrFree)
+				}
+				free += o.NrFree << uint(o.Order)
+			}
+			if int64(free) != z.FreePages {
+				// zone->vm_stat lags the per-cpu vm_stat_diff deltas (mm/vmstat.c)
+				t.Logf("zone %s: %d free pages on the lists, NR_FREE_PAGES %d", z.Name, free, z.FreePages)
+			}
+			byName[fmt.Sprintf("%d %s", z.Node, z.Name)] = z
+		}
+		same, cells := 0, 0
+		var guestFree, ourFree uint64
+		for _, l := range lines {
+			fs := strings.Fields(strings.NewReplacer(",", " ").Replace(l)) // Node 0 zone DMA n0 n1 ...
+			if len(fs) < 5 {
+				continue
+			}
+			z, ok := byName[fs[1]+" "+fs[3]]
+			if !ok {
+				t.Errorf("/proc/buddyinfo %q: no such zone", l)
+				continue
+			}
+			for o, v := range fs[4:] {
+				var n uint64
+				fmt.Sscan(v, &n)
+				cells++
+				guestFree += n << uint(o)
+				if o < len(z.Orders) {
+					ourFree += z.Orders[o].NrFree << uint(o)
+					if z.Orders[o].NrFree == n {
+						same++
+					}
+				}
+			}
+		}
+		t.Logf("%s: %d of %d (zone, order) counts equal to /proc/buddyinfo; free pages %d, guest %d", ktest.Name(f), same, cells, ourFree, guestFree)
+		if cells == 0 || ourFree*100 < guestFree*95 || guestFree*100 < ourFree*95 {
+			t.Errorf("free pages %d, /proc/buddyinfo %d: more than 5%% apart", ourFree, guestFree)
+		}
+	})
+}

@@ -200,3 +200,58 @@ func (s *Session) kmemVMStat() (Result, error) {
 	}
 	return r, nil
 }
+
+// kmemFreeResult is kmem -f: each zone's free areas, per order and
+// migrate type, as crash's dump_free_pages_zones_v2 lays them out.
+type kmemFreeResult struct {
+	Zones []kstructs.ZoneFree `json:"zones"`
+}
+
+func (r kmemFreeResult) Text(w io.Writer, s *Session) error {
+	hw := s.hexWidth()
+	var total uint64
+	var first uint64 = ^uint64(0)
+	for _, z := range r.Zones {
+		if z.Spanned > 0 {
+			first = min(first, z.StartPFN)
+		}
+	}
+	for i, z := range r.Zones {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "ZONE  NAME        SIZE    FREE  %s  START_PADDR  START_MAPNR\n", center(hw, "MEM_MAP", false))
+		mm, paddr, mapnr := "0", "0", "0"
+		if z.Spanned > 0 {
+			if pp, err := s.K.PageOfPhys(z.StartPFN * s.K.PageSize()); err == nil {
+				mm = fmt.Sprintf("%x", pp)
+			}
+			paddr, mapnr = fmt.Sprintf("%x", z.StartPFN*s.K.PageSize()), fmt.Sprintf("%d", z.StartPFN-first)
+		}
+		fmt.Fprintf(w, "%3d   %-9s %6d  %6d  %*s  %11s  %11s\n", i%len(r.Zones), z.Name, z.Spanned, z.FreePages, hw, mm, paddr, mapnr)
+		if z.Spanned == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "AREA    SIZE  FREE_AREA_STRUCT  BLOCKS  PAGES\n")
+		for _, o := range z.Orders {
+			for _, l := range o.Lists {
+				pages := l.Blocks << uint(o.Order)
+				total += pages
+				fmt.Fprintf(w, "%3d  %6dk  %*x  %6d %6d\n", o.Order, (s.K.PageSize()<<uint(o.Order))/1024, hw, l.Addr, l.Blocks, pages)
+			}
+		}
+		if z.Err != nil {
+			fmt.Fprintf(w, "kmem: %v\n", z.Err)
+		}
+	}
+	fmt.Fprintf(w, "\nnr_free_pages: %d\n", total)
+	return nil
+}
+
+func (s *Session) kmemFree() (Result, error) {
+	zs, err := s.K.FreeAreas()
+	if zs == nil && err != nil {
+		return nil, fmt.Errorf("kmem -f: %w", err)
+	}
+	return kmemFreeResult{Zones: zs}, err
+}

@@ -357,7 +357,7 @@ func TestKmemPagesVsCrash(t *testing.T) {
 			oracle.Require(t, fx.Arch)
 			dumpFile := oracle.DefaultDump(fx.Arch)
 			k, f := ktest.OpenSuite(t, fx.Arch, fx.Suite, dumpFile)
-			cmds := []string{"kmem -p", "kmem -v", "kmem -V"}
+			cmds := []string{"kmem -p", "kmem -v", "kmem -V", "kmem -f"}
 			outs, err := oracle.RunFixture(t, f, dumpFile, cmds)
 			if err != nil {
 				t.Fatal(err)
@@ -369,6 +369,10 @@ func TestKmemPagesVsCrash(t *testing.T) {
 				}
 				if cmd == "kmem -V" {
 					compareLines(t, cmd, outs[i], out.String())
+					continue
+				}
+				if cmd == "kmem -f" {
+					compareFreeAreas(t, outs[i], out.String())
 					continue
 				}
 				cl, kl := keyedLines(outs[i]), keyedLines(out.String())
@@ -416,4 +420,34 @@ func imageHead(k *kstructs.Kernel, addr uint64, crash string) string {
 		return ""
 	}
 	return "image head before _stext: crash finds it unmapped in the page tables, kinspect translates it by the image offset"
+}
+
+var freeAreaRow = regexp.MustCompile(`^\s*(\d+)\s+(\d+k)\s+([0-9a-f]+)\s+(\d+)\s+(\d+)\s*$`)
+
+// compareFreeAreas compares kmem -f's area lines (order, size, free_list,
+// blocks, pages) with crash's, in order.
+func compareFreeAreas(t *testing.T, crash, kin string) {
+	t.Helper()
+	pick := func(s string) []string {
+		var out []string
+		for _, l := range strings.Split(s, "\n") {
+			if g := freeAreaRow.FindStringSubmatch(l); g != nil {
+				out = append(out, strings.Join(g[1:], " "))
+			}
+		}
+		return out
+	}
+	c, k := pick(crash), pick(kin)
+	same := 0
+	for i := range c {
+		if i < len(k) && c[i] == k[i] {
+			same++
+		} else if i < len(k) {
+			t.Errorf("kmem -f area line %d: crash %q kinspect %q", i+1, c[i], k[i])
+		}
+	}
+	if len(c) != len(k) || len(c) == 0 {
+		t.Errorf("kmem -f: crash %d area lines, kinspect %d", len(c), len(k))
+	}
+	t.Logf("kmem -f: %d of %d free lists equal", same, len(c))
 }
