@@ -11,7 +11,7 @@ type ZoneFree struct {
 	StartPFN, Spanned, Present uint64
 	FreePages                  int64 // vm_stat[NR_FREE_PAGES]
 	Orders                     []OrderFree
-	Err                        error // a free list could not be walked to its end
+	Err                        error `json:"-"` // a free list could not be walked to its end
 }
 
 // OrderFree is free_area[order]: nr_free and each migrate type's list.

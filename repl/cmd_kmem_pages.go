@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -146,8 +147,33 @@ func (s *Session) sharedRow(total uint64) kmemInfoRow {
 
 // kmemVMStatResult is kmem -V.
 type kmemVMStatResult struct {
-	Groups []kstructs.VMStatGroup `json:"groups"`
+	Groups []kstructs.VMStatGroup `json:"-"`
 	Error  string                 `json:"error,omitempty"`
+}
+
+type vmStatGroupJSON struct {
+	Name  string           `json:"name"`
+	Items []vmStatItemJSON `json:"items"`
+}
+
+type vmStatItemJSON struct {
+	Name  string `json:"name"`
+	Value int64  `json:"value"`
+}
+
+func (r kmemVMStatResult) MarshalJSON() ([]byte, error) {
+	out := struct {
+		Groups []vmStatGroupJSON `json:"groups"`
+		Error  string            `json:"error,omitempty"`
+	}{Groups: []vmStatGroupJSON{}, Error: r.Error}
+	for _, g := range r.Groups {
+		j := vmStatGroupJSON{Name: g.Name, Items: []vmStatItemJSON{}}
+		for _, it := range g.Items {
+			j.Items = append(j.Items, vmStatItemJSON{it.Name, it.Value})
+		}
+		out.Groups = append(out.Groups, j)
+	}
+	return json.Marshal(out)
 }
 
 // Text prints the groups as crash's dump_vm_stat and dump_page_states do:
@@ -204,7 +230,52 @@ func (s *Session) kmemVMStat() (Result, error) {
 // kmemFreeResult is kmem -f: each zone's free areas, per order and
 // migrate type, as crash's dump_free_pages_zones_v2 lays them out.
 type kmemFreeResult struct {
-	Zones []kstructs.ZoneFree `json:"zones"`
+	Zones []kstructs.ZoneFree `json:"-"`
+}
+
+type zoneFreeJSON struct {
+	Zone      string          `json:"zone"`
+	Node      int             `json:"node"`
+	Name      string          `json:"name"`
+	StartPFN  uint64          `json:"start_pfn"`
+	Spanned   uint64          `json:"spanned_pages"`
+	Present   uint64          `json:"present_pages"`
+	FreePages int64           `json:"free_pages"` // vm_stat[NR_FREE_PAGES]
+	Orders    []orderFreeJSON `json:"orders"`
+	Error     string          `json:"error,omitempty"`
+}
+
+type orderFreeJSON struct {
+	Order  int            `json:"order"`
+	NrFree uint64         `json:"nr_free"`
+	Lists  []freeListJSON `json:"free_lists"` // by migrate type
+}
+
+type freeListJSON struct {
+	List   string `json:"free_list"`
+	Blocks uint64 `json:"blocks"`
+}
+
+func (r kmemFreeResult) MarshalJSON() ([]byte, error) {
+	out := struct {
+		Zones []zoneFreeJSON `json:"zones"`
+	}{Zones: []zoneFreeJSON{}}
+	for _, z := range r.Zones {
+		j := zoneFreeJSON{Zone: fmt.Sprintf("%x", z.Addr), Node: z.Node, Name: z.Name, StartPFN: z.StartPFN,
+			Spanned: z.Spanned, Present: z.Present, FreePages: z.FreePages, Orders: []orderFreeJSON{}}
+		if z.Err != nil {
+			j.Error = z.Err.Error()
+		}
+		for _, o := range z.Orders {
+			oj := orderFreeJSON{Order: o.Order, NrFree: o.NrFree, Lists: []freeListJSON{}}
+			for _, l := range o.Lists {
+				oj.Lists = append(oj.Lists, freeListJSON{fmt.Sprintf("%x", l.Addr), l.Blocks})
+			}
+			j.Orders = append(j.Orders, oj)
+		}
+		out.Zones = append(out.Zones, j)
+	}
+	return json.Marshal(out)
 }
 
 func (r kmemFreeResult) Text(w io.Writer, s *Session) error {
