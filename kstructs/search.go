@@ -132,12 +132,16 @@ func (k *Kernel) SearchKernel(s *Search, start, end uint64) ([]SearchHit, error)
 		rs = append(rs, vrange{lo, hi, ^uint64(0)})
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].lo < rs[j].lo })
+	// arm's kernel image lies inside the direct map: each address is
+	// searched once, in the first range that holds it.
 	var hits []SearchHit
+	done := uint64(0)
 	for _, r := range rs {
-		lo, hi := max(r.lo, start), min(r.hi, end)
+		lo, hi := max(r.lo, start, done), min(r.hi, end)
 		if lo >= hi {
 			continue
 		}
+		done = hi
 		if r.pa != ^uint64(0) {
 			ph, err := k.SearchPhys(s, r.pa+(lo-r.lo), r.pa+(hi-r.lo))
 			if err != nil {
