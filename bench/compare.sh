@@ -16,6 +16,10 @@
 #   KINSPECT_BENCH_LOCALS=1  also `foreach bt --args --locals` on the
 #                 ~300-task dump against drgn's loop over every frame's
 #                 locals() of every task, each formatted (issue 15)
+#   KINSPECT_BENCH_MEM=1  also `search -p deadbeef` over all physical memory
+#                 (kinspect, crash) and `kmem -s` (kinspect, crash, and drgn
+#                 counting each cache's allocated objects with its slab
+#                 helpers) on the ~300-task dump (issue 12)
 #   KINSPECT_BENCH_SLOW_RUNS=N  run the slow cases (every crash run, drgn's
 #                 foreach bt on the scale dumps: minutes each on a busy
 #                 machine) only in the first N runs (default RUNS)
@@ -106,6 +110,17 @@ for t in for_each_task(prog):
             n += 1
 print(n)
 PY
+cat >"$TMP/kmem.py" <<'PY'
+from drgn.helpers.linux.slab import for_each_slab_cache, slab_cache_for_each_allocated_object
+for s in for_each_slab_cache(prog):
+    n = 0
+    try:
+        for _ in slab_cache_for_each_allocated_object(s, "void"):
+            n += 1
+    except Exception:
+        n = -1
+    print(s.name.string_().decode(), s.object_size.value_(), n)
+PY
 cat >"$TMP/log.py" <<'PY'
 import sys
 from drgn.helpers.linux.printk import get_dmesg
@@ -141,6 +156,15 @@ for i in "${!DIRS[@]}"; do
 	if [ "${KINSPECT_BENCH_LOCALS:-0}" = 1 ] && [ "$L" = base ]; then
 		case_add "$L" "bt --locals" kinspect "$K -c 'foreach bt --args --locals'"
 		have_drgn && slow_add "$L" "bt --locals" drgn "$R $TMP/locals.py"
+	fi
+	if [ "${KINSPECT_BENCH_MEM:-0}" = 1 ] && [ "$L" = base ]; then
+		case_add "$L" "search -p" kinspect "$K -c 'search -p deadbeef'"
+		case_add "$L" "kmem -s" kinspect "$K -c 'kmem -s'"
+		have_drgn && slow_add "$L" "kmem -s" drgn "$R $TMP/kmem.py"
+		if have_crash; then
+			slow_add "$L" "search -p" crash "echo 'search -p deadbeef' | testdata/crash-oracle $ARCH $(q "$VL" "$V")"
+			slow_add "$L" "kmem -s" crash "echo 'kmem -s' | testdata/crash-oracle $ARCH $(q "$VL" "$V")"
+		fi
 	fi
 	if have_crash; then
 		C="testdata/crash-oracle $ARCH $(q "$VL" "$V")"
@@ -196,6 +220,11 @@ r=$(awk -v a="${M[$B|open|kinspect-cold]:-NA}" -v b="${M[$B|open|drgn]:-NA}" 'BE
 echo "| peak RSS, cold open vs drgn | $(rss "$B|open|kinspect-cold") vs $(rss "$B|open|drgn") | $r | ≤ 0.5 | $(verdict "$r" 0.5 le) |"
 r=$(ratiox "$B|foreach bt|kinspect" "$B|foreach bt|drgn")
 echo "| foreach bt vs drgn's stack_trace loop, ${NTASKS[0]} tasks | $(get "$B|foreach bt|kinspect") s vs $(get "$B|foreach bt|drgn") s | ${r}× faster | ≥ 10× | $(verdict "$r" 10 ge) |"
+if [ "${KINSPECT_BENCH_MEM:-0}" = 1 ]; then
+	for W in "search -p" "kmem -s"; do
+		echo "| $W, ${NTASKS[0]} tasks: kinspect vs drgn, vs crash | $(get "$B|$W|kinspect") s vs $(get "$B|$W|drgn") s, $(get "$B|$W|crash") s | $(ratiox "$B|$W|kinspect" "$B|$W|drgn")×, $(ratiox "$B|$W|kinspect" "$B|$W|crash")× faster | | |"
+	done
+fi
 if [ "${KINSPECT_BENCH_LOCALS:-0}" = 1 ]; then
 	r=$(ratiox "$B|bt --locals|kinspect" "$B|bt --locals|drgn")
 	echo "| foreach bt --args --locals vs drgn's locals() loop, ${NTASKS[0]} tasks | $(get "$B|bt --locals|kinspect") s vs $(get "$B|bt --locals|drgn") s | ${r}× faster | | |"

@@ -53,19 +53,32 @@ func (r kmemSlabResult) Text(w io.Writer, s *Session) error {
 func kmemCmd() *Command {
 	return &Command{
 		Name:     "kmem",
-		Synopsis: "kmem -i | -s [CACHE]",
-		Summary:  "kernel memory: the memory summary (-i) and the SLUB caches (-s)",
+		Synopsis: "kmem -i | -s [CACHE] | -p [PHYSADDR...] | -v | -V | -f | -a UADDR... | ADDR...",
+		Summary:  "kernel memory: the memory summary (-i), the SLUB caches (-s), what an address is (ADDR)",
 		Description: "-i prints crash's memory summary (total, free, used, buffers, cached, slab, highmem, huge pages, " +
 			"swap, commit limit) from _totalram_pages, the zones' and vm_node_stat's counters, hstates, swap_info " +
-			"and vm_committed_as; SHARED, which crash counts by walking every struct page, is not computed and " +
-			"shows as '?'. -s lists every SLUB cache of " +
+			"and vm_committed_as; SHARED walks every struct page as crash does (not reserved, _refcount above 1). -s lists every SLUB cache of " +
 			"slab_caches with its object size, allocated and total objects, slab count and slab size, counted as " +
 			"crash counts them (per-cpu slabs, per-cpu partial and node partial lists, kmem_cache_node totals); " +
-			"CACHE restricts the list to the cache of that name. --json gives one object per cache (-s) or the summary (-i).",
-		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json"},
+			"CACHE restricts the list to the cache of that name. -p lists the page array as crash does (PAGE, PHYSICAL, " +
+			"MAPPING, INDEX, CNT, FLAGS named by pageflag_names), or the pages of the physical addresses given; -v the " +
+			"busy vmalloc areas (vmap_area_list, or vmap_nodes' busy trees on 6.9+); -V the counters of vm_zone_stat, " +
+			"vm_node_stat and vm_numa_stat named by their enums, and vm_event_states summed over the cpus; -f walks each zone's free lists (free_area[order].free_list[type]) and counts their blocks; -a finds the VMA " +
+			"of each user address in the context task's mm (choose the task with set PID). ADDR (a kernel virtual address, symbol or expression) is " +
+			"identified as crash's kmem ADDR does: the kernel symbol it is in, the vmalloc area (vmap_area, vm_struct, range) " +
+			"and the task whose vmapped stack it is, the SLUB object it lies in (cache, slab, object, free or allocated, " +
+			"decoding hardened free pointers, the cpu whose active slab holds it), the task whose task_struct or kernel " +
+			"stack contains it, and the struct page (of the address itself when it is one, else of its physical page) " +
+			"with its flags named by the kernel's pageflag_names. --json gives one object per cache (-s), page (-p), area (-v) or address, or the summary (-i).",
+		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json", "kmem -p 1000", "kmem -v", "kmem ffff888003a1c040", "kmem init_task --json"},
 		Flags: []Flag{
 			{Short: "i", Help: "memory summary"},
 			{Short: "s", Help: "SLUB cache summary"},
+			{Short: "p", Help: "the page array: every struct page, or those of the physical addresses given"},
+			{Short: "v", Help: "the vmalloc areas (vmap_area, vm_struct, range, size)"},
+			{Short: "V", Help: "the vm_stat counters (zone, node, numa) and the vm events summed over the cpus"},
+			{Short: "f", Help: "the buddy allocator's free areas of each zone, per order and migrate type"},
+			{Short: "a", Help: "ADDR is a user address of the context task (set PID): show its VMA"},
 		},
 		Run: runKmem,
 	}
@@ -75,6 +88,19 @@ func runKmem(s *Session, inv *Invocation) (Result, error) {
 	switch {
 	case inv.Has("i") && inv.Has("s"):
 		return nil, &UsageError{"kmem", "-i and -s are exclusive"}
+	case inv.Has("p"):
+		return s.kmemPages(inv.Args)
+	case inv.Has("v"):
+		return s.kmemVmalloc()
+	case inv.Has("V"):
+		return s.kmemVMStat()
+	case inv.Has("f"):
+		return s.kmemFree()
+	case inv.Has("a"):
+		if len(inv.Args) == 0 {
+			return nil, &UsageError{"kmem", "-a takes user addresses"}
+		}
+		return s.kmemUser(inv.Args)
 	case inv.Has("s"):
 		return kmemSlabs(s, inv.Args)
 	case inv.Has("i"):
@@ -82,8 +108,10 @@ func runKmem(s *Session, inv *Invocation) (Result, error) {
 			return nil, &UsageError{"kmem", "-i takes no argument"}
 		}
 		return kmemInfo(s)
+	case len(inv.Args) > 0:
+		return s.kmemAddrs(inv.Args)
 	}
-	return nil, &UsageError{"kmem", "give -i or -s (see 'help kmem')"}
+	return nil, &UsageError{"kmem", "give -i, -s or an address (see 'help kmem')"}
 }
 
 func kmemSlabs(s *Session, names []string) (Result, error) {
@@ -203,7 +231,7 @@ func kmemInfo(s *Session) (Result, error) {
 	add(false, "TOTAL MEM", total, "", 0)
 	add(false, "FREE", mi.Free, "TOTAL MEM", total)
 	add(false, "USED", total-min(mi.Free, total), "TOTAL MEM", total)
-	r.Rows = append(r.Rows, kmemInfoRow{Name: "SHARED", Of: "TOTAL MEM"})
+	r.Rows = append(r.Rows, s.sharedRow(total))
 	add(false, "BUFFERS", mi.Buffers, "TOTAL MEM", total)
 	add(false, "CACHED", mi.Cached, "TOTAL MEM", total)
 	add(false, "SLAB", mi.Slab, "TOTAL MEM", total)

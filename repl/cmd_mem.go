@@ -121,7 +121,11 @@ type rdResult struct {
 	Values   []uint64 `json:"values"`
 	Bytes    []byte   `json:"-"`
 	Symbols  bool     `json:"-"`
-	start    uint64
+	// Slabs (rd -S): values pointing into slab objects show their cache.
+	Slabs bool `json:"-"`
+	// Annotations are rd -s/-S's symbol or [cache] per value ("" for none).
+	Annotations []string `json:"annotations,omitempty"`
+	start       uint64
 	// Error says why the values stop short of COUNT: crash's rd prints the
 	// readable values, then names the first address it could not read.
 	Error string `json:"error,omitempty"`
@@ -173,15 +177,31 @@ func (r rdResult) Text(w io.Writer, s *Session) error {
 }
 
 func (r rdResult) cell(s *Session, v uint64) string {
-	if r.Symbols && r.Size == s.K.PtrSize() {
-		if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InLoadedCode(v) {
-			if off == 0 {
-				return fmt.Sprintf("%-*s", 2*r.Size, sym.Name)
-			}
-			return fmt.Sprintf("%-*s", 2*r.Size, fmt.Sprintf("%s+%d", sym.Name, off))
-		}
+	if a := r.annotation(s, v); a != "" {
+		return fmt.Sprintf("%-*s", 2*r.Size, a)
 	}
 	return fmt.Sprintf("%0*x", 2*r.Size, v)
+}
+
+// annotation is what rd -s shows for a value pointing into the kernel
+// image (symbol+offset) and rd -S also for one pointing into a slab object
+// ([cache], memory.c display_memory).
+func (r rdResult) annotation(s *Session, v uint64) string {
+	if !r.Symbols || r.Size != s.K.PtrSize() {
+		return ""
+	}
+	if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InLoadedCode(v) {
+		if off == 0 {
+			return sym.Name
+		}
+		return fmt.Sprintf("%s+%d", sym.Name, off)
+	}
+	if r.Slabs {
+		if name, ok := s.K.SlabCacheOf(v); ok {
+			return "[" + name + "]"
+		}
+	}
+	return ""
 }
 
 func asciiColumn(b []byte) string {
@@ -199,11 +219,12 @@ func asciiColumn(b []byte) string {
 func rdCmd() *Command {
 	return &Command{
 		Name:     "rd",
-		Synopsis: "rd [-8|-16|-32|-64] [-p] [-s] ADDR|SYMBOL [COUNT]",
+		Synopsis: "rd [-8|-16|-32|-64] [-p] [-s|-S] ADDR|SYMBOL [COUNT]",
 		Summary:  "read memory, as hex words with an ASCII column",
 		Description: "Reads COUNT values (default 1) of kernel virtual memory, or physical memory with -p, " +
 			"starting at ADDR (hex) or a symbol's address. The value size is the pointer size unless " +
-			"-8, -16, -32 or -64 is given. -s shows values that point into the kernel image as symbol+offset.",
+			"-8, -16, -32 or -64 is given. -s shows values that point into the kernel image as symbol+offset; " +
+			"-S also shows values that point into a slab object as [cache] (the cache of the slab page they lie in).",
 		Examples: []string{"rd linux_banner 8", "rd -8 linux_banner 64", "rd -p 40000000 4", "rd -s init_task 8"},
 		Flags: []Flag{
 			{Short: "8", Help: "display 8-bit values"},
@@ -212,6 +233,7 @@ func rdCmd() *Command {
 			{Short: "64", Help: "display 64-bit values"},
 			{Short: "p", Help: "ADDR is a physical address"},
 			{Short: "s", Help: "show symbols for values pointing into the kernel"},
+			{Short: "S", Help: "as -s, and [cache] for values pointing into slab objects"},
 		},
 		Complete: ArgSymbol,
 		Run:      runRd,
@@ -263,12 +285,18 @@ func runRd(s *Session, inv *Invocation) (Result, error) {
 		return nil, err
 	}
 	bo := s.K.Image.ByteOrder()
-	r := rdResult{Addr: s.addr(addr), Physical: inv.Has("p"), Size: size, Bytes: buf, Symbols: inv.Has("s"), start: addr, err: err}
+	r := rdResult{Addr: s.addr(addr), Physical: inv.Has("p"), Size: size, Bytes: buf, Symbols: inv.Has("s") || inv.Has("S"),
+		Slabs: inv.Has("S"), start: addr, err: err}
 	if err != nil {
 		r.Error = err.Error()
 	}
 	for i := 0; i < len(buf)/size; i++ {
 		r.Values = append(r.Values, dwarfx.DecodeUint(bo, buf[i*size:][:size]))
+	}
+	if r.Symbols {
+		for _, v := range r.Values {
+			r.Annotations = append(r.Annotations, r.annotation(s, v))
+		}
 	}
 	return r, nil
 }
@@ -276,8 +304,9 @@ func runRd(s *Session, inv *Invocation) (Result, error) {
 // ---- vtop / ptov ----
 
 type addrPair struct {
-	Virtual  string `json:"virtual"`
-	Physical string `json:"physical"`
+	Virtual  string    `json:"virtual"`
+	Physical string    `json:"physical"`
+	Page     *pageJSON `json:"page,omitempty"` // vtop: the struct page of the physical page, as crash shows it
 }
 
 type addrPairs struct {
@@ -285,21 +314,32 @@ type addrPairs struct {
 }
 
 func (r addrPairs) Text(w io.Writer, s *Session) error {
-	fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), "VIRTUAL", "PHYSICAL")
-	for _, p := range r.Pairs {
+	for i, p := range r.Pairs {
+		if i == 0 || p.Page != nil {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), "VIRTUAL", "PHYSICAL")
+		}
 		fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), p.Virtual, p.Physical)
+		if p.Page != nil {
+			fmt.Fprintln(w)
+			pageHeader(w, s)
+			p.Page.line(w, s)
+		}
 	}
 	return nil
 }
 
 func vtopCmd() *Command {
 	return &Command{
-		Name:        "vtop",
-		Synopsis:    "vtop ADDR|SYMBOL ...",
-		Summary:     "translate kernel virtual addresses to physical",
-		Description: "Translates each kernel virtual address through the kernel's page tables (or the linear map).",
-		Examples:    []string{"vtop init_task", "vtop ffff888003a8c000"},
-		Complete:    ArgSymbol,
+		Name:     "vtop",
+		Synopsis: "vtop ADDR|SYMBOL ...",
+		Summary:  "translate kernel virtual addresses to physical",
+		Description: "Translates each kernel virtual address through the kernel's page tables (or the linear map), " +
+			"and shows the struct page of the physical page (PAGE, PHYSICAL, MAPPING, INDEX, CNT, FLAGS) as crash does.",
+		Examples: []string{"vtop init_task", "vtop ffff888003a8c000"},
+		Complete: ArgSymbol,
 		Run: func(s *Session, inv *Invocation) (Result, error) {
 			if len(inv.Args) == 0 {
 				return nil, &UsageError{"vtop", "usage: vtop ADDR|SYMBOL ..."}
@@ -314,11 +354,25 @@ func vtopCmd() *Command {
 				if err != nil {
 					return nil, err
 				}
-				r.Pairs = append(r.Pairs, addrPair{s.addr(va), fmt.Sprintf("%x", pa)})
+				r.Pairs = append(r.Pairs, addrPair{Virtual: s.addr(va), Physical: fmt.Sprintf("%x", pa), Page: s.pageOfPhys(pa)})
 			}
 			return r, nil
 		},
 	}
+}
+
+// pageOfPhys is the struct page of pa for display, nil when pa has none.
+func (s *Session) pageOfPhys(pa uint64) *pageJSON {
+	pp, err := s.K.PageOfPhys(pa)
+	if err != nil {
+		return nil
+	}
+	p, err := s.K.ReadPage(pp)
+	if err != nil {
+		return nil
+	}
+	j := toPageJSON(p)
+	return &j
 }
 
 func ptovCmd() *Command {
@@ -342,7 +396,7 @@ func ptovCmd() *Command {
 				if err != nil {
 					return nil, err
 				}
-				r.Pairs = append(r.Pairs, addrPair{s.addr(va), fmt.Sprintf("%x", pa)})
+				r.Pairs = append(r.Pairs, addrPair{Virtual: s.addr(va), Physical: fmt.Sprintf("%x", pa)})
 			}
 			return r, nil
 		},

@@ -37,6 +37,7 @@ func commandTable() []*Command {
 		sourceCmd(),
 		starCmd(),
 		kmemCmd(),
+		searchCmd(),
 		vmCmd(),
 		filesCmd(),
 		mountCmd(),

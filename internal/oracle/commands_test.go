@@ -97,7 +97,7 @@ func TestCommandsMatchCrash(t *testing.T) {
 				continue // TestTaskStructMatchesCrash, TestBTOptionsMatchCrash
 			}
 			if slices.Contains(memCommands(tg.f.GT.RolePID("files")), cmd) {
-				continue // mem_test.go, column by column (kmem -i's SHARED is not computed)
+				continue // mem_test.go, column by column
 			}
 			t.Run(strings.ReplaceAll(cmd, "\n", "; "), func(t *testing.T) {
 				if strings.HasPrefix(cmd, "rd -s ") {
@@ -106,9 +106,17 @@ func TestCommandsMatchCrash(t *testing.T) {
 				}
 				c, k := tg.both(t, cmd)
 				if strings.HasPrefix(cmd, "vtop ") {
-					// kinspect's vtop prints the translation; crash's also
-					// the page-table walk and the struct page (issue 12).
-					c = strings.Join(lines(c)[:min(2, len(lines(c)))], "\n")
+					// kinspect's vtop prints the translation and the struct
+					// page; crash's also the page-table walk between them.
+					cl := lines(c)
+					keep := cl[:min(2, len(cl))]
+					for i, l := range cl {
+						if strings.Contains(l, "PHYSICAL") && strings.Contains(l, "MAPPING") {
+							keep = append(append(keep, ""), cl[i:]...)
+							break
+						}
+					}
+					c = strings.Join(keep, "\n")
 				}
 				compareLines(t, cmd, c, k)
 			})
