@@ -122,8 +122,10 @@ func (k *Kernel) slabObject(l *slabLayout, st *slabObjState, slab, va uint64) (*
 	if c.Size == 0 || c.Name == "(unknown)" {
 		return nil, fmt.Errorf("slab %#x: slab_cache %#x is not a readable kmem_cache", slab, cacheAddr)
 	}
-	o := &SlabObject{Cache: c, Slab: slab, CPU: -1, Objects: l.objects.get(k, b)}
-	inuse := l.inuse.get(k, b)
+	bo := k.Image.ByteOrder()
+	objects, _ := l.objects.Extract(b, bo)
+	inuse, _ := l.inuse.Extract(b, bo)
+	o := &SlabObject{Cache: c, Slab: slab, CPU: -1, Objects: objects}
 	hpa, ok := k.IsPagePtr(slab)
 	if !ok {
 		return nil, fmt.Errorf("slab %#x is not in the page array", slab)
