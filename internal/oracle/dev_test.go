@@ -6,6 +6,7 @@ package oracle_test
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -53,12 +54,36 @@ func devMatchesCrash(t *testing.T, tg *target) {
 	if len(want["chr"]) == 0 {
 		t.Fatalf("no character devices in crash's output:\n%s", co)
 	}
+	listed := 0
 	for _, sec := range []string{"chr", "blk"} {
+		for i := range want[sec] {
+			if i < len(got[sec]) && moduleDataName(tg, want[sec][i], got[sec][i]) {
+				got[sec][i] = want[sec][i]
+				listed++
+			}
+		}
 		if strings.Join(want[sec], "\n") != strings.Join(got[sec], "\n") {
 			t.Errorf("%s:\n crash    %q\n kinspect %q", sec, want[sec], got[sec])
 		}
 	}
-	t.Logf("%d character and %d block device rows as crash", len(want["chr"]), len(want["blk"]))
+	t.Logf("%d character and %d block device rows as crash (%d operations in module data, listed)", len(want["chr"]), len(want["blk"]), listed)
+}
+
+var symOffRE = regexp.MustCompile(`^[A-Za-z_]\w*\+\d+$`)
+
+// moduleDataName is a listed crash limitation: an operations table in a
+// module's data (the loop module's lo_fops) has no symbol in the module's
+// own symbol table (its kallsyms keep no data symbols), and crash names it
+// by the preceding text symbol and a large offset (cleanup_module+3200);
+// kinspect prints the address. The rows must agree otherwise, and the
+// address must lie in a loaded module.
+func moduleDataName(tg *target, crash, kin string) bool {
+	c, k := strings.Fields(crash), strings.Fields(kin)
+	if len(c) != 4 || len(k) != 4 || strings.Join(c[:3], " ") != strings.Join(k[:3], " ") || !symOffRE.MatchString(c[3]) {
+		return false
+	}
+	a, err := strconv.ParseUint(k[3], 16, 64)
+	return err == nil && tg.k.Image.ModuleOf(a) != ""
 }
 
 var netRowRE = regexp.MustCompile(`^\s*([0-9a-f]{8,16})\s+(\S+)\s*(.*?)\s*$`)
