@@ -45,6 +45,7 @@ func openKind(t *testing.T, arch, kind string) *target {
 		tg.cmds = append(tg.cmds, fmt.Sprintf("bt %d", pid))
 	}
 	tg.cmds = append(tg.cmds, moduleSymbolCommands(f)...)
+	tg.cmds = append(tg.cmds, eframeCommands(f)...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {
 		t.Fatal(err)
