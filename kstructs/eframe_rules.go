@@ -61,11 +61,11 @@ func x86EframeCheck(r *Regs, e *eframeEnv) eframeMode {
 			return eframeKernel
 		}
 	case cs == x86UserCS && ss == x86UserDS:
-		if (e.user(ip) || ip&^0xfff == x86Vsyscall) && e.user(sp) {
+		if ip&^0xfff == x86Vsyscall && userAddrs(e, sp) || userAddrs(e, ip, sp) {
 			return eframeUser
 		}
 	case cs == x86User32CS && ss == x86UserDS:
-		if e.user(ip) && e.user(sp) {
+		if userAddrs(e, ip, sp) {
 			return eframeUser
 		}
 	}
@@ -116,7 +116,7 @@ func arm64EframeCheck(r *Regs, e *eframeEnv) eframeMode {
 	}
 	pc, sp := r.Get(arm64PC), r.Get(arm64SP)
 	if ps&arm64ModeMask == arm64EL0t {
-		if e.user(pc) && e.user(sp) {
+		if userAddrs(e, pc, sp) {
 			return eframeUser
 		}
 		return eframeNone
@@ -162,7 +162,7 @@ func armEframeCheck(r *Regs, e *eframeEnv) eframeMode {
 	pc, sp := r.Get(armPC), r.Get(armSP)
 	switch mode {
 	case armUSRMode:
-		if e.user(pc) && e.user(sp) {
+		if userAddrs(e, pc, sp) {
 			return eframeUser
 		}
 	case armSVCMode:
@@ -172,4 +172,15 @@ func armEframeCheck(r *Regs, e *eframeEnv) eframeMode {
 		}
 	}
 	return eframeNone
+}
+
+// userAddrs: every value is a user-space address other than NULL (a
+// zeroed pt_regs is no user context).
+func userAddrs(e *eframeEnv, vs ...uint64) bool {
+	for _, v := range vs {
+		if v == 0 || !e.user(v) {
+			return false
+		}
+	}
+	return true
 }
