@@ -430,6 +430,9 @@ func writeExceptionRegs(w io.Writer, s *Session, style kstructs.CrashStyle, r *k
 	img := s.K.Image
 	style.WriteRegs(w, r, func(pc uint64) string {
 		if sym, off, ok := img.SymbolAt(pc); ok {
+			if off == 0 {
+				return sym.Name // crash leaves "+0" out
+			}
 			return fmt.Sprintf("%s+%d", sym.Name, off)
 		}
 		return "unknown"
