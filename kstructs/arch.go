@@ -31,6 +31,9 @@ type archOps struct {
 	tifSigPending uint
 	// dwarfRegs maps DWARF register numbers onto Regs (frame_regs.go).
 	dwarfRegs dwarfRegTable
+	// eframe tells a plausible struct pt_regs on a stack (bt -e;
+	// eframe_rules.go).
+	eframe eframeRule
 }
 
 // archUnwinder is what stack.go asks of an architecture's unwinder.

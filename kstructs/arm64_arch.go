@@ -50,6 +50,7 @@ var arm64Ops = archOps{
 	},
 	dwarfRegs:  arm64DwarfRegs,
 	crashStyle: CrashStyle{CallSiteBack: 4, writeRegs: arm64WriteRegs},
+	eframe:     arm64Eframe,
 }
 
 // arm64WriteRegs prints a pt_regs as crash's arm64 bt does: PC, LR, SP

@@ -42,6 +42,7 @@ var armOps = archOps{
 	},
 	dwarfRegs:  armDwarfRegs,
 	crashStyle: CrashStyle{FromLines: true, writeRegs: armWriteRegs},
+	eframe:     armEframe,
 }
 
 // armWriteRegs prints a pt_regs as the arm kernel's __show_regs does

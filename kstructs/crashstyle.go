@@ -11,6 +11,9 @@ type CrashStyle struct {
 	// CallSiteBack is subtracted from a return address to show the call
 	// instruction rather than the one after it (arm64: 4).
 	CallSiteBack uint64
+	// EframeIndent precedes bt -e's "KERNEL-MODE EXCEPTION FRAME AT"
+	// lines (x86_64_exception_frame indents them, arm64_eframe_search not).
+	EframeIndent string
 	// writeRegs prints a pt_regs; symOff names a code address.
 	writeRegs func(w io.Writer, r *Regs, symOff func(uint64) string)
 }

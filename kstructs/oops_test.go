@@ -70,6 +70,27 @@ func consoleRegName(r *kstructs.Regs, name string) string {
 	return ""
 }
 
+// compareConsoleRegs wants r's registers equal to the console's register
+// dump, and returns how many were compared.
+func compareConsoleRegs(t *testing.T, r *kstructs.Regs, o *fixture.GTOops) int {
+	t.Helper()
+	n := 0
+	for name, v := range o.Regs {
+		rn := consoleRegName(r, name)
+		if rn == "" {
+			continue
+		}
+		n++
+		if got := r.Named(rn); got != v {
+			t.Errorf("register %s (%s): %#x, console %#x", name, rn, got, v)
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d registers of the console compared: %v", n, o.Regs)
+	}
+	return n
+}
+
 func TestOopsBacktraceMatchesConsole(t *testing.T) {
 	ktest.ForEachKind(t, []string{fixture.KindOops}, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		o := f.GT.Oops()
@@ -105,21 +126,7 @@ func TestOopsBacktraceMatchesConsole(t *testing.T) {
 			t.Errorf("the faulting frame's module is %q, console %q", fr.Module, o.PC.Module)
 		}
 		// The registers of the exception frame against the console's dump.
-		r := bt.Frames[at].ExceptionRegs
-		n := 0
-		for name, v := range o.Regs {
-			rn := consoleRegName(r, name)
-			if rn == "" {
-				continue
-			}
-			n++
-			if got := r.Named(rn); got != v {
-				t.Errorf("register %s (%s): %#x, console %#x", name, rn, got, v)
-			}
-		}
-		if n < 10 {
-			t.Errorf("only %d registers of the console compared: %v", n, o.Regs)
-		}
+		n := compareConsoleRegs(t, bt.Frames[at].ExceptionRegs, o)
 		t.Logf("pid %d: %d frames after the exception match the console, %d registers", o.PID, len(want), n)
 	})
 }

@@ -333,9 +333,17 @@ func (u *unwinder) readPtRegs(addr uint64) (*Regs, error) {
 	if err := u.k.ReadVirt(buf, addr); err != nil {
 		return nil, fmt.Errorf("reading pt_regs at %#x: %w", addr, err)
 	}
+	r := u.decodePtRegs(buf, addr)
+	r.User = u.userMode(r)
+	return r, nil
+}
+
+// decodePtRegs decodes buf, a struct pt_regs read at addr (len(buf) is
+// sizeof(struct pt_regs); loadPtRegs keeps every offset inside it).
+func (u *unwinder) decodePtRegs(buf []byte, addr uint64) *Regs {
 	r := &Regs{Arch: u.arch, Addr: addr, Values: make([]uint64, len(u.ptRegs.offs))}
 	for i, off := range u.ptRegs.offs {
-		if off >= 0 {
+		if off >= 0 && uint64(off)+u.ptr <= uint64(len(buf)) {
 			r.Values[i] = u.word(buf[off:])
 		}
 	}
@@ -353,8 +361,7 @@ func (u *unwinder) readPtRegs(addr uint64) (*Regs, error) {
 			}
 		}
 	}
-	r.User = u.userMode(r)
-	return r, nil
+	return r
 }
 
 // userMode reports whether r is a user-mode context.

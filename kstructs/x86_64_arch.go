@@ -48,7 +48,8 @@ var x86_64Ops = archOps{
 		return x, nil
 	},
 	dwarfRegs:  x86DwarfRegs,
-	crashStyle: CrashStyle{writeRegs: x86WriteRegs},
+	crashStyle: CrashStyle{EframeIndent: "  ", writeRegs: x86WriteRegs},
+	eframe:     x86Eframe,
 }
 
 // x86WriteRegs prints a pt_regs as crash's x86_64 bt does.

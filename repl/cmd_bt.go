@@ -11,7 +11,7 @@ import (
 func btCmd() *Command {
 	return &Command{
 		Name:     "bt",
-		Synopsis: "bt [-a] [-c cpus] [-p] [-f] [-l] [-s] [-t] [pid | task | command] ...",
+		Synopsis: "bt [-a] [-c cpus] [-p] [-e] [-f] [-l] [-s] [-t] [pid | task | command] ...",
 		Summary:  "backtrace of tasks",
 		Description: `Shows the kernel call stack of the current context task, or of each task given
 by pid, task_struct address or command name. A task that was running when the
@@ -22,12 +22,16 @@ frame records (frame pointers), arm the EHABI unwind tables.
 Exception and syscall entries show the registers they saved; stack changes are
 marked "--- <IRQ stack> ---". When an unwind stops before the stack's entry
 point, the reason and the address are printed; bt -t then lists the text
-addresses found on the stack.`,
+addresses found on the stack. bt -e searches the task's stack (and, for a task
+running on a CPU, that CPU's IRQ and exception stacks) for every position
+holding a plausible struct pt_regs by the architecture's rule (crash's bt -e),
+stale frames included.`,
 		Examples: []string{"bt", "bt -a", "bt -p", "bt -l 1", "bt -f ffff888100a58000", "bt -c 0,2", "bt -t sh", "bt --args --locals"},
 		Flags: []Flag{
 			{Short: "a", Help: "the active task of every CPU"},
 			{Short: "c", Arg: "cpus", Help: "the active task of the given CPUs (e.g. 0,2-3)"},
 			{Short: "p", Help: "the panic task"},
+			{Short: "e", Help: "search the stacks for exception frames (pt_regs) and show their registers"},
 			{Short: "f", Help: "show the stack words of each frame"},
 			{Short: "l", Help: "show file and line numbers, with inlined functions as frames"},
 			{Short: "s", Help: "show function+offset"},
@@ -60,6 +64,7 @@ type btTask struct {
 	Error     string        `json:"error,omitempty"`
 	TextWords []btStackWord `json:"text_words,omitempty"`
 	CFICheck  *cfiCheck     `json:"cfi_check,omitempty"`
+	Eframes   []btEframe    `json:"exception_frames,omitempty"`
 
 	task *kstructs.Task
 	bt   *kstructs.Backtrace
@@ -149,12 +154,16 @@ func runBt(s *Session, inv *Invocation) (Result, error) {
 		tasks = []*kstructs.Task{t}
 	}
 	res := &btResult{style: k.CrashStyle(), flags: map[string]bool{}}
-	for _, f := range []string{"f", "l", "s", "t", "args", "locals", "check"} {
+	for _, f := range []string{"e", "f", "l", "s", "t", "args", "locals", "check"} {
 		res.flags[f] = inv.Has(f)
 	}
 	for _, t := range tasks {
 		if err := s.Context().Err(); err != nil {
 			return nil, err
+		}
+		if res.flags["e"] {
+			res.Tasks = append(res.Tasks, s.btEframes(t))
+			continue
 		}
 		res.Tasks = append(res.Tasks, s.btOne(t, res.flags))
 	}
@@ -192,17 +201,7 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 		jf := btFrame{Level: f.Level, SP: s.addr(f.SP), PC: s.addr(f.PC), FP: s.addr(f.FP), Function: f.Function,
 			Offset: f.Offset, Module: f.Module, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, frame: f}
 		if r := f.ExceptionRegs; r != nil {
-			jr := &btRegs{User: r.User, Partial: r.Partial, Regs: map[string]string{}}
-			if r.Addr != 0 {
-				jr.Addr = s.addr(r.Addr)
-			}
-			for j, n := range r.RegNames() {
-				jr.Regs[n] = s.addr(r.Values[j])
-			}
-			for n, v := range r.Extra {
-				jr.Regs[n] = s.addr(v)
-			}
-			jf.ExceptionRegs = jr
+			jf.ExceptionRegs = s.jsonRegs(r)
 		}
 		if flags["f"] && !f.Inline {
 			if ws, ok := s.frameWords(bt, frames, i); ok {
@@ -234,6 +233,21 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 		}
 	}
 	return out
+}
+
+// jsonRegs is a register set for --json.
+func (s *Session) jsonRegs(r *kstructs.Regs) *btRegs {
+	jr := &btRegs{User: r.User, Partial: r.Partial, Regs: map[string]string{}}
+	if r.Addr != 0 {
+		jr.Addr = s.addr(r.Addr)
+	}
+	for j, n := range r.RegNames() {
+		jr.Regs[n] = s.addr(r.Values[j])
+	}
+	for n, v := range r.Extra {
+		jr.Regs[n] = s.addr(v)
+	}
+	return jr
 }
 
 // frameWords reads the stack words from frame i's stack address up to the
@@ -274,6 +288,10 @@ func (r *btResult) Text(w io.Writer, s *Session) error {
 		}
 		if r.flags["t"] {
 			r.textWords(w, s, t)
+			continue
+		}
+		if r.flags["e"] {
+			r.textEframes(w, s, t)
 			continue
 		}
 		r.textFrames(w, s, t)
@@ -412,6 +430,9 @@ func writeExceptionRegs(w io.Writer, s *Session, style kstructs.CrashStyle, r *k
 	img := s.K.Image
 	style.WriteRegs(w, r, func(pc uint64) string {
 		if sym, off, ok := img.SymbolAt(pc); ok {
+			if off == 0 {
+				return sym.Name // crash leaves "+0" out
+			}
 			return fmt.Sprintf("%s+%d", sym.Name, off)
 		}
 		return "unknown"

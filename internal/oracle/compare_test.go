@@ -81,6 +81,7 @@ func open(t *testing.T, arch, suite string) *target {
 	tg.cmds = append(tg.cmds, sigCommands(f)...)
 	tg.cmds = append(tg.cmds, netSocketCommands(f)...)
 	tg.cmds = append(tg.cmds, waitqCommands(t, k, f)...)
+	tg.cmds = append(tg.cmds, eframeCommands(f)...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {
 		t.Fatal(err)

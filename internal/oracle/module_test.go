@@ -46,6 +46,7 @@ func openKind(t *testing.T, arch, kind string) *target {
 	}
 	tg.cmds = append(tg.cmds, moduleSymbolCommands(f)...)
 	tg.cmds = append(tg.cmds, moduleSysCommands...)
+	tg.cmds = append(tg.cmds, eframeCommands(f)...)
 	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(arch), tg.cmds)
 	if err != nil {
 		t.Fatal(err)
