@@ -324,11 +324,26 @@ func (r addrPairs) Text(w io.Writer, s *Session) error {
 		fmt.Fprintf(w, "%-*s  %s\n", s.hexWidth(), p.Virtual, p.Physical)
 		if p.Page != nil {
 			fmt.Fprintln(w)
-			pageHeader(w, s)
-			p.Page.line(w, s)
+			p.Page.vtopLines(w, s)
 		}
 	}
 	return nil
+}
+
+// vtopLines is the struct page under vtop's translation. On 32-bit targets
+// crash's vtop spaces the columns by two (memory.c's vtop path), unlike its
+// kmem -p; on 64-bit ones both print alike.
+func (p pageJSON) vtopLines(w io.Writer, s *Session) {
+	if s.hexWidth() != 8 {
+		pageHeader(w, s)
+		p.line(w, s)
+		return
+	}
+	flags := p.Flags
+	if len(p.Names) > 0 {
+		flags += " " + strings.Join(p.Names, ",")
+	}
+	fmt.Fprintf(w, "  PAGE    PHYSICAL   MAPPING    INDEX CNT FLAGS\n%-8s  %8s  %8s  %8s %2d %s\n", p.Page, p.Phys, p.Mapping, p.Index, p.Count, flags)
 }
 
 func vtopCmd() *Command {
