@@ -5,6 +5,7 @@ package dwarfx
 // not stored: they are rebuilt from the records, concurrently.
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 )
@@ -203,21 +204,11 @@ func decodeSymtab(r *cacheReader, st *symtab) {
 	st.byName = nameMap{sorted: r.int32s(len(st.all), "symbol"), name: func(i int32) string { return st.all[i].name }}
 	st.byAddr = r.int32s(len(st.all), "symbol")
 	if r.err == nil && !slices.IsSortedFunc(st.byAddr, func(a, b int32) int {
-		return compareUint(st.all[a].addr, st.all[b].addr)
+		return cmp.Compare(st.all[a].addr, st.all[b].addr)
 	}) {
 		r.fail("symbols by address are not sorted")
 	}
 	st.maxEnd = r.u64()
-}
-
-func compareUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // warningErrors turns the cached warning texts back into errors.
