@@ -9,10 +9,12 @@ import (
 // (memory.c kmem_search), each part nil or zero when it does not apply.
 type AddrInfo struct {
 	Addr uint64
-	// Symbol: the kernel image symbol at or before Addr (Addr in _stext.._end).
-	Symbol  string
-	SymOff  uint64
-	SymKind byte
+	// Symbol: the kernel image symbol at or before Addr (Addr in
+	// _stext.._end), or the loaded module's (SymModule its name).
+	Symbol    string
+	SymOff    uint64
+	SymKind   byte
+	SymModule string
 	// Vmap: the vmalloc area containing Addr.
 	Vmap *VmapArea
 	// Slab: the slab object containing Addr; SlabPage: the slab whose
@@ -52,9 +54,9 @@ func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 	if s, ok := k.Image.Lookup("_stext"); ok && s.Addr > lo {
 		lo = s.Addr
 	}
-	if addr >= lo && addr <= hi {
+	if addr >= lo && addr <= hi || k.Image.ModuleOf(addr) != "" {
 		if s, off, ok := k.Image.SymbolAt(addr); ok {
-			a.Symbol, a.SymOff, a.SymKind = s.Name, off, s.Kind
+			a.Symbol, a.SymOff, a.SymKind, a.SymModule = s.Name, off, s.Kind, s.Module
 		}
 	}
 	if pa, err := k.Trans.Translate(addr); err == nil {

@@ -87,7 +87,7 @@ func (s *Session) kmemAddrs(args []string) (Result, error) {
 func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
 	j := kmemAddrJSON{Addr: fmt.Sprintf("%x", a.Addr), Physical: a.Physical}
 	if a.Symbol != "" {
-		j.Symbol = &symLine{Addr: fmt.Sprintf("%x", a.Addr), Kind: string(a.SymKind), Name: crashSymName(a.Symbol), Offset: a.SymOff}
+		j.Symbol = &symLine{Addr: fmt.Sprintf("%x", a.Addr), Kind: string(a.SymKind), Name: crashSymName(a.Symbol), Offset: a.SymOff, Module: a.SymModule}
 	}
 	if a.Vmap != nil {
 		j.Vmap = s.vmapJSON(a.Vmap)
