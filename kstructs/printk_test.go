@@ -179,11 +179,14 @@ func TestLogFormat(t *testing.T) {
 			}
 			if recs[i].TimestampNS < recs[i-1].TimestampNS && !recs[i].CallerIsCPU() && recs[i].TimestampNS != 0 {
 				// Timestamps come from per-cpu clocks: only report big
-				// steps backwards. A CPU being brought up prints at 0
-				// until its sched_clock runs (x86's calibrate_delay
-				// messages from "#1".."#3"): not a step.
-				if recs[i-1].TimestampNS-recs[i].TimestampNS > 1e9 {
-					t.Errorf("seq %d goes back in time", recs[i].Seq)
+				// steps backwards. A CPU being brought up prints by its
+				// own clock before it is synchronised (x86's
+				// calibrate_delay messages from "#1".."#3", at 0 or at
+				// another CPU's early time): a step the guest's console
+				// shows too is the kernel's, not a decoding error.
+				stamp := fmt.Sprintf("[%5d.%06d] %s", recs[i].TimestampNS/1e9, recs[i].TimestampNS%1e9/1e3, firstLine(recs[i].Text))
+				if recs[i-1].TimestampNS-recs[i].TimestampNS > 1e9 && !strings.Contains(consoleText(t, f), stamp) {
+					t.Errorf("seq %d goes back in time, and the console shows no %q", recs[i].Seq, stamp)
 				}
 			}
 		}
@@ -223,4 +226,18 @@ func BenchmarkLog(b *testing.B) {
 			}
 		})
 	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// consoleText is the fixture's serial console, as the guest printed it.
+func consoleText(t *testing.T, f *fixture.Fixture) string {
+	b, err := os.ReadFile(f.Path("console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

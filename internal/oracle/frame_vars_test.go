@@ -35,7 +35,12 @@ func TestFrameVarsAgainstGDB(t *testing.T) {
 		var c varCounts
 		c.compareTask(t, k, pt.Addr, gframes)
 		t.Logf("%s panic task: %s", ktest.Name(f), c.summary(len(gframes)))
-		if c.match == 0 {
+		// gdb's trace of the panic CPU is what the dump caught it in: on
+		// arm and arm64 often only panic's delay loop, with no variable
+		// printed, or only ones kinspect shows as unavailable (listed
+		// above as gdb-only). When gdb printed values kinspect also has,
+		// at least one must have matched; disagreements always fail.
+		if c.gdbValues > len(c.gdbOnly) && c.match == 0 {
 			t.Errorf("no value of gdb's matched")
 		}
 		// The other CPUs' active tasks (stopped by the panic's IPI): gdb's
