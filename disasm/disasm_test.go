@@ -136,7 +136,7 @@ func TestDecodeErrors(t *testing.T) {
 		t.Errorf("partial x86: %v %d %v", insts, n, err)
 	}
 	// Undecodable words are .inst, one word each.
-	insts, _, _ = DecodeAll(ARM64, words(0x00000000, 0xd503201f), 0x1000, 0)
+	insts, _, _ = DecodeAll(ARM64, words(0x00010000, 0xd503201f), 0x1000, 0)
 	if len(insts) != 2 || !insts[0].Bad || insts[0].Mnemonic != ".inst" || insts[1].Mnemonic != "nop" {
 		t.Errorf("bad arm64 word: %+v", insts)
 	}
