@@ -60,6 +60,13 @@ var aliases = map[string]map[[2]string]bool{
 	"arm": {
 		// STM (increment after) is STMIA; objdump prints the IA suffix.
 		{"stm", "stmia"}: true, {"ldm", "ldmia"}: true,
+		// MCR/MRC to coprocessor 1 (iWMMXt/PJ4 code: arch/arm/kernel/
+		// iwmmxt.S, pj4-cp0.c): objdump names these encodings after the
+		// FPA, coprocessors 1 and 2 (binutils opcodes/arm-dis.c
+		// fpa_opcodes: FLT is MCR cp1 opc1 0, FIX is MRC cp1 opc1 0),
+		// which ARMv7 does not have; the Arm ARM (DDI 0406C A8.8 MCR,
+		// MRC) decodes them as the generic coprocessor transfers.
+		{"mcr", "flts"}: true, {"mrc", "fix"}: true,
 	},
 }
 
