@@ -346,11 +346,13 @@ func pickFunctions(t *testing.T, ef *elf.File, n int) ([]fn, []span) {
 		t.Fatal("no function symbols in executable sections")
 	}
 	picked := map[int]bool{}
+	var names []string // the strata's picks
 	for _, st := range strata {
 		lo := sort.Search(len(all), func(i int) bool { return all[i].start >= st.lo })
 		hi := sort.Search(len(all), func(i int) bool { return all[i].start >= st.hi })
-		if lo < hi && len(picked) < n/2 {
+		if lo < hi && len(picked) < n/2 && !picked[(lo+hi)/2] {
 			picked[(lo+hi)/2] = true
+			names = append(names, all[(lo+hi)/2].name)
 		}
 	}
 	strat := len(picked)
@@ -371,8 +373,8 @@ func pickFunctions(t *testing.T, ef *elf.File, n int) ([]fn, []span) {
 			}
 		}
 	}
-	t.Logf("%d functions picked of %d text symbols (%d from %d text ranges and sections, %d Thumb)",
-		len(out), len(all), strat, len(strata), thumb)
+	t.Logf("%d functions picked of %d text symbols (%d Thumb); from the %d text ranges and sections: %s",
+		len(out), len(all), thumb, len(strata), strings.Join(names, " "))
 	return out, data
 }
 
