@@ -1,6 +1,8 @@
 // Package disasm decodes kernel machine code for `dis`, with the
-// golang.org/x/arch decoders (no hand-written decoding): x86asm for x86-64,
-// arm64asm for AArch64 and armasm for 32-bit ARM. Instructions are rendered
+// golang.org/x/arch decoders: x86asm for x86-64, arm64asm for AArch64 and
+// armasm for 32-bit ARM. Where x/arch rejects a word, a small table of the
+// encoding families it lacks (extra.go: LSE atomics, coprocessor and
+// system instructions) is consulted before the word is shown as ".inst". Instructions are rendered
 // in GNU syntax as objdump and gdb (and so crash) print them — AT&T for
 // x86 — with branch targets and PC-relative operands turned into absolute
 // addresses that callers symbolize.
@@ -294,14 +296,25 @@ func immBits(xi x86asm.Inst) uint {
 	return 64
 }
 
+// decodeWordExtra decodes a 4-byte word x/arch rejected with the
+// supplement's table (extra.go); what it does not know either is shown as
+// objdump shows undefined encodings, ".inst 0x...".
+func decodeWordExtra(table []extraEnc, code []byte) Inst {
+	w := binary.LittleEndian.Uint32(code)
+	if text, ok := decodeExtra(table, w); ok {
+		in := Inst{Len: 4}
+		in.Mnemonic, in.Operands = splitARM(text)
+		return in
+	}
+	return Inst{Len: 4, Mnemonic: ".inst", Operands: fmt.Sprintf("0x%08x", w), Bad: true}
+}
+
 // ---- AArch64 ----
 
 func decodeARM64(code []byte, pc uint64) (Inst, error) {
 	ai, err := arm64asm.Decode(code[:4])
 	if err != nil {
-		// objdump shows undefined encodings as ".inst"; so do we.
-		w := binary.LittleEndian.Uint32(code)
-		return Inst{Len: 4, Mnemonic: ".inst", Operands: fmt.Sprintf("0x%08x", w), Bad: true}, nil
+		return decodeWordExtra(arm64Extra, code), nil
 	}
 	in := Inst{Len: 4}
 	text := arm64asm.GNUSyntax(ai)
@@ -379,8 +392,7 @@ func nameSysregs(text string) string {
 func decodeARM(code []byte, pc uint64) (Inst, error) {
 	ai, err := armasm.Decode(code[:4], armasm.ModeARM)
 	if err != nil {
-		w := binary.LittleEndian.Uint32(code)
-		return Inst{Len: 4, Mnemonic: ".inst", Operands: fmt.Sprintf("0x%08x", w), Bad: true}, nil
+		return decodeWordExtra(armExtra, code), nil
 	}
 	in := Inst{Len: 4}
 	text := armasm.GNUSyntax(ai)

@@ -136,7 +136,7 @@ func TestDecodeErrors(t *testing.T) {
 		t.Errorf("partial x86: %v %d %v", insts, n, err)
 	}
 	// Undecodable words are .inst, one word each.
-	insts, _, _ = DecodeAll(ARM64, words(0x00000000, 0xd503201f), 0x1000, 0)
+	insts, _, _ = DecodeAll(ARM64, words(0x00010000, 0xd503201f), 0x1000, 0)
 	if len(insts) != 2 || !insts[0].Bad || insts[0].Mnemonic != ".inst" || insts[1].Mnemonic != "nop" {
 		t.Errorf("bad arm64 word: %+v", insts)
 	}
@@ -154,6 +154,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(words(0xd503201f, 0x97fffffd), uint64(0xffff800008000000))
 	f.Add(words(0xe92d4010, 0xebfffffc), uint64(0xc0008000))
 	f.Add([]byte{0xf0, 0xf0, 0xf0, 0x66, 0x67, 0x0f}, uint64(0))
+	f.Add(words(0xc8e07c22, 0xd5087941, 0xe8fd8000, 0x0783200c), uint64(0xffff800008000000)) // supplement (extra.go)
 	f.Fuzz(func(t *testing.T, code []byte, pc uint64) {
 		for arch := range decoders {
 			insts, n, err := DecodeAll(arch, code, pc, 0)
@@ -173,6 +174,104 @@ func FuzzDecode(f *testing.F) {
 			}
 			if sum != n {
 				t.Fatalf("%s: lengths %d != consumed %d", arch, sum, n)
+			}
+		}
+	})
+}
+
+// TestExtraKnown: words of each supplement family (extra.go), with the
+// text binutils 2.40's objdump prints for them (-D -b binary, -m arm /
+// -m aarch64); objdump's comments ("@ 0xd3") left out.
+func TestExtraKnown(t *testing.T) {
+	cases := []struct {
+		arch Arch
+		w    uint32
+		want string
+	}{
+		{ARM64, 0xc8e07c22, "casa x0, x2, [x1]"},
+		{ARM64, 0x08e07c22, "casab w0, w2, [x1]"},
+		{ARM64, 0x48e0fc3f, "casalh w0, wzr, [x1]"},
+		{ARM64, 0x48207c82, "casp x0, x1, x2, x3, [x4]"},
+		{ARM64, 0x08207c82, "casp w0, w1, w2, w3, [x4]"},
+		{ARM64, 0xf8a08061, "swpa x0, x1, [x3]"},
+		{ARM64, 0x38a08061, "swpab w0, w1, [x3]"},
+		{ARM64, 0xb820003f, "stadd w0, [x1]"},
+		{ARM64, 0xb8a0003f, "ldadda w0, wzr, [x1]"},
+		{ARM64, 0xf860103f, "stclrl x0, [x1]"},
+		{ARM64, 0x7860003f, "staddlh w0, [x1]"},
+		{ARM64, 0xb8bfc020, "ldapr w0, [x1]"},
+		{ARM64, 0x38bfc020, "ldaprb w0, [x1]"},
+		{ARM64, 0x0000ffff, "udf #65535"},
+		{ARM64, 0xd401d422, "hvc #0xea1"},
+		{ARM64, 0xd4000003, "smc #0x0"},
+		{ARM64, 0xd500409f, "msr pan, #0x0"},
+		{ARM64, 0xd503403f, "msr ssbs, #0x0"},
+		{ARM64, 0xd50330ff, "sb"},
+		{ARM64, 0xd508711f, "ic ialluis"},
+		{ARM64, 0xd50b7523, "ic ivau, x3"},
+		{ARM64, 0xd508791f, "at s1e1rp, xzr"},
+		{ARM64, 0xd5087941, "sys #0, C7, C9, #2, x1"},
+		{ARM64, 0xd508701f, "sys #0, C7, C0, #0"},
+		{ARM, 0xe8c86000, "stm r8, {sp, lr}^"}, // objdump: stmia
+		{ARM, 0xe8d88000, "ldm r8, {pc}^"},
+		{ARM, 0xe9406000, "stmdb r0, {sp, lr}^"},
+		{ARM, 0xe8fd8000, "ldm sp!, {pc}^"},
+		{ARM, 0xe129f000, "msr CPSR_fc, r0"},
+		{ARM, 0xe126f000, "msr CPSR_sx, r0"},
+		{ARM, 0xe32ff0d3, "msr CPSR_fsxc, #211"},
+		{ARM, 0xe14fe000, "mrs lr, SPSR"},
+		{ARM, 0xf1020013, "cps #19"},
+		{ARM, 0xf10c01c0, "cpsid aif"},
+		{ARM, 0xf10e01d3, "cpsid aif,#19"},
+		{ARM, 0xee070f15, "mcr 15, 0, r0, cr7, cr5, {0}"},
+		{ARM, 0xfe070f15, "mcr2 15, 0, r0, cr7, cr5, {0}"},
+		{ARM, 0x1e110f30, "mrcne 15, 0, r0, cr1, cr0, {1}"},
+		{ARM, 0xec510f0e, "mrrc 15, 0, r0, r1, cr14"},
+		{ARM, 0xec432f0c, "mcrr 15, 0, r2, r3, cr12"},
+		{ARM, 0xec510b10, "vmov r0, r1, d0"},
+		{ARM, 0xec410b11, "vmov d1, r0, r1"},
+		{ARM, 0xeef85a10, "vmrs r5, fpexc"},
+		{ARM, 0xeee80a10, "vmsr fpexc, r0"},
+		{ARM, 0xe7f001f2, "udf #18"},
+		{ARM, 0xe320f014, "csdb"},
+		{ARM, 0xe1600070, "smc 0"},
+		{ARM, 0xe140ea71, "hvc 3745"},
+		{ARM, 0xe160006e, "eret"},
+		{ARM, 0x1781010c, "strne r0, [r1, ip, lsl #2]"},
+		{ARM, 0x0783200c, "streq r2, [r3, ip]"},
+	}
+	for _, c := range cases {
+		in, err := Decode(c.arch, words(c.w), 0x1000)
+		if err != nil || in.Bad {
+			t.Errorf("%s %08x: %v (bad %v), want %q", c.arch, c.w, err, in.Bad, c.want)
+			continue
+		}
+		if got := strings.TrimSpace(in.Mnemonic + " " + in.Operands); got != c.want {
+			t.Errorf("%s %08x: %q, want %q", c.arch, c.w, got, c.want)
+		}
+	}
+	// Unallocated within a family stays undecoded: CASP of an odd pair,
+	// an MSR with no field, a CPS changing nothing.
+	for _, c := range []struct {
+		arch Arch
+		w    uint32
+	}{{ARM64, 0x48217c82}, {ARM, 0xe120f000}, {ARM, 0xf1080000}} {
+		if in, _ := Decode(c.arch, words(c.w), 0); !in.Bad {
+			t.Errorf("%s %08x decoded as %s %s", c.arch, c.w, in.Mnemonic, in.Operands)
+		}
+	}
+}
+
+// FuzzExtra: the supplement never panics on any word, and what it
+// decodes has a mnemonic.
+func FuzzExtra(f *testing.F) {
+	for _, w := range []uint32{0xc8e07c22, 0x48207c82, 0xb820003f, 0xd5087941, 0xe8fd8000, 0xf10e01d3, 0xec510b10, 0x0783200c, 0xeef85a10} {
+		f.Add(w)
+	}
+	f.Fuzz(func(t *testing.T, w uint32) {
+		for _, table := range [][]extraEnc{arm64Extra, armExtra} {
+			if text, ok := decodeExtra(table, w); ok && (text == "" || text[0] == ' ') {
+				t.Fatalf("%08x: %q", w, text)
 			}
 		}
 	})

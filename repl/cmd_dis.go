@@ -79,9 +79,10 @@ func disCmd() *Command {
 			"of each line. The bytes are read from the dump, so the listing shows the text as the " +
 			"kernel ran it (alternatives and static keys patched). Branch targets and PC-relative " +
 			"operands are shown with their symbol, <sym+off>. x86-64 is printed in AT&T syntax, arm64 " +
-			"and ARM in GNU syntax, as objdump and crash print them. Instructions the decoders " +
-			"(golang.org/x/arch) do not implement show as .inst (ARM coprocessor and status-register " +
-			"instructions, arm64 LSE atomics); Thumb-2 code cannot be disassembled.",
+			"and ARM in GNU syntax, as objdump and crash print them. The decoders are golang.org/x/arch's, " +
+			"with a small supplement for the families it lacks (arm64 LSE atomics, ARM coprocessor and " +
+			"status-register instructions); words neither decodes show as .inst. Thumb-2 code cannot " +
+			"be disassembled.",
 		Examples: []string{"dis schedule", "dis -l schedule 10", "dis -r schedule+0x20", "dis -f ffffffff81a3c2d0"},
 		Flags: []Flag{
 			{Short: "l", Help: "show source file and line numbers"},
