@@ -228,3 +228,13 @@ func splitLines(s string) []string {
 	}
 	return out
 }
+
+// BenchmarkCacheEncode is the index cache's encoding of an opened image
+// (indexcache_index.go): the part of a cold open that saves the index.
+func BenchmarkCacheEncode(b *testing.B) {
+	benchArches(b, func(b *testing.B, im *Image) {
+		for i := 0; i < b.N; i++ {
+			encodeIndex(im.idx, &im.syms, im.warnings)
+		}
+	})
+}
