@@ -60,9 +60,9 @@ type devLayout struct {
 }
 
 func (k *Kernel) devLayout() (*devLayout, error) {
-	return k.cache().dev.get(func() (*devLayout, error) {
+	return layoutOf(k, &k.cache().dev, func(ls *layoutSet, dec decoder) (*devLayout, error) {
 		_, err := k.Image.Variable("bdev_map")
-		return buildDevLayout(k.layoutSet(), k.decoder(), err == nil)
+		return buildDevLayout(ls, dec, err == nil)
 	})
 }
 
@@ -120,6 +120,33 @@ func (k *Kernel) hashHeads(name string) ([]uint64, error) {
 	return out, nil
 }
 
+// hashChains follows each slot of the pointer array variable name
+// (chrdevs[], major_names[]) along its chain of struct s, linked by member
+// next, calling visit with each entry's address and bytes. A chain that
+// loops or an entry that cannot be read ends the walk with its error.
+func (k *Kernel) hashChains(name string, s *structLayout, next fieldLoc, visit func(p uint64, b []byte)) error {
+	heads, err := k.hashHeads(name)
+	if err != nil {
+		return err
+	}
+	d := k.decoder()
+	for i, p := range heads {
+		for seen := map[uint64]bool{}; p != 0; {
+			if seen[p] || len(seen) > 4096 {
+				return fmt.Errorf("%s[%d] chain loops at %#x", name, i, p)
+			}
+			seen[p] = true
+			b, err := s.read(k, p)
+			if err != nil {
+				return err
+			}
+			visit(p, b)
+			p = d.uint(b, next)
+		}
+	}
+	return nil
+}
+
 // CharDevs lists chrdevs[] and each slot's ->next chain in crash's order.
 // A device whose operations cannot be read is listed without them and its
 // error joined to the one returned.
@@ -128,33 +155,18 @@ func (k *Kernel) CharDevs() ([]CharDev, error) {
 	if err != nil {
 		return nil, err
 	}
-	heads, err := k.hashHeads("chrdevs")
-	if err != nil {
-		return nil, err
-	}
 	var out []CharDev
 	var errs []error
-	for _, p := range heads {
-		for seen := map[uint64]bool{}; p != 0; {
-			if seen[p] || len(seen) > 4096 {
-				return out, errors.Join(append(errs, fmt.Errorf("chrdevs chain loops at %#x", p))...)
-			}
-			seen[p] = true
-			b, err := l.chr.read(k, p)
-			if err != nil {
-				return out, errors.Join(append(errs, err)...)
-			}
-			d := l.dec
-			c := CharDev{Addr: p, Major: int(d.uint(b, l.chrMajor)), BaseMinor: int(d.uint(b, l.chrBaseMinor)),
-				Name: d.str(b, l.chrName), CDev: d.uint(b, l.chrCdev)}
-			if err := k.charDevOps(l, &c); err != nil {
-				errs = append(errs, err)
-			}
-			out = append(out, c)
-			p = d.uint(b, l.chrNext)
+	err = k.hashChains("chrdevs", l.chr, l.chrNext, func(p uint64, b []byte) {
+		d := l.dec
+		c := CharDev{Addr: p, Major: int(d.uint(b, l.chrMajor)), BaseMinor: int(d.uint(b, l.chrBaseMinor)),
+			Name: d.str(b, l.chrName), CDev: d.uint(b, l.chrCdev)}
+		if err := k.charDevOps(l, &c); err != nil {
+			errs = append(errs, err)
 		}
-	}
-	return out, errors.Join(errs...)
+		out = append(out, c)
+	})
+	return out, errors.Join(append(errs, err)...)
 }
 
 // charDevOps fills c's operations from its cdev, or from the cdev that
@@ -221,10 +233,6 @@ func (k *Kernel) BlockDevs() ([]BlockDev, error) {
 	if err != nil {
 		return nil, err
 	}
-	heads, err := k.hashHeads("major_names")
-	if err != nil {
-		return nil, err
-	}
 	var out []BlockDev
 	var errs []error
 	var disks map[int]uint64
@@ -232,30 +240,20 @@ func (k *Kernel) BlockDevs() ([]BlockDev, error) {
 		disks, err = k.blockDisks(l)
 		errs = append(errs, err)
 	}
-	for i, p := range heads {
-		for seen := map[uint64]bool{}; p != 0; {
-			if seen[p] || len(seen) > 4096 {
-				return out, errors.Join(append(errs, fmt.Errorf("major_names[%d] chain loops at %#x", i, p))...)
-			}
-			seen[p] = true
-			b, err := l.blk.read(k, p)
-			if err != nil {
-				return out, errors.Join(append(errs, err)...)
-			}
-			bd := BlockDev{Addr: p, Major: int(l.dec.uint(b, l.blkMajor)), Name: l.dec.str(b, l.blkName)}
-			if l.bdevMap {
-				bd.GenDisk, bd.Ops, err = k.mapProbe(l, "bdev_map", bd.Major, -1, l.gdFops, "gendisk.fops")
-			} else if bd.GenDisk = disks[bd.Major]; bd.GenDisk != 0 {
-				bd.Ops, err = k.readPtrMember(bd.GenDisk, l.gdFops, "gendisk.fops")
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("blkdev %d %s: %w", bd.Major, bd.Name, err))
-			}
-			out = append(out, bd)
-			p = l.dec.uint(b, l.blkNext)
+	err = k.hashChains("major_names", l.blk, l.blkNext, func(p uint64, b []byte) {
+		bd := BlockDev{Addr: p, Major: int(l.dec.uint(b, l.blkMajor)), Name: l.dec.str(b, l.blkName)}
+		var err error
+		if l.bdevMap {
+			bd.GenDisk, bd.Ops, err = k.mapProbe(l, "bdev_map", bd.Major, -1, l.gdFops, "gendisk.fops")
+		} else if bd.GenDisk = disks[bd.Major]; bd.GenDisk != 0 {
+			bd.Ops, err = k.readPtrMember(bd.GenDisk, l.gdFops, "gendisk.fops")
 		}
-	}
-	return out, errors.Join(errs...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("blkdev %d %s: %w", bd.Major, bd.Name, err))
+		}
+		out = append(out, bd)
+	})
+	return out, errors.Join(append(errs, err)...)
 }
 
 // blockDisks maps each major to the first gendisk found among the block

@@ -34,7 +34,7 @@ type netLayout struct {
 }
 
 func (k *Kernel) netLayout() (*netLayout, error) {
-	return k.cache().net.get(func() (*netLayout, error) { return buildNetLayout(k.layoutSet(), k.decoder()) })
+	return layoutOf(k, &k.cache().net, buildNetLayout)
 }
 
 func buildNetLayout(ls *layoutSet, dec decoder) (*netLayout, error) {

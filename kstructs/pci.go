@@ -46,7 +46,7 @@ type pciLayout struct {
 }
 
 func (k *Kernel) pciLayout() (*pciLayout, error) {
-	return k.cache().pci.get(func() (*pciLayout, error) { return buildPCILayout(k.layoutSet(), k.decoder()) })
+	return layoutOf(k, &k.cache().pci, buildPCILayout)
 }
 
 func buildPCILayout(ls *layoutSet, dec decoder) (*pciLayout, error) {

@@ -56,7 +56,7 @@ type sigLayout struct {
 }
 
 func (k *Kernel) sigLayout() (*sigLayout, error) {
-	return k.cache().sig.get(func() (*sigLayout, error) { return buildSigLayout(k.layoutSet(), k.decoder()) })
+	return layoutOf(k, &k.cache().sig, buildSigLayout)
 }
 
 func buildSigLayout(ls *layoutSet, dec decoder) (*sigLayout, error) {

@@ -42,12 +42,12 @@ type sockLayout struct {
 }
 
 func (k *Kernel) sockLayout() (*sockLayout, error) {
-	return k.cache().sock.get(func() (*sockLayout, error) {
+	return layoutOf(k, &k.cache().sock, func(ls *layoutSet, dec decoder) (*sockLayout, error) {
 		ops, err := k.Image.Variable("socket_file_ops")
 		if err != nil {
 			return nil, fmt.Errorf("socket_file_ops: %w", err)
 		}
-		return buildSockLayout(k.layoutSet(), k.decoder(), ops.Addr)
+		return buildSockLayout(ls, dec, ops.Addr)
 	})
 }
 

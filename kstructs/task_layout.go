@@ -172,6 +172,11 @@ func (l *lazy[T]) get(build func() (*T, error)) (*T, error) {
 	return l.v, l.err
 }
 
+// layoutOf is the layout in l, built by build from k's DWARF on first use.
+func layoutOf[T any](k *Kernel, l *lazy[T], build func(*layoutSet, decoder) (*T, error)) (*T, error) {
+	return l.get(func() (*T, error) { return build(k.layoutSet(), k.decoder()) })
+}
+
 // decoder reads members out of a struct's bytes.
 type decoder struct {
 	bo  binary.ByteOrder
@@ -266,6 +271,8 @@ type kcache struct {
 	sock  lazy[sockLayout]
 	sig   lazy[sigLayout]
 	waitq lazy[waitqLayout]
+
+	modSect lazy[modSectLayout] // mod -s: module section addresses
 }
 
 // cache is k's kcache, made on first use.

@@ -21,7 +21,7 @@ type waitqLayout struct {
 }
 
 func (k *Kernel) waitqLayout() (*waitqLayout, error) {
-	return k.cache().waitq.get(func() (*waitqLayout, error) { return buildWaitqLayout(k.layoutSet(), k.decoder()) })
+	return layoutOf(k, &k.cache().waitq, buildWaitqLayout)
 }
 
 func buildWaitqLayout(ls *layoutSet, dec decoder) (*waitqLayout, error) {
