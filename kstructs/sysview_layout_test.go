@@ -19,7 +19,8 @@ import (
 // the views read and the kernel headers' names matter: include/linux/
 // wait.h, sched.h, sched/signal.h, signal_types.h, fs/char_dev.c,
 // drivers/base/map.c, block/genhd.c, block/bdev.c, include/linux/pci.h,
-// netdevice.h, inetdevice.h, net/if_inet6.h, nsproxy.h, net.h, net/sock.h.
+// netdevice.h, inetdevice.h, net/if_inet6.h, nsproxy.h, net.h, net/sock.h,
+// kernel/module/sysfs.c.
 var miniKernel = map[string][]string{
 	"wait_queue_head":    {"lock:4", "head:16"},
 	"wait_queue_entry":   {"flags:4", "private:P", "func:P", "entry:16"},
@@ -49,11 +50,14 @@ var miniKernel = map[string][]string{
 	"inet6_ifaddr":       {"addr:16", "if_list:16"},
 	"file":               {"f_u:16", "f_op:P", "private_data:P"},
 	"socket":             {"state:4", "type:2", "sk:P"},
+	"module":             {"state:4", "name:56", "sect_attrs:P"},
+	"module_sect_attrs":  {"grp:40", "nsections:4", "attrs:@module_sect_attr*0"},
+	"module_sect_attr":   {"battr.attr.name:P", "battr.attr.mode:2", "battr.size:P", "address:P"},
 	"sock":               {"__sk_common.skc_daddr:4", "__sk_common.skc_rcv_saddr:4", "__sk_common.skc_dport:2", "__sk_common.skc_num:2", "__sk_common.skc_family:2", "__sk_common.skc_v6_daddr:16", "__sk_common.skc_v6_rcv_saddr:16", "sk_type:2"},
 }
 
 // miniLookup is a layoutSet lookup over structs (a mini DWARF).
-func miniLookup(structs map[string][]string) func(string) (dwarf.Type, error) {
+func miniLookup(structs map[string][]string) typeLookup {
 	return func(name string) (dwarf.Type, error) {
 		members, ok := structs[name]
 		if !ok {
@@ -125,37 +129,31 @@ func miniType(structs map[string][]string, spec string) dwarf.Type {
 	return &dwarf.ArrayType{CommonType: dwarf.CommonType{ByteSize: t.Size() * int64(n)}, Type: t, Count: int64(n)}
 }
 
+type typeLookup = func(string) (dwarf.Type, error)
+
 // sysViewBuilders are the system views' layout builders, over a lookup.
-var sysViewBuilders = map[string]func(lookup func(string) (dwarf.Type, error)) error{
-	"waitq": func(l func(string) (dwarf.Type, error)) error {
-		_, err := buildWaitqLayout(miniSet(l), miniDec)
+var sysViewBuilders = map[string]func(typeLookup) error{
+	"waitq": builder(buildWaitqLayout),
+	"sig":   builder(buildSigLayout),
+	"pci":   builder(buildPCILayout),
+	"net":   builder(buildNetLayout),
+	"dev": builder(func(ls *layoutSet, d decoder) (*devLayout, error) {
+		return buildDevLayout(ls, d, false) // 5.11+: gendisks from the block device inodes
+	}),
+	"sock": builder(func(ls *layoutSet, d decoder) (*sockLayout, error) { return buildSockLayout(ls, d, 0x1000) }),
+	"mod":  builder(buildModSectLayout),
+}
+
+func builder[T any](build func(*layoutSet, decoder) (*T, error)) func(typeLookup) error {
+	return func(l typeLookup) error {
+		_, err := build(miniSet(l), miniDec)
 		return err
-	},
-	"sig": func(l func(string) (dwarf.Type, error)) error {
-		_, err := buildSigLayout(miniSet(l), miniDec)
-		return err
-	},
-	"dev": func(l func(string) (dwarf.Type, error)) error {
-		_, err := buildDevLayout(miniSet(l), miniDec, false)
-		return err
-	},
-	"pci": func(l func(string) (dwarf.Type, error)) error {
-		_, err := buildPCILayout(miniSet(l), miniDec)
-		return err
-	},
-	"net": func(l func(string) (dwarf.Type, error)) error {
-		_, err := buildNetLayout(miniSet(l), miniDec)
-		return err
-	},
-	"sock": func(l func(string) (dwarf.Type, error)) error {
-		_, err := buildSockLayout(miniSet(l), miniDec, 0x1000)
-		return err
-	},
+	}
 }
 
 var miniDec = decoder{bo: binary.LittleEndian, ptr: 8}
 
-func miniSet(lookup func(string) (dwarf.Type, error)) *layoutSet { return &layoutSet{lookup: lookup} }
+func miniSet(lookup typeLookup) *layoutSet { return &layoutSet{lookup: lookup} }
 
 // without is miniKernel with member (a top-level name) of struct name
 // left out.
@@ -228,7 +226,8 @@ var unread = map[string]bool{
 	"gendisk.first_minor": true, "super_block.s_list": true, "bdev_inode.bdev": true, "inode.i_mode": true,
 	"block_device.bd_start_sect": true, "pci_dev.bus": true, "nsproxy.count": true, "net.list": true,
 	"in_device.dev": true, "in_ifaddr.ifa_local": true, "inet6_dev.dev": true, "file.f_u": true,
-	"socket.state": true, "socket.type": true,
+	"socket.state": true, "socket.type": true, "module.state": true, "module.name": true,
+	"module_sect_attrs.grp": true,
 }
 
 // TestSysViewLayoutVariants: a kernel without THREAD_INFO_IN_TASK needs
