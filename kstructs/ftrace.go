@@ -269,7 +269,7 @@ func (r *ftReader) ftClock(id int) (string, bool) {
 	if _, ok := et.(*dwarf.StructType); !ok {
 		return "", true
 	}
-	st := newFtStruct(r.im, "trace_clocks[]", et)
+	st := newStructLayout(r.im, "trace_clocks[]", et)
 	nameF, nsF := st.opt("name"), st.opt("in_ns")
 	if at.Count > 0 && int64(id) >= at.Count {
 		return fmt.Sprintf("clock %d", id), true

@@ -16,12 +16,9 @@ import (
 // saved_cmdlines map. The helpers are private to the ftrace files (ft*)
 // so that they do not depend on other kstructs internals.
 
-// ftStruct is a struct type whose members are looked up by path (the
-// shared layoutBuilder: need, opt, err) and whose whole size is read.
-type ftStruct struct {
-	layoutBuilder
-	size int
-}
+// ftStruct is the shared structLayout: a struct type whose members are
+// looked up by path (need, opt, err) and whose whole size is read.
+type ftStruct = structLayout
 
 func ftType(im *dwarfx.Image, names ...string) (*ftStruct, error) {
 	var firstErr error
@@ -41,13 +38,9 @@ func ftType(im *dwarfx.Image, names ...string) (*ftStruct, error) {
 			}
 			continue
 		}
-		return newFtStruct(im, n, st), nil
+		return newStructLayout(im, n, st), nil
 	}
 	return nil, fmt.Errorf("type %s: %v", strings.Join(names, " / "), firstErr)
-}
-
-func newFtStruct(im *dwarfx.Image, name string, t dwarf.Type) *ftStruct {
-	return &ftStruct{layoutBuilder: layoutBuilder{im: im, t: t, name: name}, size: int(t.Size())}
 }
 
 // ftLayout is every offset the trace decoder uses.

@@ -4,7 +4,6 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/kinspect/kinspect/dwarfx"
 )
@@ -74,19 +73,16 @@ func (k *Kernel) irqLayout() (*irqLayout, error) {
 	return c.irq, c.irqErr
 }
 
-// members resolves struct t's members by path, naming every missing one.
+// members resolves struct t's members by path (layoutBuilder.need),
+// naming every missing one.
 func (k *Kernel) members(t dwarf.Type, name string, paths ...string) ([]dwarfx.Field, error) {
+	b := &layoutBuilder{im: k.Image, t: t, name: name}
 	out := make([]dwarfx.Field, len(paths))
-	var missing []string
 	for i, p := range paths {
-		f, err := k.Image.Member(t, p)
-		if err != nil {
-			missing = append(missing, p)
-		}
-		out[i] = f
+		out[i] = b.need(p).field
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s lacks member(s) %s in the vmlinux's DWARF", name, strings.Join(missing, ", "))
+	if err := b.err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -77,65 +77,62 @@ type modDebugState struct {
 	mods map[string]*moduleDebug
 }
 
+// modSectLayout: where a module keeps its section addresses
+// (kernel/module/sysfs.c: module.sect_attrs, a struct module_sect_attrs
+// of nsections struct module_sect_attr {battr.attr.name, address}).
+type modSectLayout struct {
+	dec              decoder
+	sectAttrs        fieldLoc // module.sect_attrs
+	nsections, attrs fieldLoc // module_sect_attrs
+	attr             *structLayout
+	name, addr       fieldLoc // module_sect_attr.battr.attr.name, .address
+}
+
+func buildModSectLayout(ls *layoutSet, dec decoder) (*modSectLayout, error) {
+	l := &modSectLayout{dec: dec}
+	ls.add("module", func(b *layoutBuilder) { l.sectAttrs = b.need("sect_attrs") })
+	ls.add("module_sect_attrs", func(b *layoutBuilder) { l.nsections, l.attrs = b.need("nsections"), b.need("attrs") })
+	l.attr = ls.add("module_sect_attr", func(b *layoutBuilder) { l.name, l.addr = b.need("battr.attr.name"), b.need("address") })
+	return l, ls.err()
+}
+
 // ModuleSectionAddrs reads module m's section addresses from the dump
 // (struct module_sect_attrs: nsections entries of {battr.attr.name,
 // address}; kernel/module/sysfs.c).
 func (k *Kernel) ModuleSectionAddrs(m Module) (map[string]uint64, error) {
-	off, f, err := k.memberOffset("struct module", "sect_attrs")
+	l, err := layoutOf(k, &k.cache().modSect, buildModSectLayout)
 	if err != nil {
-		return nil, fmt.Errorf("no section attributes in struct module: %w", err)
+		return nil, fmt.Errorf("no section attributes: %w", err)
 	}
-	b := make([]byte, f.ByteSize)
-	if err := k.ReadVirt(b, m.Addr+off); err != nil {
-		return nil, fmt.Errorf("module %s: reading sect_attrs at %#x: %w", m.Name, m.Addr+off, err)
+	sa, err := k.readPtrMember(m.Addr, l.sectAttrs, "module.sect_attrs")
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", m.Name, err)
 	}
-	sa, _ := dwarfx.Field{ByteSize: f.ByteSize}.Extract(b, k.Image.ByteOrder())
 	if sa == 0 {
 		return nil, fmt.Errorf("module %s has no section attributes (sect_attrs is NULL)", m.Name)
 	}
-	nOff, nf, err := k.memberOffset("struct module_sect_attrs", "nsections")
+	nb, err := k.readBytes(sa+uint64(l.nsections.Off), l.nsections.Size, "module_sect_attrs.nsections")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("module %s: %w", m.Name, err)
 	}
-	aOff, _, err := k.memberOffset("struct module_sect_attrs", "attrs")
-	if err != nil {
-		return nil, err
-	}
-	size, err := k.typeSize("struct module_sect_attr")
-	if err != nil {
-		return nil, err
-	}
-	nameOff, namef, err := k.memberOffset("struct module_sect_attr", "battr.attr.name")
-	if err != nil {
-		return nil, err
-	}
-	addrOff, addrf, err := k.memberOffset("struct module_sect_attr", "address")
-	if err != nil {
-		return nil, err
-	}
-	nb := make([]byte, nf.ByteSize)
-	if err := k.ReadVirt(nb, sa+nOff); err != nil {
-		return nil, fmt.Errorf("module %s: reading module_sect_attrs at %#x: %w", m.Name, sa, err)
-	}
-	bo := k.Image.ByteOrder()
-	n, _ := dwarfx.Field{ByteSize: nf.ByteSize}.Extract(nb, bo)
+	n := uint64(dwarfx.DecodeUint(k.Image.ByteOrder(), nb))
 	if n > 1024 {
 		return nil, fmt.Errorf("module %s: %d sections at %#x is not plausible", m.Name, n, sa)
 	}
+	size := uint64(l.attr.size)
 	raw := make([]byte, n*size)
-	if err := k.ReadVirt(raw, sa+aOff); err != nil {
-		return nil, fmt.Errorf("module %s: reading %d section attributes at %#x: %w", m.Name, n, sa+aOff, err)
+	if err := k.ReadVirt(raw, sa+uint64(l.attrs.Off)); err != nil {
+		return nil, fmt.Errorf("module %s: reading %d section attributes at %#x: %w", m.Name, n, sa+uint64(l.attrs.Off), err)
 	}
 	out := map[string]uint64{}
 	for i := uint64(0); i < n; i++ {
-		e := raw[i*size:]
-		np, _ := dwarfx.Field{ByteSize: namef.ByteSize}.Extract(e[nameOff:], bo)
-		a, _ := dwarfx.Field{ByteSize: addrf.ByteSize}.Extract(e[addrOff:], bo)
+		e := raw[i*size : (i+1)*size]
+		np := l.dec.uint(e, l.name)
 		name, err := k.readCString(np, 128)
 		if err != nil {
 			return nil, fmt.Errorf("module %s: section %d's name at %#x: %w", m.Name, i, np, err)
 		}
-		out[name] = a
+		out[name] = l.dec.uint(e, l.addr)
 	}
 	return out, nil
 }

@@ -1,6 +1,9 @@
 package kstructs
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // PCIBus is one PCI bus (struct pci_bus, include/linux/pci.h): a root bus
 // from pci_root_buses or a child bus behind a bridge, with its devices.
@@ -31,6 +34,35 @@ type PCIDevice struct {
 var pcieTypes = map[uint64]string{0x0: "ENDPOINT", 0x1: "LEG_END", 0x4: "ROOT_PORT", 0x5: "UPSTREAM",
 	0x6: "DOWNSTREAM", 0x7: "PCI_BRIDGE", 0x8: "PCIE_BRIDGE", 0x9: "RC_END", 0xa: "RC_EC"}
 
+// pciLayout: struct pci_bus and struct pci_dev (include/linux/pci.h).
+type pciLayout struct {
+	dec                                        decoder
+	bus                                        *structLayout
+	busNode, busChildren, busDevices           fieldLoc
+	busSelf, busParent, busName                fieldLoc
+	dev                                        *structLayout
+	devBusList, devName, class, vendor, device fieldLoc
+	hdrType, pcieCap, pcieFlags                fieldLoc
+}
+
+func (k *Kernel) pciLayout() (*pciLayout, error) {
+	return layoutOf(k, &k.cache().pci, buildPCILayout)
+}
+
+func buildPCILayout(ls *layoutSet, dec decoder) (*pciLayout, error) {
+	l := &pciLayout{dec: dec}
+	l.bus = ls.add("pci_bus", func(b *layoutBuilder) {
+		l.busNode, l.busChildren, l.busDevices = b.need("node"), b.need("children"), b.need("devices")
+		l.busSelf, l.busParent, l.busName = b.need("self"), b.need("parent"), b.need("dev.kobj.name")
+	})
+	l.dev = ls.add("pci_dev", func(b *layoutBuilder) {
+		l.devBusList, l.devName = b.need("bus_list"), b.need("dev.kobj.name")
+		l.class, l.vendor, l.device = b.need("class"), b.need("vendor"), b.need("device")
+		l.hdrType, l.pcieCap, l.pcieFlags = b.need("hdr_type"), b.need("pcie_cap"), b.need("pcie_flags_reg")
+	})
+	return l, ls.err()
+}
+
 // PCIBuses walks pci_root_buses and, under each, its devices and child
 // buses, as crash's dev -p does.
 func (k *Kernel) PCIBuses() ([]PCIBus, error) {
@@ -38,75 +70,67 @@ func (k *Kernel) PCIBuses() ([]PCIBus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no PCI in this kernel: %w", err)
 	}
-	return k.pciBusList(v.Addr, "node", 0)
+	l, err := k.pciLayout()
+	if err != nil {
+		return nil, err
+	}
+	return k.pciBusList(l, v.Addr, l.busNode, 0)
 }
 
 // pciBusList reads the pci_bus entries (linked by member link) of the
 // list_head at head.
-func (k *Kernel) pciBusList(head uint64, link string, depth int) ([]PCIBus, error) {
-	bt, err := k.structType("pci_bus")
-	if err != nil {
-		return nil, err
-	}
-	lf, err := k.Image.Member(bt, link)
-	if err != nil {
-		return nil, err
-	}
+func (k *Kernel) pciBusList(l *pciLayout, head uint64, link fieldLoc, depth int) ([]PCIBus, error) {
 	if depth > 32 {
 		return nil, fmt.Errorf("PCI buses nested deeper than 32 at %#x", head)
 	}
 	nodes, err := WalkList(k, head, ListOptions{Head: true, Limit: 4096})
+	errs := []error{err}
 	var out []PCIBus
 	for _, n := range nodes {
-		b, berr := k.pciBus(n-uint64(lf.ByteOffset), depth)
+		b, berr := k.pciBus(l, n-uint64(link.Off), depth)
 		out = append(out, b)
-		if berr != nil && err == nil {
-			err = berr
-		}
+		errs = append(errs, berr)
 	}
-	return out, err
+	return out, errors.Join(errs...)
 }
 
-func (k *Kernel) pciBus(addr uint64, depth int) (PCIBus, error) {
-	s := k.readStruct("pci_bus", addr)
-	if s.err != nil {
-		return PCIBus{Addr: addr}, s.err
-	}
-	b := PCIBus{Addr: addr, Name: s.str("dev.kobj.name"), Parent: s.u("parent"), Devices: []PCIDevice{}}
-	if self := s.u("self"); self != 0 {
-		d := k.pciDevice(self)
-		b.Self = &d
-	}
-	dt, err := k.structType("pci_dev")
+func (k *Kernel) pciBus(l *pciLayout, addr uint64, depth int) (PCIBus, error) {
+	s, err := l.bus.read(k, addr)
 	if err != nil {
-		return b, err
+		return PCIBus{Addr: addr}, err
 	}
-	df, err1 := k.Image.Member(dt, "bus_list")
-	devs, err2 := k.Image.Member(s.t, "devices")
-	kids, err3 := k.Image.Member(s.t, "children")
-	if err1 != nil || err2 != nil || err3 != nil {
-		return b, fmt.Errorf("struct pci_bus/pci_dev lack devices, children or bus_list")
+	b := PCIBus{Addr: addr, Parent: l.dec.uint(s, l.busParent), Devices: []PCIDevice{}}
+	b.Name, err = k.cstring(s, l.busName, "pci_bus.dev.kobj.name")
+	errs := []error{err}
+	if self := l.dec.uint(s, l.busSelf); self != 0 {
+		d, err := k.pciDevice(l, self)
+		b.Self = &d
+		errs = append(errs, err)
 	}
-	nodes, err := WalkList(k, addr+uint64(devs.ByteOffset), ListOptions{Head: true, Limit: 4096})
+	nodes, err := WalkList(k, addr+uint64(l.busDevices.Off), ListOptions{Head: true, Limit: 4096})
+	errs = append(errs, err)
 	for _, n := range nodes {
-		b.Devices = append(b.Devices, k.pciDevice(n-uint64(df.ByteOffset)))
+		d, err := k.pciDevice(l, n-uint64(l.devBusList.Off))
+		b.Devices = append(b.Devices, d)
+		errs = append(errs, err)
 	}
-	buses, berr := k.pciBusList(addr+uint64(kids.ByteOffset), "node", depth+1)
-	b.Buses = buses
-	if err == nil {
-		err = berr
-	}
-	return b, err
+	b.Buses, err = k.pciBusList(l, addr+uint64(l.busChildren.Off), l.busNode, depth+1)
+	return b, errors.Join(append(errs, err)...)
 }
 
-func (k *Kernel) pciDevice(addr uint64) PCIDevice {
-	s := k.readStruct("pci_dev", addr)
-	d := PCIDevice{Addr: addr, Name: s.str("dev.kobj.name"), Class: uint32(s.u("class") >> 8),
-		Vendor: uint16(s.u("vendor")), Device: uint16(s.u("device"))}
-	if s.u("pcie_cap") != 0 {
-		d.PCIeType = pcieTypes[(s.u("pcie_flags_reg")&0xf0)>>4]
+func (k *Kernel) pciDevice(l *pciLayout, addr uint64) (PCIDevice, error) {
+	s, err := l.dev.read(k, addr)
+	if err != nil {
+		return PCIDevice{Addr: addr}, err
 	}
-	ht := s.u("hdr_type") & 0x7f
-	d.Bridge = ht == 1 || ht == 2 // PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
-	return d
+	d := l.dec
+	p := PCIDevice{Addr: addr, Class: uint32(d.uint(s, l.class) >> 8), Vendor: uint16(d.uint(s, l.vendor)),
+		Device: uint16(d.uint(s, l.device))}
+	if d.uint(s, l.pcieCap) != 0 {
+		p.PCIeType = pcieTypes[(d.uint(s, l.pcieFlags)&0xf0)>>4]
+	}
+	ht := d.uint(s, l.hdrType) & 0x7f
+	p.Bridge = ht == 1 || ht == 2 // PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
+	p.Name, err = k.cstring(s, l.devName, "pci_dev.dev.kobj.name")
+	return p, err
 }

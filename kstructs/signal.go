@@ -3,6 +3,8 @@ package kstructs
 import (
 	"debug/dwarf"
 	"fmt"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // nSig is _NSIG: 64 signals on every architecture kinspect reads
@@ -35,12 +37,77 @@ type Signals struct {
 	SharedQueue  []uint64    `json:"shared_queue"`
 }
 
-// sigset reads a sigset_t member (one unsigned long, or two on 32-bit) as
-// a 64-bit mask, signal n at bit n-1.
-func (s *structAt) sigset(p string) uint64 {
-	lo := s.u(p + ".sig[0]")
-	if s.k.PtrSize() == 4 {
-		lo |= s.u(p+".sig[1]") << 32
+// sigLayout: the task_struct, signal_struct, sighand_struct and
+// k_sigaction members sig reads (include/linux/sched.h,
+// include/linux/sched/signal.h, include/linux/signal_types.h).
+type sigLayout struct {
+	dec                                                   decoder
+	task                                                  *structLayout
+	signal, sighand, blocked, pending, pendingList, stack fieldLoc
+	tiFlags                                               fieldLoc // task_struct.thread_info.flags (THREAD_INFO_IN_TASK)
+	ti                                                    *structLayout
+	tiFlagsAt                                             fieldLoc // struct thread_info.flags, at the stack's base otherwise
+	sigStruct                                             *structLayout
+	nrThreads, shared, sharedList                         fieldLoc
+	hand                                                  *structLayout // struct sighand_struct
+	action                                                fieldLoc      // sighand_struct.action[_NSIG]
+	kaSize                                                int
+	kaHandler, kaMask, kaFlags                            fieldLoc // k_sigaction.sa.*
+}
+
+func (k *Kernel) sigLayout() (*sigLayout, error) {
+	return layoutOf(k, &k.cache().sig, buildSigLayout)
+}
+
+func buildSigLayout(ls *layoutSet, dec decoder) (*sigLayout, error) {
+	l := &sigLayout{dec: dec}
+	l.task = ls.add("task_struct", func(b *layoutBuilder) {
+		l.signal, l.sighand, l.blocked = b.need("signal"), b.need("sighand"), b.need("blocked")
+		l.pending, l.pendingList = b.need("pending.signal"), b.need("pending.list")
+		if l.tiFlags = b.opt("thread_info.flags"); !l.tiFlags.ok() {
+			l.stack = b.need("stack")
+		}
+	})
+	if l.task != nil && !l.tiFlags.ok() {
+		l.ti = ls.add("thread_info", func(b *layoutBuilder) { l.tiFlagsAt = b.need("flags") })
+	}
+	l.sigStruct = ls.add("signal_struct", func(b *layoutBuilder) {
+		l.nrThreads = b.need("nr_threads")
+		l.shared, l.sharedList = b.need("shared_pending.signal"), b.need("shared_pending.list")
+	})
+	l.hand = ls.add("sighand_struct", func(b *layoutBuilder) { l.action = b.need("action") })
+	if ka := ls.add("k_sigaction", func(b *layoutBuilder) {
+		l.kaHandler, l.kaMask, l.kaFlags = b.need("sa.sa_handler"), b.need("sa.sa_mask"), b.need("sa.sa_flags")
+	}); ka != nil {
+		l.kaSize = ka.size
+	}
+	if err := ls.err(); err != nil {
+		return nil, err
+	}
+	return l, l.check()
+}
+
+// check makes sure of what the decoding assumes: sigset_t is _NSIG bits
+// and sighand_struct.action holds _NSIG k_sigactions.
+func (l *sigLayout) check() error {
+	for _, f := range []fieldLoc{l.blocked, l.pending, l.shared, l.kaMask} {
+		if f.Size != nSig/8 {
+			return fmt.Errorf("sigset_t is %d bytes in the vmlinux's DWARF, not _NSIG/8 = %d", f.Size, nSig/8)
+		}
+	}
+	at, ok := dwarfx.Strip(l.action.Type).(*dwarf.ArrayType)
+	if !ok || at.Count != nSig || l.kaSize <= 0 || at.Type.Size() != int64(l.kaSize) || l.action.Off+nSig*l.kaSize > l.hand.size {
+		return fmt.Errorf("sighand_struct.action is %s, not k_sigaction[%d]", typeName(l.action.Type), nSig)
+	}
+	return nil
+}
+
+// sigset decodes a sigset_t (_NSIG_WORDS unsigned longs, include/uapi/
+// asm-generic/signal.h) as a 64-bit mask, signal n at bit n-1.
+func (l *sigLayout) sigset(b []byte, f fieldLoc) uint64 {
+	lo := l.dec.ptrAt(b, f.Off)
+	if l.dec.ptr == 4 {
+		lo |= l.dec.ptrAt(b, f.Off+4) << 32
 	}
 	return lo
 }
@@ -48,68 +115,66 @@ func (s *structAt) sigset(p string) uint64 {
 // Signals reads task's signal dispositions, blocked and pending signals
 // (include/linux/sched/signal.h: signal_struct, sighand_struct).
 func (k *Kernel) Signals(task uint64) (*Signals, error) {
-	ts := k.readStruct("task_struct", task)
-	if ts.err != nil {
-		return nil, ts.err
+	l, err := k.sigLayout()
+	if err != nil {
+		return nil, err
 	}
-	r := &Signals{Task: task, SignalStruct: ts.u("signal"), SigHand: ts.u("sighand"), Blocked: ts.sigset("blocked"),
-		Pending: ts.sigset("pending.signal")}
-	if ops, err := opsFor(k.Arch); err == nil {
-		r.SigPending = k.threadInfoFlags(ts)&(1<<ops.tifSigPending) != 0
+	b, err := l.task.read(k, task)
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if r.PendingQueue, err = k.sigQueue(task, ts.t, "pending.list"); err != nil {
+	d := l.dec
+	r := &Signals{Task: task, SignalStruct: d.uint(b, l.signal), SigHand: d.uint(b, l.sighand),
+		Blocked: l.sigset(b, l.blocked), Pending: l.sigset(b, l.pending)}
+	if ops, oerr := opsFor(k.Arch); oerr == nil {
+		flags, err := k.threadInfoFlags(l, b)
+		if err != nil {
+			return r, err
+		}
+		r.SigPending = flags&(1<<ops.tifSigPending) != 0
+	}
+	if r.PendingQueue, err = k.sigQueue(task + uint64(l.pendingList.Off)); err != nil {
 		return r, err
 	}
 	if r.SignalStruct != 0 {
-		ss := k.readStruct("signal_struct", r.SignalStruct)
-		if ss.err != nil {
-			return r, ss.err
+		sb, err := l.sigStruct.read(k, r.SignalStruct)
+		if err != nil {
+			return r, err
 		}
-		r.NrThreads, r.Shared = int64(ss.u("nr_threads")), ss.sigset("shared_pending.signal")
-		if r.SharedQueue, err = k.sigQueue(r.SignalStruct, ss.t, "shared_pending.list"); err != nil {
+		r.NrThreads, r.Shared = d.int(sb, l.nrThreads), l.sigset(sb, l.shared)
+		if r.SharedQueue, err = k.sigQueue(r.SignalStruct + uint64(l.sharedList.Off)); err != nil {
 			return r, err
 		}
 	}
 	if r.SigHand != 0 {
-		r.Actions, err = k.sigActions(r.SigHand)
+		r.Actions, err = k.sigActions(l, r.SigHand)
 	}
 	return r, err
 }
 
 // sigQueue lists the struct sigqueue entries (linked by their first
-// member, list) on the list_head at member path p of the struct at base.
-func (k *Kernel) sigQueue(base uint64, t dwarf.Type, p string) ([]uint64, error) {
-	f, err := k.Image.Member(t, p)
+// member, list) on the list_head at head.
+func (k *Kernel) sigQueue(head uint64) ([]uint64, error) {
+	q, err := WalkList(k, head, ListOptions{Head: true, Limit: 1 << 16})
 	if err != nil {
-		return nil, err
-	}
-	q, err := WalkList(k, base+uint64(f.ByteOffset), ListOptions{Head: true, Limit: 1 << 16})
-	if err != nil {
-		return q, fmt.Errorf("signal queue at %#x: %w", base+uint64(f.ByteOffset), err)
+		return q, fmt.Errorf("signal queue at %#x: %w", head, err)
 	}
 	return q, nil
 }
 
-func (k *Kernel) sigActions(sighand uint64) ([]SigAction, error) {
-	hs := k.readStruct("sighand_struct", sighand)
-	if hs.err != nil {
-		return nil, hs.err
-	}
-	f, err := k.Image.Member(hs.t, "action[1]")
+// sigActions decodes the _NSIG k_sigactions of the sighand_struct at
+// sighand, read at once.
+func (k *Kernel) sigActions(l *sigLayout, sighand uint64) ([]SigAction, error) {
+	b, err := l.hand.read(k, sighand)
 	if err != nil {
-		return nil, fmt.Errorf("sighand_struct.action: %w", err)
+		return nil, err
 	}
-	f0, _ := k.Image.Member(hs.t, "action[0]")
-	size := uint64(f.ByteOffset - f0.ByteOffset)
 	out := make([]SigAction, 0, nSig)
 	for i := 0; i < nSig; i++ {
-		a := sighand + uint64(f0.ByteOffset) + uint64(i)*size
-		ks := k.readStruct("k_sigaction", a)
-		if ks.err != nil {
-			return out, ks.err
-		}
-		out = append(out, SigAction{Sig: i + 1, Addr: a, Handler: ks.u("sa.sa_handler"), Mask: ks.sigset("sa.sa_mask"), Flags: ks.u("sa.sa_flags")})
+		off := l.action.Off + i*l.kaSize
+		ka := b[off : off+l.kaSize]
+		out = append(out, SigAction{Sig: i + 1, Addr: sighand + uint64(off), Handler: l.dec.uint(ka, l.kaHandler),
+			Mask: l.sigset(ka, l.kaMask), Flags: l.dec.uint(ka, l.kaFlags)})
 	}
 	return out, nil
 }
@@ -117,9 +182,13 @@ func (k *Kernel) sigActions(sighand uint64) ([]SigAction, error) {
 // threadInfoFlags is the task's thread_info.flags: inside task_struct with
 // CONFIG_THREAD_INFO_IN_TASK, else at the base of its stack
 // (include/linux/sched.h task_thread_info).
-func (k *Kernel) threadInfoFlags(ts *structAt) uint64 {
-	if _, err := k.Image.Member(ts.t, "thread_info.flags"); err == nil {
-		return ts.u("thread_info.flags")
+func (k *Kernel) threadInfoFlags(l *sigLayout, task []byte) (uint64, error) {
+	if l.tiFlags.ok() {
+		return l.dec.uint(task, l.tiFlags), nil
 	}
-	return k.readStruct("thread_info", ts.u("stack")).u("flags")
+	b, err := l.ti.read(k, l.dec.uint(task, l.stack))
+	if err != nil {
+		return 0, err
+	}
+	return l.dec.uint(b, l.tiFlagsAt), nil
 }

@@ -3,6 +3,7 @@ package kstructs
 import (
 	"debug/dwarf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -106,6 +107,76 @@ func (b *layoutBuilder) err() error {
 	return fmt.Errorf("%s lacks member(s) %s in the vmlinux's DWARF", b.name, strings.Join(b.missing, ", "))
 }
 
+// structLayout is a struct type whose member locations are found once
+// (layoutBuilder's need, opt, err) and whose whole size is read at once.
+type structLayout struct {
+	layoutBuilder
+	size int
+}
+
+func newStructLayout(im *dwarfx.Image, name string, t dwarf.Type) *structLayout {
+	return &structLayout{layoutBuilder: layoutBuilder{im: im, t: t, name: name}, size: int(t.Size())}
+}
+
+// read reads the whole struct at addr; the error names the struct and the
+// address.
+func (s *structLayout) read(k *Kernel, addr uint64) ([]byte, error) {
+	return k.readBytes(addr, s.size, s.name)
+}
+
+// layoutSet lays out the structs one walk reads, collecting every missing
+// struct and member into one error. lookup finds a struct type by its tag
+// (Kernel.structType; tests hand in DWARF types without some member).
+type layoutSet struct {
+	im     *dwarfx.Image
+	lookup func(name string) (dwarf.Type, error)
+	errs   []error
+}
+
+func (k *Kernel) layoutSet() *layoutSet { return &layoutSet{im: k.Image, lookup: k.structType} }
+
+// add lays out struct name: find picks its members with need and opt. A
+// struct the vmlinux does not define is nil, with its error kept.
+func (ls *layoutSet) add(name string, find func(b *layoutBuilder)) *structLayout {
+	t, err := ls.lookup(name)
+	if err != nil {
+		ls.errs = append(ls.errs, err)
+		return nil
+	}
+	s := newStructLayout(ls.im, "struct "+name, t)
+	find(&s.layoutBuilder)
+	ls.errs = append(ls.errs, s.err())
+	return s
+}
+
+// optional is add for a struct some kernels do not build (IPv6): absent,
+// it is nil and no error; present, its needed members must all be there.
+func (ls *layoutSet) optional(name string, find func(b *layoutBuilder)) *structLayout {
+	if _, err := ls.lookup(name); err != nil {
+		return nil
+	}
+	return ls.add(name, find)
+}
+
+func (ls *layoutSet) err() error { return errors.Join(ls.errs...) }
+
+// lazy is a layout built once per Kernel, on first use.
+type lazy[T any] struct {
+	once sync.Once
+	v    *T
+	err  error
+}
+
+func (l *lazy[T]) get(build func() (*T, error)) (*T, error) {
+	l.once.Do(func() { l.v, l.err = build() })
+	return l.v, l.err
+}
+
+// layoutOf is the layout in l, built by build from k's DWARF on first use.
+func layoutOf[T any](k *Kernel, l *lazy[T], build func(*layoutSet, decoder) (*T, error)) (*T, error) {
+	return l.get(func() (*T, error) { return build(k.layoutSet(), k.decoder()) })
+}
+
 // decoder reads members out of a struct's bytes.
 type decoder struct {
 	bo  binary.ByteOrder
@@ -150,6 +221,24 @@ func (d decoder) str(b []byte, f fieldLoc) string {
 	return string(cString(b[f.Off : f.Off+f.Size]))
 }
 
+// cstring is a char array member of the struct bytes b, or the string a
+// char * member points to ("" for NULL); what names the member in errors.
+func (k *Kernel) cstring(b []byte, f fieldLoc, what string) (string, error) {
+	d := k.decoder()
+	if _, ok := dwarfx.Strip(f.Type).(*dwarf.ArrayType); ok {
+		return d.str(b, f), nil
+	}
+	p := d.uint(b, f)
+	if p == 0 {
+		return "", nil
+	}
+	s, err := k.readCString(p, 256)
+	if err != nil {
+		return "", fmt.Errorf("reading %s at %#x: %w", what, p, err)
+	}
+	return s, nil
+}
+
 // kcache is the per-Kernel state of this package's task and scheduler
 // walks: layouts found once from DWARF, and the task table read once.
 type kcache struct {
@@ -174,6 +263,16 @@ type kcache struct {
 	hrOnce    sync.Once
 	hr        *hrLayout
 	hrErr     error
+
+	// the system views (dev, dev -p, net, net -s, sig, waitq)
+	dev   lazy[devLayout]
+	pci   lazy[pciLayout]
+	net   lazy[netLayout]
+	sock  lazy[sockLayout]
+	sig   lazy[sigLayout]
+	waitq lazy[waitqLayout]
+
+	modSect lazy[modSectLayout] // mod -s: module section addresses
 }
 
 // cache is k's kcache, made on first use.
@@ -207,6 +306,16 @@ func (k *Kernel) readPointer(addr uint64) (uint64, error) {
 		return 0, err
 	}
 	return dwarfx.DecodeUint(k.Image.ByteOrder(), b), nil
+}
+
+// readPtrMember reads the pointer member f of the struct at base; what
+// names it in errors ("cdev.ops").
+func (k *Kernel) readPtrMember(base uint64, f fieldLoc, what string) (uint64, error) {
+	v, err := k.readPointer(base + uint64(f.Off))
+	if err != nil {
+		return 0, fmt.Errorf("reading %s at %#x: %w", what, base+uint64(f.Off), err)
+	}
+	return v, nil
 }
 
 // readBytes reads n bytes at addr into a new slice.

@@ -11,37 +11,47 @@ type WaitQueueEntry struct {
 	Func uint64 `json:"func"`
 }
 
+// waitqLayout: struct wait_queue_head's list and the entries on it
+// (include/linux/wait.h).
+type waitqLayout struct {
+	dec                     decoder
+	head                    fieldLoc // wait_queue_head.head
+	entry                   *structLayout
+	link, private, wakeFunc fieldLoc // wait_queue_entry.entry, private, func
+}
+
+func (k *Kernel) waitqLayout() (*waitqLayout, error) {
+	return layoutOf(k, &k.cache().waitq, buildWaitqLayout)
+}
+
+func buildWaitqLayout(ls *layoutSet, dec decoder) (*waitqLayout, error) {
+	l := &waitqLayout{dec: dec}
+	ls.add("wait_queue_head", func(b *layoutBuilder) { l.head = b.need("head") })
+	l.entry = ls.add("wait_queue_entry", func(b *layoutBuilder) {
+		l.link, l.private, l.wakeFunc = b.need("entry"), b.need("private"), b.need("func")
+	})
+	return l, ls.err()
+}
+
 // WaitQueue lists the entries of the struct wait_queue_head at head, in
 // queue order.
 func (k *Kernel) WaitQueue(head uint64) ([]WaitQueueEntry, error) {
-	ht, err := k.structType("wait_queue_head")
+	l, err := k.waitqLayout()
 	if err != nil {
 		return nil, err
 	}
-	list, err := k.Image.Member(ht, "head")
-	if err != nil {
-		return nil, err
-	}
-	et, err := k.structType("wait_queue_entry")
-	if err != nil {
-		return nil, err
-	}
-	link, err := k.Image.Member(et, "entry")
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := WalkList(k, head+uint64(list.ByteOffset), ListOptions{Head: true, Limit: 1 << 16})
+	nodes, err := WalkList(k, head+uint64(l.head.Off), ListOptions{Head: true, Limit: 1 << 16})
 	if err != nil {
 		err = fmt.Errorf("wait queue %#x: %w", head, err)
 	}
 	var out []WaitQueueEntry
 	for _, n := range nodes {
-		e := n - uint64(link.ByteOffset)
-		s := k.readStruct("wait_queue_entry", e)
-		if s.err != nil {
-			return out, s.err
+		e := n - uint64(l.link.Off)
+		b, rerr := l.entry.read(k, e)
+		if rerr != nil {
+			return out, rerr
 		}
-		out = append(out, WaitQueueEntry{Addr: e, Task: s.u("private"), Func: s.u("func")})
+		out = append(out, WaitQueueEntry{Addr: e, Task: l.dec.uint(b, l.private), Func: l.dec.uint(b, l.wakeFunc)})
 	}
 	return out, err
 }

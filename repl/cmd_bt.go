@@ -427,13 +427,9 @@ func writeFrameWords(w io.Writer, s *Session, sp uint64, ws []uint64) {
 
 // writeExceptionRegs prints a pt_regs the way crash does for the arch.
 func writeExceptionRegs(w io.Writer, s *Session, style kstructs.CrashStyle, r *kstructs.Regs) {
-	img := s.K.Image
 	style.WriteRegs(w, r, func(pc uint64) string {
-		if sym, off, ok := img.SymbolAt(pc); ok {
-			if off == 0 {
-				return sym.Name // crash leaves "+0" out
-			}
-			return fmt.Sprintf("%s+%d", sym.Name, off)
+		if n, ok := s.symOff(pc); ok {
+			return n // crash leaves "+0" out
 		}
 		return "unknown"
 	})

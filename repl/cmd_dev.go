@@ -18,7 +18,7 @@ func (r pciResult) Text(w io.Writer, s *Session) error {
 	hw := s.hexWidth()
 	var b strings.Builder
 	for _, bus := range r.Buses {
-		fmt.Fprintf(&b, "%s %s\n%-*x %s\n", center(hw, "ROOT BUS", false), center(7, "BUSNAME", false), hw, bus.Addr, bus.Name)
+		fmt.Fprintf(&b, "%s %s\n%-*x %s\n", crashCenter("ROOT BUS", hw, false), crashCenter("BUSNAME", 7, false), hw, bus.Addr, bus.Name)
 		pciDevices(&b, hw, bus)
 		pciChildren(&b, hw, bus.Buses)
 		b.WriteString("\n")
@@ -33,15 +33,15 @@ func (r pciResult) Text(w io.Writer, s *Session) error {
 // pciDevices prints a bus's bridge (self) and devices, as crash's
 // walk_devices.
 func pciDevices(b *strings.Builder, hw int, bus kstructs.PCIBus) {
-	fmt.Fprintf(b, "  %s %s %s %s %s\n", center(hw, "PCI DEV", false), center(12, "DO:BU:SL.FN", false),
-		center(6, "CLASS", false), center(9, "PCI_ID", false), center(10, "TYPE", false))
+	fmt.Fprintf(b, "  %s %s %s %s %s\n", crashCenter("PCI DEV", hw, false), crashCenter("DO:BU:SL.FN", 12, false),
+		crashCenter("CLASS", 6, false), crashCenter("PCI_ID", 9, false), crashCenter("TYPE", 10, false))
 	row := func(d kstructs.PCIDevice) {
 		typ := d.PCIeType
 		if d.Bridge {
 			typ += " [BRIDGE]"
 		}
-		fmt.Fprintf(b, "  %-*x %s %s %s %s\n", hw, d.Addr, center(12, d.Name, false), center(6, fmt.Sprintf("%04x", d.Class), false),
-			center(9, fmt.Sprintf("%x:%x", d.Vendor, d.Device), false), center(10, strings.TrimSpace(typ), false))
+		fmt.Fprintf(b, "  %-*x %s %s %s %s\n", hw, d.Addr, crashCenter(d.Name, 12, false), crashCenter(fmt.Sprintf("%04x", d.Class), 6, false),
+			crashCenter(fmt.Sprintf("%x:%x", d.Vendor, d.Device), 9, false), crashCenter(strings.TrimSpace(typ), 10, false))
 	}
 	if bus.Self != nil {
 		row(*bus.Self)
@@ -53,7 +53,7 @@ func pciDevices(b *strings.Builder, hw int, bus kstructs.PCIBus) {
 
 func pciChildren(b *strings.Builder, hw int, buses []kstructs.PCIBus) {
 	for _, c := range buses {
-		fmt.Fprintf(b, "  %s %s\n  %-*x %-*x\n", center(hw, "PCI BUS", false), center(hw, "PARENT BUS", false), hw, c.Addr, hw, c.Parent)
+		fmt.Fprintf(b, "  %s %s\n  %-*x %-*x\n", crashCenter("PCI BUS", hw, false), crashCenter("PARENT BUS", hw, false), hw, c.Addr, hw, c.Parent)
 		pciDevices(b, hw, c)
 		b.WriteString("\n")
 		pciChildren(b, hw, c.Buses)
@@ -72,16 +72,20 @@ func (r devResult) Text(w io.Writer, s *Session) error {
 	var b strings.Builder
 	row := func(major int, name string, addr, ops uint64) {
 		if ops == 0 {
-			fmt.Fprintf(&b, " %3d      %-13s  %s\n", major, name, center(hw, "(none)", false))
+			fmt.Fprintf(&b, " %3d      %-13s  %s\n", major, name, crashCenter("(none)", hw, false))
 			return
 		}
-		fmt.Fprintf(&b, " %3d      %-13s  %0*x  %s\n", major, name, hw, addr, symOrHex(s, ops))
+		op, ok := s.symOff(ops)
+		if !ok {
+			op = fmt.Sprintf("%x", ops)
+		}
+		fmt.Fprintf(&b, " %3d      %-13s  %0*x  %s\n", major, name, hw, addr, op)
 	}
-	fmt.Fprintf(&b, "CHRDEV    NAME           %s  OPERATIONS\n", center(hw, "CDEV", false))
+	fmt.Fprintf(&b, "CHRDEV    NAME           %s  OPERATIONS\n", crashCenter("CDEV", hw, false))
 	for _, c := range r.Char {
 		row(c.Major, c.Name, c.CDev, c.Ops)
 	}
-	fmt.Fprintf(&b, "\nBLKDEV    NAME           %s  OPERATIONS\n", center(hw, "GENDISK", false))
+	fmt.Fprintf(&b, "\nBLKDEV    NAME           %s  OPERATIONS\n", crashCenter("GENDISK", hw, false))
 	for _, d := range r.Block {
 		name := d.Name
 		if name == "" {
@@ -94,17 +98,6 @@ func (r devResult) Text(w io.Writer, s *Session) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// symOrHex is the symbol at addr (with +off), or addr in hex.
-func symOrHex(s *Session, addr uint64) string {
-	if sym, off, ok := s.K.Image.SymbolAt(addr); ok {
-		if off == 0 {
-			return sym.Name
-		}
-		return fmt.Sprintf("%s+%d", sym.Name, off)
-	}
-	return fmt.Sprintf("%x", addr)
 }
 
 func devCmd() *Command {

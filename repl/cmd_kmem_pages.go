@@ -23,7 +23,7 @@ func (r kmemPagesResult) Text(w io.Writer, s *Session) error {
 
 func pageHeader(w io.Writer, s *Session) {
 	hw := s.hexWidth()
-	fmt.Fprintf(w, "%s %8s %s %sCNT FLAGS\n", center(hw, "PAGE", false), "PHYSICAL", center(hw, "MAPPING", true), center(8, "INDEX", true))
+	fmt.Fprintf(w, "%s %8s %s %sCNT FLAGS\n", crashCenter("PAGE", hw, false), "PHYSICAL", crashCenter("MAPPING", hw, true), crashCenter("INDEX", 8, true))
 }
 
 // line is one page in crash's style4 of dump_mem_map.
@@ -95,7 +95,7 @@ func (r kmemVmallocResult) Text(w io.Writer, s *Session) error {
 
 func vmapHeader(w io.Writer, s *Session) {
 	hw := s.hexWidth()
-	fmt.Fprintf(w, "%s  %s  %s     SIZE\n", center(hw, "VMAP_AREA", false), center(hw, "VM_STRUCT", false), center(2*hw+3, "ADDRESS RANGE", false))
+	fmt.Fprintf(w, "%s  %s  %s     SIZE\n", crashCenter("VMAP_AREA", hw, false), crashCenter("VM_STRUCT", hw, false), crashCenter("ADDRESS RANGE", 2*hw+3, false))
 }
 
 // line is one area as crash's dump_vmap_area prints it.
@@ -291,7 +291,7 @@ func (r kmemFreeResult) Text(w io.Writer, s *Session) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "ZONE  NAME        SIZE    FREE  %s  START_PADDR  START_MAPNR\n", center(hw, "MEM_MAP", false))
+		fmt.Fprintf(w, "ZONE  NAME        SIZE    FREE  %s  START_PADDR  START_MAPNR\n", crashCenter("MEM_MAP", hw, false))
 		mm, paddr, mapnr := "0", "0", "0"
 		if z.Spanned > 0 {
 			if pp, err := s.K.PageOfPhys(z.StartPFN * s.K.PageSize()); err == nil {

@@ -190,11 +190,8 @@ func (r rdResult) annotation(s *Session, v uint64) string {
 	if !r.Symbols || r.Size != s.K.PtrSize() {
 		return ""
 	}
-	if sym, off, ok := s.K.Image.SymbolAt(v); ok && s.K.Image.InLoadedCode(v) {
-		if off == 0 {
-			return sym.Name
-		}
-		return fmt.Sprintf("%s+%d", sym.Name, off)
+	if n, ok := s.symOff(v); ok && s.K.Image.InLoadedCode(v) {
+		return n
 	}
 	if r.Slabs {
 		if name, ok := s.K.SlabCacheOf(v); ok {

@@ -107,8 +107,8 @@ func (r modResult) Text(w io.Writer, s *Session) error {
 		sizeW = max(sizeW, len(fmt.Sprint(m.Size)))
 	}
 	if len(r.Modules) > 0 {
-		fmt.Fprintf(w, "%s  %-*s  %s  %*s  OBJECT FILE\n", center(r.width, "MODULE", false), nameW, "NAME",
-			center(r.width, "BASE", false), sizeW, "SIZE")
+		fmt.Fprintf(w, "%s  %-*s  %s  %*s  OBJECT FILE\n", crashCenter("MODULE", r.width, false), nameW, "NAME",
+			crashCenter("BASE", r.width, false), sizeW, "SIZE")
 	}
 	for _, m := range r.Modules {
 		obj := m.ObjectFile

@@ -17,7 +17,7 @@ type netResult struct {
 func (r netResult) Text(w io.Writer, s *Session) error {
 	hw := s.hexWidth()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  NAME       IP ADDRESS(ES)\n", center(max(hw, len("NET_DEVICE")), "NET_DEVICE", false))
+	fmt.Fprintf(&b, "%s  NAME       IP ADDRESS(ES)\n", crashCenter("NET_DEVICE", max(hw, len("NET_DEVICE")), false))
 	for _, d := range r.Devices {
 		fmt.Fprintf(&b, "%*x  %-10s %s\n", max(hw, len("NET_DEVICE")), d.Addr, d.Name, strings.Join(d.Addrs, ", "))
 	}
@@ -47,7 +47,7 @@ func (r netSockets) Text(w io.Writer, s *Session) error {
 	var b strings.Builder
 	for _, t := range r.Tasks {
 		b.WriteString(s.taskHeader(t.t, false))
-		fmt.Fprintf(&b, "FD  %s %s FAMILY:TYPE SOURCE-PORT DESTINATION-PORT\n", center(hw+2, "SOCKET", false), center(hw, "SOCK", false))
+		fmt.Fprintf(&b, "FD  %s %s FAMILY:TYPE SOURCE-PORT DESTINATION-PORT\n", crashCenter("SOCKET", hw+2, false), crashCenter("SOCK", hw, false))
 		for _, so := range t.Sockets {
 			fmt.Fprintf(&b, "%2d %0*x %0*x %s:%s %s %s\n", so.FD, hw, so.Socket, hw, so.Sock, so.Family, so.Type, so.Source, so.Dest)
 		}

@@ -380,20 +380,20 @@ func (s *Session) psTree(b *strings.Builder, res *psResult, pages uint64) error 
 // psPolicies (-Y) shows scheduling policies and priorities.
 func (s *Session) psPolicies(b *strings.Builder, inv *Invocation, tasks []*kstructs.Task) {
 	if !inv.Has("H") {
-		fmt.Fprintf(b, "      PID    PPID  CPU %s  POLICY       PRIO  COMM\n", center(s.hexWidth(), "TASK", false))
+		fmt.Fprintf(b, "      PID    PPID  CPU %s  POLICY       PRIO  COMM\n", crashCenter("TASK", s.hexWidth(), false))
 	}
 	for _, t := range tasks {
 		fmt.Fprintf(b, "%s%7d %7d %3s  %s  %-12s %4d  %s\n", psMarker(t), t.PID, t.PPID, taskCPU(s, t),
-			center(s.hexWidth(), fmt.Sprintf("%x", t.Addr), true), t.PolicyName(), t.Prio, psComm(t))
+			crashCenter(fmt.Sprintf("%x", t.Addr), s.hexWidth(), true), t.PolicyName(), t.Prio, psComm(t))
 	}
 }
 
 // psTable is crash's default ps table (-s: kernel stack pointers).
 func (s *Session) psTable(b *strings.Builder, inv *Invocation, tasks []*kstructs.Task, res *psResult) {
 	if !inv.Has("H") {
-		col := center(s.hexWidth(), "TASK", false)
+		col := crashCenter("TASK", s.hexWidth(), false)
 		if inv.Has("s") {
-			col = center(s.hexWidth(), "KSTACKP", true)
+			col = crashCenter("KSTACKP", s.hexWidth(), true)
 		}
 		fmt.Fprintf(b, "      PID    PPID  CPU %s  ST  %%MEM      VSZ      RSS  COMM\n", col)
 	}
@@ -414,7 +414,7 @@ func (s *Session) psTable(b *strings.Builder, inv *Invocation, tasks []*kstructs
 			pct = " " + pct
 		}
 		fmt.Fprintf(b, "%s%7d %7d %3s  %s %3s%s%s %8d %8d  %s\n", psMarker(t), t.PID, t.PPID, taskCPU(s, t),
-			center(s.hexWidth(), addr, true), t.StateCode, pad, pct, t.VSZ, t.RSS, psComm(t))
+			crashCenter(addr, s.hexWidth(), true), t.StateCode, pad, pct, t.VSZ, t.RSS, psComm(t))
 	}
 }
 
@@ -430,20 +430,6 @@ func psComm(t *kstructs.Task) string {
 		return "[" + t.Comm + "]"
 	}
 	return t.Comm
-}
-
-// center is crash's mkstring(width, CENTER[|RJUST]): an odd extra space
-// goes on the left with rjust, on the right otherwise.
-func center(width int, str string, rjust bool) string {
-	extra := width - len(str)
-	if extra <= 0 {
-		return str
-	}
-	left := extra / 2
-	if extra%2 == 1 && rjust {
-		left++
-	}
-	return strings.Repeat(" ", left) + str + strings.Repeat(" ", extra-left)
 }
 
 // psTimes is ps -t: tasks by start time with run time, start, utime, stime.

@@ -30,7 +30,7 @@ func TestPsCommand(t *testing.T) {
 		out := psRun(t, k, "ps")
 		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 		vp := 2 * k.PtrSize()
-		wantHdr := "      PID    PPID  CPU " + center(vp, "TASK", false) + "  ST  %MEM      VSZ      RSS  COMM"
+		wantHdr := "      PID    PPID  CPU " + crashCenter("TASK", vp, false) + "  ST  %MEM      VSZ      RSS  COMM"
 		if lines[0] != wantHdr {
 			t.Errorf("header %q, want %q", lines[0], wantHdr)
 		}

@@ -74,7 +74,7 @@ func (s *Session) sigText(t *kstructs.Task, sg *kstructs.Signals) string {
 		uw = 8
 	}
 	fmt.Fprintf(&b, "SIGNAL_STRUCT: %x  NR_THREADS: %d\n", sg.SignalStruct, sg.NrThreads)
-	fmt.Fprintf(&b, " SIG %s %*s %s %s\n", center(max(9, hw), "SIGACTION", false), uw, "HANDLER", center(16, "MASK", false), "FLAGS")
+	fmt.Fprintf(&b, " SIG %s %*s %s %s\n", crashCenter("SIGACTION", max(9, hw), false), uw, "HANDLER", crashCenter("MASK", 16, false), "FLAGS")
 	for _, a := range sg.Actions {
 		fmt.Fprintf(&b, "%4s %-*x %*s %016x %x %s\n", fmt.Sprintf("[%d]", a.Sig), hw, a.Addr, uw,
 			sigHandler(a.Handler, s.K.PtrSize()), a.Mask, a.Flags, saFlags(a.Flags))

@@ -35,11 +35,8 @@ func (r timerResult) MarshalJSON() ([]byte, error) {
 
 // funcName is "<symbol>" as crash shows a timer's function.
 func funcName(s *Session, addr uint64) string {
-	if sym, off, ok := s.K.Image.SymbolAt(addr); ok {
-		if off == 0 {
-			return "<" + sym.Name + ">"
-		}
-		return fmt.Sprintf("<%s+%d>", sym.Name, off)
+	if n, ok := s.symOff(addr); ok {
+		return "<" + n + ">"
 	}
 	return ""
 }
@@ -95,7 +92,8 @@ func (r hrtimerResult) Text(w io.Writer, s *Session) error {
 		}
 		get := ""
 		if c.GetTime != 0 {
-			get = "  [" + strings.Trim(funcName(s, c.GetTime), "<>") + "]"
+			n, _ := s.symOff(c.GetTime)
+			get = "  [" + n + "]"
 		}
 		fmt.Fprintf(&b, "  CLOCK: %d  HRTIMER_CLOCK_BASE: %x%s\n", c.Index, c.Addr, get)
 		if c.Err != "" {

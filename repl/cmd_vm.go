@@ -8,24 +8,6 @@ import (
 	"github.com/kinspect/kinspect/kstructs"
 )
 
-// crashCenter is crash's mkstring(s, width, CENTER|LJUST or RJUST): s
-// centred in width, the odd space on the right (ljust) or the left.
-func crashCenter(s string, width int, rjust bool) string {
-	extra := width - len(s)
-	if extra <= 0 {
-		return s
-	}
-	left, right := extra/2, extra/2
-	if extra%2 == 1 {
-		if rjust {
-			left++
-		} else {
-			right++
-		}
-	}
-	return strings.Repeat(" ", left) + s + strings.Repeat(" ", right)
-}
-
 // minSpace is crash's space(MINSPACE): one blank with 64-bit addresses,
 // two with 32-bit ones.
 func (s *Session) minSpace() string {
