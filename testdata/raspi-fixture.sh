@@ -8,7 +8,8 @@
 # real Pi: RAM at physical 0 (1 GiB, fixed by the machine: no -m, and the
 # machine's 4 cores: no -smp), the console on the PL011 (ttyAMA0) and no
 # fw_cfg, so no VMCOREINFO in the dumps: kinspect finds PHYS_OFFSET, the
-# split and (arm64) KASLR from the memory and DWARF.
+# split and (arm64) KASLR from the memory and DWARF. (arm64 gets a fixed
+# kaslr-seed in the dtb: its image and linear map are randomised.)
 #
 # Kept light for CI: the ELF dump and QEMU's kdump-zlib only, no
 # makedumpfile variants, no paging ELF (gdb's oracle stays on virt).
@@ -35,6 +36,15 @@ raspi_dtb() {
   dpkg-deb --fsys-tarfile "$IMGDEB" | tar -x -C "$TMP/dtb" "./$path" 2>/dev/null || true
   [ -s "$TMP/dtb/$path" ] || die "no /$path in $IMGDEB"
   cp "$TMP/dtb/$path" "$DIR/board.dtb"
+  if [ "$ARCH" = arm64 ]; then
+    # A Pi's firmware passes no KASLR seed either, but the tests must find a
+    # moved image and linear map from memory alone: give the kernel a fixed
+    # /chosen/kaslr-seed ("KINSPECT"), which it reads and clears
+    # (arch/arm64/kernel/pi/kaslr_early.c); QEMU adds one only on virt.
+    command -v fdtput >/dev/null || die "fdtput not found: run 'make deps' (device-tree-compiler)"
+    fdtput -t x "$DIR/board.dtb" /chosen kaslr-seed 0x4b494e53 0x50454354 ||
+      die "cannot add /chosen/kaslr-seed to $DIR/board.dtb"
+  fi
   T[dtb]=$(elapsed "$t0")
 }
 
