@@ -406,6 +406,14 @@ func TestLogMatchesCrash(t *testing.T) {
 	forRaspi(t, compareLog)
 }
 
+// lineAt is line i of ls, or "" past its end.
+func lineAt(ls []string, i int) string {
+	if i < len(ls) {
+		return ls[i]
+	}
+	return ""
+}
+
 func compareLog(t *testing.T, tg *target) {
 	c, k := tg.both(t, "log")
 	cl, kl := lines(c), lines(k)
@@ -415,13 +423,7 @@ func compareLog(t *testing.T, tg *target) {
 	var diffs []string
 	same := 0
 	for i := 0; i < max(len(cl), len(kl)); i++ {
-		var a, b string
-		if i < len(cl) {
-			a = cl[i]
-		}
-		if i < len(kl) {
-			b = kl[i]
-		}
+		a, b := lineAt(cl, i), lineAt(kl, i)
 		if a == b {
 			same++
 			continue
