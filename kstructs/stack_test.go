@@ -148,6 +148,10 @@ func checkBacktraceSleeper(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)
 // on the state one particular dump caught its CPUs in.
 func TestBacktraceEveryTask(t *testing.T) {
 	ktest.ForEach(t, everyTask)
+	// The ELF dump only: raw RAM has no registers, and the tasks running
+	// when it was saved have only their last switch's stale context
+	// (TestRaspiRawRAM compares the sleeping ones with the ELF dump's).
+	ktest.ForEachRaspiDump(t, []string{"vmcore.elf"}, everyTask)
 	all, err := fixture.List()
 	if err != nil {
 		t.Fatal(err)
