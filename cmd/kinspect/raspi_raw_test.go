@@ -49,6 +49,12 @@ func TestRaspiRawRAM(t *testing.T) {
 					t.Errorf("pid %d (%s) of the guest's /proc is not in ps from raw RAM", g.PID, g.Comm)
 				}
 			}
+			// The shell that wrote sysrq-c was running: raw RAM has no
+			// registers for it, and bt says so.
+			crashBT := runScript(t, f.Vmlinux(), f.Path(ktest.RawRAM), fmt.Sprintf("bt %d", f.GT.CrashPID))
+			if !strings.Contains(crashBT, "no registers for that cpu") {
+				t.Errorf("bt of the panicking pid %d from raw RAM does not say its registers are missing:\n%s", f.GT.CrashPID, crashBT)
+			}
 			elf := runScript(t, f.Path("vmcore.elf"), f.Vmlinux(), script)
 			if !strings.HasSuffix(raw, elf) {
 				t.Errorf("ps and bt from raw RAM differ from the ELF dump's:\nraw:\n%s\nELF:\n%s", raw, elf)
