@@ -135,6 +135,8 @@ if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
   for f in $(ls "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX$KINDSUFFIX/fixture.json" 2>/dev/null | sort -rV); do
     d=$(dirname "$f")
     if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
+    # The raspi boards run the sysrq guest (same key): not a virt fixture.
+    if [ -z "$KINDSUFFIX" ] && [[ "$d" == *-raspi ]]; then continue; fi
     grep -q "\"guest_key\": \"$GUEST_KEY\"" "$f" || continue
     log "fixture complete, reusing: $d (KINSPECT_FIXTURE_REFRESH=1 to check for a newer kernel)"
     echo "$d"
