@@ -115,18 +115,17 @@ func logMatchesConsole(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 }
 
 func TestPanicMessage(t *testing.T) {
-	ktest.ForEach(t, checkPanicMessage)
-	ktest.ForEachRaspi(t, checkPanicMessage)
-}
-
-func checkPanicMessage(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
-	msg, err := k.PanicMessage()
-	if err != nil {
-		t.Fatal(err)
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		msg, err := k.PanicMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg != f.GT.Panic {
+			t.Errorf("panic message %q, ground truth %q", msg, f.GT.Panic)
+		}
 	}
-	if msg != f.GT.Panic {
-		t.Errorf("panic message %q, ground truth %q", msg, f.GT.Panic)
-	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 func TestTaint(t *testing.T) {

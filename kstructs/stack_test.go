@@ -107,38 +107,37 @@ func TestBacktracePanicTask(t *testing.T) {
 // TestBacktraceSleeper unwinds tasks blocked in nanosleep: the workload's
 // "sleep" processes and its fifo task (which sleeps in clock_nanosleep).
 func TestBacktraceSleeper(t *testing.T) {
-	ktest.ForEach(t, checkBacktraceSleeper)
-	ktest.ForEachRaspi(t, checkBacktraceSleeper)
-}
-
-func checkBacktraceSleeper(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
-	tasks, err := k.Tasks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sleepers []*kstructs.Task
-	fifo := f.GT.RolePID("fifo")
-	for _, task := range tasks {
-		if task.Comm == "sleep" || task.PID == fifo {
-			sleepers = append(sleepers, task)
-		}
-	}
-	if len(sleepers) == 0 {
-		t.Fatal("no task named sleep and no fifo role in the fixture")
-	}
-	for _, task := range sleepers {
-		bt, err := k.Backtrace(task.Addr)
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		tasks, err := k.Tasks()
 		if err != nil {
-			t.Fatalf("bt %d: %v", task.PID, err)
+			t.Fatal(err)
 		}
-		fns := functions(bt)
-		if err := inOrder(fns, "__schedule", "schedule", "do_nanosleep"); err != nil {
-			t.Errorf("pid %d %s: %v\n%s", task.PID, task.Comm, err, btText(bt))
+		var sleepers []*kstructs.Task
+		fifo := f.GT.RolePID("fifo")
+		for _, task := range tasks {
+			if task.Comm == "sleep" || task.PID == fifo {
+				sleepers = append(sleepers, task)
+			}
 		}
-		if bt.Stopped != "" || !hasPrefixAny(fns[len(fns)-1], syscallEntry[f.Arch]) {
-			t.Errorf("pid %d does not end at the syscall entry:\n%s", task.PID, btText(bt))
+		if len(sleepers) == 0 {
+			t.Fatal("no task named sleep and no fifo role in the fixture")
+		}
+		for _, task := range sleepers {
+			bt, err := k.Backtrace(task.Addr)
+			if err != nil {
+				t.Fatalf("bt %d: %v", task.PID, err)
+			}
+			fns := functions(bt)
+			if err := inOrder(fns, "__schedule", "schedule", "do_nanosleep"); err != nil {
+				t.Errorf("pid %d %s: %v\n%s", task.PID, task.Comm, err, btText(bt))
+			}
+			if bt.Stopped != "" || !hasPrefixAny(fns[len(fns)-1], syscallEntry[f.Arch]) {
+				t.Errorf("pid %d does not end at the syscall entry:\n%s", task.PID, btText(bt))
+			}
 		}
 	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 // TestBacktraceEveryTask unwinds every task of every fixture, scale

@@ -25,87 +25,83 @@ func runCmd(t *testing.T, k *kstructs.Kernel, line string) (string, string) {
 	return out.String(), errOut.String()
 }
 
-// consoleStamp is the console's printk timestamp.
-var consoleStamp = regexp.MustCompile(`^\[ *\d+\.\d{6}\] `)
-
 // TestLogCommandMatchesConsole: `log` prints, line for line, what the
 // guest's serial console showed of the kernel from boot to the panic.
 // crash indents the continuation lines of a multi-line record instead of
 // repeating the timestamp, so those lines are compared by their text.
 func TestLogCommandMatchesConsole(t *testing.T) {
-	ktest.ForEach(t, checkLogCommand)
-	ktest.ForEachRaspi(t, checkLogCommand)
-}
-
-func checkLogCommand(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
-	fh, err := os.Open(f.Path("console.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	var want []string
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if l := strings.TrimRight(sc.Text(), "\r"); consoleStamp.MatchString(l) {
-			want = append(want, l)
+	stamp := regexp.MustCompile(`^\[ *\d+\.\d{6}\] `)
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		fh, err := os.Open(f.Path("console.log"))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	out, stderr := runCmd(t, k, "log")
-	if stderr != "" {
-		t.Errorf("log stderr: %s", stderr)
-	}
-	// Give continuation lines their record's timestamp back.
-	var got []string
-	prefix := ""
-	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		if m := consoleStamp.FindString(l); m != "" {
-			prefix = m
-			got = append(got, l)
-		} else if prefix != "" && strings.HasPrefix(l, strings.Repeat(" ", len(prefix))) {
-			got = append(got, prefix+l[len(prefix):])
+		defer fh.Close()
+		var want []string
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if l := strings.TrimRight(sc.Text(), "\r"); stamp.MatchString(l) {
+				want = append(want, l)
+			}
 		}
-	}
-	j, matched := 0, 0
-	for _, w := range want {
-		for j < len(got) && got[j] != w {
+		out, stderr := runCmd(t, k, "log")
+		if stderr != "" {
+			t.Errorf("log stderr: %s", stderr)
+		}
+		// Give continuation lines their record's timestamp back.
+		var got []string
+		prefix := ""
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if m := stamp.FindString(l); m != "" {
+				prefix = m
+				got = append(got, l)
+			} else if prefix != "" && strings.HasPrefix(l, strings.Repeat(" ", len(prefix))) {
+				got = append(got, prefix+l[len(prefix):])
+			}
+		}
+		j, matched := 0, 0
+		for _, w := range want {
+			for j < len(got) && got[j] != w {
+				j++
+			}
+			if j == len(got) {
+				t.Fatalf("console line %q missing from `log` (after %d matched)", w, matched)
+			}
+			matched++
 			j++
 		}
-		if j == len(got) {
-			t.Fatalf("console line %q missing from `log` (after %d matched)", w, matched)
-		}
-		matched++
-		j++
-	}
-	t.Logf("%s: `log` has %d lines, all %d console kernel lines found in order", ktest.Name(f), len(got), matched)
+		t.Logf("%s: `log` has %d lines, all %d console kernel lines found in order", ktest.Name(f), len(got), matched)
 
-	// log -t is the text alone; log -m carries the level.
-	outT, _ := runCmd(t, k, "log -t")
-	if strings.Count(outT, "\n") != strings.Count(out, "\n") || consoleStamp.MatchString(outT) {
-		t.Error("log -t: wrong line count or timestamps present")
+		// log -t is the text alone; log -m carries the level.
+		outT, _ := runCmd(t, k, "log -t")
+		if strings.Count(outT, "\n") != strings.Count(out, "\n") || stamp.MatchString(outT) {
+			t.Error("log -t: wrong line count or timestamps present")
+		}
+		outM, _ := runCmd(t, k, "log -m")
+		if !regexp.MustCompile(`(?m)^\[ *\d+\.\d{6}\] <0>Kernel panic - not syncing`).MatchString(outM) {
+			t.Error("log -m: no <0>Kernel panic line")
+		}
+		js, _ := runCmd(t, k, "log --json")
+		var recs []kstructs.LogRecord
+		if err := json.Unmarshal([]byte(js), &recs); err != nil || len(recs) == 0 {
+			t.Fatalf("log --json: %v (%d records)", err, len(recs))
+		}
 	}
-	outM, _ := runCmd(t, k, "log -m")
-	if !regexp.MustCompile(`(?m)^\[ *\d+\.\d{6}\] <0>Kernel panic - not syncing`).MatchString(outM) {
-		t.Error("log -m: no <0>Kernel panic line")
-	}
-	js, _ := runCmd(t, k, "log --json")
-	var recs []kstructs.LogRecord
-	if err := json.Unmarshal([]byte(js), &recs); err != nil || len(recs) == 0 {
-		t.Fatalf("log --json: %v (%d records)", err, len(recs))
-	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 func TestSysPanic(t *testing.T) {
-	ktest.ForEach(t, checkSysPanic)
-	ktest.ForEachRaspi(t, checkSysPanic)
-}
-
-func checkSysPanic(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
-	out, _ := runCmd(t, k, "sys")
-	want := `       PANIC: "` + f.GT.Panic + `"` + "\n"
-	if !strings.Contains(out, want) {
-		t.Errorf("sys has no %q:\n%s", want, out)
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		out, _ := runCmd(t, k, "sys")
+		want := `       PANIC: "` + f.GT.Panic + `"` + "\n"
+		if !strings.Contains(out, want) {
+			t.Errorf("sys has no %q:\n%s", want, out)
+		}
 	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 func TestTriage(t *testing.T) {

@@ -26,88 +26,87 @@ func psRun(t *testing.T, k *kstructs.Kernel, line string) string {
 }
 
 func TestPsCommand(t *testing.T) {
-	ktest.ForEach(t, checkPsCommand)
-	ktest.ForEachRaspi(t, checkPsCommand)
-}
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		out := psRun(t, k, "ps")
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		vp := 2 * k.PtrSize()
+		wantHdr := "      PID    PPID  CPU " + center(vp, "TASK", false) + "  ST  %MEM      VSZ      RSS  COMM"
+		if lines[0] != wantHdr {
+			t.Errorf("header %q, want %q", lines[0], wantHdr)
+		}
+		ts, _ := k.Tasks()
+		if len(lines) != len(ts)+1 {
+			t.Errorf("%d rows, want %d", len(lines)-1, len(ts))
+		}
+		row := regexp.MustCompile(fmt.Sprintf(`^[> ] +\d+ +-?\d+ +\d+  [0-9a-f]{%d}  (RU|IN|UN|ZO|ID|ST|TR|DE|PA|WA|NE)  +\d+\.\d +\d+ +\d+  \S`, vp))
+		for _, l := range lines[1:] {
+			if !row.MatchString(l) {
+				t.Errorf("bad ps row %q", l)
+				break
+			}
+		}
+		crash := fmt.Sprintf("> %7d ", f.GT.CrashPID)
+		if !strings.Contains(out, crash) {
+			t.Errorf("crash pid %d not marked active", f.GT.CrashPID)
+		}
+		if !strings.Contains(out, "[swapper/0]") || !strings.Contains(out, "[kthreadd]") {
+			t.Errorf("kernel threads not bracketed")
+		}
 
-func checkPsCommand(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
-	out := psRun(t, k, "ps")
-	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	vp := 2 * k.PtrSize()
-	wantHdr := "      PID    PPID  CPU " + center(vp, "TASK", false) + "  ST  %MEM      VSZ      RSS  COMM"
-	if lines[0] != wantHdr {
-		t.Errorf("header %q, want %q", lines[0], wantHdr)
-	}
-	ts, _ := k.Tasks()
-	if len(lines) != len(ts)+1 {
-		t.Errorf("%d rows, want %d", len(lines)-1, len(ts))
-	}
-	row := regexp.MustCompile(fmt.Sprintf(`^[> ] +\d+ +-?\d+ +\d+  [0-9a-f]{%d}  (RU|IN|UN|ZO|ID|ST|TR|DE|PA|WA|NE)  +\d+\.\d +\d+ +\d+  \S`, vp))
-	for _, l := range lines[1:] {
-		if !row.MatchString(l) {
-			t.Errorf("bad ps row %q", l)
-			break
+		// --json: the documented fields.
+		js := psRun(t, k, "ps --json")
+		var arr []map[string]any
+		if err := json.Unmarshal([]byte(js), &arr); err != nil {
+			t.Fatalf("ps --json: %v", err)
 		}
-	}
-	crash := fmt.Sprintf("> %7d ", f.GT.CrashPID)
-	if !strings.Contains(out, crash) {
-		t.Errorf("crash pid %d not marked active", f.GT.CrashPID)
-	}
-	if !strings.Contains(out, "[swapper/0]") || !strings.Contains(out, "[kthreadd]") {
-		t.Errorf("kernel threads not bracketed")
-	}
+		if len(arr) != len(ts) {
+			t.Errorf("ps --json: %d tasks, want %d", len(arr), len(ts))
+		}
+		for _, key := range []string{"pid", "tgid", "ppid", "cpu", "task", "state", "state_char", "comm", "policy",
+			"prio", "static_prio", "normal_prio", "rt_priority", "nice", "sched_class", "last_arrival", "utime",
+			"stime", "start_time", "rss", "vsz", "active", "kernel_thread", "panic"} {
+			if _, ok := arr[len(arr)-1][key]; !ok {
+				t.Errorf("ps --json lacks %q", key)
+			}
+		}
+		fifo := f.GT.RolePID("fifo")
+		for _, m := range arr {
+			if int(m["pid"].(float64)) == fifo && (m["policy"] != "FIFO" || m["sched_class"] != "rt_sched_class") {
+				t.Errorf("fifo task json: %v", m)
+			}
+		}
 
-	// --json: the documented fields.
-	js := psRun(t, k, "ps --json")
-	var arr []map[string]any
-	if err := json.Unmarshal([]byte(js), &arr); err != nil {
-		t.Fatalf("ps --json: %v", err)
-	}
-	if len(arr) != len(ts) {
-		t.Errorf("ps --json: %d tasks, want %d", len(arr), len(ts))
-	}
-	for _, key := range []string{"pid", "tgid", "ppid", "cpu", "task", "state", "state_char", "comm", "policy",
-		"prio", "static_prio", "normal_prio", "rt_priority", "nice", "sched_class", "last_arrival", "utime",
-		"stime", "start_time", "rss", "vsz", "active", "kernel_thread", "panic"} {
-		if _, ok := arr[len(arr)-1][key]; !ok {
-			t.Errorf("ps --json lacks %q", key)
+		// Filters and views.
+		if out := psRun(t, k, "ps -y FIFO"); !strings.Contains(out, fmt.Sprintf(" %d ", fifo)) || strings.Contains(out, "kt_rr") {
+			t.Errorf("ps -y FIFO:\n%s", out)
+		}
+		if out := psRun(t, k, "ps -u"); strings.Contains(out, "[") {
+			t.Errorf("ps -u shows kernel threads")
+		}
+		if out := psRun(t, k, "ps -S"); !strings.Contains(out, "  ZO: 1\n") {
+			t.Errorf("ps -S:\n%s", out)
+		}
+		thr := f.GT.RolePID("threads")
+		g := psRun(t, k, fmt.Sprintf("ps -g %d", thr))
+		for _, tid := range f.GT.Role("thread") {
+			if !strings.Contains(g, fmt.Sprintf("  PID: %-7d", tid)) {
+				t.Errorf("ps -g %d lacks thread %d:\n%s", thr, tid, g)
+			}
+		}
+		if out := psRun(t, k, "ps 'kt_t.*'"); !strings.Contains(out, "kt_tree") || strings.Contains(out, "kt_spin") {
+			t.Errorf("ps regex:\n%s", out)
+		}
+		if out := psRun(t, k, "ps -ely"); !strings.HasPrefix(out, "S   UID     PID    PPID  C PRI  NI   RSS    SZ WCHAN  TTY          TIME CMD\n") {
+			t.Errorf("ps -ely header:\n%.200s", out)
+		}
+		for _, v := range []string{"ps -l", "ps -m -C 0", "ps -t 1", "ps -p 1", "ps -c 1", "ps -A", "ps -k", "ps -G", "ps -Y"} {
+			if out := psRun(t, k, v); out == "" {
+				t.Errorf("%s printed nothing", v)
+			}
 		}
 	}
-	fifo := f.GT.RolePID("fifo")
-	for _, m := range arr {
-		if int(m["pid"].(float64)) == fifo && (m["policy"] != "FIFO" || m["sched_class"] != "rt_sched_class") {
-			t.Errorf("fifo task json: %v", m)
-		}
-	}
-
-	// Filters and views.
-	if out := psRun(t, k, "ps -y FIFO"); !strings.Contains(out, fmt.Sprintf(" %d ", fifo)) || strings.Contains(out, "kt_rr") {
-		t.Errorf("ps -y FIFO:\n%s", out)
-	}
-	if out := psRun(t, k, "ps -u"); strings.Contains(out, "[") {
-		t.Errorf("ps -u shows kernel threads")
-	}
-	if out := psRun(t, k, "ps -S"); !strings.Contains(out, "  ZO: 1\n") {
-		t.Errorf("ps -S:\n%s", out)
-	}
-	thr := f.GT.RolePID("threads")
-	g := psRun(t, k, fmt.Sprintf("ps -g %d", thr))
-	for _, tid := range f.GT.Role("thread") {
-		if !strings.Contains(g, fmt.Sprintf("  PID: %-7d", tid)) {
-			t.Errorf("ps -g %d lacks thread %d:\n%s", thr, tid, g)
-		}
-	}
-	if out := psRun(t, k, "ps 'kt_t.*'"); !strings.Contains(out, "kt_tree") || strings.Contains(out, "kt_spin") {
-		t.Errorf("ps regex:\n%s", out)
-	}
-	if out := psRun(t, k, "ps -ely"); !strings.HasPrefix(out, "S   UID     PID    PPID  C PRI  NI   RSS    SZ WCHAN  TTY          TIME CMD\n") {
-		t.Errorf("ps -ely header:\n%.200s", out)
-	}
-	for _, v := range []string{"ps -l", "ps -m -C 0", "ps -t 1", "ps -p 1", "ps -c 1", "ps -A", "ps -k", "ps -G", "ps -Y"} {
-		if out := psRun(t, k, v); out == "" {
-			t.Errorf("%s printed nothing", v)
-		}
-	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 // TestPsTree: the 3-level tree the workload built, as ps --tree indents it.

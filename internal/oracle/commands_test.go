@@ -145,7 +145,13 @@ func compareLines(t *testing.T, cmd, c, k string) {
 	}
 	diffs := 0
 	for i := 0; i < max(len(cl), len(kl)); i++ {
-		a, b := lineAt(cl, i), lineAt(kl, i)
+		var a, b string
+		if i < len(cl) {
+			a = cl[i]
+		}
+		if i < len(kl) {
+			b = kl[i]
+		}
 		if a != b {
 			if diffs < 8 {
 				t.Errorf("%q line %d:\ncrash    %q\nkinspect %q", cmd, i+1, a, b)
