@@ -104,6 +104,7 @@ func readGTDump(k *kstructs.Kernel, x *kstructs.Task) (*gtDump, error) {
 func TestTasksMatchGroundTruth(t *testing.T) {
 	ktest.ForEach(t, compareGroundTruth)
 	ktest.ForEachExtra(t, compareGroundTruth)
+	ktest.ForEachRaspi(t, compareGroundTruth)
 }
 
 func compareGroundTruth(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {

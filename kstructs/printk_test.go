@@ -74,43 +74,48 @@ func TestLogMatchesConsole(t *testing.T) {
 	for _, arch := range ktest.Arches {
 		t.Run(arch, func(t *testing.T) {
 			f := fixture.Require(t, arch)
-			want := consoleKernelLines(t, f)
-			if len(want) == 0 {
-				t.Fatal("console.log has no kernel lines")
-			}
 			for _, file := range dumpFiles(f) {
 				t.Run(file, func(t *testing.T) {
 					k, _ := ktest.Open(t, arch, file)
-					recs, errs := k.Log()
-					for _, err := range errs {
-						t.Errorf("log: %v", err)
-					}
-					got := dmesgLines(recs)
-					j, matched := 0, 0
-					for _, w := range want {
-						for j < len(got) && got[j] != w {
-							j++
-						}
-						if j == len(got) {
-							t.Errorf("console line %q not in the log (after %d matched lines)", w, matched)
-							break
-						}
-						matched++
-						j++
-					}
-					t.Logf("%s %s: %d records, %d log lines, %d/%d console lines matched in order, %d log lines not on the console",
-						arch, file, len(recs), len(got), matched, len(want), len(got)-matched)
-					if last := want[len(want)-1]; len(got) > 0 && got[len(got)-1] != last {
-						t.Errorf("the log ends with %q, the console with %q", got[len(got)-1], last)
-					}
+					logMatchesConsole(t, k, f)
 				})
 			}
 		})
 	}
+	ktest.ForEachRaspi(t, logMatchesConsole)
+}
+
+func logMatchesConsole(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	want := consoleKernelLines(t, f)
+	if len(want) == 0 {
+		t.Fatal("console.log has no kernel lines")
+	}
+	recs, errs := k.Log()
+	for _, err := range errs {
+		t.Errorf("log: %v", err)
+	}
+	got := dmesgLines(recs)
+	j, matched := 0, 0
+	for _, w := range want {
+		for j < len(got) && got[j] != w {
+			j++
+		}
+		if j == len(got) {
+			t.Errorf("console line %q not in the log (after %d matched lines)", w, matched)
+			break
+		}
+		matched++
+		j++
+	}
+	t.Logf("%s %s: %d records, %d log lines, %d/%d console lines matched in order, %d log lines not on the console",
+		ktest.Name(f), k.Dump.Path(), len(recs), len(got), matched, len(want), len(got)-matched)
+	if last := want[len(want)-1]; len(got) > 0 && got[len(got)-1] != last {
+		t.Errorf("the log ends with %q, the console with %q", got[len(got)-1], last)
+	}
 }
 
 func TestPanicMessage(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		msg, err := k.PanicMessage()
 		if err != nil {
 			t.Fatal(err)
@@ -118,7 +123,9 @@ func TestPanicMessage(t *testing.T) {
 		if msg != f.GT.Panic {
 			t.Errorf("panic message %q, ground truth %q", msg, f.GT.Panic)
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 func TestTaint(t *testing.T) {

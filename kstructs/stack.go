@@ -552,7 +552,20 @@ func (k *Kernel) Backtrace(taskAddr uint64) (*Backtrace, error) {
 			return bt, nil
 		}
 	}
-	return u.unwindSaved(t)
+	bt, err := u.unwindSaved(t)
+	if err == nil && c >= 0 {
+		bt.Notes = append(bt.Notes, staleContextNote(c))
+	}
+	return bt, err
+}
+
+// staleContextNote explains the unwind of a task that was running on cpu
+// in a dump with no registers for it (raw RAM has no notes at all): the
+// context the scheduler saved at its last switch (__switch_to's
+// cpu_context) is all there is, and the task has run on since.
+func staleContextNote(cpu int) string {
+	return fmt.Sprintf("the task was running on cpu %d when memory was saved and the dump has no registers for that cpu "+
+		"(a raw RAM image has none): these frames start from the context saved when it was last switched out, stale since", cpu)
 }
 
 // unwindTask is what every unwind of a task starts with: the unwinder,

@@ -107,7 +107,7 @@ func TestBacktracePanicTask(t *testing.T) {
 // TestBacktraceSleeper unwinds tasks blocked in nanosleep: the workload's
 // "sleep" processes and its fifo task (which sleeps in clock_nanosleep).
 func TestBacktraceSleeper(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		tasks, err := k.Tasks()
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +135,9 @@ func TestBacktraceSleeper(t *testing.T) {
 				t.Errorf("pid %d does not end at the syscall entry:\n%s", task.PID, btText(bt))
 			}
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 // TestBacktraceEveryTask unwinds every task of every fixture, scale
@@ -145,6 +147,10 @@ func TestBacktraceSleeper(t *testing.T) {
 // on the state one particular dump caught its CPUs in.
 func TestBacktraceEveryTask(t *testing.T) {
 	ktest.ForEach(t, everyTask)
+	// The ELF dump only: raw RAM has no registers, and the tasks running
+	// when it was saved have only their last switch's stale context
+	// (TestRaspiRawRAM compares the sleeping ones with the ELF dump's).
+	ktest.ForEachRaspiDump(t, []string{"vmcore.elf"}, everyTask)
 	all, err := fixture.List()
 	if err != nil {
 		t.Fatal(err)

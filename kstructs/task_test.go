@@ -12,7 +12,7 @@ import (
 )
 
 func TestTaskRoles(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		get := func(role string) *kstructs.Task {
 			t.Helper()
 			pid := f.GT.RolePID(role)
@@ -65,7 +65,9 @@ func TestTaskRoles(t *testing.T) {
 		if len(act) != len(f.GT.Role("spin"))+2 && len(act) < 2 {
 			t.Errorf("%d active tasks", len(act))
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 func equalInts(a, b []int) bool {
@@ -82,7 +84,7 @@ func equalInts(a, b []int) bool {
 
 // TestTaskTree checks the 3-level tree the workload built.
 func TestTaskTree(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		tree, err := k.TaskTree()
 		if err != nil {
 			t.Fatal(err)
@@ -121,12 +123,14 @@ func TestTaskTree(t *testing.T) {
 		if init := find(tree, 1); init == nil || tree.Task.PID != 0 {
 			t.Errorf("init is not a child of the idle task")
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 // TestRunQueues: the CPU-bound tasks are running or queued.
 func TestRunQueues(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		rqs, err := k.RunQueues()
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +170,9 @@ func TestRunQueues(t *testing.T) {
 		if where[f.GT.CrashPID] != "current" {
 			t.Errorf("crash pid %d is not current on any cpu", f.GT.CrashPID)
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 // corruptMem rewrites one pointer of the real dump.

@@ -31,7 +31,7 @@ func runCmd(t *testing.T, k *kstructs.Kernel, line string) (string, string) {
 // repeating the timestamp, so those lines are compared by their text.
 func TestLogCommandMatchesConsole(t *testing.T) {
 	stamp := regexp.MustCompile(`^\[ *\d+\.\d{6}\] `)
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		fh, err := os.Open(f.Path("console.log"))
 		if err != nil {
 			t.Fatal(err)
@@ -87,17 +87,21 @@ func TestLogCommandMatchesConsole(t *testing.T) {
 		if err := json.Unmarshal([]byte(js), &recs); err != nil || len(recs) == 0 {
 			t.Fatalf("log --json: %v (%d records)", err, len(recs))
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 func TestSysPanic(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		out, _ := runCmd(t, k, "sys")
 		want := `       PANIC: "` + f.GT.Panic + `"` + "\n"
 		if !strings.Contains(out, want) {
 			t.Errorf("sys has no %q:\n%s", want, out)
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 func TestTriage(t *testing.T) {

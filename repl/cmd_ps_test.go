@@ -26,7 +26,7 @@ func psRun(t *testing.T, k *kstructs.Kernel, line string) string {
 }
 
 func TestPsCommand(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
 		out := psRun(t, k, "ps")
 		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 		vp := 2 * k.PtrSize()
@@ -104,7 +104,9 @@ func TestPsCommand(t *testing.T) {
 				t.Errorf("%s printed nothing", v)
 			}
 		}
-	})
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachRaspi(t, check)
 }
 
 // TestPsTree: the 3-level tree the workload built, as ps --tree indents it.

@@ -4,7 +4,7 @@
 #   testdata/build-fixture.sh ARCH [SUITE [KIND]]
 #     ARCH  arm | arm64 | x86_64
 #     SUITE bookworm (default) | bullseye | trixie (best effort)
-#     KIND  sysrq (default) | oops | hung
+#     KIND  sysrq (default) | oops | hung | raspi
 #
 # Downloads Debian's kernel and its exactly matching -dbg package, boots the
 # kernel under QEMU (TCG) with a busybox initramfs running a known workload,
@@ -40,6 +40,12 @@
 # faults inside it: a NULL dereference under panic_on_oops, or a task stuck
 # in D until khungtaskd panics. Directory <arch>-<suite>-<release>-<kind>/;
 # only the ELF dump and one makedumpfile kdump variant; no tracing ever.
+#
+# KIND raspi (testdata/raspi-fixture.sh) boots the sysrq guest on QEMU's
+# Raspberry Pi boards (arm: raspi2b, arm64: raspi3b) with the board's dtb
+# from Debian's kernel package: RAM at physical 0, no fw_cfg (no
+# VMCOREINFO). Directory <arch>-<suite>-<release>-raspi/; the ELF dump and
+# QEMU's kdump-zlib only; 100 sleepers (KINSPECT_RASPI_SLEEPERS).
 set -euo pipefail
 
 die() { echo "build-fixture: ERROR: $*" >&2; exit 1; }
@@ -56,6 +62,8 @@ REPO=$(cd "$HERE/.." && pwd)
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 # shellcheck source=module-fixture.sh
 . "$HERE/module-fixture.sh"
+# shellcheck source=raspi-fixture.sh
+. "$HERE/raspi-fixture.sh"
 
 EXTRA_APPEND=""
 case "$ARCH" in
@@ -79,19 +87,21 @@ case "$SUITE" in
 esac
 case "$KIND" in
   sysrq) KINDSUFFIX="" ;;
-  oops|hung) KINDSUFFIX="-$KIND" ;;
-  *) die "unknown KIND '$KIND' (want sysrq, oops or hung)" ;;
+  oops|hung|raspi) KINDSUFFIX="-$KIND" ;;
+  *) die "unknown KIND '$KIND' (want sysrq, oops, hung or raspi)" ;;
 esac
 
 # The guest key: the fixture's ground truth is what these files print. Same
 # computation as internal/fixture.GuestKey.
 GUEST_DIRS=(guest)
-[ "$KIND" = sysrq ] || GUEST_DIRS=(guest guest-module module)
+case "$KIND" in oops|hung) GUEST_DIRS=(guest guest-module module) ;; esac
 GUEST_KEY=$(for g in "${GUEST_DIRS[@]}"; do (cd "$HERE/$g" && LC_ALL=C ls | LC_ALL=C sort | while read -r f; do cat "$f"; done); done | sha256sum | cut -c1-16)
 KERNEL=${KINSPECT_KERNEL:-}
 [ -z "$KERNEL" ] || [[ "$KERNEL" =~ ^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$ ]] ||
   die "KINSPECT_KERNEL must be a kernel ABI such as 6.1.0-50 (got '$KERNEL')"
 SLEEPERS=${KINSPECT_SLEEPERS:-200}
+# The board fixes its machine and sleepers (SCALE applies to virt only).
+[ "$KIND" != raspi ] || raspi_machine
 [[ "$SLEEPERS" =~ ^[0-9]+$ ]] || die "KINSPECT_SLEEPERS must be a number"
 if [ -n "${KINSPECT_GUEST_MEM:-}" ]; then MEM=$KINSPECT_GUEST_MEM
 elif [ "$SLEEPERS" -gt 1000 ]; then MEM=4G
@@ -117,7 +127,7 @@ done
 # ------------------------------------------------------------ apt for SUITE
 HOST_SUITE=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-}")
 SLEEPSUFFIX=""
-[ "$SLEEPERS" = 200 ] || SLEEPSUFFIX="-scale$SLEEPERS"
+[ "$SLEEPERS" = 200 ] || [ "$KIND" = raspi ] || SLEEPSUFFIX="-scale$SLEEPERS"
 # Fast path: a complete fixture of this arch/suite is reused without asking
 # apt (set KINSPECT_FIXTURE_REFRESH=1 to look for a newer kernel first).
 if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
@@ -125,6 +135,8 @@ if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
   for f in $(ls "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX$KINDSUFFIX/fixture.json" 2>/dev/null | sort -rV); do
     d=$(dirname "$f")
     if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
+    # The raspi boards run the sysrq guest (same key): not a virt fixture.
+    if [ -z "$KINDSUFFIX" ] && [[ "$d" == *-raspi ]]; then continue; fi
     grep -q "\"guest_key\": \"$GUEST_KEY\"" "$f" || continue
     log "fixture complete, reusing: $d (KINSPECT_FIXTURE_REFRESH=1 to check for a newer kernel)"
     echo "$d"
@@ -238,7 +250,7 @@ t0=$(now)
   die "apt-get download failed"
 T[download]=$(elapsed "$t0")
 IMGDEB=$(ls "$TMP"/linux-image-*"$DEBARCH".deb | grep -v -- -dbg_ | head -1)
-[ "$KIND" = sysrq ] || module_download
+case "$KIND" in oops|hung) module_download ;; raspi) raspi_dtb ;; esac
 DBGDEB=$(ls "$TMP"/linux-image-*-dbg_*.deb | head -1)
 BBDEB=$(ls "$TMP"/busybox-static_*.deb | head -1)
 log "downloaded in ${T[download]}s: $(du -sh "$TMP" | cut -f1)"
@@ -263,7 +275,7 @@ while IFS= read -r ko; do
   MODULES+=("$ko")
 done < <(find "$TMP/img" -name 'qemu_fw_cfg.ko*')
 [ ${#MODULES[@]} -gt 0 ] || log "note: $IMGPKG has no qemu_fw_cfg module: the dumps will have no VMCOREINFO"
-[ "$KIND" = sysrq ] || module_build   # adds Debian's modules to MODULES
+case "$KIND" in oops|hung) module_build ;; esac   # adds Debian's modules to MODULES
 # Only the debug vmlinux from the -dbg package (it is ~5 GB unpacked). tar
 # stops reading once it has the member (--occurrence), which ends dpkg-deb with
 # SIGPIPE: the pipeline's status is not meaningful, the extracted file is
@@ -306,7 +318,7 @@ mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,usr/bin,usr/sbin}
 cp "$BUSYBOX" "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 for ko in "${MODULES[@]}"; do cp "$ko" "$R/lib/modules/"; done
-if [ "$KIND" = sysrq ]; then
+if [ "$KIND" = sysrq ] || [ "$KIND" = raspi ]; then
   cp "$WBIN" "$R/bin/workload"
   cp "$HERE/guest/raspbian_proc" "$R/bin/raspbian_proc"
   cp "$HERE/guest/init" "$R/init"
@@ -327,6 +339,7 @@ QEMU_CMD=("$QEMU" "${QEMU_MACHINE[@]}" -smp "$SMP" -m "$MEM" -accel tcg,thread=m
   -kernel "$DIR/vmlinuz" -initrd "$DIR/initramfs.cpio.gz" -append "$APPEND"
   -device vmcoreinfo -display none -serial "file:$DIR/console.log"
   -qmp "unix:$QMP_SOCK,server=on,wait=off" -monitor none -no-reboot)
+[ "$KIND" != raspi ] || raspi_qemu_cmd
 log "booting: ${QEMU_CMD[*]}"
 t0=$(now)
 "${QEMU_CMD[@]}" </dev/null >"$TMP/qemu.out" 2>&1 &
@@ -381,7 +394,8 @@ UNSUPPORTED=()
 DUMP_SPECS=(elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib kdump-lzo:vmcore.kdump-lzo kdump-snappy:vmcore.kdump-snappy
             elf-paging:vmcore.paging.elf)
 # The module kinds stay light: the ELF dump, and QEMU's kdump-zlib only to be
-# rearranged by makedumpfile -R into the one makedumpfile kdump variant.
+# rearranged by makedumpfile -R into the one makedumpfile kdump variant (raspi:
+# the two QEMU dumps, no makedumpfile).
 [ "$KIND" = sysrq ] || DUMP_SPECS=(elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib)
 for spec in "${DUMP_SPECS[@]}"; do
   fmt=${spec%%:*} file=${spec#*:}
@@ -413,6 +427,7 @@ SOCAT_PID=""
 [ -f "$DIR/vmcore.elf" ] || die "QEMU wrote no ELF dump"
 chmod 0644 "$DIR"/vmcore.*   # QEMU creates them 0400
 
+[ "$KIND" != raspi ] || raspi_ram_cut
 VMCOREINFO=false
 # (not grep -q: under pipefail, readelf's SIGPIPE would make the test fail)
 if readelf -n "$DIR/vmcore.elf" 2>/dev/null | grep VMCOREINFO >/dev/null; then VMCOREINFO=true; fi
@@ -428,7 +443,7 @@ T[ground_truth]=$(elapsed "$t0")
 MKDF_NOTES=()
 MKDF_REARRANGE_ONLY=0
 [ "$KIND" = sysrq ] || MKDF_REARRANGE_ONLY=1
-if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ]; then
+if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ] && [ "$KIND" != raspi ]; then
   # shellcheck source=/dev/null
   . "$HERE/makedumpfile-variants.sh"
 fi
@@ -437,7 +452,7 @@ chmod 0644 "$DIR"/vmcore.*
 # ------------------------------------------------------------ fixture.json
 json_list() { local out="" x; for x in "$@"; do out+="${out:+, }\"$x\""; done; echo "[$out]"; }
 TIMINGS=""
-for k in download extract module_build initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_)' | sort); do
+for k in download extract module_build dtb initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_|raw_)' | sort); do
   [ -n "${T[$k]:-}" ] || continue
   TIMINGS+="${TIMINGS:+, }\"$k\": ${T[$k]}"
 done
@@ -460,7 +475,7 @@ cat > "$DIR/fixture.json.tmp" <<JSON
   "qemu": "$QEMU_VERSION",
   "qemu_cmdline": "$(echo "${QEMU_CMD[*]}" | sed "s|$DIR/||g; s|$TMP/||g; s|\"|'|g")",
   "dumps": [$DUMPS_JSON
-  ],
+  ],$([ -f "$DIR/ram.bin" ] && printf '\n  "raw_ram": "ram.bin",' || true)
   "unsupported_formats": $(json_list "${UNSUPPORTED[@]+"${UNSUPPORTED[@]}"}"),
   "notes": $(json_list "${MKDF_NOTES[@]+"${MKDF_NOTES[@]}"}"),
   "timings": {$TIMINGS}

@@ -14,6 +14,7 @@ PKGS=(
   gdb-multiarch
   trace-cmd
   python3-drgn
+  device-tree-compiler
 )
 ARCHS=(arm64 armhf)
 

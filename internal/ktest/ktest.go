@@ -114,3 +114,34 @@ func ForEachKind(t *testing.T, kinds []string, fn func(t *testing.T, k *kstructs
 		}
 	}
 }
+
+// RawRAM is the dump spec of a Raspberry Pi fixture's ram.bin (its ELF
+// dump's RAM cut to one raw file from physical 0, as a JTAG probe saves
+// it): no notes, no registers, no VMCOREINFO.
+const RawRAM = "ram.bin@0x0"
+
+// RaspiDumps are the dumps of a Raspberry Pi fixture the tests read: the
+// ELF dump and its raw RAM cut.
+var RaspiDumps = []string{"vmcore.elf", RawRAM}
+
+// ForEachRaspi runs fn as a subtest ("arm-raspi/vmcore.elf",
+// "arm64-raspi/ram.bin@0x0"...) for every Raspberry Pi board fixture
+// (fixture.RaspiArches), opened from each of RaspiDumps.
+func ForEachRaspi(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	ForEachRaspiDump(t, RaspiDumps, fn)
+}
+
+// ForEachRaspiDump is ForEachRaspi on the given dumps only (a test that
+// needs the CPUs' registers reads the ELF dump alone).
+func ForEachRaspiDump(t *testing.T, dumps []string, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	for _, arch := range fixture.RaspiArches {
+		t.Run(arch+"-"+fixture.KindRaspi, func(t *testing.T) {
+			for _, d := range dumps {
+				t.Run(d, func(t *testing.T) {
+					k, f := OpenKind(t, arch, fixture.KindRaspi, d)
+					fn(t, k, f)
+				})
+			}
+		})
+	}
+}
