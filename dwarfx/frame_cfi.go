@@ -20,6 +20,12 @@ type CFIABI struct {
 	// keep their value in the caller; every other register without a rule
 	// is unknown there.
 	CalleeSaved []uint64
+	// FrameRecord: register FP points at its own save slot once a
+	// function's prologue has run (arm64's frame records, AAPCS64 "The
+	// Frame Pointer"), so where the CFA's base register is unknown (a
+	// caller of code without CFI) the CFA is FP minus that slot's offset.
+	FrameRecord bool
+	FP          uint64
 }
 
 type cfiTable struct {
@@ -82,6 +88,9 @@ func (im *Image) CFIStep(pc uint64, regs *FrameRegs, mem Memory, abi CFIABI) (ca
 	st := &cfiStep{im: im, regs: regs, mem: mem}
 	cfa, err := st.cfa(fc.CFA)
 	if err != nil {
+		cfa, err = st.recordCFA(fc, abi, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("CFA at %#x: %w", pc, err)
 	}
 	regs.CFA = cfa
@@ -114,6 +123,17 @@ func (s *cfiStep) cfa(r frame.DWRule) (uint64, error) {
 		return uint64(a), nil
 	}
 	return 0, fmt.Errorf("CFA rule %d", r.Rule)
+}
+
+// recordCFA finds the CFA from the frame pointer where the CFA rule's
+// register is unknown (CFIABI.FrameRecord); otherwise it returns err.
+func (s *cfiStep) recordCFA(fc *frame.FrameContext, abi CFIABI, err error) (uint64, error) {
+	r, ok := fc.Regs[abi.FP]
+	fp, known := s.regs.Get(abi.FP)
+	if !abi.FrameRecord || err != errUnavailable || !ok || r.Rule != frame.RuleOffset || !known {
+		return 0, err
+	}
+	return uint64(int64(fp) - r.Offset), nil
 }
 
 // caller applies the row's register rules.

@@ -34,6 +34,8 @@ type archOps struct {
 	// eframe tells a plausible struct pt_regs on a stack (bt -e;
 	// eframe_rules.go).
 	eframe eframeRule
+	// cfi is the arch's part of the DWARF-CFI fallback (cfi_unwind.go).
+	cfi cfiHooks
 }
 
 // archUnwinder is what stack.go asks of an architecture's unwinder.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 var armSpec = dump.ArchARM.Spec()
@@ -43,6 +44,13 @@ var armOps = archOps{
 	dwarfRegs:  armDwarfRegs,
 	crashStyle: CrashStyle{FromLines: true, writeRegs: armWriteRegs},
 	eframe:     armEframe,
+	cfi: cfiHooks{
+		// EHABI restores sp and the frame pointer exactly.
+		seed: func(f *Frame, r *dwarfx.FrameRegs) { armDwarfRegs.seed(armSpec, r, f.SP, f.FP) },
+		// A Thumb-2 return address has bit 0 set; the kernel runs in SVC
+		// mode.
+		resume: func(r *Regs, ra uint64) { r.Values[armPC], r.Values[armCPSR] = ra&^1, armModeSVC },
+	},
 }
 
 // armWriteRegs prints a pt_regs as the arm kernel's __show_regs does

@@ -85,6 +85,7 @@ type btFrame struct {
 	Inline        bool           `json:"inline,omitempty"`
 	Stack         string         `json:"stack"`
 	ExceptionRegs *btRegs        `json:"exception_regs,omitempty"`
+	Unwinder      string         `json:"unwinder,omitempty"`
 	Words         []string       `json:"words,omitempty"`
 	Args          []frameVarJSON `json:"args,omitempty"`
 	Locals        []frameVarJSON `json:"locals,omitempty"`
@@ -199,7 +200,7 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 	}
 	for i, f := range frames {
 		jf := btFrame{Level: f.Level, SP: s.addr(f.SP), PC: s.addr(f.PC), FP: s.addr(f.FP), Function: f.Function,
-			Offset: f.Offset, Module: f.Module, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, frame: f}
+			Offset: f.Offset, Module: f.Module, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, Unwinder: f.Unwinder, frame: f}
 		if r := f.ExceptionRegs; r != nil {
 			jf.ExceptionRegs = s.jsonRegs(r)
 		}
@@ -372,7 +373,7 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			if f.Module != "" {
 				fn += " [" + f.Module + "]" // crash: "(kt_do_oops [kinspect_test]) from"
 			}
-			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, fn, from)
+			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]%s\n", prefix, f.Level, f.PC, fn, from, unwinderMark(f))
 		} else {
 			pc := f.PC
 			if f.IsReturn {
@@ -386,7 +387,7 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			if f.Module != "" {
 				mod = " [" + f.Module + "]"
 			}
-			fmt.Fprintf(w, "%s#%d [%x] %s at %x%s\n", prefix, f.Level, f.SP, fn, pc, mod)
+			fmt.Fprintf(w, "%s#%d [%x] %s at %x%s%s\n", prefix, f.Level, f.SP, fn, pc, mod, unwinderMark(f))
 		}
 		if r.flags["l"] && f.File != "" {
 			fmt.Fprintf(w, "    %s: %d\n", f.File, f.Line)
@@ -408,6 +409,15 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			}
 		}
 	}
+}
+
+// unwinderMark flags a frame the primary unwinder did not find: "(cfi)",
+// a caller recovered from the callee's DWARF call frame information.
+func unwinderMark(f kstructs.Frame) string {
+	if f.Unwinder == "" {
+		return ""
+	}
+	return " (" + f.Unwinder + ")"
 }
 
 func writeFrameWords(w io.Writer, s *Session, sp uint64, ws []uint64) {
