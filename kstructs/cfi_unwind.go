@@ -15,7 +15,7 @@ import (
 // use) may still say where the return address and the caller's stack
 // pointer are. The frame's registers are those the CFI chain recovered from
 // the first frame (frameRegs), overlaid with what the primary unwinder
-// knows exactly of that frame (cfiHooks.seed). The caller found is marked
+// knows exactly of each frame (cfiHooks.seed). The caller found is marked
 // Unwinder "cfi", and the primary unwinder continues from its registers.
 
 // cfiHooks is an architecture's part of the fallback.
@@ -65,8 +65,7 @@ func (u *unwinder) cfiCaller(bt *Backtrace, t *taskCtx) (*Regs, error) {
 	}
 	last := steps[len(steps)-1]
 	f := bt.Frames[len(bt.Frames)-1]
-	regs := last.regs
-	hooks.seed(&f, regs)
+	regs := last.regs // seeded by frameRegs
 	abi := u.ops.dwarfRegs.abi
 	caller, err := u.k.Image.CFIStep(last.pc, regs, u.k, abi)
 	if err != nil {

@@ -50,7 +50,9 @@ type frameStep struct {
 }
 
 // frameRegs recovers each frame's registers: the CPU's or the context
-// switch's for the first, then the callee's CFI row or an entry's pt_regs.
+// switch's for the first, then the callee's CFI row or an entry's pt_regs,
+// overlaid with the stack and frame pointers the primary unwinder found
+// (archOps.cfi.seed), which carry the chain past code without CFI.
 func (k *Kernel) frameRegs(bt *Backtrace) ([]frameStep, error) {
 	u, t, _, err := k.unwindTask(bt.Task)
 	if err != nil {
@@ -71,6 +73,7 @@ func (k *Kernel) frameRegs(bt *Backtrace) ([]frameStep, error) {
 		if f.IsReturn {
 			pc-- // the call's scope and location-list entry, not the next statement's
 		}
+		u.ops.cfi.seed(&f, regs) // what the primary unwinder knows exactly
 		caller, cfiErr := k.Image.CFIStep(pc, regs, k, tab.abi)
 		steps = append(steps, frameStep{frame: f, pc: pc, regs: regs, cfi: cfiErr})
 		switch {
