@@ -83,6 +83,12 @@ func (u *unwinder) cfiCaller(bt *Backtrace, t *taskCtx) (*Regs, error) {
 		return nil, err
 	}
 	r := u.ops.dwarfRegs.regs(u.ops, caller)
+	if !u.ops.dwarfRegs.known(u.ops.spec, caller) {
+		// No rule restores the frame pointer (a noreturn callee, whose
+		// callee-saved registers CFI leaves unknown): it keeps the value
+		// the primary unwinder had, as that unwinder itself assumes.
+		r.Values[u.ops.spec.FP] = f.FP
+	}
 	hooks.resume(r, ra)
 	r.User = u.userMode(r)
 	return r, nil
@@ -126,6 +132,17 @@ func (u *unwinder) tableOff(pc uint64) bool {
 	}
 	s, _, ok := u.k.Image.SymbolAt(pc)
 	return ok && u.noTable[s.Addr]
+}
+
+// known reports whether r holds spec's frame pointer.
+func (t *dwarfRegTable) known(spec *dump.ArchSpec, r *dwarfx.FrameRegs) bool {
+	for n, name := range t.names {
+		if name == spec.RegNames[spec.FP] {
+			_, ok := r.Get(uint64(n))
+			return ok
+		}
+	}
+	return false
 }
 
 // seed sets the stack pointer and the frame pointer (spec's FP register)

@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/fixture"
 	"github.com/kinspect/kinspect/internal/ktest"
+	"github.com/kinspect/kinspect/internal/oracle"
 	"github.com/kinspect/kinspect/kstructs"
 )
 
@@ -31,7 +33,11 @@ func TestCFIFallbackRecoversConsoleCaller(t *testing.T) {
 		}
 		var agree, tried int
 		for _, tr := range o.Traces {
-			a, n := cfiRecoversTrace(t, k, tr.PID, tr.Functions())
+			task, err := k.TaskByPID(tr.PID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, n := cfiRecoversTrace(t, k, tr.PID, tr.Functions(), task.Addr)
 			agree, tried = agree+a, tried+n
 		}
 		t.Logf("CFI recovered %d of %d callers the console names, each the primary unwinder's", agree, tried)
@@ -49,15 +55,12 @@ func TestCFIFallbackRecoversConsoleCaller(t *testing.T) {
 	ktest.ForEachKind(t, fixture.ModuleKinds, run)
 }
 
-// cfiRecoversTrace switches off each frame of pid's trace whose caller the
-// console names (want), one at a time, and counts the callers CFI
-// recovered (agree) of those tried.
-func cfiRecoversTrace(t *testing.T, k *kstructs.Kernel, pid int, want []string) (agree, tried int) {
-	task, err := k.TaskByPID(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := k.Backtrace(task.Addr)
+// cfiRecoversTrace switches off each frame of the trace of pid (task)
+// whose caller the oracle names (want: the console's or gdb's functions),
+// one at a time, and counts the callers CFI recovered (agree) of those
+// tried.
+func cfiRecoversTrace(t *testing.T, k *kstructs.Kernel, pid int, want []string, task uint64) (agree, tried int) {
+	ref, err := k.Backtrace(task)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +70,7 @@ func cfiRecoversTrace(t *testing.T, k *kstructs.Kernel, pid int, want []string) 
 		if !ok {
 			continue
 		}
-		err := cfiRecovers(k, task.Addr, fn, i, ref)
+		err := cfiRecovers(k, task, fn, i, ref)
 		if errors.Is(err, errOtherStart) {
 			continue
 		}
@@ -135,4 +138,63 @@ func cfiRecovers(k *kstructs.Kernel, task, fn uint64, i int, ref *kstructs.Backt
 		}
 	}
 	return nil
+}
+
+// TestCFIFallbackRecoversGDBCaller is the same on every CPU's active task
+// against gdb's backtrace of the paging dump (gdb's thread N is CPU N-1,
+// QEMU's NT_PRSTATUS order): each caller gdb names right after a frame's
+// function must come back from CFI when that function's table is off.
+func TestCFIFallbackRecoversGDBCaller(t *testing.T) {
+	run := func(t *testing.T, _ *kstructs.Kernel, f *fixture.Fixture) {
+		outs, err := oracle.GDBDump(t, f, []string{"thread apply all bt full"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := kstructs.Open(f.Path("vmcore.elf"), f.Vmlinux(), kstructs.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var agree, tried int
+		for cpu := 0; cpu < k.NrCPUs(); cpu++ {
+			at, err := k.ActiveTask(cpu)
+			if err != nil {
+				continue
+			}
+			a, n := cfiRecoversTrace(t, k, at.PID, gdbFunctions(outs[0], cpu), at.Addr)
+			agree, tried = agree+a, tried+n
+		}
+		t.Logf("CFI recovered %d of %d callers gdb names, each the primary unwinder's", agree, tried)
+		if tried == 0 {
+			t.Skip("gdb names no caller of a frame on the active tasks' traces")
+		}
+		if agree*2 < tried {
+			t.Errorf("CFI recovered only %d of %d callers", agree, tried)
+		}
+	}
+	ktest.ForEachAll(t, run)
+}
+
+// gdbFunctions is the function of each frame of gdb's thread for cpu, in
+// order ("#3  0x... in f (args) at file:line" or "#0  f (args) at ...").
+func gdbFunctions(out string, cpu int) []string {
+	var fns []string
+	for _, block := range strings.Split(out, "\nThread ")[1:] {
+		if !strings.HasPrefix(block, fmt.Sprintf("%d (LWP %d)", cpu+1, cpu+1)) {
+			continue
+		}
+		for _, line := range strings.Split(block, "\n") {
+			if !strings.HasPrefix(line, "#") {
+				continue
+			}
+			_, rest, _ := strings.Cut(line, " ")
+			rest = strings.TrimSpace(rest)
+			if _, r, ok := strings.Cut(rest, " in "); ok && strings.HasPrefix(rest, "0x") {
+				rest = r
+			}
+			if name, _, ok := strings.Cut(rest, " ("); ok {
+				fns = append(fns, name)
+			}
+		}
+	}
+	return fns
 }
