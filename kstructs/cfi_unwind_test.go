@@ -40,16 +40,10 @@ func TestCFIFallbackRecoversConsoleCaller(t *testing.T) {
 			a, n := cfiRecoversTrace(t, k, tr.PID, tr.Functions(), task.Addr)
 			agree, tried = agree+a, tried+n
 		}
-		t.Logf("CFI recovered %d of %d callers the console names, each the primary unwinder's", agree, tried)
-		if tried == 0 {
-			// arm's panicking CPU is stopped in IRQ mode: its trace starts
-			// from a stack search the primary unwinder alone drives, and
-			// the console's trace of it ends at the sysrq handler.
-			t.Skip("no frame of a console trace to switch off")
-		}
-		if agree*2 < tried {
-			t.Errorf("CFI recovered only %d of %d callers", agree, tried)
-		}
+		// With none tried: arm's panicking CPU is stopped in IRQ mode, its
+		// trace starts from a stack search the primary unwinder alone
+		// drives, and the console's trace of it ends at the sysrq handler.
+		wantRecovered(t, "the console", agree, tried)
 	}
 	ktest.ForEachAll(t, run)
 	ktest.ForEachKind(t, fixture.ModuleKinds, run)
@@ -88,6 +82,19 @@ func cfiRecoversTrace(t *testing.T, k *kstructs.Kernel, pid int, want []string, 
 // elsewhere (arm's search for a banked stack pointer tries positions with
 // the primary unwinder only), so the comparison says nothing of CFI.
 var errOtherStart = errors.New("the unwind starts elsewhere")
+
+// wantRecovered reports how many callers the oracle names CFI recovered
+// (agree of tried) and wants most; none tried is a skip.
+func wantRecovered(t *testing.T, source string, agree, tried int) {
+	t.Helper()
+	t.Logf("CFI recovered %d of %d callers %s names, each the primary unwinder's", agree, tried, source)
+	if tried == 0 {
+		t.Skipf("%s names no caller of a frame that could be switched off", source)
+	}
+	if agree*2 < tried {
+		t.Errorf("CFI recovered only %d of %d callers", agree, tried)
+	}
+}
 
 // cfiCandidate says whether frame fr's caller is one to recover by CFI:
 // fr is a vmlinux function (.debug_frame is vmlinux's) that returns by a
@@ -163,13 +170,7 @@ func TestCFIFallbackRecoversGDBCaller(t *testing.T) {
 			a, n := cfiRecoversTrace(t, k, at.PID, gdbFunctions(outs[0], cpu), at.Addr)
 			agree, tried = agree+a, tried+n
 		}
-		t.Logf("CFI recovered %d of %d callers gdb names, each the primary unwinder's", agree, tried)
-		if tried == 0 {
-			t.Skip("gdb names no caller of a frame on the active tasks' traces")
-		}
-		if agree*2 < tried {
-			t.Errorf("CFI recovered only %d of %d callers", agree, tried)
-		}
+		wantRecovered(t, "gdb", agree, tried)
 	}
 	ktest.ForEachAll(t, run)
 }
