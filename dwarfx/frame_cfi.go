@@ -63,18 +63,55 @@ func parseCFI(data []byte, im *Image) (fdes frame.FrameDescriptionEntries, err e
 	return fdes, err
 }
 
+// AddModuleCFI adds a module's .debug_frame, relocated to the module's
+// run-time addresses (kstructs reads it from the module's .ko): CFIStep
+// then answers for the module's code too.
+func (im *Image) AddModuleCFI(data []byte) error {
+	fdes, err := parseCFI(data, im)
+	if err != nil {
+		return fmt.Errorf(".debug_frame: %w", err)
+	}
+	sort.Slice(fdes, func(i, j int) bool { return fdes[i].Begin() < fdes[j].Begin() })
+	fc := &im.frames
+	fc.modMu.Lock()
+	defer fc.modMu.Unlock()
+	fc.modCFI = append(fc.modCFI, &cfiTable{fdes: fdes})
+	return nil
+}
+
+// fdeFor finds the FDE covering run-time pc and the address to look it up
+// with: vmlinux's FDEs are at link-time addresses (vmlinux: true), the
+// modules' at run-time ones.
+func (im *Image) fdeFor(pc uint64) (fde *frame.FrameDescriptionEntry, a uint64, vmlinux bool, err error) {
+	t, err := im.cfi()
+	if err == nil {
+		a := pc - im.kaslr.Load()
+		if fde, err := t.fdes.FDEForPC(a); err == nil {
+			return fde, a, true, nil
+		}
+	}
+	fc := &im.frames
+	fc.modMu.Lock()
+	mods := fc.modCFI
+	fc.modMu.Unlock()
+	for _, m := range mods {
+		if fde, err := m.fdes.FDEForPC(pc); err == nil {
+			return fde, pc, false, nil
+		}
+	}
+	if err != nil && len(mods) == 0 {
+		return nil, 0, false, err
+	}
+	return nil, 0, false, fmt.Errorf("no call frame information for %#x", pc)
+}
+
 // CFIStep finds the CFI row for pc (a run-time address; pass return
 // address - 1 for frames that made a call), sets regs.CFA and returns the
 // caller's registers as far as the rules recover them.
 func (im *Image) CFIStep(pc uint64, regs *FrameRegs, mem Memory, abi CFIABI) (caller *FrameRegs, err error) {
-	t, err := im.cfi()
+	fde, a, vmlinux, err := im.fdeFor(pc)
 	if err != nil {
 		return nil, err
-	}
-	a := pc - im.kaslr.Load()
-	fde, err := t.fdes.FDEForPC(a)
-	if err != nil {
-		return nil, fmt.Errorf("no call frame information for %#x", pc)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -94,7 +131,7 @@ func (im *Image) CFIStep(pc uint64, regs *FrameRegs, mem Memory, abi CFIABI) (ca
 		return nil, fmt.Errorf("CFA at %#x: %w", pc, err)
 	}
 	regs.CFA = cfa
-	if im.noReturnAt(a) {
+	if vmlinux && im.noReturnAt(a) {
 		abi.CalleeSaved = nil
 	}
 	return st.caller(fc, abi), nil

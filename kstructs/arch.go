@@ -36,6 +36,9 @@ type archOps struct {
 	eframe eframeRule
 	// cfi is the arch's part of the DWARF-CFI fallback (cfi_unwind.go).
 	cfi cfiHooks
+	// koAbsRelocs are the absolute relocation types (with the bytes each
+	// writes) GCC emits in a module's .debug_frame (module_cfi.go).
+	koAbsRelocs map[uint32]int
 }
 
 // archUnwinder is what stack.go asks of an architecture's unwinder.

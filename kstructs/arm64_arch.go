@@ -1,6 +1,7 @@
 package kstructs
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 
@@ -49,9 +50,10 @@ var arm64Ops = archOps{
 		}
 		return a, nil
 	},
-	dwarfRegs:  arm64DwarfRegs,
-	crashStyle: CrashStyle{CallSiteBack: 4, writeRegs: arm64WriteRegs},
-	eframe:     arm64Eframe,
+	dwarfRegs:   arm64DwarfRegs,
+	crashStyle:  CrashStyle{CallSiteBack: 4, writeRegs: arm64WriteRegs},
+	eframe:      arm64Eframe,
+	koAbsRelocs: map[uint32]int{uint32(elf.R_AARCH64_ABS64): 8, uint32(elf.R_AARCH64_ABS32): 4}, // FDE locations, CIE pointers
 	cfi: cfiHooks{
 		// Frame records give x29 exactly, not the stack pointer: that
 		// comes from the CFI chain (or the CPU's registers).

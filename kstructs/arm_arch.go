@@ -1,6 +1,7 @@
 package kstructs
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 	"strings"
@@ -41,9 +42,10 @@ var armOps = archOps{
 		}
 		return a, nil
 	},
-	dwarfRegs:  armDwarfRegs,
-	crashStyle: CrashStyle{FromLines: true, writeRegs: armWriteRegs},
-	eframe:     armEframe,
+	dwarfRegs:   armDwarfRegs,
+	crashStyle:  CrashStyle{FromLines: true, writeRegs: armWriteRegs},
+	eframe:      armEframe,
+	koAbsRelocs: map[uint32]int{uint32(elf.R_ARM_ABS32): 4},
 	cfi: cfiHooks{
 		// EHABI restores sp and the frame pointer exactly.
 		seed: func(f *Frame, r *dwarfx.FrameRegs) { armDwarfRegs.seed(armSpec, r, f.SP, f.FP) },

@@ -1,6 +1,7 @@
 package kstructs
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 
@@ -48,9 +49,10 @@ var x86_64Ops = archOps{
 		}
 		return x, nil
 	},
-	dwarfRegs:  x86DwarfRegs,
-	crashStyle: CrashStyle{EframeIndent: "  ", writeRegs: x86WriteRegs},
-	eframe:     x86Eframe,
+	dwarfRegs:   x86DwarfRegs,
+	crashStyle:  CrashStyle{EframeIndent: "  ", writeRegs: x86WriteRegs},
+	eframe:      x86Eframe,
+	koAbsRelocs: map[uint32]int{uint32(elf.R_X86_64_64): 8, uint32(elf.R_X86_64_32): 4}, // FDE locations, CIE pointers
 	cfi: cfiHooks{
 		// ORC knows rsp and rbp exactly; a return frame's SP is the slot
 		// its return address was read from, below the caller's rsp.
