@@ -26,11 +26,7 @@ func TestCFIFallbackRecoversConsoleCaller(t *testing.T) {
 		if o == nil {
 			t.Fatal("the console has no panic or fault report")
 		}
-		// A Kernel of its own: the test hook changes its unwinder.
-		k, err := kstructs.Open(f.Path("vmcore.elf"), f.Vmlinux(), kstructs.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := cfiKernel(t, f)
 		var agree, tried int
 		for _, tr := range o.Traces {
 			task, err := k.TaskByPID(tr.PID)
@@ -83,6 +79,21 @@ func cfiRecoversTrace(t *testing.T, k *kstructs.Kernel, pid int, want []string, 
 // the primary unwinder only), so the comparison says nothing of CFI.
 var errOtherStart = errors.New("the unwind starts elsewhere")
 
+// cfiKernel opens a Kernel of its own (the test hook changes its
+// unwinder) with the module fixtures' .ko beside the vmlinux loaded, whose
+// .debug_frame gives the modules' functions CFI.
+func cfiKernel(t *testing.T, f *fixture.Fixture) *kstructs.Kernel {
+	t.Helper()
+	k, err := kstructs.Open(f.Path("vmcore.elf"), f.Vmlinux(), kstructs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errs := k.LoadModuleDebugBeside(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return k
+}
+
 // wantRecovered reports how many callers the oracle names CFI recovered
 // (agree of tried) and wants most; none tried is a skip.
 func wantRecovered(t *testing.T, source string, agree, tried int) {
@@ -97,11 +108,11 @@ func wantRecovered(t *testing.T, source string, agree, tried int) {
 }
 
 // cfiCandidate says whether frame fr's caller is one to recover by CFI:
-// fr is a vmlinux function (.debug_frame is vmlinux's) that returns by a
-// call, not an exception entry, and the console names fr followed by the
-// caller. It returns fr's function's start.
+// fr is a function (of vmlinux, or of a module whose .ko is loaded) that
+// returns by a call, not an exception entry, and the oracle names fr
+// followed by the caller. It returns fr's function's start.
 func cfiCandidate(k *kstructs.Kernel, fr, caller kstructs.Frame, console []string) (uint64, bool) {
-	if fr.ExceptionRegs != nil || fr.Module != "" || fr.Inline || !caller.IsReturn {
+	if fr.ExceptionRegs != nil || fr.Module != "" && k.ModuleDebugFile(fr.Module) == "" || fr.Inline || !caller.IsReturn {
 		return 0, false
 	}
 	j := slices.Index(console, fr.Function)
@@ -157,10 +168,7 @@ func TestCFIFallbackRecoversGDBCaller(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, err := kstructs.Open(f.Path("vmcore.elf"), f.Vmlinux(), kstructs.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := cfiKernel(t, f)
 		var agree, tried int
 		for cpu := 0; cpu < k.NrCPUs(); cpu++ {
 			at, err := k.ActiveTask(cpu)
