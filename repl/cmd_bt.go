@@ -19,8 +19,9 @@ dump was taken is unwound from its CPU's registers in the dump; the others from
 the context the scheduler saved. x86_64 uses the kernel's ORC tables, arm64 the
 frame records (frame pointers), arm the EHABI unwind tables. Where those find no
 caller (no table entry, a frame record they cannot follow), the caller comes from
-the vmlinux's DWARF call frame information (.debug_frame) when it has a row for
-the function: that frame is marked "(cfi)" ("unwinder": "cfi" in --json), and a
+the DWARF call frame information (.debug_frame of the vmlinux, or of a module's
+.ko loaded by mod -s or found beside the vmlinux) when it has a row for the
+function: that frame is marked "(cfi)" ("unwinder": "cfi" in --json), and a
 note says where the primary unwinder stopped.
 
 Exception and syscall entries show the registers they saved; stack changes are
