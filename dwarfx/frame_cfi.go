@@ -20,6 +20,12 @@ type CFIABI struct {
 	// keep their value in the caller; every other register without a rule
 	// is unknown there.
 	CalleeSaved []uint64
+	// FrameRecord: register FP points at its own save slot once a
+	// function's prologue has run (arm64's frame records, AAPCS64 "The
+	// Frame Pointer"), so where the CFA's base register is unknown (a
+	// caller of code without CFI) the CFA is FP minus that slot's offset.
+	FrameRecord bool
+	FP          uint64
 }
 
 type cfiTable struct {
@@ -57,18 +63,55 @@ func parseCFI(data []byte, im *Image) (fdes frame.FrameDescriptionEntries, err e
 	return fdes, err
 }
 
+// AddModuleCFI adds a module's .debug_frame, relocated to the module's
+// run-time addresses (kstructs reads it from the module's .ko): CFIStep
+// then answers for the module's code too.
+func (im *Image) AddModuleCFI(data []byte) error {
+	fdes, err := parseCFI(data, im)
+	if err != nil {
+		return fmt.Errorf(".debug_frame: %w", err)
+	}
+	sort.Slice(fdes, func(i, j int) bool { return fdes[i].Begin() < fdes[j].Begin() })
+	fc := &im.frames
+	fc.modMu.Lock()
+	defer fc.modMu.Unlock()
+	fc.modCFI = append(fc.modCFI, &cfiTable{fdes: fdes})
+	return nil
+}
+
+// fdeFor finds the FDE covering run-time pc and the address to look it up
+// with: vmlinux's FDEs are at link-time addresses (vmlinux: true), the
+// modules' at run-time ones.
+func (im *Image) fdeFor(pc uint64) (fde *frame.FrameDescriptionEntry, a uint64, vmlinux bool, err error) {
+	t, err := im.cfi()
+	if err == nil {
+		a := pc - im.kaslr.Load()
+		if fde, err := t.fdes.FDEForPC(a); err == nil {
+			return fde, a, true, nil
+		}
+	}
+	fc := &im.frames
+	fc.modMu.Lock()
+	mods := fc.modCFI
+	fc.modMu.Unlock()
+	for _, m := range mods {
+		if fde, err := m.fdes.FDEForPC(pc); err == nil {
+			return fde, pc, false, nil
+		}
+	}
+	if err != nil && len(mods) == 0 {
+		return nil, 0, false, err
+	}
+	return nil, 0, false, fmt.Errorf("no call frame information for %#x", pc)
+}
+
 // CFIStep finds the CFI row for pc (a run-time address; pass return
 // address - 1 for frames that made a call), sets regs.CFA and returns the
 // caller's registers as far as the rules recover them.
 func (im *Image) CFIStep(pc uint64, regs *FrameRegs, mem Memory, abi CFIABI) (caller *FrameRegs, err error) {
-	t, err := im.cfi()
+	fde, a, vmlinux, err := im.fdeFor(pc)
 	if err != nil {
 		return nil, err
-	}
-	a := pc - im.kaslr.Load()
-	fde, err := t.fdes.FDEForPC(a)
-	if err != nil {
-		return nil, fmt.Errorf("no call frame information for %#x", pc)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -82,10 +125,13 @@ func (im *Image) CFIStep(pc uint64, regs *FrameRegs, mem Memory, abi CFIABI) (ca
 	st := &cfiStep{im: im, regs: regs, mem: mem}
 	cfa, err := st.cfa(fc.CFA)
 	if err != nil {
+		cfa, err = st.recordCFA(fc, abi, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("CFA at %#x: %w", pc, err)
 	}
 	regs.CFA = cfa
-	if im.noReturnAt(a) {
+	if vmlinux && im.noReturnAt(a) {
 		abi.CalleeSaved = nil
 	}
 	return st.caller(fc, abi), nil
@@ -114,6 +160,17 @@ func (s *cfiStep) cfa(r frame.DWRule) (uint64, error) {
 		return uint64(a), nil
 	}
 	return 0, fmt.Errorf("CFA rule %d", r.Rule)
+}
+
+// recordCFA finds the CFA from the frame pointer where the CFA rule's
+// register is unknown (CFIABI.FrameRecord); otherwise it returns err.
+func (s *cfiStep) recordCFA(fc *frame.FrameContext, abi CFIABI, err error) (uint64, error) {
+	r, ok := fc.Regs[abi.FP]
+	fp, known := s.regs.Get(abi.FP)
+	if !abi.FrameRecord || err != errUnavailable || !ok || r.Rule != frame.RuleOffset || !known {
+		return 0, err
+	}
+	return uint64(int64(fp) - r.Offset), nil
 }
 
 // caller applies the row's register rules.

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
 
 // Fuzzers for the frame-variable entry points: location expressions
@@ -68,26 +70,52 @@ func FuzzFrameLocation(f *testing.F) {
 	})
 }
 
-func FuzzCFI(f *testing.F) {
-	// A CIE (code align 1, data align -8, RA column 16, CFA = r7+8,
-	// r16 at CFA-8) and an FDE for [0x1000, 0x1100): advance 1,
-	// def_cfa_offset 16, negate_ra_state, offset r6 at CFA-16.
-	cie := []byte{0x14, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0x01, 0x78, 0x10,
+// A CIE (code align 1, data align -8, RA column 16, CFA = r7+8, r16 at
+// CFA-8) and an FDE for [0x1000, 0x1100): advance 1, def_cfa_offset 16,
+// negate_ra_state, offset r6 at CFA-16.
+var (
+	fuzzCIE = []byte{0x14, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0x01, 0x78, 0x10,
 		0x0c, 0x07, 0x08, 0x90, 0x01, 0, 0, 0, 0, 0, 0}
-	fde := []byte{0x1c, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0,
+	fuzzFDE = []byte{0x1c, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0,
 		0x41, 0x0e, 0x10, 0x2d, 0x86, 0x02, 0, 0}
+)
+
+func FuzzCFI(f *testing.F) {
+	cie, fde := fuzzCIE, fuzzFDE
 	f.Add(append(append([]byte{}, cie...), fde...), uint64(0x1002))
 	f.Add(cie, uint64(0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint64(0x10))
 	f.Fuzz(func(t *testing.T, data []byte, pc uint64) {
 		im := fuzzFrameImage(".debug_frame", data)
-		caller, err := im.CFIStep(pc, fuzzRegs(), fuzzMemory{}, CFIABI{SP: 7, CalleeSaved: []uint64{3, 6}})
-		if err == nil && caller == nil {
-			t.Fatal("no caller registers and no error")
-		}
-		if err != nil && strings.TrimSpace(err.Error()) == "" {
-			t.Fatal("empty error")
+		for _, abi := range []CFIABI{{SP: 7, CalleeSaved: []uint64{3, 6}}, {SP: 7, FrameRecord: true, FP: 6}} {
+			caller, err := im.CFIStep(pc, fuzzRegs(), fuzzMemory{}, abi)
+			if err == nil && caller == nil {
+				t.Fatal("no caller registers and no error")
+			}
+			if err != nil && strings.TrimSpace(err.Error()) == "" {
+				t.Fatal("empty error")
+			}
 		}
 		nopNegateRAState(data, 8)
 	})
+}
+
+// TestCFIFrameRecordCFA: where the CFA rule's register (r7) is unknown, a
+// frame-record ABI finds the CFA from the frame pointer (r6) and the slot
+// the row saves it in (CFA-16); without one the CFA stays unavailable.
+func TestCFIFrameRecordCFA(t *testing.T) {
+	fc := &frame.FrameContext{CFA: frame.DWRule{Rule: frame.RuleCFA, Reg: 7, Offset: 16},
+		Regs: map[uint64]frame.DWRule{6: {Rule: frame.RuleOffset, Offset: -16}}}
+	st := &cfiStep{regs: fuzzRegs()} // r6 = 0x6008, r7 unknown
+	_, err := st.cfa(fc.CFA)
+	if err != errUnavailable {
+		t.Fatalf("CFA from an unknown r7: %v", err)
+	}
+	if _, err := st.recordCFA(fc, CFIABI{SP: 7}, err); err != errUnavailable {
+		t.Errorf("without a frame record: %v, want unavailable", err)
+	}
+	cfa, err := st.recordCFA(fc, CFIABI{SP: 7, FrameRecord: true, FP: 6}, err)
+	if err != nil || cfa != 0x6008+16 {
+		t.Errorf("CFA %#x (%v), want %#x (r6 + 16)", cfa, err, 0x6008+16)
+	}
 }

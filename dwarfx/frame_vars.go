@@ -20,6 +20,10 @@ type frameCache struct {
 	cfiOnce sync.Once
 	cfi     *cfiTable
 	cfiErr  error
+	// modCFI are the modules' .debug_frame tables (AddModuleCFI), at
+	// run-time addresses.
+	modMu  sync.Mutex
+	modCFI []*cfiTable
 }
 
 // pcScopes is what the unit says about one pc, innermost scope first, and,

@@ -34,6 +34,11 @@ type archOps struct {
 	// eframe tells a plausible struct pt_regs on a stack (bt -e;
 	// eframe_rules.go).
 	eframe eframeRule
+	// cfi is the arch's part of the DWARF-CFI fallback (cfi_unwind.go).
+	cfi cfiHooks
+	// koAbsRelocs are the absolute relocation types (with the bytes each
+	// writes) GCC emits in a module's .debug_frame (module_cfi.go).
+	koAbsRelocs map[uint32]int
 }
 
 // archUnwinder is what stack.go asks of an architecture's unwinder.

@@ -1,10 +1,12 @@
 package kstructs
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 
 	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 var arm64Spec = dump.ArchARM64.Spec()
@@ -48,9 +50,21 @@ var arm64Ops = archOps{
 		}
 		return a, nil
 	},
-	dwarfRegs:  arm64DwarfRegs,
-	crashStyle: CrashStyle{CallSiteBack: 4, writeRegs: arm64WriteRegs},
-	eframe:     arm64Eframe,
+	dwarfRegs:   arm64DwarfRegs,
+	crashStyle:  CrashStyle{CallSiteBack: 4, writeRegs: arm64WriteRegs},
+	eframe:      arm64Eframe,
+	koAbsRelocs: map[uint32]int{uint32(elf.R_AARCH64_ABS64): 8, uint32(elf.R_AARCH64_ABS32): 4}, // FDE locations, CIE pointers
+	cfi: cfiHooks{
+		// Frame records give x29 exactly, not the stack pointer: that
+		// comes from the CFI chain (or the CPU's registers).
+		seed: func(f *Frame, r *dwarfx.FrameRegs) {
+			if f.FP != 0 {
+				r.Set(uint64(arm64FP), f.FP) // x29 is DWARF register 29
+			}
+		},
+		// PSTATE EL1h: a kernel context.
+		resume: func(r *Regs, ra uint64) { r.Values[arm64PC], r.Values[arm64PState] = ra, 0x5 },
+	},
 }
 
 // arm64WriteRegs prints a pt_regs as crash's arm64 bt does: PC, LR, SP

@@ -1,11 +1,13 @@
 package kstructs
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 var armSpec = dump.ArchARM.Spec()
@@ -40,9 +42,17 @@ var armOps = archOps{
 		}
 		return a, nil
 	},
-	dwarfRegs:  armDwarfRegs,
-	crashStyle: CrashStyle{FromLines: true, writeRegs: armWriteRegs},
-	eframe:     armEframe,
+	dwarfRegs:   armDwarfRegs,
+	crashStyle:  CrashStyle{FromLines: true, writeRegs: armWriteRegs},
+	eframe:      armEframe,
+	koAbsRelocs: map[uint32]int{uint32(elf.R_ARM_ABS32): 4},
+	cfi: cfiHooks{
+		// EHABI restores sp and the frame pointer exactly.
+		seed: func(f *Frame, r *dwarfx.FrameRegs) { armDwarfRegs.seed(armSpec, r, f.SP, f.FP) },
+		// A Thumb-2 return address has bit 0 set; the kernel runs in SVC
+		// mode.
+		resume: func(r *Regs, ra uint64) { r.Values[armPC], r.Values[armCPSR] = ra&^1, armModeSVC },
+	},
 }
 
 // armWriteRegs prints a pt_regs as the arm kernel's __show_regs does

@@ -118,6 +118,9 @@ func prel31(word uint32, at uint64) uint64 {
 
 // find returns the index entry covering pc: (function start, second word, entry address).
 func (a *armUnwinder) find(pc uint64) (fn uint64, insn uint32, at uint64, ok bool) {
+	if a.u.tableOff(pc) {
+		return 0, 0, 0, false
+	}
 	if fn, insn, at, ok, inModule := a.findModule(pc); inModule {
 		return fn, insn, at, ok
 	}

@@ -24,10 +24,11 @@ var x86DwarfRegs = dwarfRegTable{
 }
 
 // AAPCS64's DWARF numbering: x0-x30 = 0-30, sp = 31; x19-x29 are
-// callee-saved.
+// callee-saved; the kernel builds frame records (CONFIG_FRAME_POINTER).
 var arm64DwarfRegs = dwarfRegTable{
 	names: arm64Spec.RegNames[:32], // x0..x30, sp
-	abi:   dwarfx.CFIABI{SP: 31, CalleeSaved: []uint64{19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29}},
+	abi: dwarfx.CFIABI{SP: 31, CalleeSaved: []uint64{19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29},
+		FrameRecord: true, FP: 29}, // x29 points at the frame record {x29, x30}
 }
 
 // AAPCS's DWARF numbering (ARM IHI 0040): r0-r15 = 0-15; r4-r11 are

@@ -46,11 +46,14 @@ type frameStep struct {
 	frame Frame
 	pc    uint64 // the pc whose scope and location entries apply
 	regs  *dwarfx.FrameRegs
-	cfi   error // why the frame has no CFI row
+	cfi   error  // why the frame has no CFI row
+	ra    uint64 // the caller's pc CFI recovers (0: none)
 }
 
 // frameRegs recovers each frame's registers: the CPU's or the context
-// switch's for the first, then the callee's CFI row or an entry's pt_regs.
+// switch's for the first, then the callee's CFI row or an entry's pt_regs,
+// overlaid with the stack and frame pointers the primary unwinder found
+// (archOps.cfi.seed), which carry the chain past code without CFI.
 func (k *Kernel) frameRegs(bt *Backtrace) ([]frameStep, error) {
 	u, t, _, err := k.unwindTask(bt.Task)
 	if err != nil {
@@ -66,19 +69,27 @@ func (k *Kernel) frameRegs(bt *Backtrace) ([]frameStep, error) {
 		regs = tab.frameRegs(u.ops.spec, nil, false)
 	}
 	steps := make([]frameStep, 0, len(bt.Frames))
-	for _, f := range bt.Frames {
+	for i, f := range bt.Frames {
 		pc := f.PC
 		if f.IsReturn {
 			pc-- // the call's scope and location-list entry, not the next statement's
 		}
+		u.ops.cfi.seed(&f, regs) // what the primary unwinder knows exactly
 		caller, cfiErr := k.Image.CFIStep(pc, regs, k, tab.abi)
-		steps = append(steps, frameStep{frame: f, pc: pc, regs: regs, cfi: cfiErr})
+		st := frameStep{frame: f, pc: pc, regs: regs, cfi: cfiErr}
+		if cfiErr == nil {
+			st.ra = u.impl.textWord(caller.ReturnAddr)
+		}
+		steps = append(steps, st)
 		switch {
 		case f.ExceptionRegs != nil && !f.ExceptionRegs.Partial:
 			regs = tab.frameRegs(u.ops.spec, f.ExceptionRegs, true)
-		case cfiErr == nil:
+		case cfiErr == nil && (i+1 == len(bt.Frames) || st.ra == bt.Frames[i+1].PC):
 			regs = caller
 		default:
+			// No CFI, or CFI names another caller (arm64's frame for an
+			// interrupted leaf's lr): the next frame starts afresh from
+			// what the primary unwinder knows of it.
 			regs = tab.frameRegs(u.ops.spec, nil, false)
 		}
 	}
@@ -131,17 +142,13 @@ func (k *Kernel) CheckCFI(bt *Backtrace) (checked int, bad []CFIMismatch, err er
 	if err != nil {
 		return 0, nil, err
 	}
-	u, err := k.unwinder()
-	if err != nil {
-		return 0, nil, err
-	}
 	for i := 0; i+1 < len(steps); i++ {
 		f := bt.Frames[i]
 		if f.ExceptionRegs != nil {
 			continue
 		}
 		m := CFIMismatch{Level: f.Level, Function: f.Function, UnwinderPC: bt.Frames[i+1].PC}
-		ra := u.impl.textWord(steps[i+1].regs.ReturnAddr)
+		ra := steps[i].ra
 		switch {
 		case steps[i].cfi != nil:
 			m.Reason = steps[i].cfi.Error()

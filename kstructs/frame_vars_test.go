@@ -44,4 +44,5 @@ func TestCFIAgreesWithUnwinder(t *testing.T) {
 	}
 	ktest.ForEach(t, run)
 	ktest.ForEachExtra(t, run)
+	ktest.ForEachKind(t, fixture.ModuleKinds, run)
 }

@@ -162,6 +162,9 @@ func (k *Kernel) LoadModuleDebug(name, path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if err := k.loadModuleCFI(raw, secs); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	k.modDebug.mu.Lock()
 	defer k.modDebug.mu.Unlock()
 	if k.modDebug.mods == nil {

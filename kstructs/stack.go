@@ -64,6 +64,10 @@ type Frame struct {
 	// frame is an exception or syscall entry, and the registers are those
 	// of the interrupted context (user mode when Regs.User).
 	ExceptionRegs *Regs `json:"exception_regs,omitempty"`
+	// Unwinder says how the frame was found when not by the arch's primary
+	// unwinder: "cfi", the callee's DWARF call frame information
+	// (cfi_unwind.go).
+	Unwinder string `json:"unwinder,omitempty"`
 }
 
 // Regs is a register set in the arch's user_regs order (the order of
@@ -211,6 +215,10 @@ type unwinder struct {
 
 	// impl is the architecture's unwinder (ops.newUnwinder).
 	impl archUnwinder
+	// noTable lists functions (by start address) whose primary unwind
+	// information the unwinders treat as missing: a test hook that makes
+	// the DWARF-CFI fallback unwind them (cfi_unwind.go).
+	noTable map[uint64]bool
 }
 
 // ptRegsLayout maps struct pt_regs into Regs.Values.
@@ -635,6 +643,7 @@ func (u *unwinder) unwindRegs(t *taskCtx, regs *Regs) *Backtrace {
 		return bt
 	}
 	u.impl.unwindCPU(bt, t, regs)
+	u.cfiFallback(bt, t)
 	u.finish(bt)
 	return bt
 }
@@ -648,6 +657,7 @@ func (u *unwinder) unwindSaved(t *taskCtx) (*Backtrace, error) {
 		return nil, err
 	}
 	u.impl.unwind(bt, t, regs, false)
+	u.cfiFallback(bt, t)
 	u.finish(bt)
 	return bt, nil
 }

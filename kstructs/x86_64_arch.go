@@ -1,10 +1,12 @@
 package kstructs
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 
 	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // x86Spec numbers the registers: dump's table (struct user_regs_struct
@@ -47,9 +49,22 @@ var x86_64Ops = archOps{
 		}
 		return x, nil
 	},
-	dwarfRegs:  x86DwarfRegs,
-	crashStyle: CrashStyle{EframeIndent: "  ", writeRegs: x86WriteRegs},
-	eframe:     x86Eframe,
+	dwarfRegs:   x86DwarfRegs,
+	crashStyle:  CrashStyle{EframeIndent: "  ", writeRegs: x86WriteRegs},
+	eframe:      x86Eframe,
+	koAbsRelocs: map[uint32]int{uint32(elf.R_X86_64_64): 8, uint32(elf.R_X86_64_32): 4}, // FDE locations, CIE pointers
+	cfi: cfiHooks{
+		// ORC knows rsp and rbp exactly; a return frame's SP is the slot
+		// its return address was read from, below the caller's rsp.
+		seed: func(f *Frame, r *dwarfx.FrameRegs) {
+			sp := f.SP
+			if f.IsReturn {
+				sp += 8
+			}
+			x86DwarfRegs.seed(x86Spec, r, sp, f.FP)
+		},
+		resume: func(r *Regs, ra uint64) { r.Values[x86IP] = ra }, // cs 0: kernel mode
+	},
 }
 
 // x86WriteRegs prints a pt_regs as crash's x86_64 bt does.

@@ -172,6 +172,9 @@ func (x *x86Unwinder) ip(i int) uint64 {
 
 // find returns the ORC entry covering pc: the last one whose address is <= pc.
 func (x *x86Unwinder) find(pc uint64) (orcEntry, bool) {
+	if x.u.tableOff(pc) {
+		return orcEntry{}, false
+	}
 	if e, ok, inModule := x.findModule(pc); inModule {
 		return e, ok
 	}

@@ -17,7 +17,12 @@ func btCmd() *Command {
 by pid, task_struct address or command name. A task that was running when the
 dump was taken is unwound from its CPU's registers in the dump; the others from
 the context the scheduler saved. x86_64 uses the kernel's ORC tables, arm64 the
-frame records (frame pointers), arm the EHABI unwind tables.
+frame records (frame pointers), arm the EHABI unwind tables. Where those find no
+caller (no table entry, a frame record they cannot follow), the caller comes from
+the DWARF call frame information (.debug_frame of the vmlinux, or of a module's
+.ko loaded by mod -s or found beside the vmlinux) when it has a row for the
+function: that frame is marked "(cfi)" ("unwinder": "cfi" in --json), and a
+note says where the primary unwinder stopped.
 
 Exception and syscall entries show the registers they saved; stack changes are
 marked "--- <IRQ stack> ---". When an unwind stops before the stack's entry
@@ -85,6 +90,7 @@ type btFrame struct {
 	Inline        bool           `json:"inline,omitempty"`
 	Stack         string         `json:"stack"`
 	ExceptionRegs *btRegs        `json:"exception_regs,omitempty"`
+	Unwinder      string         `json:"unwinder,omitempty"`
 	Words         []string       `json:"words,omitempty"`
 	Args          []frameVarJSON `json:"args,omitempty"`
 	Locals        []frameVarJSON `json:"locals,omitempty"`
@@ -199,7 +205,7 @@ func (s *Session) btOne(t *kstructs.Task, flags map[string]bool) btTask {
 	}
 	for i, f := range frames {
 		jf := btFrame{Level: f.Level, SP: s.addr(f.SP), PC: s.addr(f.PC), FP: s.addr(f.FP), Function: f.Function,
-			Offset: f.Offset, Module: f.Module, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, frame: f}
+			Offset: f.Offset, Module: f.Module, File: f.File, Line: f.Line, Inline: f.Inline, Stack: f.Stack, Unwinder: f.Unwinder, frame: f}
 		if r := f.ExceptionRegs; r != nil {
 			jf.ExceptionRegs = s.jsonRegs(r)
 		}
@@ -372,7 +378,7 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			if f.Module != "" {
 				fn += " [" + f.Module + "]" // crash: "(kt_do_oops [kinspect_test]) from"
 			}
-			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]\n", prefix, f.Level, f.PC, fn, from)
+			fmt.Fprintf(w, "%s#%d [<%08x>] (%s) from [<%08x>]%s\n", prefix, f.Level, f.PC, fn, from, unwinderMark(f))
 		} else {
 			pc := f.PC
 			if f.IsReturn {
@@ -386,7 +392,7 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			if f.Module != "" {
 				mod = " [" + f.Module + "]"
 			}
-			fmt.Fprintf(w, "%s#%d [%x] %s at %x%s\n", prefix, f.Level, f.SP, fn, pc, mod)
+			fmt.Fprintf(w, "%s#%d [%x] %s at %x%s%s\n", prefix, f.Level, f.SP, fn, pc, mod, unwinderMark(f))
 		}
 		if r.flags["l"] && f.File != "" {
 			fmt.Fprintf(w, "    %s: %d\n", f.File, f.Line)
@@ -408,6 +414,15 @@ func (r *btResult) textFrames(w io.Writer, s *Session, t btTask) {
 			}
 		}
 	}
+}
+
+// unwinderMark flags a frame the primary unwinder did not find: "(cfi)",
+// a caller recovered from the callee's DWARF call frame information.
+func unwinderMark(f kstructs.Frame) string {
+	if f.Unwinder == "" {
+		return ""
+	}
+	return " (" + f.Unwinder + ")"
 }
 
 func writeFrameWords(w io.Writer, s *Session, sp uint64, ws []uint64) {
