@@ -551,6 +551,10 @@ func (k *Kernel) Backtrace(taskAddr uint64) (*Backtrace, error) {
 			bt.Active = true
 			return bt, nil
 		}
+		if k.Live() {
+			// The saved context is that of its last switch-out: stale.
+			return nil, liveRunningError(taskAddr, c)
+		}
 	}
 	return u.unwindSaved(t)
 }
