@@ -9,8 +9,9 @@
 # CONFIG_PROC_KCORE: the kind is for x86_64 and arm64 only.
 
 # Debian builds the virtio PCI transport and virtio_blk as modules
-# (CONFIG_VIRTIO_BLK=m; CONFIG_VIRTIO=m on amd64): these roots and what
-# modules.dep says they need are loaded, dependencies first.
+# (CONFIG_VIRTIO_BLK=m; CONFIG_VIRTIO=m on amd64): these roots and the
+# modules their .modinfo "depends=" names are loaded, dependencies first
+# (the image has no modules.dep: depmod writes it at install).
 LIVE_MODULE_ROOTS=(virtio_pci virtio_blk)
 
 # live_check refuses an arch whose kernel has no /proc/kcore.
@@ -20,40 +21,38 @@ live_check() {
   return 0
 }
 
+# live_module_add NAME appends NAME's dependencies, then NAME, to
+# $TMP/live-modules/order (decompressed beside it), once each.
+live_module_add() {
+  local m=$1 src f d
+  grep -qx "$m.ko" "$TMP/live-modules/order" && return 0
+  src=$(find "$TMP/lmods" -name "$m.ko*" | head -1)
+  if [ -z "$src" ]; then
+    log "note: $m is not a module in $IMGDEB (built in)"; return 0
+  fi
+  f="$TMP/live-modules/$m.ko"
+  case "$src" in
+    *.xz) xz -dc "$src" > "$f" ;;
+    *.zst) zstd -qdc "$src" > "$f" ;;
+    *.gz) gzip -dc "$src" > "$f" ;;
+    *) cp "$src" "$f" ;;
+  esac
+  for d in $(readelf -p .modinfo "$f" | sed -n 's/.*depends=//p' | tr ',' ' '); do
+    live_module_add "${d//-/_}"
+  done
+  grep -qx "$m.ko" "$TMP/live-modules/order" || echo "$m.ko" >> "$TMP/live-modules/order"
+}
+
 # live_modules extracts the virtio modules and their dependencies from the
 # image into $TMP/live-modules with their load order in "order".
 live_modules() {
-  local out="$TMP/live-modules" dep rel m f order=()
-  mkdir -p "$out" "$TMP/lmods"
+  local m
+  mkdir -p "$TMP/live-modules" "$TMP/lmods"
+  : > "$TMP/live-modules/order"
   dpkg-deb --fsys-tarfile "$IMGDEB" | tar -x -C "$TMP/lmods" --wildcards \
-    '*/modules/*/modules.dep' '*/modules/*/kernel/drivers/virtio/*' '*/modules/*/kernel/drivers/block/virtio_blk.ko*' 2>/dev/null || true
-  dep=$(find "$TMP/lmods" -name modules.dep | head -1)
-  [ -n "$dep" ] || die "no modules.dep in $IMGDEB"
-  for m in "${LIVE_MODULE_ROOTS[@]}"; do
-    # "kernel/.../m.ko.xz: dep1 dep2": modprobe loads the deps right to left.
-    local line
-    line=$(grep -E "/$m\.ko(\.[a-z]+)?:" "$dep" || true)
-    [ -n "$line" ] || { log "note: $m is not a module in $IMGDEB (built in)"; continue; }
-    local deps=(${line#*:}) i
-    for ((i=${#deps[@]}-1; i>=0; i--)); do order+=("${deps[$i]}"); done
-    order+=("${line%%:*}")
-  done
-  : > "$out/order"
-  for rel in "${order[@]}"; do
-    f=$(basename "$rel"); f=${f%.xz}; f=${f%.zst}; f=${f%.gz}
-    grep -qx "$f" "$out/order" && continue
-    local src
-    src=$(find "$TMP/lmods" -path "*/$rel" | head -1)
-    [ -n "$src" ] || die "module $rel (modules.dep) not in $IMGDEB"
-    case "$src" in
-      *.xz) xz -dc "$src" > "$out/$f" ;;
-      *.zst) zstd -qdc "$src" > "$out/$f" ;;
-      *.gz) gzip -dc "$src" > "$out/$f" ;;
-      *) cp "$src" "$out/$f" ;;
-    esac
-    echo "$f" >> "$out/order"
-  done
-  log "live guest modules: $(tr '\n' ' ' < "$out/order")"
+    '*/modules/*/kernel/drivers/virtio/*' '*/modules/*/kernel/drivers/block/virtio_blk.ko*' 2>/dev/null || true
+  for m in "${LIVE_MODULE_ROOTS[@]}"; do live_module_add "$m"; done
+  log "live guest modules: $(tr '\n' ' ' < "$TMP/live-modules/order")"
 }
 
 # live_kinspect cross-compiles the static kinspect for the guest.
