@@ -21,6 +21,8 @@ grep -H '' /proc/[0-9]*/task/[0-9]*/status 2>/dev/null
 for f in /proc/meminfo /proc/loadavg /proc/modules; do
   [ -r "$f" ] && sed "s|^|procfile $f |" "$f"
 done
+# The zones' present pages: their sum is sys's MEMORY (node_present_pages).
+grep -E '^Node|^ +present' /proc/zoneinfo | sed 's|^|procfile /proc/zoneinfo |'
 echo "uptime_end $(cat /proc/uptime)"
 echo "==KINSPECT-GT-END=="
 # One sleeper's pid for `bt PID`: the first `sleep` child of init.
@@ -32,14 +34,16 @@ live() { # NAME ARGS...: one kinspect run on the running kernel
   echo "==KINSPECT-LIVE-END== $name rc=$?"
 }
 echo "live_sleeper $SLEEPER"
+live ps-json --json -c ps
 live sys -c sys
+live sys-json --json -c sys
 live ps -c ps
 live log -c 'log | tail'
 live runq -c runq
+live runq-json --json -c runq
 live bt -c "bt $SLEEPER"
 live bt-panic -c bt
 live triage -c triage
-live json-ps --json -c ps
 echo "==KINSPECT-LIVE-DONE=="
 # Let the UART drain (see testdata/guest/gt.sh): a panic never flushes it.
 i=0
