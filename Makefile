@@ -10,6 +10,9 @@ EXTRA_FIXTURES := x86_64:bullseye arm64:trixie
 # The module fixtures (testdata/module-fixture.sh): an oops and a hung task
 # in the test module, per arch.
 MODULE_FIXTURES := $(foreach a,$(ARCHES),$(a):bookworm:oops $(a):bookworm:hung)
+# The live fixtures (testdata/live-fixture.sh): the guest runs kinspect on its
+# own /proc/kcore. Not arm: Debian's armmp kernel has no /proc/kcore.
+LIVE_FIXTURES := x86_64:bookworm:live arm64:bookworm:live
 
 .PHONY: build release fixtures test demo bench clean deps readme oracle $(addprefix fixture-,$(ARCHES))
 
@@ -32,7 +35,7 @@ fixture-%: deps
 # build's log lines carry its name. KINSPECT_KERNEL=ABI selects a kernel.
 FIXTURE_JOBS ?= 3
 fixtures: deps
-	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) $(MODULE_FIXTURES) | \
+	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) $(MODULE_FIXTURES) $(LIVE_FIXTURES) | \
 	  xargs -P$(FIXTURE_JOBS) -I{} bash -c 'set -o pipefail; f={}; IFS=: read -r a s k <<<"$$f"; \
 	    testdata/build-fixture.sh $$a $$s $$k 2>&1 >/dev/null | sed -u "s|^|[$$f] |"'
 
