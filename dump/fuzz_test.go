@@ -3,8 +3,8 @@ package dump
 import (
 	"encoding/binary"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"

@@ -107,13 +107,19 @@ func psByPID(ps []psEntry) map[string]psEntry {
 	return m
 }
 
-// liveFixtures are the live fixtures, one per arch with /proc/kcore.
-func liveFixtures(t *testing.T) []*fixture.Fixture {
-	var out []*fixture.Fixture
+// forLive runs check on each live fixture (one per arch with
+// /proc/kcore) with the kinspect runs its console holds.
+func forLive(t *testing.T, check func(t *testing.T, f *fixture.Fixture, l *fixture.Live)) {
 	for _, a := range fixture.LiveArches {
-		out = append(out, fixture.RequireKind(t, a, fixture.KindLive))
+		t.Run(a, func(t *testing.T) {
+			f := fixture.RequireKind(t, a, fixture.KindLive)
+			l, err := fixture.LiveOf(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, f, l)
+		})
 	}
-	return out
 }
 
 // TestLivePsMatchesProc: the ps kinspect printed on the guest's own
@@ -122,38 +128,32 @@ func liveFixtures(t *testing.T) []*fixture.Fixture {
 // snapshot's own commands (children of the snapshot shell) have exited
 // by then and are not looked for.
 func TestLivePsMatchesProc(t *testing.T) {
-	for _, f := range liveFixtures(t) {
-		t.Run(f.Meta.Arch, func(t *testing.T) {
-			l, err := fixture.LiveOf(f)
-			if err != nil {
-				t.Fatal(err)
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		var ps []psEntry
+		liveJSON(t, l, "ps-json", &ps)
+		m := psByPID(ps)
+		matched := 0
+		for _, g := range f.GT.Tasks {
+			if g.PPID == f.GT.CrashPID {
+				continue
 			}
-			var ps []psEntry
-			liveJSON(t, l, "ps-json", &ps)
-			m := psByPID(ps)
-			matched := 0
-			for _, g := range f.GT.Tasks {
-				if g.PPID == f.GT.CrashPID {
-					continue
-				}
-				p, ok := m[strconv.Itoa(g.PID)]
-				if !ok {
-					t.Errorf("pid %d (%s, %s) of /proc is not in live ps", g.PID, g.Comm, g.State)
-					continue
-				}
-				if p.Comm != g.Comm || p.PPID != g.PPID {
-					t.Errorf("pid %d: live ps comm %q ppid %d, /proc %q %d", g.PID, p.Comm, p.PPID, g.Comm, g.PPID)
-					continue
-				}
-				if sleeping := strings.Contains("SID", g.State); sleeping && p.StateChar != g.State {
-					t.Errorf("pid %d (%s): live ps state %s, /proc %s", g.PID, g.Comm, p.StateChar, g.State)
-					continue
-				}
-				matched++
+			p, ok := m[strconv.Itoa(g.PID)]
+			if !ok {
+				t.Errorf("pid %d (%s, %s) of /proc is not in live ps", g.PID, g.Comm, g.State)
+				continue
 			}
-			t.Logf("%s: %d of %d /proc tasks matched in live ps (%d tasks listed)", f.Meta.Arch, matched, len(f.GT.Tasks), len(ps))
-		})
-	}
+			if p.Comm != g.Comm || p.PPID != g.PPID {
+				t.Errorf("pid %d: live ps comm %q ppid %d, /proc %q %d", g.PID, p.Comm, p.PPID, g.Comm, g.PPID)
+				continue
+			}
+			if sleeping := strings.Contains("SID", g.State); sleeping && p.StateChar != g.State {
+				t.Errorf("pid %d (%s): live ps state %s, /proc %s", g.PID, g.Comm, p.StateChar, g.State)
+				continue
+			}
+			matched++
+		}
+		t.Logf("%s: %d of %d /proc tasks matched in live ps (%d tasks listed)", f.Meta.Arch, matched, len(f.GT.Tasks), len(ps))
+	})
 }
 
 type sysDoc struct {
@@ -170,30 +170,24 @@ type sysDoc struct {
 // its memory is the zones' present pages of /proc/zoneinfo (crash's
 // MEMORY rounding: to the GiB within 64 MiB, else 0.1 GB).
 func TestLiveSys(t *testing.T) {
-	for _, f := range liveFixtures(t) {
-		t.Run(f.Meta.Arch, func(t *testing.T) {
-			l, err := fixture.LiveOf(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var s sysDoc
-			liveJSON(t, l, "sys-json", &s)
-			if s.Release != f.GT.Release || !strings.Contains(f.GT.Version, s.Version) {
-				t.Errorf("live sys release %q version %q, /proc/version %q", s.Release, s.Version, f.GT.Version)
-			}
-			if s.CPUs-s.OfflineCPUs != f.GT.CPUs {
-				t.Errorf("live sys: %d CPUs, %d offline; /sys online %q", s.CPUs, s.OfflineCPUs, f.GT.OnlineCPUs)
-			}
-			if s.Panic != "" || !strings.Contains(s.Format, "live") {
-				t.Errorf("live sys: format %q, panic %q", s.Format, s.Panic)
-			}
-			present := presentBytes(t, f)
-			got := parseMemory(t, s.Memory)
-			if d := got - present; d > 64<<20 || d < -(64<<20) {
-				t.Errorf("live sys memory %s (%d bytes), /proc/zoneinfo present %d bytes", s.Memory, got, present)
-			}
-		})
-	}
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		var s sysDoc
+		liveJSON(t, l, "sys-json", &s)
+		if s.Release != f.GT.Release || !strings.Contains(f.GT.Version, s.Version) {
+			t.Errorf("live sys release %q version %q, /proc/version %q", s.Release, s.Version, f.GT.Version)
+		}
+		if s.CPUs-s.OfflineCPUs != f.GT.CPUs {
+			t.Errorf("live sys: %d CPUs, %d offline; /sys online %q", s.CPUs, s.OfflineCPUs, f.GT.OnlineCPUs)
+		}
+		if s.Panic != "" || !strings.Contains(s.Format, "live") {
+			t.Errorf("live sys: format %q, panic %q", s.Format, s.Panic)
+		}
+		present := presentBytes(t, f)
+		got := parseMemory(t, s.Memory)
+		if d := got - present; d > 64<<20 || d < -(64<<20) {
+			t.Errorf("live sys memory %s (%d bytes), /proc/zoneinfo present %d bytes", s.Memory, got, present)
+		}
+	})
 }
 
 // presentBytes sums /proc/zoneinfo's present pages, in bytes (the page
@@ -243,86 +237,74 @@ func parseMemory(t *testing.T, s string) int64 {
 // sleeper work live; bt without a pid and triage, which need a crash,
 // say that the kernel is live.
 func TestLiveRuns(t *testing.T) {
-	for _, f := range liveFixtures(t) {
-		t.Run(f.Meta.Arch, func(t *testing.T) {
-			l, err := fixture.LiveOf(f)
-			if err != nil {
-				t.Fatal(err)
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		for _, name := range []string{"sys", "ps", "log", "runq", "bt"} {
+			if r := l.Runs[name]; r == nil || r.RC != 0 || len(r.Output) == 0 {
+				t.Errorf("live %s: %+v", name, r)
 			}
-			for _, name := range []string{"sys", "ps", "log", "runq", "bt"} {
-				if r := l.Runs[name]; r == nil || r.RC != 0 || len(r.Output) == 0 {
-					t.Errorf("live %s: %+v", name, r)
-				}
+		}
+		if r := l.Runs["bt"]; r != nil && !strings.Contains(strings.Join(r.Output, "\n"), fmt.Sprintf("PID: %d ", l.Sleeper)) {
+			t.Errorf("live bt %d: %s", l.Sleeper, strings.Join(r.Output, "\n"))
+		}
+		for _, name := range []string{"bt-panic", "triage"} {
+			if r := l.Runs[name]; r == nil || r.RC == 0 || !strings.Contains(strings.Join(r.Output, "\n"), "live kernel") {
+				t.Errorf("live %s should fail saying the kernel is live: %+v", name, r)
 			}
-			if r := l.Runs["bt"]; r != nil && !strings.Contains(strings.Join(r.Output, "\n"), fmt.Sprintf("PID: %d ", l.Sleeper)) {
-				t.Errorf("live bt %d: %s", l.Sleeper, strings.Join(r.Output, "\n"))
-			}
-			for _, name := range []string{"bt-panic", "triage"} {
-				if r := l.Runs[name]; r == nil || r.RC == 0 || !strings.Contains(strings.Join(r.Output, "\n"), "live kernel") {
-					t.Errorf("live %s should fail saying the kernel is live: %+v", name, r)
-				}
-			}
-			var rq struct {
-				CPUs []struct {
-					CPU int `json:"cpu"`
-				} `json:"cpus"`
-			}
-			liveJSON(t, l, "runq-json", &rq)
-			if len(rq.CPUs) != f.GT.CPUs {
-				t.Errorf("live runq: %d CPUs, /sys online %q", len(rq.CPUs), f.GT.OnlineCPUs)
-			}
-		})
-	}
+		}
+		var rq struct {
+			CPUs []struct {
+				CPU int `json:"cpu"`
+			} `json:"cpus"`
+		}
+		liveJSON(t, l, "runq-json", &rq)
+		if len(rq.CPUs) != f.GT.CPUs {
+			t.Errorf("live runq: %d CPUs, /sys online %q", len(rq.CPUs), f.GT.OnlineCPUs)
+		}
+	})
 }
 
 // TestLiveVsDump: kinspect's live ps agrees with its ps of the dump taken
 // seconds later for every task in both (pid, comm, parent), and the
 // sleeper's live backtrace is the dump's.
 func TestLiveVsDump(t *testing.T) {
-	for _, f := range liveFixtures(t) {
-		t.Run(f.Meta.Arch, func(t *testing.T) {
-			l, err := fixture.LiveOf(f)
-			if err != nil {
-				t.Fatal(err)
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		var live, dumped []psEntry
+		liveJSON(t, l, "ps-json", &live)
+		code, out, errs := kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "--json", "-c", "ps")
+		if code != 0 {
+			t.Fatalf("ps of the dump: exit %d: %s", code, errs)
+		}
+		if err := json.Unmarshal([]byte(out), &dumped); err != nil {
+			t.Fatal(err)
+		}
+		d := psByPID(dumped)
+		both := 0
+		for _, p := range live {
+			q, ok := d[strconv.Itoa(p.PID)]
+			if p.PID == 0 || !ok {
+				continue
 			}
-			var live, dumped []psEntry
-			liveJSON(t, l, "ps-json", &live)
-			code, out, errs := kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "--json", "-c", "ps")
-			if code != 0 {
-				t.Fatalf("ps of the dump: exit %d: %s", code, errs)
+			both++
+			if p.Comm != q.Comm || p.PPID != q.PPID {
+				t.Errorf("pid %d: live %q ppid %d, dump %q ppid %d", p.PID, p.Comm, p.PPID, q.Comm, q.PPID)
 			}
-			if err := json.Unmarshal([]byte(out), &dumped); err != nil {
-				t.Fatal(err)
-			}
-			d := psByPID(dumped)
-			both := 0
-			for _, p := range live {
-				q, ok := d[strconv.Itoa(p.PID)]
-				if p.PID == 0 || !ok {
-					continue
-				}
-				both++
-				if p.Comm != q.Comm || p.PPID != q.PPID {
-					t.Errorf("pid %d: live %q ppid %d, dump %q ppid %d", p.PID, p.Comm, p.PPID, q.Comm, q.PPID)
-				}
-			}
-			t.Logf("%s: %d tasks in both the live ps (%d) and the dump's (%d)", f.Meta.Arch, both, len(live), len(dumped))
-			if both == 0 {
-				t.Fatal("no task in both")
-			}
-			liveBT := l.Runs["bt"]
-			if liveBT == nil || liveBT.RC != 0 {
-				t.Fatalf("no live bt run: %+v", liveBT)
-			}
-			code, out, errs = kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "-c", fmt.Sprintf("bt %d", l.Sleeper))
-			if code != 0 {
-				t.Fatalf("bt %d of the dump: exit %d: %s", l.Sleeper, code, errs)
-			}
-			if lf, df := btFunctions(liveBT.Output), btFunctions(strings.Split(out, "\n")); strings.Join(lf, " ") != strings.Join(df, " ") || len(lf) == 0 {
-				t.Errorf("bt %d: live %v, dump %v", l.Sleeper, lf, df)
-			}
-		})
-	}
+		}
+		t.Logf("%s: %d tasks in both the live ps (%d) and the dump's (%d)", f.Meta.Arch, both, len(live), len(dumped))
+		if both == 0 {
+			t.Fatal("no task in both")
+		}
+		liveBT := l.Runs["bt"]
+		if liveBT == nil || liveBT.RC != 0 {
+			t.Fatalf("no live bt run: %+v", liveBT)
+		}
+		code, out, errs = kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "-c", fmt.Sprintf("bt %d", l.Sleeper))
+		if code != 0 {
+			t.Fatalf("bt %d of the dump: exit %d: %s", l.Sleeper, code, errs)
+		}
+		if lf, df := btFunctions(liveBT.Output), btFunctions(strings.Split(out, "\n")); strings.Join(lf, " ") != strings.Join(df, " ") || len(lf) == 0 {
+			t.Errorf("bt %d: live %v, dump %v", l.Sleeper, lf, df)
+		}
+	})
 }
 
 // btFunctions are the function names of crash-style frame lines
