@@ -79,7 +79,7 @@ func (l liveFiles) openKcoreCheck() error {
 		f.Close()
 		return nil
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s does not exist: the running kernel is built without CONFIG_PROC_KCORE (as Debian's armhf armmp kernels are), so it cannot be read live", p)
+		return fmt.Errorf("%s does not exist: the running kernel is built without CONFIG_PROC_KCORE (as Debian's armhf armmp kernels are) or this /proc is not the kernel's own (a container), so it cannot be read live; give a dump and its vmlinux instead", p)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("cannot open %s: %w: reading the live kernel needs root (CAP_SYS_RAWIO)", p, err)
 	}
