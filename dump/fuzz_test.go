@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -136,7 +137,7 @@ func FuzzELF(f *testing.F) {
 		}
 		cpuStates(e.notes, archFromMachine(e.hdr.machine), e.hdr.bo)
 		if isKcore(e.notes) {
-			liveMem{seg: e.mem}.readPhys(buf, 0)
+			liveMem{seg: e.mem, mu: new(sync.Mutex)}.readPhys(buf, 0)
 		}
 	})
 }

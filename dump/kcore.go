@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // The running kernel's /proc/kcore (fs/proc/kcore.c) is an ELF core file
@@ -41,12 +42,21 @@ func isKcore(notes []Note) bool {
 // System RAM or are offline, and copies that fault, in read_kcore_iter);
 // a read the kernel refuses outright (EFAULT, EIO) is reported as an
 // excluded page that names the address, not as a corrupt file.
+//
+// Reads are one at a time: read_kcore_iter (fs/proc/kcore.c) copies RAM
+// and text through a bounce buffer allocated once per open file
+// (file->private_data, for copy_from_kernel_nofault) under a shared lock,
+// so concurrent preads on one descriptor (kinspect decodes tasks on all
+// CPUs) can return each other's bytes: a task_struct read as another's.
 type liveMem struct {
 	seg *segmentMem
+	mu  *sync.Mutex
 }
 
 func (m liveMem) readPhys(p []byte, addr uint64) error {
+	m.mu.Lock()
 	err := m.seg.readPhys(p, addr)
+	m.mu.Unlock()
 	var re *ReadError
 	if err != nil && errors.As(err, &re) && errors.Is(re.Err, ErrCorrupt) {
 		re.Err = fmt.Errorf("%w: the running kernel did not let /proc/kcore read it: %s", ErrExcluded,
@@ -65,6 +75,6 @@ func (d *Dump) Live() bool { return d.live }
 func (d *Dump) initKcore(e *elfDump) {
 	d.live = true
 	d.format = fmt.Sprintf("live kernel (/proc/kcore, ELF%d)", e.hdr.class)
-	d.mem = liveMem{seg: e.mem}
+	d.mem = liveMem{seg: e.mem, mu: new(sync.Mutex)}
 	d.cpus = nil
 }

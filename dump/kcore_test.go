@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"sync"
 	"testing"
 )
 
@@ -78,7 +79,7 @@ func TestKcoreNotVmcore(t *testing.T) {
 // TestKcoreUnreadable: a read the kernel refuses is an excluded page
 // naming the address.
 func TestKcoreUnreadable(t *testing.T) {
-	m := liveMem{seg: &segmentMem{segs: []segment{{start: 0x1000, end: 0x2000, st: failingStore{}, off: 0}}}}
+	m := liveMem{seg: &segmentMem{segs: []segment{{start: 0x1000, end: 0x2000, st: failingStore{}, off: 0}}}, mu: new(sync.Mutex)}
 	err := m.readPhys(make([]byte, 8), 0x1800)
 	var re *ReadError
 	if !errors.As(err, &re) || !errors.Is(err, ErrExcluded) || re.Addr != 0x1800 {
