@@ -44,3 +44,35 @@ func (k *Kernel) Banner() (string, error) {
 	}
 	return string(cString(b)), nil
 }
+
+// liveRunning tells whether the task at taskAddr is running now and on
+// which CPU, from its task_struct read at this moment: on_cpu (set from
+// the context switch's prepare_task until finish_task, kernel/sched/core.c)
+// and cpu. The runqueues' curr pointers the unwinder read at the start
+// of the command may be stale by then. Without on_cpu (UP kernels) it
+// says not running, and the caller falls back to those pointers.
+func (k *Kernel) liveRunning(taskAddr uint64) (int, bool) {
+	l, err := k.schedLayout()
+	if err != nil || !l.task.onCPU.ok() || !l.task.cpu.ok() {
+		return -1, false
+	}
+	var on, cpu [4]byte
+	if k.ReadVirt(on[:], taskAddr+uint64(l.task.onCPU.Off)) != nil ||
+		k.ReadVirt(cpu[:], taskAddr+uint64(l.task.cpu.Off)) != nil {
+		return -1, false
+	}
+	bo := k.Image.ByteOrder()
+	return int(int32(bo.Uint32(cpu[:]))), bo.Uint32(on[:]) != 0
+}
+
+// liveBacktrace unwinds a task of the running kernel from its saved
+// context, unless it is running now (its saved context is then that of
+// its last switch-out: stale). c is the CPU the runqueues showed it on.
+func (k *Kernel) liveBacktrace(u *unwinder, t *taskCtx, taskAddr uint64, c int) (*Backtrace, error) {
+	if cpu, running := k.liveRunning(taskAddr); running {
+		return nil, liveRunningError(taskAddr, cpu)
+	} else if cpu < 0 && c >= 0 {
+		return nil, liveRunningError(taskAddr, c)
+	}
+	return u.unwindSaved(t)
+}

@@ -544,16 +544,15 @@ func (k *Kernel) Backtrace(taskAddr uint64) (*Backtrace, error) {
 	if err != nil {
 		return nil, err
 	}
+	if k.Live() {
+		return k.liveBacktrace(u, t, taskAddr, c)
+	}
 	if c >= 0 {
 		if regs, ok := u.cpuRegs(c); ok {
 			t.cpu = c
 			bt := u.unwindRegs(t, regs)
 			bt.Active = true
 			return bt, nil
-		}
-		if k.Live() {
-			// The saved context is that of its last switch-out: stale.
-			return nil, liveRunningError(taskAddr, c)
 		}
 	}
 	return u.unwindSaved(t)
