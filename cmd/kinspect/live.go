@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kinspect/kinspect/dump"
 	"github.com/kinspect/kinspect/dwarfx"
 )
 
@@ -86,20 +87,29 @@ func (l liveFiles) openKcoreCheck() error {
 	return fmt.Errorf("cannot open %s: %w", p, err)
 }
 
-// checkBuildID compares the vmlinux's build-id with the running kernel's
-// (/sys/kernel/notes, the kernel's own .notes section). It returns nil
-// when either is unknown: the banner check of kstructs.Open remains.
-func (l liveFiles) checkBuildID(img *dwarfx.Image) error {
-	notes, err := os.ReadFile(l.path("/sys/kernel/notes"))
-	if err != nil || img.BuildID() == "" {
+// checkBuildID compares the vmlinux's build-id with the running kernel's:
+// VMCOREINFO's BUILD-ID (kernel/crash_core.c, Linux 5.9+) in kcore's note,
+// else /sys/kernel/notes (the kernel's own .notes section). It returns
+// nil when either is unknown: the banner check of kstructs.Open remains.
+func (l liveFiles) checkBuildID(img *dwarfx.Image, vmci *dump.VMCoreInfo) error {
+	if img.BuildID() == "" {
 		return nil
 	}
-	running := dwarfx.BuildIDFromNotes(notes, binary.NativeEndian)
+	running, from := "", "VMCOREINFO BUILD-ID"
+	if vmci != nil {
+		running, _ = vmci.Get("BUILD-ID")
+	}
+	if running == "" {
+		from = l.path("/sys/kernel/notes")
+		if notes, err := os.ReadFile(from); err == nil {
+			running = dwarfx.BuildIDFromNotes(notes, binary.NativeEndian)
+		}
+	}
 	if running == "" || running == img.BuildID() {
 		return nil
 	}
 	return fmt.Errorf("%s is not the running kernel's vmlinux: its build-id is %s, the running kernel's (%s) is %s (use --force to open anyway)",
-		img.Path(), img.BuildID(), l.path("/sys/kernel/notes"), running)
+		img.Path(), img.BuildID(), from, running)
 }
 
 // checkVersion compares /proc/version with the banner read from the

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/binary"
+	enchex "encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinspect/kinspect/dump"
+	"github.com/kinspect/kinspect/dwarfx"
 	"github.com/kinspect/kinspect/internal/fixture"
 )
 
@@ -332,4 +336,38 @@ func btFunctions(lines []string) []string {
 		}
 	}
 	return out
+}
+
+// TestLiveBuildID: a vmlinux whose build-id is not the running kernel's
+// (VMCOREINFO's BUILD-ID, else /sys/kernel/notes) is refused, naming
+// both; the same build-id passes.
+func TestLiveBuildID(t *testing.T) {
+	f := fixture.Require(t, "x86_64")
+	img, err := dwarfx.Open(f.Vmlinux())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	note := func(id string) string {
+		desc, _ := enchex.DecodeString(id)
+		b := binary.NativeEndian.AppendUint32(nil, 4)
+		b = binary.NativeEndian.AppendUint32(b, uint32(len(desc)))
+		b = binary.NativeEndian.AppendUint32(b, 3) // NT_GNU_BUILD_ID
+		return string(append(append(b, "GNU\x00"...), desc...))
+	}
+	other := strings.Repeat("ab", 20)
+	l := fakeRoot(t, map[string]string{"/sys/kernel/notes": note(other)})
+	if err := l.checkBuildID(img, nil); err == nil || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), img.BuildID()) {
+		t.Errorf("other build-id in /sys/kernel/notes: %v", err)
+	}
+	if err := fakeRoot(t, map[string]string{"/sys/kernel/notes": note(img.BuildID())}).checkBuildID(img, nil); err != nil {
+		t.Errorf("same build-id: %v", err)
+	}
+	vmci, err := dump.ParseVMCoreInfo([]byte("BUILD-ID=" + other + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (liveFiles{root: t.TempDir()}).checkBuildID(img, vmci); err == nil || !strings.Contains(err.Error(), "VMCOREINFO") {
+		t.Errorf("other build-id in VMCOREINFO: %v", err)
+	}
 }

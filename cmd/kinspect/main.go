@@ -370,7 +370,7 @@ func openKernel(f cliFlags, args []string, opts kstructs.Options, stderr io.Writ
 	if !k.Live() {
 		return k, nil
 	}
-	if err := live.checkBuildID(k.Image); err != nil && !f.force {
+	if err := live.checkBuildID(k.Image, k.Dump.VMCoreInfo()); err != nil && !f.force {
 		k.Close()
 		return nil, fail(err)
 	} else if err != nil {
