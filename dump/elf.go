@@ -219,6 +219,13 @@ func parseELF(s store, name string) (*elfDump, error) {
 			if p.filesz == 0 && p.off == notStored {
 				continue // QEMU: memory not stored in the vmcore
 			}
+			if p.paddr == notStored {
+				// /proc/kcore: vmalloc, modules, vmemmap and other
+				// areas with no physical address (fs/proc/kcore.c
+				// writes p_paddr = -1); their pages are read through
+				// the page tables and the RAM segments.
+				continue
+			}
 			memsz := max(p.memsz, p.filesz)
 			if p.paddr+memsz < p.paddr {
 				return nil, &FormatError{File: name, Offset: phdrOff(i), What: "ELF PT_LOAD",

@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -38,6 +40,9 @@ func fuzzSeedsELF(tb testing.TB) [][]byte {
 			loads: []elfLoadSpec{{paddr: 0x40000000, data: small}}}),
 		buildELF(elfSpec{class: 64, bo: binary.BigEndian, machine: emAArch64, pnxnum: true,
 			loads: []elfLoadSpec{{paddr: 0x40000000, data: small}}}),
+		// /proc/kcore: segments without a physical address, kcore's notes.
+		buildELF(elfSpec{class: 64, machine: emAArch64, notes: kcoreNotes(le), loads: []elfLoadSpec{
+			{paddr: math.MaxUint64, vaddr: 0xffff800000000000, data: small}, {paddr: 0x40000000, data: small}}}),
 	}
 }
 
@@ -131,6 +136,9 @@ func FuzzELF(f *testing.F) {
 			}
 		}
 		cpuStates(e.notes, archFromMachine(e.hdr.machine), e.hdr.bo)
+		if isKcore(e.notes) {
+			liveMem{seg: e.mem, mu: new(sync.Mutex)}.readPhys(buf, 0)
+		}
 	})
 }
 

@@ -46,6 +46,7 @@ type Dump struct {
 	notes      []Note
 	cpus       []CPUState
 	header     HeaderInfo
+	live       bool // /proc/kcore (kcore.go)
 }
 
 // dumpKind is what sniffing a file's first bytes finds.
@@ -198,6 +199,9 @@ func (d *Dump) initELF(st store, flat bool) error {
 	d.mem = e.mem
 	d.ranges = e.mem.ranges()
 	d.setNotes(e.notes, vmcoreinfoFromNotes(e.notes))
+	if !flat && isKcore(e.notes) {
+		d.initKcore(e)
+	}
 	return nil
 }
 

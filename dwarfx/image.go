@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -99,18 +100,26 @@ func OpenCached(path string, cache CacheOptions) (*Image, error) {
 		f.Close()
 		return nil, err
 	}
-	if st.Size() < 64 {
+	size, err := fileSize(f, st)
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("dwarfx: %s: not an ELF file (%d bytes)", path, st.Size())
+		return nil, fmt.Errorf("dwarfx: %s: %w", path, err)
 	}
-	if int64(int(st.Size())) != st.Size() {
+	if size < 64 {
+		f.Close()
+		return nil, fmt.Errorf("dwarfx: %s: not an ELF file (%d bytes)", path, size)
+	}
+	if int64(int(size)) != size {
 		f.Close()
 		return nil, fmt.Errorf("dwarfx: %s: file too large to map", path)
 	}
-	m, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	m, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("dwarfx: mmap %s: %w", path, err)
+	}
+	if st.Mode()&os.ModeDevice != 0 {
+		st = nil // a device's size and mtime do not identify its content: no index cache
 	}
 	im, err := newImage(path, m, true, func(im *Image) *cacheState { return newCacheState(im, cache, st) })
 	if err != nil {
@@ -417,4 +426,28 @@ func (m staticMemory) ReadVirt(p []byte, addr uint64) error {
 		addr += n
 	}
 	return nil
+}
+
+// BuildIDFromNotes returns the GNU build-id (hex) in a raw ELF note
+// stream such as /sys/kernel/notes (the running kernel's .notes section),
+// "" if it has none.
+func BuildIDFromNotes(b []byte, order binary.ByteOrder) string {
+	return parseBuildIDNote(b, order)
+}
+
+// fileSize is a regular file's size, or a block device's (a vmlinux
+// handed to a guest as a read-only disk: stat gives 0, the end of the
+// device is its size).
+func fileSize(f *os.File, st os.FileInfo) (int64, error) {
+	if st.Mode()&os.ModeDevice == 0 {
+		return st.Size(), nil
+	}
+	n, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, fmt.Errorf("finding the size of the device: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -40,9 +40,20 @@ type ListError struct {
 	Next   uint64 // the bad link's value (for a cycle, the node seen twice)
 	Reason string // "seen twice", "unreadable", "NULL next", "too long"
 	Err    error  // the read error, for "unreadable"
+	// Live: the list was read from a running kernel, where a node seen
+	// twice or a bad link is most likely the list changing under the
+	// walk (an entry removed or moved meanwhile), not corruption.
+	Live bool
 }
 
 func (e *ListError) Error() string {
+	if e.Live && e.Reason != "too long" {
+		return fmt.Sprintf("list at %#x changed while it was read (live kernel), walk stopped: %s", e.Head, e.text())
+	}
+	return e.text()
+}
+
+func (e *ListError) text() string {
 	switch e.Reason {
 	case "seen twice":
 		return fmt.Sprintf("list corrupt at %#x: next %#x (seen twice)", e.At, e.Next)
@@ -62,6 +73,15 @@ func (e *ListError) Unwrap() error { return e.Err }
 // unreadable link or a NULL link in a circular list ends the walk with a
 // *ListError and the nodes found so far.
 func WalkList(k *Kernel, start uint64, opts ListOptions) ([]uint64, error) {
+	out, err := walkList(k, start, opts)
+	var le *ListError
+	if errors.As(err, &le) {
+		le.Live = k.Live()
+	}
+	return out, err
+}
+
+func walkList(k *Kernel, start uint64, opts ListOptions) ([]uint64, error) {
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = DefaultWalkLimit
@@ -138,7 +158,7 @@ func walkCircular(k *Kernel, head uint64, limit int, known func(uint64) (uint64,
 	for i := 0; i < DefaultWalkLimit; i++ {
 		prev, rerr := k.readPointer(cur + uint64(k.PtrSize()))
 		if rerr != nil {
-			errs = append(errs, &ListError{Head: head, At: cur, Reason: "unreadable", Err: rerr})
+			errs = append(errs, &ListError{Head: head, At: cur, Reason: "unreadable", Err: rerr, Live: k.Live()})
 			break
 		}
 		if prev == head || prev == 0 || have[prev] {

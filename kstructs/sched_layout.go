@@ -16,6 +16,7 @@ type taskLayout struct {
 	span                                                int // bytes decodeTask reads: the end of the last member decoded (see decodeSpan)
 	state, exitState, flags, pid, tgid, comm            fieldLoc
 	cpu                                                 fieldLoc // task_struct.cpu or thread_info.cpu (THREAD_INFO_IN_TASK)
+	onCPU                                               fieldLoc // task_struct.on_cpu (SMP): running now, for live kernels (live.go)
 	policy, prio, staticPrio, normalPrio, rtPriority    fieldLoc
 	schedClass, onRQ                                    fieldLoc
 	lastArrival, utime, stime, startTime, sumExec, vrun fieldLoc
@@ -152,6 +153,7 @@ func (t *taskLayout) find(tt dwarf.Type) error {
 	t.tgid = tb.need("tgid")
 	t.comm = tb.need("comm")
 	t.cpu = tb.opt("cpu", "thread_info.cpu")
+	t.onCPU = tb.opt("on_cpu")
 	t.policy = tb.need("policy")
 	t.prio = tb.need("prio")
 	t.staticPrio = tb.need("static_prio")

@@ -552,6 +552,9 @@ func (k *Kernel) Backtrace(taskAddr uint64) (*Backtrace, error) {
 	if err != nil {
 		return nil, err
 	}
+	if k.Live() {
+		return k.liveBacktrace(u, t, taskAddr, c)
+	}
 	if c >= 0 {
 		if regs, ok := u.cpuRegs(c); ok {
 			t.cpu = c

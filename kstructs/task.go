@@ -257,6 +257,9 @@ func (k *Kernel) PanicTask() (*Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tt.panic == nil && k.Live() {
+		return nil, errLiveNoPanic
+	}
 	if tt.panic == nil {
 		return nil, fmt.Errorf("cannot tell which CPU crashed (panic_cpu is unset and the dump's CPU notes do not name a task)")
 	}

@@ -102,6 +102,11 @@ func triageCmd() *Command {
 
 func runTriage(s *Session, inv *Invocation) (Result, error) {
 	k := s.K
+	if k.Live() {
+		// Triage reads a crash: its panic, the CPUs' registers saved
+		// when they stopped. A running kernel has neither.
+		return nil, fmt.Errorf("triage needs a crash dump: %w has not crashed and no CPU saved its registers (use sys, ps, log, runq, bt PID)", kstructs.ErrLive)
+	}
 	r := &triageResult{CPUs: []triageCPU{}, Blocked: []triageTask{}, LogWarnings: []triageLogHit{}, PanicLog: []string{}}
 	note := func(what string, err error) {
 		if err != nil {

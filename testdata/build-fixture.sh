@@ -4,7 +4,7 @@
 #   testdata/build-fixture.sh ARCH [SUITE [KIND]]
 #     ARCH  arm | arm64 | x86_64
 #     SUITE bookworm (default) | bullseye | trixie (best effort)
-#     KIND  sysrq (default) | oops | hung | raspi
+#     KIND  sysrq (default) | oops | hung | raspi | live
 #
 # Downloads Debian's kernel and its exactly matching -dbg package, boots the
 # kernel under QEMU (TCG) with a busybox initramfs running a known workload,
@@ -46,6 +46,12 @@
 # from Debian's kernel package: RAM at physical 0, no fw_cfg (no
 # VMCOREINFO). Directory <arch>-<suite>-<release>-raspi/; the ELF dump and
 # QEMU's kdump-zlib only; 100 sleepers (KINSPECT_RASPI_SLEEPERS).
+#
+# KIND live (testdata/live-fixture.sh, x86_64 and arm64: Debian's armmp has
+# no /proc/kcore) builds a light guest (testdata/guest-live/) that runs the
+# static kinspect of this checkout on its own /proc/kcore, with the debug
+# vmlinux as a read-only virtio disk, prints its output, then crashes with
+# sysrq-c; the fixture records the kinspect commit it ran.
 set -euo pipefail
 
 die() { echo "build-fixture: ERROR: $*" >&2; exit 1; }
@@ -64,6 +70,8 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 . "$HERE/module-fixture.sh"
 # shellcheck source=raspi-fixture.sh
 . "$HERE/raspi-fixture.sh"
+# shellcheck source=live-fixture.sh
+. "$HERE/live-fixture.sh"
 
 EXTRA_APPEND=""
 case "$ARCH" in
@@ -87,14 +95,17 @@ case "$SUITE" in
 esac
 case "$KIND" in
   sysrq) KINDSUFFIX="" ;;
-  oops|hung|raspi) KINDSUFFIX="-$KIND" ;;
-  *) die "unknown KIND '$KIND' (want sysrq, oops, hung or raspi)" ;;
+  oops|hung|raspi|live) KINDSUFFIX="-$KIND" ;;
+  *) die "unknown KIND '$KIND' (want sysrq, oops, hung, raspi or live)" ;;
 esac
 
 # The guest key: the fixture's ground truth is what these files print. Same
 # computation as internal/fixture.GuestKey.
 GUEST_DIRS=(guest)
-case "$KIND" in oops|hung) GUEST_DIRS=(guest guest-module module) ;; esac
+case "$KIND" in
+  oops|hung) GUEST_DIRS=(guest guest-module module) ;;
+  live) GUEST_DIRS=(guest-live) ;;
+esac
 GUEST_KEY=$(for g in "${GUEST_DIRS[@]}"; do (cd "$HERE/$g" && LC_ALL=C ls | LC_ALL=C sort | while read -r f; do cat "$f"; done); done | sha256sum | cut -c1-16)
 KERNEL=${KINSPECT_KERNEL:-}
 [ -z "$KERNEL" ] || [[ "$KERNEL" =~ ^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$ ]] ||
@@ -106,12 +117,16 @@ SLEEPERS=${KINSPECT_SLEEPERS:-200}
 if [ -n "${KINSPECT_GUEST_MEM:-}" ]; then MEM=$KINSPECT_GUEST_MEM
 elif [ "$SLEEPERS" -gt 1000 ]; then MEM=4G
 else MEM=1G; fi
+# The live guest holds kinspect and its reading of a 600 MB vmlinux.
+if [ "$KIND" = live ] && [ -z "${KINSPECT_GUEST_MEM:-}" ]; then MEM=2G; fi
 if [ "$ARCH" = arm ] && [ "$MEM" != 1G ] && [ -z "${KINSPECT_GUEST_MEM:-}" ]; then
   MEM=2G   # highmem=off: 32-bit virt has at most ~3 GiB of RAM below the devices
 fi
 SMP=${KINSPECT_SMP:-4}
 # The ground truth of N sleepers takes a while to go through the emulated UART.
 BOOT_TIMEOUT=${KINSPECT_BOOT_TIMEOUT:-$((600 + SLEEPERS / 10))}
+# The live guest runs kinspect nine times under TCG first.
+[ "$KIND" = live ] && BOOT_TIMEOUT=${KINSPECT_BOOT_TIMEOUT:-1500}
 STATUS_FIELDS=all
 if [ "$SLEEPERS" -gt 1000 ]; then
   STATUS_FIELDS="Name|State|Tgid|Pid|PPid|Threads|VmSize|VmRSS|voluntary_ctxt_switches|nonvoluntary_ctxt_switches"
@@ -276,6 +291,7 @@ while IFS= read -r ko; do
 done < <(find "$TMP/img" -name 'qemu_fw_cfg.ko*')
 [ ${#MODULES[@]} -gt 0 ] || log "note: $IMGPKG has no qemu_fw_cfg module: the dumps will have no VMCOREINFO"
 case "$KIND" in oops|hung) module_build ;; esac   # adds Debian's modules to MODULES
+[ "$KIND" = live ] && live_check
 # Only the debug vmlinux from the -dbg package (it is ~5 GB unpacked). tar
 # stops reading once it has the member (--occurrence), which ends dpkg-deb with
 # SIGPIPE: the pipeline's status is not meaningful, the extracted file is
@@ -326,6 +342,8 @@ if [ "$KIND" = sysrq ] || [ "$KIND" = raspi ]; then
   cp "$HERE/guest/ftrace.sh" "$R/ftrace.sh"
   chmod 755 "$R/init" "$R/gt.sh" "$R/ftrace.sh" "$R/bin/raspbian_proc" "$R/bin/workload"
   printf 'SLEEPERS=%s\nSTATUS_FIELDS="%s"\n' "$SLEEPERS" "$STATUS_FIELDS" > "$R/etc/kinspect.conf"
+elif [ "$KIND" = live ]; then
+  live_guest
 else
   module_guest
 fi
@@ -335,7 +353,9 @@ T[initramfs]=$(elapsed "$t0")
 # ------------------------------------------------------------ boot & crash
 APPEND="console=$CONSOLE panic=0 $EXTRA_APPEND"
 QMP_SOCK="$TMP/qmp.sock"
-QEMU_CMD=("$QEMU" "${QEMU_MACHINE[@]}" -smp "$SMP" -m "$MEM" -accel tcg,thread=multi
+LIVE_QEMU=()
+[ "$KIND" = live ] && live_qemu_args
+QEMU_CMD=("$QEMU" "${QEMU_MACHINE[@]}" -smp "$SMP" -m "$MEM" -accel tcg,thread=multi ${LIVE_QEMU[@]+"${LIVE_QEMU[@]}"}
   -kernel "$DIR/vmlinuz" -initrd "$DIR/initramfs.cpio.gz" -append "$APPEND"
   -device vmcoreinfo -display none -serial "file:$DIR/console.log"
   -qmp "unix:$QMP_SOCK,server=on,wait=off" -monitor none -no-reboot)
@@ -452,7 +472,7 @@ chmod 0644 "$DIR"/vmcore.*
 # ------------------------------------------------------------ fixture.json
 json_list() { local out="" x; for x in "$@"; do out+="${out:+, }\"$x\""; done; echo "[$out]"; }
 TIMINGS=""
-for k in download extract module_build dtb initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_|raw_)' | sort); do
+for k in download extract module_build dtb kinspect_build initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_|raw_)' | sort); do
   [ -n "${T[$k]:-}" ] || continue
   TIMINGS+="${TIMINGS:+, }\"$k\": ${T[$k]}"
 done
@@ -471,6 +491,7 @@ cat > "$DIR/fixture.json.tmp" <<JSON
   "vmcoreinfo": $VMCOREINFO,
   "sleepers": $SLEEPERS,
   "guest_key": "$GUEST_KEY",
+  "kinspect_commit": "${KINSPECT_COMMIT:-}",
   "status_fields": "$STATUS_FIELDS",
   "qemu": "$QEMU_VERSION",
   "qemu_cmdline": "$(echo "${QEMU_CMD[*]}" | sed "s|$DIR/||g; s|$TMP/||g; s|\"|'|g")",

@@ -88,16 +88,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var f cliFlags
 	root := &cobra.Command{
-		Use:   "kinspect VMCORE VMLINUX",
+		Use:   "kinspect [VMCORE VMLINUX | /proc/kcore [VMLINUX]]",
 		Short: "Linux kernel crash-dump inspector",
 		Long: `kinspect opens a kernel crash dump (kdump/QEMU ELF vmcore, kdump-compressed
 or flattened file, or raw RAM images as FILE@PHYSADDR[,FILE@PHYSADDR]) with the
 kernel's vmlinux (with DWARF), in either order, and answers questions through
 the kernel's own types: sys, ps, task, runq, p, struct, v.v, log, bt, ...
 
+With no dump (or /proc/kcore) it reads the running kernel, as root, with the
+vmlinux given or found where Debian puts it (/usr/lib/debug/boot/vmlinux-RELEASE).
+
 Without -c or -i it opens an interactive session (when stdin is a terminal)
 or reads commands from stdin, crash-style.`,
 		Example: `  kinspect vmcore vmlinux
+  sudo kinspect -c 'ps; runq'
   kinspect vmcore vmlinux -c 'sys; ps -l'
   echo ps | kinspect vmcore vmlinux --json
   kinspect vmlinux DDR0.bin@0x0,DDR1.bin@0x40000000 --phys-offset 0x0
@@ -108,7 +112,8 @@ or reads commands from stdin, crash-style.`,
 				f.scriptArgs = args[d:]
 				args = args[:d]
 			}
-			return cobra.ExactArgs(2)(cmd, args)
+			// No dump, or /proc/kcore alone: live mode (live.go).
+			return cobra.RangeArgs(0, 2)(cmd, args)
 		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -199,11 +204,10 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	stop := startProgress(stderr, isTerminal(stderr) && interactive)
 	opts.Progress = stop.set
 	opts.IndexCache = indexCacheOptions(f.noCache, stderr)
-	k, err := kstructs.Open(args[0], args[1], opts)
+	k, err := openKernel(f, args, opts, stderr)
 	stop.done()
 	if err != nil {
-		fmt.Fprintf(stderr, "kinspect: %v\n", err)
-		return &exitError{exitFailed, nil}
+		return err
 	}
 	defer k.Close()
 	for _, w := range k.Warnings {
@@ -340,4 +344,42 @@ func loadModuleDebug(k *kstructs.Kernel, dir string, stderr io.Writer) {
 	for _, e := range errs {
 		fmt.Fprintf(stderr, "kinspect: warning: module debug information: %v\n", e)
 	}
+}
+
+// openKernel opens the dump and vmlinux of args, or the running kernel in
+// live mode (live.go).
+func openKernel(f cliFlags, args []string, opts kstructs.Options, stderr io.Writer) (*kstructs.Kernel, error) {
+	fail := func(err error) error {
+		fmt.Fprintf(stderr, "kinspect: %v\n", err)
+		return &exitError{exitFailed, nil}
+	}
+	var live liveFiles
+	kc, vmlinux, isLive, err := live.liveArgs(args)
+	switch {
+	case err != nil:
+		return nil, fail(err)
+	case isLive:
+		args = []string{kc, vmlinux}
+	case len(args) != 2:
+		return nil, &exitError{exitUsage, fmt.Errorf("want a dump and its vmlinux (or nothing, or %s, for the running kernel); got %d arguments", kcorePath, len(args))}
+	}
+	k, err := kstructs.Open(args[0], args[1], opts)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if !k.Live() {
+		return k, nil
+	}
+	if err := live.checkBuildID(k.Image, k.Dump.VMCoreInfo()); err != nil && !f.force {
+		k.Close()
+		return nil, fail(err)
+	} else if err != nil {
+		k.Warnings = append(k.Warnings, err.Error())
+	}
+	if b, err := k.Banner(); err == nil {
+		if err := live.checkVersion(b); err != nil {
+			k.Warnings = append(k.Warnings, err.Error())
+		}
+	}
+	return k, nil
 }

@@ -1,0 +1,92 @@
+# Sourced by build-fixture.sh: the live fixture kind (KIND live). Uses ARCH,
+# DEBARCH, IMGDEB, TMP, DIR, HERE, REPO, R, MODULES, T, log, die, now,
+# elapsed from the caller.
+#
+# The guest (testdata/guest-live/) runs the static kinspect, cross-compiled
+# here from this checkout, on its own /proc/kcore with the fixture's debug
+# vmlinux as a read-only virtio disk (/dev/vda), prints its output, then
+# crashes with sysrq-c. Debian's armhf armmp kernel is built without
+# CONFIG_PROC_KCORE: the kind is for x86_64 and arm64 only.
+
+# Debian builds the virtio PCI transport and virtio_blk as modules
+# (CONFIG_VIRTIO_BLK=m; CONFIG_VIRTIO=m on amd64): these roots and the
+# modules their .modinfo "depends=" names are loaded, dependencies first
+# (the image has no modules.dep: depmod writes it at install).
+LIVE_MODULE_ROOTS=(virtio_pci virtio_blk)
+
+# live_check refuses an arch whose kernel has no /proc/kcore.
+live_check() {
+  [ -f "$DIR/config" ] && ! grep -q '^CONFIG_PROC_KCORE=y' "$DIR/config" &&
+    die "$ARCH's Debian kernel is built without CONFIG_PROC_KCORE: no live fixture (x86_64 and arm64 only)"
+  return 0
+}
+
+# live_module_add NAME appends NAME's dependencies, then NAME, to
+# $TMP/live-modules/order (decompressed beside it), once each.
+live_module_add() {
+  local m=$1 src f d
+  grep -qx "$m.ko" "$TMP/live-modules/order" && return 0
+  src=$(find "$TMP/lmods" -name "$m.ko*" | head -1)
+  if [ -z "$src" ]; then
+    log "note: $m is not a module in $IMGDEB (built in)"; return 0
+  fi
+  f="$TMP/live-modules/$m.ko"
+  case "$src" in
+    *.xz) xz -dc "$src" > "$f" ;;
+    *.zst) zstd -qdc "$src" > "$f" ;;
+    *.gz) gzip -dc "$src" > "$f" ;;
+    *) cp "$src" "$f" ;;
+  esac
+  for d in $(readelf -p .modinfo "$f" | sed -n 's/.*depends=//p' | tr ',' ' '); do
+    live_module_add "${d//-/_}"
+  done
+  grep -qx "$m.ko" "$TMP/live-modules/order" || echo "$m.ko" >> "$TMP/live-modules/order"
+}
+
+# live_modules extracts the virtio modules and their dependencies from the
+# image into $TMP/live-modules with their load order in "order".
+live_modules() {
+  local m
+  mkdir -p "$TMP/live-modules" "$TMP/lmods"
+  : > "$TMP/live-modules/order"
+  dpkg-deb --fsys-tarfile "$IMGDEB" | tar -x -C "$TMP/lmods" --wildcards \
+    '*/modules/*/kernel/drivers/virtio/*' '*/modules/*/kernel/drivers/block/virtio_blk.ko*' 2>/dev/null || true
+  for m in "${LIVE_MODULE_ROOTS[@]}"; do live_module_add "$m"; done
+  log "live guest modules: $(tr '\n' ' ' < "$TMP/live-modules/order")"
+}
+
+# live_kinspect cross-compiles the static kinspect for the guest.
+live_kinspect() {
+  local t0 goarch
+  t0=$(now)
+  case "$ARCH" in
+    x86_64) goarch=amd64 ;;
+    arm64) goarch=arm64 ;;
+    *) die "no live fixture for $ARCH" ;;
+  esac
+  (cd "$REPO" && CGO_ENABLED=0 GOOS=linux GOARCH=$goarch go build -trimpath -o "$TMP/kinspect" ./cmd/kinspect) ||
+    die "cross-compiling kinspect for $goarch failed"
+  KINSPECT_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
+  git -C "$REPO" diff --quiet HEAD 2>/dev/null || KINSPECT_COMMIT+="-dirty"
+  T[kinspect_build]=$(elapsed "$t0")
+  log "built kinspect ($KINSPECT_COMMIT) for $goarch in ${T[kinspect_build]}s"
+}
+
+# live_guest lays the live guest into the initramfs R.
+live_guest() {
+  live_modules
+  live_kinspect
+  mkdir -p "$R/lib/live-modules"
+  cp "$TMP"/live-modules/* "$R/lib/live-modules/"
+  cp "$TMP/kinspect" "$R/bin/kinspect"
+  cp "$HERE/guest-live/init" "$R/init"
+  cp "$HERE/guest-live/gt-live.sh" "$R/gt-live.sh"
+  chmod 755 "$R/init" "$R/gt-live.sh" "$R/bin/kinspect"
+}
+
+# live_qemu_args are the QEMU options that give the guest its vmlinux as a
+# read-only virtio disk.
+live_qemu_args() {
+  LIVE_QEMU=(-drive "file=$DIR/vmlinux,format=raw,if=none,id=vmlinux,readonly=on"
+             -device virtio-blk-pci,drive=vmlinux)
+}
