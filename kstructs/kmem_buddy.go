@@ -30,15 +30,17 @@ type FreeList struct {
 // FreeAreas reads every zone's free areas, counting the blocks of each
 // free list by walking it.
 func (k *Kernel) FreeAreas() ([]ZoneFree, error) {
+	l, err := k.zoneLayout()
+	if err != nil {
+		return nil, err
+	}
 	zt, err := k.structType("zone")
 	if err != nil {
 		return nil, err
 	}
-	b := &layoutBuilder{t: zt, name: "struct zone"}
-	name, start, spanned, present := b.need("name"), b.need("zone_start_pfn"), b.need("spanned_pages"), b.need("present_pages")
-	fa, vmstat, pgdat := b.need("free_area"), b.need("vm_stat"), b.need("zone_pgdat")
-	if err := b.err(); err != nil {
-		return nil, err
+	fa, err := memberPath(zt, "free_area")
+	if err != nil {
+		return nil, fmt.Errorf("struct zone: %w", err)
 	}
 	fat, err := k.structType("free_area")
 	if err != nil {
@@ -54,23 +56,17 @@ func (k *Kernel) FreeAreas() ([]ZoneFree, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID, _, _ := k.memberOffset("struct pglist_data", "node_id")
 	d := k.decoder()
 	var out []ZoneFree
 	for _, za := range zones {
-		zb, err := k.readBytes(za, int(zt.Size()), "struct zone")
+		zb, err := k.readBytes(za, l.size, "struct zone")
 		if err != nil {
 			return out, err
 		}
-		z := ZoneFree{Addr: za, StartPFN: d.uint(zb, start), Spanned: d.uint(zb, spanned), Present: d.uint(zb, present),
-			FreePages: int64(d.ptrAt(zb, vmstat.Off))} // vm_stat[NR_FREE_PAGES], index 0 (include/linux/mmzone.h)
-		if np := d.uint(zb, name); np != 0 {
-			z.Name, _ = k.readCString(np, 32)
-		}
-		if pg := d.uint(zb, pgdat); pg != 0 {
-			if n, err := k.readBytes(pg+nodeID, 4, "pglist_data.node_id"); err == nil {
-				z.Node = int(int32(d.bo.Uint32(n)))
-			}
+		zi := k.decodeZone(l, za, zb)
+		z := ZoneFree{Addr: za, Node: zi.Node, Name: zi.Name, StartPFN: zi.StartPFN, Spanned: zi.Spanned, Present: zi.Present}
+		if len(zi.VMStat) > 0 {
+			z.FreePages = zi.VMStat[0].Value // NR_FREE_PAGES, index 0 (include/linux/mmzone.h)
 		}
 		if z.Spanned == 0 {
 			out = append(out, z) // an empty zone's free lists were never initialised
