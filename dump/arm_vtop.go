@@ -42,6 +42,9 @@ func (t *armTranslator) Translate(va uint64) (uint64, error) {
 	if va > 0xffffffff {
 		return 0, notMapped(va, "not a 32-bit address")
 	}
+	if va >= t.l.PageOffset && t.l.User {
+		return 0, notMapped(va, "a kernel address, not a user one")
+	}
 	if va >= t.l.PageOffset {
 		// Lowmem is linearly mapped up to high_memory; above it lie
 		// vmalloc, highmem kmaps and the fixmap, which need the tables.

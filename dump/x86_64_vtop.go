@@ -71,6 +71,12 @@ func newX86_64Translator(mem PhysMemory, l KernelLayout) (*x86_64Translator, err
 func (t *x86_64Translator) Layout() KernelLayout { return t.l }
 
 func (t *x86_64Translator) Translate(va uint64) (uint64, error) {
+	if t.l.User {
+		if int64(va) < 0 {
+			return 0, notMapped(va, "a kernel address, not a user one")
+		}
+		return t.tlb.walk(va, t.walk)
+	}
 	if va >= t.l.PageOffsetBase && va < t.linEnd {
 		return va - t.l.PageOffsetBase, nil
 	}
