@@ -1,0 +1,185 @@
+package oracle_test
+
+// kmem -n (nodes, zones, memory sections), kmem -z (per-zone counters),
+// vm -p (every page of every VMA), vm -m (the mm_struct), files -d (a
+// dentry) and search -u (the user memory of a task) compared with crash
+// 8.0.6's output on the same dump, line for line, in one crash run of
+// their own per fixture. The task is the guest's "files" role (kt_files);
+// its dentries are the ones its descriptors hold.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/internal/ktest"
+	"github.com/kinspect/kinspect/internal/oracle"
+	"github.com/kinspect/kinspect/kstructs"
+	"github.com/kinspect/kinspect/repl"
+)
+
+// memMore is one fixture with crash's outputs of memMoreCommands.
+type memMore struct {
+	k    *kstructs.Kernel
+	f    *fixture.Fixture
+	pid  int
+	cmds []string
+	outs map[string]string
+}
+
+// memMoreCommands lists the commands for the files task pid: its dentries
+// and the start of its first VMA (a value its own memory holds: the ELF
+// auxiliary vector and the loader's link map point at it) come from the
+// dump, the expected outputs from crash.
+func memMoreCommands(t *testing.T, k *kstructs.Kernel, pid int) []string {
+	t.Helper()
+	tk, err := k.TaskByPID(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := []string{"kmem -n", "kmem -z", fmt.Sprintf("vm -p %d", pid), fmt.Sprintf("vm -m %d", pid)}
+	files, err := k.Files(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	for _, f := range files.Files {
+		if f.Dentry != 0 && !seen[f.Dentry] {
+			seen[f.Dentry] = true
+			cmds = append(cmds, fmt.Sprintf("files -d %x", f.Dentry))
+		}
+	}
+	mm, err := k.ReadMM(tk.MM)
+	if err != nil || len(mm.VMAs) == 0 {
+		t.Fatalf("pid %d: mm %#x: %v", pid, tk.MM, err)
+	}
+	cmds = append(cmds, fmt.Sprintf("set %d\nsearch -u %x", pid, mm.VMAs[0].Start),
+		fmt.Sprintf("set %d\nsearch -u -c kt_file", pid))
+	return cmds
+}
+
+func openMemMore(t *testing.T, arch, suite string) *memMore {
+	t.Helper()
+	oracle.Require(t, arch)
+	dumpFile := oracle.DefaultDump(arch)
+	k, f := ktest.OpenSuite(t, arch, suite, dumpFile)
+	pid := f.GT.RolePID("files")
+	if pid <= 0 {
+		t.Fatalf("%s: no task with role files in the ground truth", ktest.Name(f))
+	}
+	m := &memMore{k: k, f: f, pid: pid, cmds: memMoreCommands(t, k, pid), outs: map[string]string{}}
+	outs, err := oracle.RunFixture(t, f, dumpFile, m.cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range m.cmds {
+		m.outs[c] = outs[i]
+	}
+	return m
+}
+
+func forMemMore(t *testing.T, fn func(t *testing.T, m *memMore)) {
+	for _, fx := range fixtures {
+		name := fx.Arch
+		if fx.Suite != fixture.DefaultSuite {
+			name += "-" + fx.Suite
+		}
+		t.Run(name, func(t *testing.T) { fn(t, openMemMore(t, fx.Arch, fx.Suite)) })
+	}
+}
+
+// kinspect runs cmd (one command a line) in a fresh session.
+func (m *memMore) kinspect(t *testing.T, cmd string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	s := repl.NewSession(m.k, &out, &errb)
+	for _, line := range strings.Split(cmd, "\n") {
+		if err := s.Exec(context.Background(), line, false); err != nil {
+			t.Fatalf("kinspect %q: %v\nstderr: %s", line, err, errb.String())
+		}
+	}
+	return out.String()
+}
+
+// TestMemMoreCollect runs crash once for every command (and caches the
+// outputs); the comparisons are the tests below.
+func TestMemMoreCollect(t *testing.T) {
+	forMemMore(t, func(t *testing.T, m *memMore) {
+		t.Logf("%s: %d commands", ktest.Name(m.f), len(m.cmds))
+	})
+}
+
+// equalLines counts the lines of k equal to crash's c, in order, and
+// reports the first differences.
+func equalLines(t *testing.T, cmd, c, k string) (int, int) {
+	t.Helper()
+	cl, kl := lines(c), lines(k)
+	same := 0
+	for i := range cl {
+		if i < len(kl) && cl[i] == kl[i] {
+			same++
+		}
+	}
+	compareLines(t, cmd, c, k)
+	return same, len(cl)
+}
+
+// TestKmemNodesMatchCrash: kmem -n and kmem -z line for line.
+func TestKmemNodesMatchCrash(t *testing.T) {
+	forMemMore(t, func(t *testing.T, m *memMore) {
+		for _, cmd := range []string{"kmem -n", "kmem -z"} {
+			same, n := equalLines(t, cmd, m.outs[cmd], m.kinspect(t, cmd))
+			t.Logf("%s: %s: %d of %d lines equal to crash's", ktest.Name(m.f), cmd, same, n)
+		}
+	})
+}
+
+// TestVMPagesMatchCrash: vm -p (every page of every VMA of the files
+// task) and vm -m line for line.
+func TestVMPagesMatchCrash(t *testing.T) {
+	forMemMore(t, func(t *testing.T, m *memMore) {
+		for _, cmd := range []string{fmt.Sprintf("vm -p %d", m.pid), fmt.Sprintf("vm -m %d", m.pid)} {
+			same, n := equalLines(t, cmd, m.outs[cmd], m.kinspect(t, cmd))
+			t.Logf("%s: %s: %d of %d lines equal to crash's", ktest.Name(m.f), cmd, same, n)
+		}
+	})
+}
+
+// TestFilesDentryMatchCrash: files -d of every dentry the files task's
+// descriptors hold.
+func TestFilesDentryMatchCrash(t *testing.T) {
+	forMemMore(t, func(t *testing.T, m *memMore) {
+		same, n := 0, 0
+		for _, cmd := range m.cmds {
+			if strings.HasPrefix(cmd, "files -d ") {
+				s, c := equalLines(t, cmd, m.outs[cmd], m.kinspect(t, cmd))
+				same, n = same+s, n+c
+			}
+		}
+		t.Logf("%s: files -d: %d of %d lines equal to crash's", ktest.Name(m.f), same, n)
+	})
+}
+
+// TestSearchUserMatchesCrash: search -u after set PID finds the same
+// addresses as crash's.
+func TestSearchUserMatchesCrash(t *testing.T) {
+	forMemMore(t, func(t *testing.T, m *memMore) {
+		for _, cmd := range m.cmds {
+			if !strings.Contains(cmd, "search -u") {
+				continue
+			}
+			c, k := hitAddrs(m.outs[cmd]), hitAddrs(m.kinspect(t, cmd))
+			if len(c) == 0 {
+				t.Errorf("%q: crash found nothing:\n%s", cmd, m.outs[cmd])
+			}
+			if strings.Join(c, " ") != strings.Join(k, " ") {
+				t.Errorf("%q: crash %d hits, kinspect %d\ncrash: %v\nkinspect: %v", cmd, len(c), len(k), c, k)
+				continue
+			}
+			t.Logf("%s: %q: %d hits, the same as crash's", ktest.Name(m.f), strings.ReplaceAll(cmd, "\n", "; "), len(c))
+		}
+	})
+}
