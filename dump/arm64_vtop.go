@@ -143,7 +143,16 @@ func (t *arm64Translator) outputAddr(e uint64) uint64 {
 	return e & 0x0000fffffffff000
 }
 
-func (t *arm64Translator) walk(va uint64) (uint64, error) {
+func (t *arm64Translator) walk(va uint64) (uint64, error) { return t.walkSeen(va, nil) }
+
+func (t *arm64Translator) traceTables(va uint64, seen func(level string, table uint64)) error {
+	_, err := t.walkSeen(va, seen)
+	return err
+}
+
+// walkSeen walks the tables for va, calling seen (if not nil) with each
+// table it reads.
+func (t *arm64Translator) walkSeen(va uint64, seen func(level string, table uint64)) (uint64, error) {
 	if t.l.PGDPhys == 0 {
 		return 0, notMapped(va, "outside the linear map and kernel image, and no page table is known")
 	}
@@ -167,6 +176,9 @@ func (t *arm64Translator) walk(va uint64) (uint64, error) {
 		idxBits := t.levelBits
 		if i == 0 {
 			idxBits = uint(t.walkBits) - shift
+		}
+		if seen != nil {
+			seen(name, table)
 		}
 		epa := table + (va>>shift&(uint64(1)<<idxBits-1))*8
 		e, err := t.tables.read(epa, 8)

@@ -72,8 +72,25 @@ func (t *armTranslator) Translate(va uint64) (uint64, error) {
 	return pa, err
 }
 
+func (t *armTranslator) traceTables(va uint64, seen func(level string, table uint64)) error {
+	var err error
+	if t.l.LPAE {
+		_, err = t.walkLPAESeen(va, seen)
+	} else {
+		_, err = t.walkShortSeen(va, seen)
+	}
+	return err
+}
+
 // walkShort walks short-descriptor tables (ARM ARM B3.5).
-func (t *armTranslator) walkShort(va uint64) (uint64, error) {
+func (t *armTranslator) walkShort(va uint64) (uint64, error) { return t.walkShortSeen(va, nil) }
+
+// walkShortSeen is walkShort calling seen (if not nil) with each table
+// it reads.
+func (t *armTranslator) walkShortSeen(va uint64, seen func(level string, table uint64)) (uint64, error) {
+	if seen != nil {
+		seen("pgd", t.l.PGDPhys&^0x3fff)
+	}
 	epa := t.l.PGDPhys&^0x3fff + (va>>20)*4
 	e, err := t.tables.read(epa, 4)
 	if err != nil {
@@ -82,6 +99,9 @@ func (t *armTranslator) walkShort(va uint64) (uint64, error) {
 	pa, next, err := decodeShortL1(va, e)
 	if err != nil || next == 0 {
 		return pa, wrapLevel(err, va, "pgd", e, epa)
+	}
+	if seen != nil {
+		seen("pte", next)
 	}
 	epa = next + (va>>12&0xff)*4
 	e, err = t.tables.read(epa, 4)
@@ -154,9 +174,16 @@ var armLPAELevels = [3]struct {
 
 // walkLPAE walks long-descriptor tables (ARM ARM B3.6) from the 4-entry
 // swapper_pg_dir; Linux indexes it by va>>30 for the whole 4 GiB.
-func (t *armTranslator) walkLPAE(va uint64) (uint64, error) {
+func (t *armTranslator) walkLPAE(va uint64) (uint64, error) { return t.walkLPAESeen(va, nil) }
+
+// walkLPAESeen is walkLPAE calling seen (if not nil) with each table it
+// reads.
+func (t *armTranslator) walkLPAESeen(va uint64, seen func(level string, table uint64)) (uint64, error) {
 	table := t.l.PGDPhys &^ 0x1f
 	for i, lv := range armLPAELevels {
+		if seen != nil {
+			seen(lv.name, table)
+		}
 		epa := table + (va>>lv.shift&(1<<lv.idxBits-1))*8
 		e, err := t.tables.read(epa, 8)
 		if err != nil {

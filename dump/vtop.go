@@ -104,6 +104,23 @@ func NewUserTranslator(mem PhysMemory, l KernelLayout, pgdPhys uint64) (Translat
 	return NewTranslator(mem, l)
 }
 
+// tableTracer is a translator that can name the page tables a walk reads.
+type tableTracer interface {
+	traceTables(va uint64, seen func(level string, table uint64)) error
+}
+
+// PageTables calls seen with each page table (its level name, as Linux
+// calls it, and its physical address) the walk of va reads, from the top
+// level down as far as the walk goes, and returns the walk's error. It
+// never uses the arithmetic regions: a linear-map address is walked too.
+func PageTables(t Translator, va uint64, seen func(level string, table uint64)) error {
+	tt, ok := t.(tableTracer)
+	if !ok {
+		return fmt.Errorf("dump: the %T translator cannot list its page tables", t)
+	}
+	return tt.traceTables(va, seen)
+}
+
 // notMapped builds the error for a walk that stopped at an entry.
 func notMapped(va uint64, format string, args ...any) error {
 	return &ReadError{Space: "virtual", Addr: va, Size: 1, Offset: -1,
