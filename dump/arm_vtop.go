@@ -104,12 +104,32 @@ func (t *armTranslator) walkShortSeen(va uint64, seen func(level string, table u
 		seen("pte", next)
 	}
 	epa = next + (va>>12&0xff)*4
+	if t.l.User {
+		return t.linuxPTE(va, epa)
+	}
 	e, err = t.tables.read(epa, 4)
 	if err != nil {
 		return 0, tableReadError(va, "pte", epa, err)
 	}
 	pa, err = decodeShortL2(va, e)
 	return pa, wrapLevel(err, va, "pte", e, epa)
+}
+
+// linuxPTE translates a user address by Linux's own pte, which it keeps
+// 2048 bytes below the hardware one (arch/arm/include/asm/pgtable-2level.h:
+// Linux pt 0/1, then h/w pt 0/1, in each pte page): the hardware entry is
+// zero for a page that is mapped but not young (set_pte_ext), and crash's
+// arm_vtop reads the Linux one. L_PTE_PRESENT is bit 0.
+func (t *armTranslator) linuxPTE(va, hwEPA uint64) (uint64, error) {
+	epa := hwEPA - 2048
+	e, err := t.tables.read(epa, 4)
+	if err != nil {
+		return 0, tableReadError(va, "pte", epa, err)
+	}
+	if e&1 == 0 {
+		return 0, notMapped(va, "linux pte entry %#x at pa %#x not present", e, epa)
+	}
+	return e&^0xfff | va&0xfff, nil
 }
 
 // descError says what is wrong with a descriptor; wrapLevel adds the

@@ -521,10 +521,12 @@ func TestUserTranslators(t *testing.T) {
 			va: 0x401234, pa: 0x45678234, tables: []string{"pgd@40001000", "pud@40002000", "pmd@40003000", "pte@40004000"}, kernel: 0xffff000000001000},
 		{name: "arm", l: KernelLayout{Arch: ArchARM, PageOffset: 0xc0000000, PhysOffset: 0x40000000, LinearEnd: 0xef800000}, pgd: 0x40004000,
 			setup: func(m *fakeMem) {
-				m.put32(0x40004000+4*4, 0x41000c00|1)
-				m.put32(0x41000c00+1*4, 0x5a5a5000|0x32)
+				// h/w pt 0 at +2048 of the pte page, zero: the page is not
+				// young; Linux pt 0 at +0 says present.
+				m.put32(0x40004000+4*4, 0x41000800|1)
+				m.put32(0x41000000+1*4, 0x5a5a5000|0x3)
 			},
-			va: 0x401234, pa: 0x5a5a5234, tables: []string{"pgd@40004000", "pte@41000c00"}, kernel: 0xc0001000},
+			va: 0x401234, pa: 0x5a5a5234, tables: []string{"pgd@40004000", "pte@41000800"}, kernel: 0xc0001000},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

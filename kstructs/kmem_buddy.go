@@ -134,8 +134,12 @@ func (k *Kernel) FreeAreas() ([]ZoneFree, error) {
 // FreeBlock is the buddy allocator's free block holding a page: crash's
 // kmem ADDR free-area lines (memory.c dump_free_pages_zones_v2).
 type FreeBlock struct {
-	Zone      Zone
-	NodeStart uint64 // the zone's node's first pfn
+	Zone Zone
+	// MemMap and MapNr are the zone's mem_map and its index as crash's
+	// dump_free_pages_zones_v2 computes them: the struct page of the
+	// zone's first pfn and its distance from the node's (SPARSEMEM), the
+	// node's mem_map plus the zone's start pfn in pages (FLATMEM).
+	MemMap, MapNr uint64
 	Order     int
 	MType     int    // migrate type: the index of the free list
 	List      uint64 // &free_area[Order].free_list[MType]
@@ -178,7 +182,7 @@ func (k *Kernel) FreeBlockOf(page uint64) (*FreeBlock, error) {
 				for _, ln := range links {
 					first := ln - lru
 					if page >= first && page <= first+(uint64(1)<<uint(o))*size {
-						fb = &FreeBlock{Zone: z, NodeStart: n.StartPFN, Order: o, MType: m, List: head, Head: first, Index: (page - first) / size}
+						fb = &FreeBlock{Zone: z, Order: o, MType: m, List: head, Head: first, Index: (page - first) / size}
 						return false
 					}
 				}
@@ -188,6 +192,10 @@ func (k *Kernel) FreeBlockOf(page uint64) (*FreeBlock, error) {
 				return true
 			})
 			if fb != nil {
+				fb.MemMap, fb.MapNr = z.MemMap, (z.MemMap-n.MemMap)/size
+				if pl.model.flat {
+					fb.MemMap, fb.MapNr = n.MemMap+z.StartPFN*size, z.StartPFN
+				}
 				if fb.Index >= uint64(1)<<uint(fb.Order) {
 					return nil, werr // one past the block: crash stops here and shows nothing
 				}

@@ -34,6 +34,12 @@ type AddrInfo struct {
 	// page of the page array (IsPagePtr), else the page of Phys.
 	Page      *Page
 	IsPagePtr bool
+	// Free: the buddy allocator's free block holding Page.
+	Free *FreeBlock
+	// PageTable: the page table Phys's page holds.
+	PageTable *PageTable
+	// PerCPU: the static per-cpu variable whose copy holds Addr.
+	PerCPU *PerCPUVar
 	// Errs are the walks that failed on the way (the answer is partial).
 	Errs []error
 }
@@ -94,7 +100,21 @@ func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 	} else if a.HasPhys {
 		a.page(k, a.Phys)
 	}
+	a.PerCPU = k.PerCPUVarOf(addr)
+	a.pageUse(k)
 	return a
+}
+
+// pageUse finds what the page holds beyond crash's page line: a free
+// buddy block (as crash's kmem_search) or a page table.
+func (a *AddrInfo) pageUse(k *Kernel) {
+	if a.Page == nil {
+		return
+	}
+	fb, err := k.FreeBlockOf(a.Page.Addr)
+	a.note(err)
+	a.Free = fb
+	a.PageTable = k.PageTableOf(a.Page.Phys)
 }
 
 // identifyPhys is kmem of a physical address: its direct-map address's
@@ -114,6 +134,7 @@ func (k *Kernel) identifyPhys(a *AddrInfo) *AddrInfo {
 		}
 	}
 	a.page(k, a.Addr)
+	a.pageUse(k)
 	return a
 }
 
