@@ -140,11 +140,11 @@ type FreeBlock struct {
 	// zone's first pfn and its distance from the node's (SPARSEMEM), the
 	// node's mem_map plus the zone's start pfn in pages (FLATMEM).
 	MemMap, MapNr uint64
-	Order     int
-	MType     int    // migrate type: the index of the free list
-	List      uint64 // &free_area[Order].free_list[MType]
-	Head      uint64 // struct page of the block's first page
-	Index     uint64 // the page's position in the block, from 0
+	Order         int
+	MType         int    // migrate type: the index of the free list
+	List          uint64 // &free_area[Order].free_list[MType]
+	Head          uint64 // struct page of the block's first page
+	Index         uint64 // the page's position in the block, from 0
 }
 
 // FreeBlockOf finds the free block holding the page whose struct page is

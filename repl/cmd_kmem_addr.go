@@ -10,16 +10,16 @@ import (
 
 // kmemAddrJSON is one address of `kmem ADDR --json`.
 type kmemAddrJSON struct {
-	Addr     string         `json:"addr"`
-	Symbol   *symLine       `json:"symbol,omitempty"`
-	Vmap     *vmapJSON      `json:"vmalloc,omitempty"`
-	Slab     *slabObjJSON   `json:"slab,omitempty"`
-	SlabPage *slabObjJSON   `json:"slab_page,omitempty"` // the address is this slab's struct page
-	Task     *contextResult `json:"task,omitempty"`
-	InTask   string         `json:"in_task,omitempty"` // "task_struct" or "stack"
-	Phys     *string        `json:"phys"`
-	Page     *pageJSON      `json:"page,omitempty"`
-	PagePtr  bool           `json:"is_page_struct,omitempty"`
+	Addr      string         `json:"addr"`
+	Symbol    *symLine       `json:"symbol,omitempty"`
+	Vmap      *vmapJSON      `json:"vmalloc,omitempty"`
+	Slab      *slabObjJSON   `json:"slab,omitempty"`
+	SlabPage  *slabObjJSON   `json:"slab_page,omitempty"` // the address is this slab's struct page
+	Task      *contextResult `json:"task,omitempty"`
+	InTask    string         `json:"in_task,omitempty"` // "task_struct" or "stack"
+	Phys      *string        `json:"phys"`
+	Page      *pageJSON      `json:"page,omitempty"`
+	PagePtr   bool           `json:"is_page_struct,omitempty"`
 	Free      *freeBlockJSON `json:"free_block,omitempty"` // the buddy block holding the page
 	PageTable *pageTableJSON `json:"page_table,omitempty"` // the page holds a page table
 	PerCPU    *perCPUJSON    `json:"per_cpu,omitempty"`    // a CPU's copy of a static per-cpu variable
