@@ -7,14 +7,14 @@ import (
 // MemoryBlock is one memory block device of the memory bus
 // (drivers/base/memory.c: /sys/devices/system/memory/memoryN).
 type MemoryBlock struct {
-	Addr         uint64 `json:"memory_block"`
-	Name         string `json:"name"`
-	StartSection uint64 `json:"start_section_nr"`
-	Start        uint64 `json:"start"`
-	End          uint64 `json:"end"`     // last byte; valid when HasEnd
-	HasEnd       bool   `json:"has_end"` // the block size is known (memory_block_size_probed or end_section_nr)
-	Node         int    `json:"node"`    // -1 when struct memory_block has no nid
-	State        uint64 `json:"state"`   // MEM_ONLINE (1), MEM_OFFLINE (4)...
+	Addr         uint64
+	Name         string
+	StartSection uint64
+	Start        uint64
+	End          uint64 // last byte; valid when HasEnd
+	HasEnd       bool   // the block size is known (memory_block_size_probed or end_section_nr)
+	Node         int    // -1 when struct memory_block has no nid
+	State        uint64 // MEM_ONLINE (1), MEM_OFFLINE (4)...
 }
 
 // memorySubsysPrivate is the memory bus's subsys_private: memory_subsys.p

@@ -2,8 +2,6 @@ package kstructs
 
 import (
 	"sort"
-
-	"github.com/kinspect/kinspect/dump"
 )
 
 // PageTable says which page table a physical page holds: a level of a
@@ -50,7 +48,7 @@ func (k *Kernel) buildPageTableIndex() map[uint64]PageTable {
 		}
 		for _, v := range us.MM.VMAs {
 			for va := v.Start; va < v.End; va = (va + pageTableStep) &^ (pageTableStep - 1) {
-				_ = dump.PageTables(us.tr, va, func(level string, table uint64) {
+				_ = us.Tables(va, func(level string, table uint64) {
 					if _, ok := idx[table&^(ps-1)]; !ok {
 						idx[table&^(ps-1)] = PageTable{Level: level, PID: t.PID, Comm: t.Comm, MM: t.MM, Virt: va}
 					}

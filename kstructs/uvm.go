@@ -41,6 +41,12 @@ func (k *Kernel) UserSpace(mm uint64) (*UserSpace, error) {
 // wrapping dump.ErrNotMapped when no page is present there.
 func (u *UserSpace) Translate(va uint64) (uint64, error) { return u.tr.Translate(va) }
 
+// Tables calls seen with each page table (level, physical address) the
+// walk of user address va reads, top level first.
+func (u *UserSpace) Tables(va uint64, seen func(level string, table uint64)) error {
+	return dump.PageTables(u.tr, va, seen)
+}
+
 // UserPage is one page of a VMA as crash's vm -p shows it: present at a
 // physical address, else backed by the VMA's file at an offset, else not
 // mapped.

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,11 +12,100 @@ import (
 // kmemNodesResult is kmem -n: the nodes with their zones, the memory
 // sections and the memory blocks.
 type kmemNodesResult struct {
-	Nodes    []kstructs.MemNode     `json:"nodes"`
-	Sections []kstructs.MemSection  `json:"sections"`
-	Blocks   []kstructs.MemoryBlock `json:"memory_blocks"`
-	Errors   []string               `json:"errors,omitempty"`
+	Nodes    []kstructs.MemNode
+	Sections []kstructs.MemSection
+	Blocks   []kstructs.MemoryBlock
+	Errors   []string
 	sparse   bool
+}
+
+type nodeJSON struct {
+	ID        int        `json:"node"`
+	PGDat     string     `json:"pglist_data"`
+	StartPFN  uint64     `json:"start_pfn"`
+	Spanned   uint64     `json:"spanned_pages"`
+	Present   uint64     `json:"present_pages"`
+	MemMap    string     `json:"mem_map"`
+	NodeZones string     `json:"node_zones"`
+	Zones     []zoneJSON `json:"zones"`
+}
+
+type zoneJSON struct {
+	Zone     string           `json:"zone"`
+	Index    int              `json:"index"`
+	Node     int              `json:"node"`
+	Name     string           `json:"name"`
+	StartPFN uint64           `json:"start_pfn"`
+	Spanned  uint64           `json:"spanned_pages"`
+	Present  uint64           `json:"present_pages"`
+	MemMap   string           `json:"mem_map"`
+	Min      uint64           `json:"min"`
+	Low      uint64           `json:"low"`
+	High     uint64           `json:"high"`
+	VMStat   []vmStatItemJSON `json:"vm_stat"`
+}
+
+type sectionJSON struct {
+	Nr     uint64 `json:"nr"`
+	Addr   string `json:"section"`
+	Coded  string `json:"coded_mem_map"`
+	MemMap string `json:"mem_map"`
+	State  string `json:"state"`
+	PFN    uint64 `json:"pfn"`
+}
+
+type memBlockJSON struct {
+	Addr         string `json:"memory_block"`
+	Name         string `json:"name"`
+	Start        string `json:"start"`
+	End          string `json:"end,omitempty"`
+	Node         *int   `json:"node,omitempty"`
+	State        string `json:"state"`
+	StartSection uint64 `json:"start_section_nr"`
+}
+
+func toZoneJSON(z kstructs.Zone) zoneJSON {
+	j := zoneJSON{Zone: fmt.Sprintf("%x", z.Addr), Index: z.Index, Node: z.Node, Name: z.Name, StartPFN: z.StartPFN,
+		Spanned: z.Spanned, Present: z.Present, MemMap: fmt.Sprintf("%x", z.MemMap), Min: z.Min, Low: z.Low, High: z.High,
+		VMStat: []vmStatItemJSON{}}
+	for _, it := range z.VMStat {
+		j.VMStat = append(j.VMStat, vmStatItemJSON{it.Name, it.Value})
+	}
+	return j
+}
+
+func (r kmemNodesResult) MarshalJSON() ([]byte, error) {
+	out := struct {
+		Nodes    []nodeJSON     `json:"nodes"`
+		Sections []sectionJSON  `json:"sections"`
+		Blocks   []memBlockJSON `json:"memory_blocks"`
+		Errors   []string       `json:"errors,omitempty"`
+	}{Nodes: []nodeJSON{}, Sections: []sectionJSON{}, Blocks: []memBlockJSON{}, Errors: r.Errors}
+	for _, n := range r.Nodes {
+		j := nodeJSON{ID: n.ID, PGDat: fmt.Sprintf("%x", n.PGDat), StartPFN: n.StartPFN, Spanned: n.Spanned, Present: n.Present,
+			MemMap: fmt.Sprintf("%x", n.MemMap), NodeZones: fmt.Sprintf("%x", n.NodeZones), Zones: []zoneJSON{}}
+		for _, z := range n.Zones {
+			j.Zones = append(j.Zones, toZoneJSON(z))
+		}
+		out.Nodes = append(out.Nodes, j)
+	}
+	for _, m := range r.Sections {
+		out.Sections = append(out.Sections, sectionJSON{Nr: m.Nr, Addr: fmt.Sprintf("%x", m.Addr), Coded: fmt.Sprintf("%x", m.Coded),
+			MemMap: fmt.Sprintf("%x", m.MemMap), State: m.State, PFN: m.PFN})
+	}
+	for _, b := range r.Blocks {
+		j := memBlockJSON{Addr: fmt.Sprintf("%x", b.Addr), Name: b.Name, Start: fmt.Sprintf("%x", b.Start), State: memBlockState(b.State),
+			StartSection: b.StartSection}
+		if b.HasEnd {
+			j.End = fmt.Sprintf("%x", b.End)
+		}
+		if b.Node >= 0 {
+			n := b.Node
+			j.Node = &n
+		}
+		out.Blocks = append(out.Blocks, j)
+	}
+	return json.Marshal(out)
 }
 
 func (s *Session) kmemNodes() (Result, error) {
@@ -116,8 +206,19 @@ func (r kmemNodesResult) sectionsText(w io.Writer, s *Session) {
 
 // kmemZonesResult is kmem -z: each zone's size, watermarks and vm_stat.
 type kmemZonesResult struct {
-	Zones  []kstructs.Zone `json:"zones"`
-	Errors []string        `json:"errors,omitempty"`
+	Zones  []kstructs.Zone
+	Errors []string
+}
+
+func (r kmemZonesResult) MarshalJSON() ([]byte, error) {
+	out := struct {
+		Zones  []zoneJSON `json:"zones"`
+		Errors []string   `json:"errors,omitempty"`
+	}{Zones: []zoneJSON{}, Errors: r.Errors}
+	for _, z := range r.Zones {
+		out.Zones = append(out.Zones, toZoneJSON(z))
+	}
+	return json.Marshal(out)
 }
 
 func (s *Session) kmemZones() (Result, error) {
@@ -170,6 +271,13 @@ func (r kmemZonesResult) Text(w io.Writer, s *Session) error {
 var memBlockStates = map[uint64]string{1: "ONLINE", 2: "GOING_OFFLINE", 4: "OFFLINE", 8: "GOING_ONLINE",
 	16: "CANCEL_ONLINE", 32: "CANCEL_OFFLINE"}
 
+func memBlockState(v uint64) string {
+	if s, ok := memBlockStates[v]; ok {
+		return s
+	}
+	return "UNKNOWN"
+}
+
 // blocksText is crash's dump_memory_blocks: the NODE column where struct
 // memory_block has a nid, the physical range where the block size is known.
 func (r kmemNodesResult) blocksText(w io.Writer, s *Session) {
@@ -193,10 +301,7 @@ func (r kmemNodesResult) blocksText(w io.Writer, s *Session) {
 		if b.HasEnd {
 			rng = fmt.Sprintf("%*x - %*x", pw, b.Start, pw, b.End)
 		}
-		state, ok := memBlockStates[b.State]
-		if !ok {
-			state = "UNKNOWN"
-		}
+		state := memBlockState(b.State)
 		if withNode {
 			fmt.Fprintf(w, " %-*x %s %s %s  %-7s %-12d\n", vw, b.Addr, crashCenter(b.Name, 12, false), rng,
 				crashCenter(fmt.Sprint(b.Node), 4, false), state, b.StartSection)

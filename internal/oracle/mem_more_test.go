@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,7 +60,26 @@ func memMoreCommands(t *testing.T, k *kstructs.Kernel, pid int) []string {
 	}
 	cmds = append(cmds, fmt.Sprintf("set %d\nsearch -u %x", pid, mm.VMAs[0].Start),
 		fmt.Sprintf("set %d\nsearch -u -c kt_file", pid))
+	if va, ok := firstMapped(k, tk.MM); ok {
+		cmds = append(cmds, fmt.Sprintf("vtop -c %d %x", pid, va))
+	}
 	return cmds
+}
+
+// firstMapped is the first page of mm's VMAs its page tables map.
+func firstMapped(k *kstructs.Kernel, mm uint64) (uint64, bool) {
+	us, _ := k.UserSpace(mm)
+	if us == nil {
+		return 0, false
+	}
+	for _, v := range us.MM.VMAs {
+		for va := v.Start; va < v.End; va += k.PageSize() {
+			if _, err := us.Translate(va); err == nil {
+				return va, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func openMemMore(t *testing.T, arch, suite string) *memMore {
@@ -181,5 +202,47 @@ func TestSearchUserMatchesCrash(t *testing.T) {
 			}
 			t.Logf("%s: %q: %d hits, the same as crash's", ktest.Name(m.f), strings.ReplaceAll(cmd, "\n", "; "), len(c))
 		}
+	})
+}
+
+var vtopEntry = regexp.MustCompile(`^\s*(PGD|P4D|PUD|PMD|PTE): ([0-9a-f]+) => [0-9a-f]+`)
+
+// TestPageTablesMatchCrashVtop: the table entries crash's vtop -c walks
+// for a user address of the files task lie in pages kmem names as that
+// task's page tables of the same level (crash's folded levels, an entry
+// in a page already named, left out).
+func TestPageTablesMatchCrashVtop(t *testing.T) {
+	forMemMore(t, func(t *testing.T, m *memMore) {
+		var cmd string
+		for _, c := range m.cmds {
+			if strings.HasPrefix(c, "vtop -c ") {
+				cmd = c
+			}
+		}
+		if cmd == "" {
+			t.Fatalf("pid %d: no mapped user page", m.pid)
+		}
+		pages, n := map[uint64]bool{}, 0
+		for _, l := range lines(m.outs[cmd]) {
+			g := vtopEntry.FindStringSubmatch(l)
+			if g == nil {
+				continue
+			}
+			a, _ := strconv.ParseUint(g[2], 16, 64)
+			if pages[a&^(m.k.PageSize()-1)] {
+				continue
+			}
+			pages[a&^(m.k.PageSize()-1)] = true
+			want := fmt.Sprintf("PAGE TABLE: %s  PID: %d", strings.ToLower(g[1]), m.pid)
+			if out := m.kinspect(t, "kmem "+g[2]); !strings.Contains(out, want) {
+				t.Errorf("%s: %s entry %s: kinspect does not print %q:\n%s", cmd, g[1], g[2], want, out)
+				continue
+			}
+			n++
+		}
+		if n < 2 {
+			t.Errorf("%s: %d table pages named, want the top and the last level at least:\n%s", cmd, n, m.outs[cmd])
+		}
+		t.Logf("%s: %s: %d page-table pages named as crash walks them", ktest.Name(m.f), cmd, n)
 	})
 }
