@@ -72,7 +72,10 @@ func kmemCmd() *Command {
 			"and the task whose vmapped stack it is, the SLUB object it lies in (cache, slab, object, free or allocated, " +
 			"decoding hardened free pointers, the cpu whose active slab holds it), the task whose task_struct or kernel " +
 			"stack contains it, and the struct page (of the address itself when it is one, else of its physical page) " +
-			"with its flags named by the kernel's pageflag_names. --json gives one object per cache (-s), page (-p), area (-v) or address, or the summary (-i).",
+			"with its flags named by the kernel's pageflag_names; " +
+			"for a page of the buddy allocator, the free block holding it (zone, order, free list, first page, its place in the " +
+			"block) as crash prints it; beyond crash, the page table the page holds (its level and the task: every mm's tables " +
+			"are walked once) and, for a per-cpu address, the static per-cpu variable and the cpu. --json gives one object per cache (-s), page (-p), area (-v) or address, or the summary (-i).",
 		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json", "kmem -p 1000", "kmem -v", "kmem -n", "kmem -z --json", "kmem ffff888003a1c040", "kmem init_task --json"},
 		Flags: []Flag{
 			{Short: "i", Help: "memory summary"},
