@@ -366,12 +366,9 @@ func (r kmemUserResult) Text(w io.Writer, s *Session) error {
 // kmemUser identifies user addresses in the context task's mm (set PID
 // chooses the task, as crash's context does).
 func (s *Session) kmemUser(args []string) (Result, error) {
-	t, err := s.contextTask()
+	t, err := s.contextUserTask()
 	if err != nil {
-		return nil, err
-	}
-	if t.MM == 0 {
-		return nil, fmt.Errorf("kmem -a: pid %d (%s) is a kernel thread: no user address space", t.PID, t.Comm)
+		return nil, fmt.Errorf("kmem -a: %w", err)
 	}
 	mm, err := s.K.ReadMM(t.MM)
 	if mm == nil {

@@ -150,12 +150,9 @@ func searchHits(hits []kstructs.SearchHit) searchResult {
 
 // searchUser searches the context task's user memory.
 func (s *Session) searchUser(sr *kstructs.Search, start, end uint64) ([]kstructs.SearchHit, error) {
-	t, err := s.contextTask()
+	t, err := s.contextUserTask()
 	if err != nil {
 		return nil, err
-	}
-	if t.MM == 0 {
-		return nil, fmt.Errorf("pid %d (%s) is a kernel thread: it has no user memory", t.PID, t.Comm)
 	}
 	us, err := s.K.UserSpace(t.MM)
 	if us == nil {
@@ -169,4 +166,17 @@ func (s *Session) searchUser(sr *kstructs.Search, start, end uint64) ([]kstructs
 		fmt.Fprintf(s.Stderr, "search: pid %d: %v (the VMAs read before it were searched)\n", t.PID, err)
 	}
 	return hits, nil
+}
+
+// contextUserTask is the context task, which must have a user address
+// space (set PID chooses it, as crash's context does).
+func (s *Session) contextUserTask() (*kstructs.Task, error) {
+	t, err := s.contextTask()
+	if err != nil {
+		return nil, err
+	}
+	if t.MM == 0 {
+		return nil, fmt.Errorf("pid %d (%s) is a kernel thread: it has no user address space", t.PID, t.Comm)
+	}
+	return t, nil
 }

@@ -8,8 +8,6 @@ package oracle_test
 // its dentries are the ones its descriptors hold.
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -20,7 +18,6 @@ import (
 	"github.com/kinspect/kinspect/internal/ktest"
 	"github.com/kinspect/kinspect/internal/oracle"
 	"github.com/kinspect/kinspect/kstructs"
-	"github.com/kinspect/kinspect/repl"
 )
 
 // memMore is one fixture with crash's outputs of memMoreCommands.
@@ -103,26 +100,12 @@ func openMemMore(t *testing.T, arch, suite string) *memMore {
 }
 
 func forMemMore(t *testing.T, fn func(t *testing.T, m *memMore)) {
-	for _, fx := range fixtures {
-		name := fx.Arch
-		if fx.Suite != fixture.DefaultSuite {
-			name += "-" + fx.Suite
-		}
-		t.Run(name, func(t *testing.T) { fn(t, openMemMore(t, fx.Arch, fx.Suite)) })
-	}
+	eachFixture(t, func(t *testing.T, arch, suite string) { fn(t, openMemMore(t, arch, suite)) })
 }
 
-// kinspect runs cmd (one command a line) in a fresh session.
 func (m *memMore) kinspect(t *testing.T, cmd string) string {
 	t.Helper()
-	var out, errb bytes.Buffer
-	s := repl.NewSession(m.k, &out, &errb)
-	for _, line := range strings.Split(cmd, "\n") {
-		if err := s.Exec(context.Background(), line, false); err != nil {
-			t.Fatalf("kinspect %q: %v\nstderr: %s", line, err, errb.String())
-		}
-	}
-	return out.String()
+	return runKinspect(t, m.k, cmd)
 }
 
 // TestMemMoreCollect runs crash once for every command (and caches the
