@@ -227,7 +227,7 @@ func pageSamples(t *testing.T, k *kstructs.Kernel) []kmemSample {
 			s = append(s, kmemSample{"direct_map", va + 0x800, ""})
 		}
 	}
- 	return s
+	return s
 }
 
 // userTables are the page tables (physical addresses) the walk of the
