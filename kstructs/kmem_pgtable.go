@@ -31,7 +31,7 @@ func (k *Kernel) pageTableIndex() map[uint64]PageTable {
 func (k *Kernel) buildPageTableIndex() map[uint64]PageTable {
 	ps := k.PageSize()
 	idx := map[uint64]PageTable{}
-	if pgd := k.Mem.Translator().Layout().PGDPhys; pgd != 0 {
+	if pgd := k.Trans.Layout().PGDPhys; pgd != 0 {
 		idx[pgd&^(ps-1)] = PageTable{Level: "pgd", Comm: "init_mm"}
 	}
 	tasks, _ := k.Tasks()

@@ -26,11 +26,11 @@ func (k *Kernel) UserSpace(mm uint64) (*UserSpace, error) {
 	if m.PGD == 0 {
 		return nil, fmt.Errorf("mm %#x: pgd is NULL", mm)
 	}
-	pgd, terr := k.Mem.Translator().Translate(m.PGD)
+	pgd, terr := k.Trans.Translate(m.PGD)
 	if terr != nil {
 		return nil, fmt.Errorf("mm %#x: pgd %#x: %w", mm, m.PGD, terr)
 	}
-	tr, terr := dump.NewUserTranslator(k.Dump, k.Mem.Translator().Layout(), pgd)
+	tr, terr := dump.NewUserTranslator(k.Dump, k.Trans.Layout(), pgd)
 	if terr != nil {
 		return nil, fmt.Errorf("mm %#x: %w", mm, terr)
 	}
