@@ -166,8 +166,8 @@ func freeBlockSamples(t *testing.T, k *kstructs.Kernel) []kmemSample {
 	return spread(s, 150)
 }
 
-// pageTableSamples are the direct-map addresses of the page tables the
-// walks of user tasks' first VMA read (dump.PageTables).
+// pageTableSamples are the addresses of the page tables the walks of user
+// tasks' first VMA read (dump.PageTables).
 func pageTableSamples(t *testing.T, k *kstructs.Kernel) []kmemSample {
 	tasks, err := k.Tasks()
 	if err != nil {
@@ -181,9 +181,15 @@ func pageTableSamples(t *testing.T, k *kstructs.Kernel) []kmemSample {
 		}
 		seen[tk.MM] = true
 		for _, pa := range userTables(k, tk.MM) {
+			// a table in the direct map by its virtual address, one in
+			// highmem (arm's HIGHPTE) by its physical one
+			a := pa
 			if va, err := k.PhysToVirt(pa); err == nil {
-				s = append(s, kmemSample{"pagetable", va + 0x18, "PAGE TABLE: "})
+				if back, err := k.Trans.Translate(va); err == nil && back == pa {
+					a = va
+				}
 			}
+			s = append(s, kmemSample{"pagetable", a + 0x18, "PAGE TABLE: "})
 		}
 	}
 	return s
