@@ -123,7 +123,9 @@ func (a *AddrInfo) pageUse(k *Kernel) {
 func (k *Kernel) identifyPhys(a *AddrInfo) *AddrInfo {
 	a.Physical, a.Phys, a.HasPhys = true, a.Addr, true
 	if va, err := k.PhysToVirt(a.Addr); err == nil {
-		if _, err := k.Trans.Translate(va); err == nil {
+		// only memory of the direct map: crash's PTOV below high_memory
+		// (arm's highmem has no fixed virtual address)
+		if back, err := k.Trans.Translate(va); err == nil && back == a.Addr {
 			s, err := k.SlabObjectOf(va)
 			a.note(err)
 			a.Slab = s
