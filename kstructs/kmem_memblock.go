@@ -1,7 +1,11 @@
 package kstructs
 
 import (
+	"debug/dwarf"
 	"fmt"
+	"strings"
+
+	"github.com/kinspect/kinspect/dwarfx"
 )
 
 // MemoryBlock is one memory block device of the memory bus
@@ -15,6 +19,29 @@ type MemoryBlock struct {
 	HasEnd       bool   // the block size is known (memory_block_size_probed or end_section_nr)
 	Node         int    // -1 when struct memory_block has no nid
 	State        uint64 // MEM_ONLINE (1), MEM_OFFLINE (4)...
+	StateName    string // ONLINE, OFFLINE...; UNKNOWN for a value the kernel does not name
+}
+
+// memBlockStates names memory_block.state where it is a set of #defines
+// (include/linux/memory.h before 6.9: MEM_ONLINE (1<<0)...); kernels that
+// make it an enum memory_block_state are named from the DWARF enumerators.
+var memBlockStates = map[uint64]string{1: "ONLINE", 2: "GOING_OFFLINE", 4: "OFFLINE", 8: "GOING_ONLINE",
+	16: "CANCEL_ONLINE", 32: "CANCEL_OFFLINE"}
+
+// memBlockState names state v of struct memory_block's state member f.
+func memBlockState(f dwarfx.Field, v uint64) string {
+	if et, ok := dwarfx.Strip(f.Type).(*dwarf.EnumType); ok {
+		for _, e := range et.Val {
+			if uint64(e.Val) == v {
+				return strings.TrimPrefix(e.Name, "MEM_")
+			}
+		}
+		return "UNKNOWN"
+	}
+	if n, ok := memBlockStates[v]; ok {
+		return n
+	}
+	return "UNKNOWN"
 }
 
 // memorySubsysPrivate is the memory bus's subsys_private: memory_subsys.p
@@ -99,6 +126,9 @@ func (k *Kernel) memoryBlock(mb, size uint64, hasSize bool) MemoryBlock {
 	}
 	b := MemoryBlock{Addr: mb, Name: s.str("dev.kobj.name"), StartSection: s.u("start_section_nr"), State: s.u("state"), Node: -1}
 	b.Start = b.StartSection * secBytes
+	if _, f, err := k.memberOffset("struct memory_block", "state"); err == nil {
+		b.StateName = memBlockState(f, b.State)
+	}
 	if _, _, err := k.memberOffset("struct memory_block", "nid"); err == nil {
 		b.Node = int(int32(s.u("nid")))
 	}

@@ -94,7 +94,7 @@ func (r kmemNodesResult) MarshalJSON() ([]byte, error) {
 			MemMap: fmt.Sprintf("%x", m.MemMap), State: m.State, PFN: m.PFN})
 	}
 	for _, b := range r.Blocks {
-		j := memBlockJSON{Addr: fmt.Sprintf("%x", b.Addr), Name: b.Name, Start: fmt.Sprintf("%x", b.Start), State: memBlockState(b.State),
+		j := memBlockJSON{Addr: fmt.Sprintf("%x", b.Addr), Name: b.Name, Start: fmt.Sprintf("%x", b.Start), State: b.StateName,
 			StartSection: b.StartSection}
 		if b.HasEnd {
 			j.End = fmt.Sprintf("%x", b.End)
@@ -267,17 +267,6 @@ func (r kmemZonesResult) Text(w io.Writer, s *Session) error {
 	return nil
 }
 
-// memBlockStates names memory_block.state (include/linux/memory.h).
-var memBlockStates = map[uint64]string{1: "ONLINE", 2: "GOING_OFFLINE", 4: "OFFLINE", 8: "GOING_ONLINE",
-	16: "CANCEL_ONLINE", 32: "CANCEL_OFFLINE"}
-
-func memBlockState(v uint64) string {
-	if s, ok := memBlockStates[v]; ok {
-		return s
-	}
-	return "UNKNOWN"
-}
-
 // blocksText is crash's dump_memory_blocks: the NODE column where struct
 // memory_block has a nid, the physical range where the block size is known.
 func (r kmemNodesResult) blocksText(w io.Writer, s *Session) {
@@ -301,7 +290,7 @@ func (r kmemNodesResult) blocksText(w io.Writer, s *Session) {
 		if b.HasEnd {
 			rng = fmt.Sprintf("%*x - %*x", pw, b.Start, pw, b.End)
 		}
-		state := memBlockState(b.State)
+		state := b.StateName
 		if withNode {
 			fmt.Fprintf(w, " %-*x %s %s %s  %-7s %-12d\n", vw, b.Addr, crashCenter(b.Name, 12, false), rng,
 				crashCenter(fmt.Sprint(b.Node), 4, false), state, b.StartSection)
