@@ -114,7 +114,11 @@ func (a *AddrInfo) pageUse(k *Kernel) {
 	fb, err := k.FreeBlockOf(a.Page.Addr)
 	a.note(err)
 	a.Free = fb
-	a.PageTable = k.PageTableOf(a.Page.Phys)
+	// A slab's, a free block's or a task's page holds no page table: the
+	// walk of every mm's tables (once per Kernel) is left for the others.
+	if a.Slab == nil && a.SlabPage == nil && a.Free == nil && a.Task == nil && !a.Page.Slab {
+		a.PageTable = k.PageTableOf(a.Page.Phys)
+	}
 }
 
 // identifyPhys is kmem of a physical address: its direct-map address's
