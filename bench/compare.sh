@@ -17,9 +17,10 @@
 #                 ~300-task dump against drgn's loop over every frame's
 #                 locals() of every task, each formatted (issue 15)
 #   KINSPECT_BENCH_MEM=1  also `search -p deadbeef` over all physical memory
-#                 (kinspect, crash) and `kmem -s` (kinspect, crash, and drgn
+#                 (kinspect, crash), `kmem -s` (kinspect, crash, and drgn
 #                 counting each cache's allocated objects with its slab
-#                 helpers) on the ~300-task dump (issue 12)
+#                 helpers), `kmem -n` and `vm -p 1` (kinspect, crash) on
+#                 the ~300-task dump (issue 12)
 #   KINSPECT_BENCH_SLOW_RUNS=N  run the slow cases (every crash run, drgn's
 #                 foreach bt on the scale dumps: minutes each on a busy
 #                 machine) only in the first N runs (default RUNS)
@@ -161,9 +162,14 @@ for i in "${!DIRS[@]}"; do
 		case_add "$L" "search -p" kinspect "$K -c 'search -p deadbeef'"
 		case_add "$L" "kmem -s" kinspect "$K -c 'kmem -s'"
 		have_drgn && slow_add "$L" "kmem -s" drgn "$R $TMP/kmem.py"
+		# kmem -n and vm -p (every page of init's VMAs): kinspect and crash only.
+		case_add "$L" "kmem -n" kinspect "$K -c 'kmem -n'"
+		case_add "$L" "vm -p 1" kinspect "$K -c 'vm -p 1'"
 		if have_crash; then
 			slow_add "$L" "search -p" crash "echo 'search -p deadbeef' | testdata/crash-oracle $ARCH $(q "$VL" "$V")"
 			slow_add "$L" "kmem -s" crash "echo 'kmem -s' | testdata/crash-oracle $ARCH $(q "$VL" "$V")"
+			slow_add "$L" "kmem -n" crash "echo 'kmem -n' | testdata/crash-oracle $ARCH $(q "$VL" "$V")"
+			slow_add "$L" "vm -p 1" crash "echo 'vm -p 1' | testdata/crash-oracle $ARCH $(q "$VL" "$V")"
 		fi
 	fi
 	if have_crash; then
@@ -221,7 +227,7 @@ echo "| peak RSS, cold open vs drgn | $(rss "$B|open|kinspect-cold") vs $(rss "$
 r=$(ratiox "$B|foreach bt|kinspect" "$B|foreach bt|drgn")
 echo "| foreach bt vs drgn's stack_trace loop, ${NTASKS[0]} tasks | $(get "$B|foreach bt|kinspect") s vs $(get "$B|foreach bt|drgn") s | ${r}× faster | ≥ 10× | $(verdict "$r" 10 ge) |"
 if [ "${KINSPECT_BENCH_MEM:-0}" = 1 ]; then
-	for W in "search -p" "kmem -s"; do
+	for W in "search -p" "kmem -s" "kmem -n" "vm -p 1"; do
 		echo "| $W, ${NTASKS[0]} tasks: kinspect vs drgn, vs crash | $(get "$B|$W|kinspect") s vs $(get "$B|$W|drgn") s, $(get "$B|$W|crash") s | $(ratiox "$B|$W|kinspect" "$B|$W|drgn")×, $(ratiox "$B|$W|kinspect" "$B|$W|crash")× faster | | |"
 	done
 fi

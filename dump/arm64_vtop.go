@@ -109,6 +109,9 @@ func newARM64Translator(mem PhysMemory, l KernelLayout) (*arm64Translator, error
 func (t *arm64Translator) Layout() KernelLayout { return t.l }
 
 func (t *arm64Translator) Translate(va uint64) (uint64, error) {
+	if t.l.User {
+		return t.tlb.walk(va, t.walk)
+	}
 	if va >= t.l.PageOffset && (t.linEnd == 0 || va < t.linEnd) {
 		return va - t.l.PageOffset + t.l.PhysOffset, nil
 	}
@@ -140,13 +143,27 @@ func (t *arm64Translator) outputAddr(e uint64) uint64 {
 	return e & 0x0000fffffffff000
 }
 
-func (t *arm64Translator) walk(va uint64) (uint64, error) {
+func (t *arm64Translator) walk(va uint64) (uint64, error) { return t.walkSeen(va, nil) }
+
+func (t *arm64Translator) traceTables(va uint64, seen func(level string, table uint64)) error {
+	_, err := t.walkSeen(va, seen)
+	return err
+}
+
+// walkSeen walks the tables for va, calling seen (if not nil) with each
+// table it reads.
+func (t *arm64Translator) walkSeen(va uint64, seen func(level string, table uint64)) (uint64, error) {
 	if t.l.PGDPhys == 0 {
 		return 0, notMapped(va, "outside the linear map and kernel image, and no page table is known")
 	}
 	// Kernel addresses live in TTBR1's range: the top 64-VA_BITS bits are
-	// all ones. (Tagged pointers are the caller's business.)
-	if bits := t.l.VABitsActual; va>>bits != (^uint64(0))>>bits {
+	// all ones; user addresses in TTBR0's, all zeros. (Tagged pointers are
+	// the caller's business.)
+	bits := t.l.VABitsActual
+	if t.l.User && va>>bits != 0 {
+		return 0, notMapped(va, "not a user (TTBR0) address for %d-bit virtual addresses", bits)
+	}
+	if !t.l.User && va>>bits != (^uint64(0))>>bits {
 		return 0, notMapped(va, "not a kernel (TTBR1) address for %d-bit virtual addresses", bits)
 	}
 	table := t.l.PGDPhys
@@ -159,6 +176,9 @@ func (t *arm64Translator) walk(va uint64) (uint64, error) {
 		idxBits := t.levelBits
 		if i == 0 {
 			idxBits = uint(t.walkBits) - shift
+		}
+		if seen != nil {
+			seen(name, table)
 		}
 		epa := table + (va>>shift&(uint64(1)<<idxBits-1))*8
 		e, err := t.tables.read(epa, 8)

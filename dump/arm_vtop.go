@@ -42,6 +42,9 @@ func (t *armTranslator) Translate(va uint64) (uint64, error) {
 	if va > 0xffffffff {
 		return 0, notMapped(va, "not a 32-bit address")
 	}
+	if va >= t.l.PageOffset && t.l.User {
+		return 0, notMapped(va, "a kernel address, not a user one")
+	}
 	if va >= t.l.PageOffset {
 		// Lowmem is linearly mapped up to high_memory; above it lie
 		// vmalloc, highmem kmaps and the fixmap, which need the tables.
@@ -69,8 +72,25 @@ func (t *armTranslator) Translate(va uint64) (uint64, error) {
 	return pa, err
 }
 
+func (t *armTranslator) traceTables(va uint64, seen func(level string, table uint64)) error {
+	var err error
+	if t.l.LPAE {
+		_, err = t.walkLPAESeen(va, seen)
+	} else {
+		_, err = t.walkShortSeen(va, seen)
+	}
+	return err
+}
+
 // walkShort walks short-descriptor tables (ARM ARM B3.5).
-func (t *armTranslator) walkShort(va uint64) (uint64, error) {
+func (t *armTranslator) walkShort(va uint64) (uint64, error) { return t.walkShortSeen(va, nil) }
+
+// walkShortSeen is walkShort calling seen (if not nil) with each table
+// it reads.
+func (t *armTranslator) walkShortSeen(va uint64, seen func(level string, table uint64)) (uint64, error) {
+	if seen != nil {
+		seen("pgd", t.l.PGDPhys&^0x3fff)
+	}
 	epa := t.l.PGDPhys&^0x3fff + (va>>20)*4
 	e, err := t.tables.read(epa, 4)
 	if err != nil {
@@ -80,13 +100,36 @@ func (t *armTranslator) walkShort(va uint64) (uint64, error) {
 	if err != nil || next == 0 {
 		return pa, wrapLevel(err, va, "pgd", e, epa)
 	}
+	if seen != nil {
+		seen("pte", next)
+	}
 	epa = next + (va>>12&0xff)*4
+	if t.l.User {
+		return t.linuxPTE(va, epa)
+	}
 	e, err = t.tables.read(epa, 4)
 	if err != nil {
 		return 0, tableReadError(va, "pte", epa, err)
 	}
 	pa, err = decodeShortL2(va, e)
 	return pa, wrapLevel(err, va, "pte", e, epa)
+}
+
+// linuxPTE translates a user address by Linux's own pte, which it keeps
+// 2048 bytes below the hardware one (arch/arm/include/asm/pgtable-2level.h:
+// Linux pt 0/1, then h/w pt 0/1, in each pte page): the hardware entry is
+// zero for a page that is mapped but not young (set_pte_ext), and crash's
+// arm_vtop reads the Linux one. L_PTE_PRESENT is bit 0.
+func (t *armTranslator) linuxPTE(va, hwEPA uint64) (uint64, error) {
+	epa := hwEPA - 2048
+	e, err := t.tables.read(epa, 4)
+	if err != nil {
+		return 0, tableReadError(va, "pte", epa, err)
+	}
+	if e&1 == 0 {
+		return 0, notMapped(va, "linux pte entry %#x at pa %#x not present", e, epa)
+	}
+	return e&^0xfff | va&0xfff, nil
 }
 
 // descError says what is wrong with a descriptor; wrapLevel adds the
@@ -151,9 +194,16 @@ var armLPAELevels = [3]struct {
 
 // walkLPAE walks long-descriptor tables (ARM ARM B3.6) from the 4-entry
 // swapper_pg_dir; Linux indexes it by va>>30 for the whole 4 GiB.
-func (t *armTranslator) walkLPAE(va uint64) (uint64, error) {
+func (t *armTranslator) walkLPAE(va uint64) (uint64, error) { return t.walkLPAESeen(va, nil) }
+
+// walkLPAESeen is walkLPAE calling seen (if not nil) with each table it
+// reads.
+func (t *armTranslator) walkLPAESeen(va uint64, seen func(level string, table uint64)) (uint64, error) {
 	table := t.l.PGDPhys &^ 0x1f
 	for i, lv := range armLPAELevels {
+		if seen != nil {
+			seen(lv.name, table)
+		}
 		epa := table + (va>>lv.shift&(1<<lv.idxBits-1))*8
 		e, err := t.tables.read(epa, 8)
 		if err != nil {

@@ -50,6 +50,11 @@ type KernelLayout struct {
 	// are no page tables to walk.
 	ImageStart, ImageEnd uint64
 
+	// User makes the translator walk PGDPhys for user addresses: a
+	// process's page tables (mm->pgd), with no linear-map or image
+	// arithmetic and no kernel (TTBR1) addresses. See NewUserTranslator.
+	User bool
+
 	// LinearEnd is one past the last virtual address of the linear map:
 	// arm's high_memory (end of lowmem). Zero derives it: arm64 PAGE_END,
 	// x86_64 the architectural size of the direct map, arm "everything
@@ -86,6 +91,34 @@ func NewTranslator(mem PhysMemory, l KernelLayout) (Translator, error) {
 		return nil, err
 	}
 	return spec.translator(mem, l)
+}
+
+// NewUserTranslator returns a Translator for one process's user
+// addresses: each architecture's own walk over the page tables whose top
+// level is at pgdPhys (the physical address of the process's mm->pgd).
+// The kernel's swapper_pg_dir walk and the user walk are the same code;
+// only where the walk starts and which half of the address space it
+// accepts differ.
+func NewUserTranslator(mem PhysMemory, l KernelLayout, pgdPhys uint64) (Translator, error) {
+	l.PGDPhys, l.User = pgdPhys, true
+	return NewTranslator(mem, l)
+}
+
+// tableTracer is a translator that can name the page tables a walk reads.
+type tableTracer interface {
+	traceTables(va uint64, seen func(level string, table uint64)) error
+}
+
+// PageTables calls seen with each page table (its level name, as Linux
+// calls it, and its physical address) the walk of va reads, from the top
+// level down as far as the walk goes, and returns the walk's error. It
+// never uses the arithmetic regions: a linear-map address is walked too.
+func PageTables(t Translator, va uint64, seen func(level string, table uint64)) error {
+	tt, ok := t.(tableTracer)
+	if !ok {
+		return fmt.Errorf("dump: the %T translator cannot list its page tables", t)
+	}
+	return tt.traceTables(va, seen)
 }
 
 // notMapped builds the error for a walk that stopped at an entry.

@@ -3,6 +3,7 @@ package dump
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -484,4 +485,73 @@ func FuzzARMDescriptors(f *testing.F) {
 		_, err = tr.Translate(va)
 		checkFuzzResult(t, va, err)
 	})
+}
+
+// TestUserTranslators walks a process's tables (NewUserTranslator) on each
+// architecture: user addresses through the given pgd, no linear-map
+// arithmetic, kernel addresses refused, and PageTables naming each table
+// the walk reads.
+func TestUserTranslators(t *testing.T) {
+	type tcase struct {
+		name   string
+		l      KernelLayout
+		pgd    uint64
+		setup  func(m *fakeMem)
+		va, pa uint64
+		tables []string // "level@pa"
+		kernel uint64   // a kernel address the user walk must refuse
+	}
+	cases := []tcase{
+		{name: "x86_64", l: KernelLayout{Arch: ArchX86_64, PGTableLevels: 4, PageOffset: 0xffff888000000000}, pgd: 0x1000,
+			setup: func(m *fakeMem) {
+				m.put64(0x1000+0*8, 0x2000|0x67)
+				m.put64(0x2000+0*8, 0x3000|0x67)
+				m.put64(0x3000+2*8, 0x4000|0x67)
+				m.put64(0x4000+0x1*8, 0x7654_3000|0x67)
+			},
+			va: 0x401234, pa: 0x76543234, tables: []string{"pgd@1000", "pud@2000", "pmd@3000", "pte@4000"}, kernel: 0xffff888000001000},
+		{name: "arm64", l: KernelLayout{Arch: ArchARM64, PageSize: 4096, VABits: 48, PhysOffset: 0x40000000,
+			KimageVoffset: 0xffff800008000000 - 0x40200000}, pgd: 0x40001000,
+			setup: func(m *fakeMem) {
+				m.put64(0x40001000+0*8, 0x40002000|3)
+				m.put64(0x40002000+0*8, 0x40003000|3)
+				m.put64(0x40003000+2*8, 0x40004000|3)
+				m.put64(0x40004000+1*8, 0x4567_8000|0x743)
+			},
+			va: 0x401234, pa: 0x45678234, tables: []string{"pgd@40001000", "pud@40002000", "pmd@40003000", "pte@40004000"}, kernel: 0xffff000000001000},
+		{name: "arm", l: KernelLayout{Arch: ArchARM, PageOffset: 0xc0000000, PhysOffset: 0x40000000, LinearEnd: 0xef800000}, pgd: 0x40004000,
+			setup: func(m *fakeMem) {
+				// h/w pt 0 at +2048 of the pte page, zero: the page is not
+				// young; Linux pt 0 at +0 says present.
+				m.put32(0x40004000+4*4, 0x41000800|1)
+				m.put32(0x41000000+1*4, 0x5a5a5000|0x3)
+			},
+			va: 0x401234, pa: 0x5a5a5234, tables: []string{"pgd@40004000", "pte@41000800"}, kernel: 0xc0001000},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newFakeMem()
+			c.setup(m)
+			tr, err := NewUserTranslator(m, c.l, c.pgd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pa, err := tr.Translate(c.va); err != nil || pa != c.pa {
+				t.Errorf("Translate(%#x) = %#x, %v; want %#x", c.va, pa, err, c.pa)
+			}
+			if _, err := tr.Translate(c.va + 0x10000); !errors.Is(err, ErrNotMapped) {
+				t.Errorf("unmapped user address: %v, want ErrNotMapped", err)
+			}
+			if _, err := tr.Translate(c.kernel); !errors.Is(err, ErrNotMapped) {
+				t.Errorf("kernel address %#x through a user translator: %v, want ErrNotMapped", c.kernel, err)
+			}
+			var got []string
+			if err := PageTables(tr, c.va, func(level string, table uint64) { got = append(got, fmt.Sprintf("%s@%x", level, table)) }); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.tables) {
+				t.Errorf("PageTables(%#x) = %v, want %v", c.va, got, c.tables)
+			}
+		})
+	}
 }

@@ -71,6 +71,12 @@ func newX86_64Translator(mem PhysMemory, l KernelLayout) (*x86_64Translator, err
 func (t *x86_64Translator) Layout() KernelLayout { return t.l }
 
 func (t *x86_64Translator) Translate(va uint64) (uint64, error) {
+	if t.l.User {
+		if int64(va) < 0 {
+			return 0, notMapped(va, "a kernel address, not a user one")
+		}
+		return t.tlb.walk(va, t.walk)
+	}
 	if va >= t.l.PageOffsetBase && va < t.linEnd {
 		return va - t.l.PageOffsetBase, nil
 	}
@@ -96,7 +102,16 @@ var (
 	x86Levels4 = []string{"pgd", "pud", "pmd", "pte"}
 )
 
-func (t *x86_64Translator) walk(va uint64) (uint64, error) {
+func (t *x86_64Translator) walk(va uint64) (uint64, error) { return t.walkSeen(va, nil) }
+
+func (t *x86_64Translator) traceTables(va uint64, seen func(level string, table uint64)) error {
+	_, err := t.walkSeen(va, seen)
+	return err
+}
+
+// walkSeen walks the tables for va, calling seen (if not nil) with each
+// table it reads.
+func (t *x86_64Translator) walkSeen(va uint64, seen func(level string, table uint64)) (uint64, error) {
 	if t.l.PGDPhys == 0 {
 		return 0, notMapped(va, "outside the linear map and kernel image, and no page table is known")
 	}
@@ -114,6 +129,9 @@ func (t *x86_64Translator) walk(va uint64) (uint64, error) {
 	table := t.l.PGDPhys &^ 0xfff
 	for i, name := range levels {
 		shift := 12 + 9*uint(len(levels)-1-i)
+		if seen != nil {
+			seen(name, table)
+		}
 		epa := table + (va>>shift&0x1ff)*8
 		e, err := t.tables.read(epa, 8)
 		if err != nil {

@@ -10,6 +10,7 @@ type fsLayout struct {
 
 	dentrySize                                   int
 	dNameLen, dNameName, dParent, dInode, dIname fieldLoc
+	dSB, iSB                                     fieldLoc
 
 	mountSize                                                      int
 	mntParent, mntMountpoint, mntMnt, mntDevname, mntList, mntNode fieldLoc
@@ -57,6 +58,7 @@ func (k *Kernel) buildFSLayout() (*fsLayout, error) {
 		l.dentrySize = n
 		l.dNameLen, l.dNameName = b.need("d_name.len"), b.need("d_name.name")
 		l.dParent, l.dInode, l.dIname = b.need("d_parent"), b.need("d_inode"), b.need("d_iname")
+		l.dSB = b.need("d_sb")
 	})
 	layout("mount", func(b *layoutBuilder, n int) {
 		l.mountSize = n
@@ -73,6 +75,7 @@ func (k *Kernel) buildFSLayout() (*fsLayout, error) {
 	layout("inode", func(b *layoutBuilder, n int) {
 		l.inodeSize = n
 		l.iMode, l.iOp, l.iFop, l.iIno = b.need("i_mode"), b.need("i_op"), b.need("i_fop"), b.need("i_ino")
+		l.iSB = b.need("i_sb")
 	})
 	layout("files_struct", func(b *layoutBuilder, _ int) { l.filesFdt = b.need("fdt") })
 	layout("fdtable", func(b *layoutBuilder, _ int) {
@@ -337,27 +340,36 @@ func (k *Kernel) openFile(l *fsLayout, fd int, file uint64) OpenFile {
 	of.Path, of.Err = k.Pathname(of.Dentry, vfsmnt)
 	of.Mode = uint32(d.uint(ib, l.iMode))
 	of.Ino = d.uint(ib, l.iIno)
-	of.Type = "UNKN"
-	if t, ok := fileTypeNames[of.Mode&sIFMT]; ok {
-		of.Type = t
+	of.Type, of.Path = k.inodeType(l, ib, of.Path)
+	return of
+}
+
+// inodeType is crash's inode_type: the type name of an inode's i_mode,
+// PIPE (path dropped) for a FIFO of pipefs, no "/" path for a socket.
+func (k *Kernel) inodeType(l *fsLayout, ib []byte, path string) (string, string) {
+	d := k.decoder()
+	mode := uint32(d.uint(ib, l.iMode))
+	typ, ok := fileTypeNames[mode&sIFMT]
+	if !ok {
+		typ = "UNKN"
 	}
-	switch of.Mode & sIFMT {
+	switch mode & sIFMT {
 	case sIFIFO:
 		if s, ok := k.Image.Lookup("pipe_inode_operations"); ok {
 			if d.uint(ib, l.iOp) == s.Addr {
-				of.Type, of.Path = "PIPE", ""
+				typ, path = "PIPE", ""
 			}
 		} else if s, ok := k.Image.Lookup("rdwr_pipe_fops"); ok {
 			if d.uint(ib, l.iFop) == s.Addr {
-				of.Type, of.Path = "PIPE", ""
+				typ, path = "PIPE", ""
 			}
 		}
 	case sIFSOCK:
-		if of.Path == "/" {
-			of.Path = ""
+		if path == "/" {
+			path = ""
 		}
 	}
-	return of
+	return typ, path
 }
 
 // fileTypeNames are crash's names of the inode types (files -d).
@@ -479,4 +491,77 @@ func (k *Kernel) readMount(l *fsLayout, m uint64) Mount {
 	mp, parent := d.uint(b, l.mntMountpoint), d.uint(b, l.mntParent)
 	out.DirName, out.Err = k.Pathname(mp, parent+uint64(l.mntMnt.Off))
 	return out
+}
+
+// DentryInfo is crash's files -d: a dentry's inode, super block, inode
+// type and path.
+type DentryInfo struct {
+	Dentry, Inode, SuperBlock uint64
+	Type                      string // "N/A" without an inode
+	Path                      string
+}
+
+// Dentry reads dentry as crash's display_dentry_info does: the super block
+// is the inode's (the dentry's without one); the path is built through the
+// last mount of pid 1's namespace on that super block, else through
+// pipe_mnt or sock_mnt when the super block is theirs.
+func (k *Kernel) Dentry(dentry uint64) (*DentryInfo, error) {
+	l, err := k.fsLayout()
+	if err != nil {
+		return nil, err
+	}
+	db, err := k.readBytes(dentry, l.dentrySize, "struct dentry")
+	if err != nil {
+		return nil, err
+	}
+	d := k.decoder()
+	out := &DentryInfo{Dentry: dentry, Inode: d.uint(db, l.dInode), SuperBlock: d.uint(db, l.dSB), Type: "N/A"}
+	var ib []byte
+	if out.Inode != 0 {
+		if ib, err = k.readBytes(out.Inode, l.inodeSize, "struct inode"); err != nil {
+			return nil, fmt.Errorf("dentry %#x: %w", dentry, err)
+		}
+		out.SuperBlock = d.uint(ib, l.iSB)
+	}
+	if out.SuperBlock != 0 {
+		if vfs := k.mountOfSuper(l, out.SuperBlock); vfs != 0 {
+			if out.Path, err = k.Pathname(dentry, vfs); err != nil {
+				return out, err
+			}
+		}
+	}
+	if ib != nil {
+		out.Type, out.Path = k.inodeType(l, ib, out.Path)
+	}
+	return out, nil
+}
+
+// mountOfSuper is the vfsmount crash names a super block's dentries
+// through: the last mount of the mount list on it, else pipe_mnt or
+// sock_mnt; 0 if none.
+func (k *Kernel) mountOfSuper(l *fsLayout, sb uint64) uint64 {
+	vfs := uint64(0)
+	mounts, _ := k.Mounts()
+	for _, m := range mounts {
+		if m.SuperBlock == sb {
+			vfs = m.Addr + uint64(l.mntMnt.Off)
+		}
+	}
+	if vfs != 0 {
+		return vfs
+	}
+	for _, sym := range []string{"pipe_mnt", "sock_mnt"} {
+		v, err := k.Image.Variable(sym)
+		if err != nil {
+			continue
+		}
+		p, err := k.readPointer(v.Addr)
+		if err != nil || p == 0 {
+			continue
+		}
+		if s, err := k.readPointer(p + uint64(l.vfsSB.Off-l.mntMnt.Off)); err == nil && s == sb {
+			return p
+		}
+	}
+	return 0
 }

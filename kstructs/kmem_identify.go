@@ -34,6 +34,12 @@ type AddrInfo struct {
 	// page of the page array (IsPagePtr), else the page of Phys.
 	Page      *Page
 	IsPagePtr bool
+	// Free: the buddy allocator's free block holding Page.
+	Free *FreeBlock
+	// PageTable: the page table Phys's page holds.
+	PageTable *PageTable
+	// PerCPU: the static per-cpu variable whose copy holds Addr.
+	PerCPU *PerCPUVar
 	// Errs are the walks that failed on the way (the answer is partial).
 	Errs []error
 }
@@ -94,7 +100,25 @@ func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 	} else if a.HasPhys {
 		a.page(k, a.Phys)
 	}
+	a.PerCPU = k.PerCPUVarOf(addr)
+	a.pageUse(k)
 	return a
+}
+
+// pageUse finds what the page holds beyond crash's page line: a free
+// buddy block (as crash's kmem_search) or a page table.
+func (a *AddrInfo) pageUse(k *Kernel) {
+	if a.Page == nil {
+		return
+	}
+	fb, err := k.FreeBlockOf(a.Page.Addr)
+	a.note(err)
+	a.Free = fb
+	// A slab's, a free block's or a task's page holds no page table: the
+	// walk of every mm's tables (once per Kernel) is left for the others.
+	if a.Slab == nil && a.SlabPage == nil && a.Free == nil && a.Task == nil && !a.Page.Slab {
+		a.PageTable = k.PageTableOf(a.Page.Phys)
+	}
 }
 
 // identifyPhys is kmem of a physical address: its direct-map address's
@@ -103,7 +127,9 @@ func (k *Kernel) IdentifyAddr(addr uint64) *AddrInfo {
 func (k *Kernel) identifyPhys(a *AddrInfo) *AddrInfo {
 	a.Physical, a.Phys, a.HasPhys = true, a.Addr, true
 	if va, err := k.PhysToVirt(a.Addr); err == nil {
-		if _, err := k.Trans.Translate(va); err == nil {
+		// only memory of the direct map: crash's PTOV below high_memory
+		// (arm's highmem has no fixed virtual address)
+		if back, err := k.Trans.Translate(va); err == nil && back == a.Addr {
 			s, err := k.SlabObjectOf(va)
 			a.note(err)
 			a.Slab = s
@@ -114,6 +140,7 @@ func (k *Kernel) identifyPhys(a *AddrInfo) *AddrInfo {
 		}
 	}
 	a.page(k, a.Addr)
+	a.pageUse(k)
 	return a
 }
 

@@ -262,3 +262,55 @@ func TestCorruptFiles(t *testing.T) {
 		wantErr(t, "unreadable fd array", err, fmt.Sprintf("%#x", fdt), "fd[0]")
 	})
 }
+
+// TestCorruptUserTablesAndBlocks: an mm whose pgd is no kernel address
+// (vm -p, search -u), a memory bus device list cut by a NULL next
+// (kmem -n), and a free list whose first block's next is NULL (kmem ADDR
+// of a free page).
+func TestCorruptUserTablesAndBlocks(t *testing.T) {
+	forMemFixtures(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		task, err := k.TaskByPID(f.GT.RolePID("files"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newPatch(k)
+		m.words[mustAddr(t, k, "((struct mm_struct *)%#x)->pgd", task.MM)] = 0x10
+		us, err := k.WithMemory(m).UserSpace(task.MM)
+		if us != nil {
+			t.Errorf("UserSpace with pgd 0x10: %v", us)
+		}
+		wantErr(t, "pgd 0x10", err, fmt.Sprintf("mm %#x", task.MM), "pgd 0x10")
+
+		if blocks, err := k.MemoryBlocks(); err == nil && len(blocks) > 1 {
+			// the first block's device_private: its bus node's next is cut
+			dp := mustUint(t, k, "(unsigned long)((struct memory_block *)%#x)->dev.p", blocks[0].Addr)
+			m = newPatch(k)
+			m.words[mustAddr(t, k, "((struct device_private *)%#x)->knode_bus.n_node.next", dp)] = 0
+			_, err := k.WithMemory(m).MemoryBlocks()
+			wantErr(t, "memory bus list cut", err, "memory bus devices", "NULL")
+		} else if err != nil {
+			t.Fatal(err)
+		}
+
+		zones, err := k.FreeAreas()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range zones {
+			for _, o := range z.Orders {
+				for _, l := range o.Lists {
+					if l.Blocks < 2 {
+						continue
+					}
+					first := mustUint(t, k, "*(unsigned long *)%#x", l.Addr)
+					m = newPatch(k)
+					m.words[first] = 0
+					_, err := k.WithMemory(m).FreeBlockOf(^uint64(0) - 4096)
+					wantErr(t, "free list cut", err, fmt.Sprintf("%#x", l.Addr), "NULL")
+					return
+				}
+			}
+		}
+		t.Fatal("no free list with two blocks")
+	})
+}

@@ -393,3 +393,53 @@ func TestMemInfoMatchesProcMeminfo(t *testing.T) {
 		t.Logf("%s: equal: %s", ktest.Name(f), strings.Join(log, ", "))
 	})
 }
+
+// TestZonesVsProcZoneinfo compares each zone's spanned and present pages
+// and its min/high watermarks (the kernel's min_wmark_pages adds the
+// watermark boost, zero on an idle guest) with the guest's /proc/zoneinfo.
+func TestZonesVsProcZoneinfo(t *testing.T) {
+	ktest.ForEachAll(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		zi := f.GT.Files["/proc/zoneinfo"]
+		if len(zi) == 0 {
+			t.Skip("the guest printed no /proc/zoneinfo")
+		}
+		want := map[string]map[string]uint64{}
+		var cur map[string]uint64
+		for _, l := range zi {
+			fs := strings.Fields(l)
+			switch {
+			case len(fs) == 4 && fs[0] == "Node" && fs[2] == "zone":
+				cur = map[string]uint64{}
+				want[strings.TrimSuffix(fs[1], ",")+"/"+fs[3]] = cur
+			case cur != nil && len(fs) == 2 && (fs[0] == "spanned" || fs[0] == "present" || fs[0] == "min" || fs[0] == "high"):
+				if _, seen := cur[fs[0]]; !seen {
+					cur[fs[0]], _ = strconv.ParseUint(fs[1], 10, 64)
+				}
+			}
+		}
+		nodes, err := k.MemNodes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, nd := range nodes {
+			for _, z := range nd.Zones {
+				w, ok := want[fmt.Sprintf("%d/%s", z.Node, z.Name)]
+				if !ok {
+					continue // zoneinfo leaves out zones of no node
+				}
+				got := map[string]uint64{"spanned": z.Spanned, "present": z.Present, "min": z.Min, "high": z.High}
+				for key, v := range w {
+					if got[key] != v {
+						t.Errorf("node %d zone %s: %s %d, /proc/zoneinfo %d", z.Node, z.Name, key, got[key], v)
+					}
+				}
+				n++
+			}
+		}
+		if n == 0 || n != len(want) {
+			t.Errorf("%d zones compared, /proc/zoneinfo lists %d", n, len(want))
+		}
+		t.Logf("%s: %d zones' spanned, present, min and high equal to /proc/zoneinfo", ktest.Name(f), n)
+	})
+}

@@ -84,25 +84,9 @@ func (k *Kernel) zones() ([]uint64, error) {
 	}
 	zsize := uint64(zt.Size())
 	nzones := uint64(nz.Size) / zsize
-	var nodes []uint64
-	if v, err := k.Image.Variable("node_data"); err == nil {
-		n := uint64(1)
-		if c, err := k.ReadUint("nr_node_ids"); err == nil && c > 0 {
-			n = c
-		}
-		for i := uint64(0); i < n; i++ {
-			p, err := k.readPointer(v.Addr + i*uint64(k.PtrSize()))
-			if err != nil {
-				return nil, fmt.Errorf("reading node_data[%d]: %w", i, err)
-			}
-			if p != 0 {
-				nodes = append(nodes, p)
-			}
-		}
-	} else if v, err := k.Image.Variable("contig_page_data"); err == nil {
-		nodes = append(nodes, v.Addr)
-	} else {
-		return nil, fmt.Errorf("neither node_data nor contig_page_data in the vmlinux")
+	nodes, err := k.nodes()
+	if err != nil {
+		return nil, err
 	}
 	var out []uint64
 	for _, n := range nodes {

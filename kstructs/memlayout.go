@@ -24,6 +24,9 @@ type memLayouts struct {
 	fsOnce sync.Once
 	fs     *fsLayout
 	fsErr  error
+
+	ptOnce sync.Once
+	pt     map[uint64]PageTable // page-table pages by physical address (kmem_pgtable.go)
 }
 
 func (k *Kernel) memLayouts() *memLayouts { return &k.mem }

@@ -152,7 +152,7 @@ func (k *Kernel) SearchKernel(s *Search, start, end uint64) ([]SearchHit, error)
 				hits = append(hits, h)
 			}
 		} else {
-			hits = k.searchPagesVirt(s, lo, hi, hits)
+			hits = s.searchPages(k, lo, hi, hits, k.ReadVirt)
 		}
 		if s.Max > 0 && len(hits) >= s.Max {
 			return hits[:s.Max], nil
@@ -161,15 +161,35 @@ func (k *Kernel) SearchKernel(s *Search, start, end uint64) ([]SearchHit, error)
 	return hits, nil
 }
 
-func (k *Kernel) searchPagesVirt(s *Search, lo, hi uint64, hits []SearchHit) []SearchHit {
+// searchPages searches virtual memory [lo, hi) page by page through read,
+// skipping the pages it cannot read.
+func (s *Search) searchPages(k *Kernel, lo, hi uint64, hits []SearchHit, read func([]byte, uint64) error) []SearchHit {
 	ps := k.PageSize()
 	buf := make([]byte, ps)
 	for a := lo &^ (ps - 1); a < hi && a >= lo&^(ps-1); a += ps {
-		if k.ReadVirt(buf, a) == nil {
+		if read(buf, a) == nil {
 			hits = s.scan(k, buf, a, min(a+ps, hi), hits)
 		}
 	}
 	return hits
+}
+
+// SearchUser searches the user memory of us in [start, end): the pages of
+// its VMAs that its page tables map (pages not present are skipped, as
+// crash's uvtop fails on them).
+func (k *Kernel) SearchUser(us *UserSpace, s *Search, start, end uint64) ([]SearchHit, error) {
+	var hits []SearchHit
+	for _, v := range us.MM.VMAs {
+		lo, hi := max(v.Start, start), min(v.End, end)
+		if lo >= hi {
+			continue
+		}
+		hits = s.searchPages(k, lo, hi, hits, us.ReadUser)
+		if s.Max > 0 && len(hits) >= s.Max {
+			return hits[:s.Max], nil
+		}
+	}
+	return hits, nil
 }
 
 // validate checks the search's parameters.

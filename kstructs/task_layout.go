@@ -272,6 +272,8 @@ type kcache struct {
 	sig   lazy[sigLayout]
 	waitq lazy[waitqLayout]
 
+	memBlock lazy[memBlockLayout] // kmem -n: the memory bus's blocks
+
 	modSect lazy[modSectLayout] // mod -s: module section addresses
 }
 

@@ -45,18 +45,24 @@ func (r filesResult) Text(w io.Writer, s *Session) error {
 func filesCmd() *Command {
 	return &Command{
 		Name:     "files",
-		Synopsis: "files [pid|taskp ...]",
+		Synopsis: "files [pid|taskp ...] | -d DENTRY",
 		Summary:  "open files: a task's root, cwd and file descriptors",
 		Description: "Prints, for the context task or the given tasks, the root and working directories and every " +
 			"open file descriptor with its struct file, dentry, inode, type and path (built from the dentry " +
-			"and mount chains as crash does: pipes and sockets have no path). --json gives the same per task.",
-		Examples: []string{"files", "files 1", "files --json 1"},
+			"and mount chains as crash does: pipes and sockets have no path). -d DENTRY prints a dentry's inode, super block " +
+			"(the inode's i_sb, else d_sb), type and path, named through the mount of pid 1's namespace on that super block " +
+			"(or pipe_mnt/sock_mnt) as crash's files -d does. --json gives the same per task or dentry.",
+		Examples: []string{"files", "files 1", "files --json 1", "files -d ffff888003a1c040"},
+		Flags:    []Flag{{Short: "d", Arg: "DENTRY", Help: "show one dentry: inode, super block, type, path"}},
 		Complete: ArgTask,
 		Run:      runFiles,
 	}
 }
 
 func runFiles(s *Session, inv *Invocation) (Result, error) {
+	if inv.Has("d") {
+		return s.filesDentry(inv.Flag("d"))
+	}
 	tasks, err := s.argTasks(inv)
 	if err != nil {
 		return nil, err
@@ -188,4 +194,45 @@ func runMount(s *Session, inv *Invocation) (Result, error) {
 		r.Error = err.Error()
 	}
 	return r, nil
+}
+
+// dentryResult is files -d.
+type dentryResult struct {
+	Dentry     string `json:"dentry"`
+	Inode      string `json:"inode"`
+	SuperBlock string `json:"superblock"`
+	Type       string `json:"type"` // REG, DIR, CHR, BLK, FIFO, PIPE, SOCK, LNK, UNKN, N/A
+	Path       string `json:"path"`
+	Error      string `json:"error,omitempty"`
+	di         kstructs.DentryInfo
+}
+
+func (s *Session) filesDentry(arg string) (Result, error) {
+	a, err := s.resolveAddress(arg)
+	if err != nil {
+		return nil, err
+	}
+	di, err := s.K.Dentry(a)
+	if di == nil {
+		return nil, fmt.Errorf("files -d: %w", err)
+	}
+	r := dentryResult{Dentry: s.addr(di.Dentry), Inode: s.addr(di.Inode), SuperBlock: s.addr(di.SuperBlock), Type: di.Type, Path: di.Path, di: *di}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r, nil
+}
+
+// Text is crash's display_dentry_info (filesys.c).
+func (r dentryResult) Text(w io.Writer, s *Session) error {
+	hw, sp := s.hexWidth(), s.minSpace()
+	di := r.di
+	fmt.Fprintf(w, "%s%s%s%s%s%sTYPE%sPATH\n", crashCenter("DENTRY", hw, false), sp, crashCenter("INODE", hw, false), sp,
+		crashCenter("SUPERBLK", hw, false), sp, sp)
+	fmt.Fprintf(w, "%*x%s%*x%s%s%s%-4s%s%s\n", hw, di.Dentry, sp, hw, di.Inode, sp, crashCenter(fmt.Sprintf("%x", di.SuperBlock), hw, false),
+		sp, r.Type, sp, r.Path)
+	if r.Error != "" {
+		fmt.Fprintf(w, "files: %s\n", r.Error)
+	}
+	return nil
 }

@@ -53,7 +53,7 @@ func (r kmemSlabResult) Text(w io.Writer, s *Session) error {
 func kmemCmd() *Command {
 	return &Command{
 		Name:     "kmem",
-		Synopsis: "kmem -i | -s [CACHE] | -p [PHYSADDR...] | -v | -V | -f | -a UADDR... | ADDR...",
+		Synopsis: "kmem -i | -s [CACHE] | -p [PHYSADDR...] | -v | -V | -f | -n | -z | -a UADDR... | ADDR...",
 		Summary:  "kernel memory: the memory summary (-i), the SLUB caches (-s), what an address is (ADDR)",
 		Description: "-i prints crash's memory summary (total, free, used, buffers, cached, slab, highmem, huge pages, " +
 			"swap, commit limit) from _totalram_pages, the zones' and vm_node_stat's counters, hstates, swap_info " +
@@ -63,14 +63,20 @@ func kmemCmd() *Command {
 			"CACHE restricts the list to the cache of that name. -p lists the page array as crash does (PAGE, PHYSICAL, " +
 			"MAPPING, INDEX, CNT, FLAGS named by pageflag_names), or the pages of the physical addresses given; -v the " +
 			"busy vmalloc areas (vmap_area_list, or vmap_nodes' busy trees on 6.9+); -V the counters of vm_zone_stat, " +
-			"vm_node_stat and vm_numa_stat named by their enums, and vm_event_states summed over the cpus; -f walks each zone's free lists (free_area[order].free_list[type]) and counts their blocks; -a finds the VMA " +
+			"vm_node_stat and vm_numa_stat named by their enums, and vm_event_states summed over the cpus; -f walks each zone's free lists (free_area[order].free_list[type]) and counts their blocks; " +
+			"-n lists the memory nodes (pglist_data, size, node_zones, mem_map) with their zones, the present SPARSEMEM " +
+			"sections of mem_section (coded and decoded mem_map, state flags, first pfn) and the memory bus's memory blocks; " +
+			"-z prints each zone's size, present pages, min/low/high watermarks and vm_stat counters; -a finds the VMA " +
 			"of each user address in the context task's mm (choose the task with set PID). ADDR (a kernel virtual address, symbol or expression) is " +
 			"identified as crash's kmem ADDR does: the kernel symbol it is in, the vmalloc area (vmap_area, vm_struct, range) " +
 			"and the task whose vmapped stack it is, the SLUB object it lies in (cache, slab, object, free or allocated, " +
 			"decoding hardened free pointers, the cpu whose active slab holds it), the task whose task_struct or kernel " +
 			"stack contains it, and the struct page (of the address itself when it is one, else of its physical page) " +
-			"with its flags named by the kernel's pageflag_names. --json gives one object per cache (-s), page (-p), area (-v) or address, or the summary (-i).",
-		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json", "kmem -p 1000", "kmem -v", "kmem ffff888003a1c040", "kmem init_task --json"},
+			"with its flags named by the kernel's pageflag_names; " +
+			"for a page of the buddy allocator, the free block holding it (zone, order, free list, first page, its place in the " +
+			"block) as crash prints it; beyond crash, the page table the page holds (its level and the task: every mm's tables " +
+			"are walked once) and, for a per-cpu address, the static per-cpu variable and the cpu. --json gives one object per cache (-s), page (-p), area (-v) or address, or the summary (-i).",
+		Examples: []string{"kmem -i", "kmem -s", "kmem -s dentry", "kmem -s --json", "kmem -p 1000", "kmem -v", "kmem -n", "kmem -z --json", "kmem ffff888003a1c040", "kmem init_task --json"},
 		Flags: []Flag{
 			{Short: "i", Help: "memory summary"},
 			{Short: "s", Help: "SLUB cache summary"},
@@ -78,6 +84,8 @@ func kmemCmd() *Command {
 			{Short: "v", Help: "the vmalloc areas (vmap_area, vm_struct, range, size)"},
 			{Short: "V", Help: "the vm_stat counters (zone, node, numa) and the vm events summed over the cpus"},
 			{Short: "f", Help: "the buddy allocator's free areas of each zone, per order and migrate type"},
+			{Short: "n", Help: "the memory nodes and their zones, the memory sections and the memory blocks"},
+			{Short: "z", Help: "each zone's size, watermarks and vm_stat counters"},
 			{Short: "a", Help: "ADDR is a user address of the context task (set PID): show its VMA"},
 		},
 		Run: runKmem,
@@ -96,6 +104,10 @@ func runKmem(s *Session, inv *Invocation) (Result, error) {
 		return s.kmemVMStat()
 	case inv.Has("f"):
 		return s.kmemFree()
+	case inv.Has("n"):
+		return s.kmemNodes()
+	case inv.Has("z"):
+		return s.kmemZones()
 	case inv.Has("a"):
 		if len(inv.Args) == 0 {
 			return nil, &UsageError{"kmem", "-a takes user addresses"}

@@ -10,18 +10,49 @@ import (
 
 // kmemAddrJSON is one address of `kmem ADDR --json`.
 type kmemAddrJSON struct {
-	Addr     string         `json:"addr"`
-	Symbol   *symLine       `json:"symbol,omitempty"`
-	Vmap     *vmapJSON      `json:"vmalloc,omitempty"`
-	Slab     *slabObjJSON   `json:"slab,omitempty"`
-	SlabPage *slabObjJSON   `json:"slab_page,omitempty"` // the address is this slab's struct page
-	Task     *contextResult `json:"task,omitempty"`
-	InTask   string         `json:"in_task,omitempty"` // "task_struct" or "stack"
-	Phys     *string        `json:"phys"`
-	Page     *pageJSON      `json:"page,omitempty"`
-	PagePtr  bool           `json:"is_page_struct,omitempty"`
-	Errors   []string       `json:"errors,omitempty"`
-	Physical bool           `json:"physical,omitempty"` // taken as a physical address, as crash does
+	Addr      string         `json:"addr"`
+	Symbol    *symLine       `json:"symbol,omitempty"`
+	Vmap      *vmapJSON      `json:"vmalloc,omitempty"`
+	Slab      *slabObjJSON   `json:"slab,omitempty"`
+	SlabPage  *slabObjJSON   `json:"slab_page,omitempty"` // the address is this slab's struct page
+	Task      *contextResult `json:"task,omitempty"`
+	InTask    string         `json:"in_task,omitempty"` // "task_struct" or "stack"
+	Phys      *string        `json:"phys"`
+	Page      *pageJSON      `json:"page,omitempty"`
+	PagePtr   bool           `json:"is_page_struct,omitempty"`
+	Free      *freeBlockJSON `json:"free_block,omitempty"` // the buddy block holding the page
+	PageTable *pageTableJSON `json:"page_table,omitempty"` // the page holds a page table
+	PerCPU    *perCPUJSON    `json:"per_cpu,omitempty"`    // a CPU's copy of a static per-cpu variable
+	Errors    []string       `json:"errors,omitempty"`
+	Physical  bool           `json:"physical,omitempty"` // taken as a physical address, as crash does
+}
+
+type freeBlockJSON struct {
+	Zone        string `json:"zone"`
+	Index       int    `json:"zone_index"`
+	Name        string `json:"zone_name"`
+	Node        int    `json:"node"`
+	Order       int    `json:"order"`
+	MigrateType int    `json:"migrate_type"`
+	FreeList    string `json:"free_list"`
+	Head        string `json:"head_page"` // struct page of the block's first page
+	Pages       uint64 `json:"pages"`
+	Nth         uint64 `json:"nth"` // the page's position in the block, from 1
+	fb          *kstructs.FreeBlock
+}
+
+type pageTableJSON struct {
+	Level string `json:"level"`
+	PID   int    `json:"pid"` // 0: the kernel's (init_mm's) pgd
+	Comm  string `json:"comm"`
+	MM    string `json:"mm,omitempty"`
+	Virt  string `json:"virtual,omitempty"` // the lowest user address a VMA maps through it
+}
+
+type perCPUJSON struct {
+	Name   string `json:"name"`
+	Offset uint64 `json:"offset"`
+	CPU    int    `json:"cpu"`
 }
 
 type vmapJSON struct {
@@ -114,10 +145,71 @@ func (s *Session) kmemAddr(a *kstructs.AddrInfo) kmemAddrJSON {
 		pj := toPageJSON(a.Page)
 		j.Page, j.PagePtr = &pj, a.IsPagePtr
 	}
+	if f := a.Free; f != nil {
+		j.Free = &freeBlockJSON{Zone: fmt.Sprintf("%x", f.Zone.Addr), Index: f.Zone.Index, Name: f.Zone.Name, Node: f.Zone.Node,
+			Order: f.Order, MigrateType: f.MType, FreeList: fmt.Sprintf("%x", f.List), Head: fmt.Sprintf("%x", f.Head),
+			Pages: 1 << uint(f.Order), Nth: f.Index + 1, fb: f}
+	}
+	if p := a.PageTable; p != nil {
+		j.PageTable = &pageTableJSON{Level: p.Level, PID: p.PID, Comm: p.Comm}
+		if p.MM != 0 {
+			j.PageTable.MM, j.PageTable.Virt = fmt.Sprintf("%x", p.MM), fmt.Sprintf("%x", p.Virt)
+		}
+	}
+	if p := a.PerCPU; p != nil {
+		j.PerCPU = &perCPUJSON{Name: p.Name, Offset: p.Off, CPU: p.CPU}
+	}
 	for _, e := range a.Errs {
 		j.Errors = append(j.Errors, e.Error())
 	}
 	return j
+}
+
+// text is crash's kmem ADDR lines for a page of the buddy allocator
+// (memory.c dump_free_pages_zones_v2 with an address): the zone, the
+// free area's order and free list, and the block's first page.
+func (f *freeBlockJSON) text(w io.Writer, s *Session, addr string, physical bool) {
+	hw, z := s.hexWidth(), f.fb.Zone
+	free := int64(0)
+	if len(z.VMStat) > 0 {
+		free = z.VMStat[0].Value
+	}
+	fmt.Fprintf(w, "ZONE  NAME        SIZE    FREE  %s  START_PADDR  START_MAPNR\n", crashCenter("MEM_MAP", hw, false))
+	fmt.Fprintf(w, "%3d   %-9s %6d  %6d  %s  %s  %s\n", z.Index, z.Name, z.Spanned, free, crashCenter(fmt.Sprintf("%x", f.fb.MemMap), hw, false),
+		crashCenter(fmt.Sprintf("%x", z.StartPFN*s.K.PageSize()), 11, true), crashCenter(fmt.Sprint(f.fb.MapNr), 11, true))
+	fmt.Fprintf(w, "AREA    SIZE  FREE_AREA_STRUCT\n")
+	fmt.Fprintf(w, "%3d  %7s  %s  \n", f.Order, fmt.Sprintf("%dk", (s.K.PageSize()<<uint(f.Order))/1024),
+		crashCenter(f.FreeList, max(hw, len("FREE_AREA_STRUCT")), false))
+	fmt.Fprintf(w, "%s  ", f.Head)
+	if f.Order > 0 {
+		in := ""
+		if physical && addrPageOffset(addr, s.K.PageSize()) != 0 {
+			in = "in "
+		}
+		fmt.Fprintf(w, "(%s is %s%s of %d pages)", addr, in, crashOrdinal(f.Nth), f.Pages)
+	}
+	fmt.Fprintf(w, "\n\n")
+}
+
+// crashOrdinal is crash's ordinal (tools.c): the suffix follows the last
+// digit alone ("11st").
+func crashOrdinal(n uint64) string {
+	s := fmt.Sprint(n)
+	switch s[len(s)-1] {
+	case '1':
+		return s + "st"
+	case '2':
+		return s + "nd"
+	case '3':
+		return s + "rd"
+	}
+	return s + "th"
+}
+
+func addrPageOffset(hexAddr string, pageSize uint64) uint64 {
+	var a uint64
+	fmt.Sscanf(hexAddr, "%x", &a)
+	return a & (pageSize - 1)
 }
 
 func (s *Session) slabObjJSON(o *kstructs.SlabObject, addr uint64, all bool) *slabObjJSON {
@@ -180,9 +272,22 @@ func (j kmemAddrJSON) text(w io.Writer, s *Session) {
 			o.text(w, s)
 		}
 	}
+	if j.Free != nil {
+		j.Free.text(w, s, j.Addr, j.Physical)
+	}
 	if j.Task != nil && j.Vmap == nil {
 		j.Task.Text(w, s)
 		fmt.Fprintln(w)
+	}
+	if p := j.PerCPU; p != nil {
+		fmt.Fprintf(w, "PER-CPU VARIABLE: %s+%d  CPU: %d\n\n", p.Name, p.Offset, p.CPU)
+	}
+	if p := j.PageTable; p != nil {
+		if p.PID == 0 {
+			fmt.Fprintf(w, "PAGE TABLE: %s of %s\n\n", p.Level, p.Comm)
+		} else {
+			fmt.Fprintf(w, "PAGE TABLE: %s  PID: %d  COMMAND: \"%s\"  MM: %s  VIRTUAL: %s\n\n", p.Level, p.PID, p.Comm, p.MM, p.Virt)
+		}
 	}
 	if j.Page != nil {
 		pageHeader(w, s)
@@ -261,12 +366,9 @@ func (r kmemUserResult) Text(w io.Writer, s *Session) error {
 // kmemUser identifies user addresses in the context task's mm (set PID
 // chooses the task, as crash's context does).
 func (s *Session) kmemUser(args []string) (Result, error) {
-	t, err := s.contextTask()
+	t, err := s.contextUserTask()
 	if err != nil {
-		return nil, err
-	}
-	if t.MM == 0 {
-		return nil, fmt.Errorf("kmem -a: pid %d (%s) is a kernel thread: no user address space", t.PID, t.Comm)
+		return nil, fmt.Errorf("kmem -a: %w", err)
 	}
 	mm, err := s.K.ReadMM(t.MM)
 	if mm == nil {

@@ -33,19 +33,21 @@ func (r searchResult) Text(w io.Writer, s *Session) error {
 func searchCmd() *Command {
 	return &Command{
 		Name:     "search",
-		Synopsis: "search [-s START] [-e END] [-k|-p] [-l|-w|-h|-c] [-m MASK] VALUE...",
+		Synopsis: "search [-s START] [-e END] [-k|-u|-p] [-l|-w|-h|-c] [-m MASK] VALUE...",
 		Summary:  "search memory for values or strings",
 		Description: "Searches kernel virtual memory (-k, the default: the direct map of the dump's physical memory, " +
-			"the busy vmalloc areas and the kernel image) or physical memory (-p) for pointer-sized values (-l, " +
+			"the busy vmalloc areas and the kernel image), the user memory of the context task (-u: the pages of its VMAs " +
+			"that its page tables map; choose the task with set PID) or physical memory (-p) for pointer-sized values (-l, " +
 			"the default), 32-bit (-w) or 16-bit (-h) values, or strings (-c), between START and END, and prints " +
 			"each hit as crash does (ADDRESS: VALUE, or ADDRESS: the string and what follows). Bits set in MASK " +
 			"are ignored in the comparison. VALUE is a hex number, a symbol or an expression. Pages excluded from " +
 			"the dump are skipped. Memory is read a megabyte at a time.",
-		Examples: []string{"search -p ffff888003a1c040", "search -c 'Linux version'", "search -s init_task -e +0x1000 ffffffff81e0c4c0", "search -m 0xfff ffff888003a1c000"},
+		Examples: []string{"search -p ffff888003a1c040", "search -u 400000", "search -c 'Linux version'", "search -s init_task -e +0x1000 ffffffff81e0c4c0", "search -m 0xfff ffff888003a1c000"},
 		Flags: []Flag{
 			{Short: "s", Arg: "START", Help: "start address (hex or symbol)"},
 			{Short: "e", Arg: "END", Help: "end address (hex or symbol), exclusive"},
 			{Short: "k", Help: "kernel virtual memory (the default)"},
+			{Short: "u", Help: "user virtual memory of the context task"},
 			{Short: "p", Help: "physical memory"},
 			{Short: "l", Help: "pointer-sized values (the default)"},
 			{Short: "w", Help: "32-bit values"},
@@ -112,9 +114,12 @@ func runSearch(s *Session, inv *Invocation) (Result, error) {
 	}
 	var hits []kstructs.SearchHit
 	var err error
-	if inv.Has("p") {
+	switch {
+	case inv.Has("p"):
 		hits, err = s.K.SearchPhys(sr, start, end)
-	} else {
+	case inv.Has("u"):
+		hits, err = s.searchUser(sr, start, end)
+	default:
 		hits, err = s.K.SearchKernel(sr, start, end)
 	}
 	if err != nil {
@@ -141,4 +146,37 @@ func searchHits(hits []kstructs.SearchHit) searchResult {
 		r.Hits = append(r.Hits, j)
 	}
 	return r
+}
+
+// searchUser searches the context task's user memory.
+func (s *Session) searchUser(sr *kstructs.Search, start, end uint64) ([]kstructs.SearchHit, error) {
+	t, err := s.contextUserTask()
+	if err != nil {
+		return nil, err
+	}
+	us, err := s.K.UserSpace(t.MM)
+	if us == nil {
+		return nil, fmt.Errorf("pid %d: %w", t.PID, err)
+	}
+	hits, serr := s.K.SearchUser(us, sr, start, end)
+	if serr != nil {
+		return hits, serr
+	}
+	if err != nil {
+		fmt.Fprintf(s.Stderr, "search: pid %d: %v (the VMAs read before it were searched)\n", t.PID, err)
+	}
+	return hits, nil
+}
+
+// contextUserTask is the context task, which must have a user address
+// space (set PID chooses it, as crash's context does).
+func (s *Session) contextUserTask() (*kstructs.Task, error) {
+	t, err := s.contextTask()
+	if err != nil {
+		return nil, err
+	}
+	if t.MM == 0 {
+		return nil, fmt.Errorf("pid %d (%s) is a kernel thread: it has no user address space", t.PID, t.Comm)
+	}
+	return t, nil
 }

@@ -107,11 +107,17 @@ func (tg *target) crash(t *testing.T, cmd string) string {
 // dump crash reads.
 func (tg *target) kinspect(t *testing.T, cmd string) string {
 	t.Helper()
+	return runKinspect(t, tg.k, cmd)
+}
+
+// runKinspect runs cmd (one command a line) in a fresh session on k.
+func runKinspect(t *testing.T, k *kstructs.Kernel, cmd string) string {
+	t.Helper()
 	var out, errb bytes.Buffer
-	s := repl.NewSession(tg.k, &out, &errb)
+	s := repl.NewSession(k, &out, &errb)
 	for _, line := range strings.Split(cmd, "\n") {
 		if err := s.Exec(context.Background(), line, false); err != nil {
-			t.Fatalf("kinspect %q on %s: %v\nstderr: %s", line, tg.arch, err, errb.String())
+			t.Fatalf("kinspect %q on %s: %v\nstderr: %s", line, k.Dump.Arch(), err, errb.String())
 		}
 	}
 	return out.String()
@@ -125,12 +131,18 @@ func (tg *target) both(t *testing.T, cmd string) (string, string) {
 
 // forArches runs fn on every fixture ("x86_64", "arm64-trixie"...).
 func forArches(t *testing.T, fn func(t *testing.T, tg *target)) {
+	eachFixture(t, func(t *testing.T, arch, suite string) { fn(t, open(t, arch, suite)) })
+}
+
+// eachFixture runs fn as a subtest ("x86_64", "arm64-trixie"...) for every
+// fixture of the comparisons.
+func eachFixture(t *testing.T, fn func(t *testing.T, arch, suite string)) {
 	for _, fx := range fixtures {
 		name := fx.Arch
 		if fx.Suite != fixture.DefaultSuite {
 			name += "-" + fx.Suite
 		}
-		t.Run(name, func(t *testing.T) { fn(t, open(t, fx.Arch, fx.Suite)) })
+		t.Run(name, func(t *testing.T) { fn(t, fx.Arch, fx.Suite) })
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 type kmemSample struct {
 	class string
 	addr  uint64
+	want  string // a line kinspect prints beyond crash's (what the sample was built from)
 }
 
 // spread picks at most n items evenly from xs (deterministic: the crash
@@ -80,7 +81,7 @@ func nmSymbols(t *testing.T, vmlinux string) ([]uint64, map[string]map[uint64]bo
 
 func kmemSamples(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) []kmemSample {
 	var s []kmemSample
-	add := func(class string, a uint64) { s = append(s, kmemSample{class, a}) }
+	add := func(class string, a uint64) { s = append(s, kmemSample{class, a, ""}) }
 	syms, _ := nmSymbols(t, f.Vmlinux())
 	for i, a := range spread(syms, 200) {
 		add("symbol", a+k.Layout.KASLROffset+uint64(i%3)*4)
@@ -112,11 +113,86 @@ func kmemSamples(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) []kmemSam
 		}
 		for _, name := range []string{"runqueues", "cpu_number", "this_cpu_off", "kernel_cpustat", "irq_stat"} {
 			if v, err := k.Image.Variable(name); err == nil && v.PerCPU {
-				add("percpu", v.Addr+off)
+				s = append(s, kmemSample{"percpu", v.Addr + off, fmt.Sprintf("PER-CPU VARIABLE: %s+0  CPU: %d", name, cpu)})
+			}
+		}
+		// inside variables: kmem names the variable, the offset and the cpu
+		for _, name := range []string{"runqueues", "kernel_cpustat", "vm_event_states"} {
+			if v, err := k.Image.Variable(name); err == nil && v.PerCPU && v.Type.Size() > 0x48 {
+				s = append(s, kmemSample{"percpu", v.Addr + off + 0x48, fmt.Sprintf("PER-CPU VARIABLE: %s+%d  CPU: %d", name, 0x48, cpu)})
 			}
 		}
 	}
+	s = append(s, freeBlockSamples(t, k)...)
+	s = append(s, pageTableSamples(t, k)...)
 	return append(s, pageSamples(t, k)...)
+}
+
+// freeBlockSamples are pages of the buddy allocator's free blocks: the
+// first free block of each free list (its struct page, a struct page
+// inside it, and a direct-map address in its last page).
+func freeBlockSamples(t *testing.T, k *kstructs.Kernel) []kmemSample {
+	zones, err := k.FreeAreas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lru, err := k.MemberOffset("struct page", "lru")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := k.Image.Type("struct page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := uint64(k.Image.Complete(pt).Size())
+	var s []kmemSample
+	for _, z := range zones {
+		for _, o := range z.Orders {
+			for _, l := range o.Lists {
+				links, err := kstructs.WalkList(k, l.Addr, kstructs.ListOptions{Head: true, Limit: 2})
+				if err != nil || len(links) == 0 {
+					continue
+				}
+				head, n := links[0]-lru, uint64(1)<<uint(o.Order)
+				s = append(s, kmemSample{"buddy", head, ""}, kmemSample{"buddy", head + (n/2)*pageSize, ""})
+				if pa, ok := k.IsPagePtr(head); ok {
+					if va, err := k.PhysToVirt(pa + (n-1)*k.PageSize()); err == nil {
+						s = append(s, kmemSample{"buddy", va + 0x10, ""})
+					}
+				}
+			}
+		}
+	}
+	return spread(s, 150)
+}
+
+// pageTableSamples are the addresses of the page tables the walks of user
+// tasks' first VMA read (dump.PageTables).
+func pageTableSamples(t *testing.T, k *kstructs.Kernel) []kmemSample {
+	tasks, err := k.Tasks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []kmemSample
+	seen := map[uint64]bool{}
+	for _, tk := range spread(tasks, 60) {
+		if tk.MM == 0 || seen[tk.MM] {
+			continue
+		}
+		seen[tk.MM] = true
+		for _, pa := range userTables(k, tk.MM) {
+			// a table in the direct map by its virtual address, one in
+			// highmem (arm's HIGHPTE) by its physical one
+			a := pa
+			if va, err := k.PhysToVirt(pa); err == nil {
+				if back, err := k.Trans.Translate(va); err == nil && back == pa {
+					a = va
+				}
+			}
+			s = append(s, kmemSample{"pagetable", a + 0x18, "PAGE TABLE: "})
+		}
+	}
+	return s
 }
 
 // pageSamples walks the page array for slab pages (objects of each, the
@@ -147,17 +223,29 @@ func pageSamples(t *testing.T, k *kstructs.Kernel) []kmemSample {
 			continue
 		}
 		for j, off := range []uint64{8, 0x410, 0xfc0} {
-			s = append(s, kmemSample{"slab", va + off + uint64((i+j)%4)*0x18})
+			s = append(s, kmemSample{"slab", va + off + uint64((i+j)%4)*0x18, ""})
 		}
 	}
 	for i, pp := range spread(pages, 150) {
-		s = append(s, kmemSample{"page_struct", pp + uint64(i%2)*0x10})
+		s = append(s, kmemSample{"page_struct", pp + uint64(i%2)*0x10, ""})
 		pa, _ := k.IsPagePtr(pp)
 		if va, err := k.PhysToVirt(pa); err == nil {
-			s = append(s, kmemSample{"direct_map", va + 0x800})
+			s = append(s, kmemSample{"direct_map", va + 0x800, ""})
 		}
 	}
 	return s
+}
+
+// userTables are the page tables (physical addresses) the walk of the
+// first page of mm's first VMA reads.
+func userTables(k *kstructs.Kernel, mm uint64) []uint64 {
+	us, _ := k.UserSpace(mm)
+	if us == nil || len(us.MM.VMAs) == 0 {
+		return nil
+	}
+	var out []uint64
+	_ = us.Tables(us.MM.VMAs[0].Start, func(_ string, table uint64) { out = append(out, table) })
+	return out
 }
 
 var (
@@ -173,9 +261,26 @@ var (
 // kmemFields parses one kmem ADDR output into crash's fields by name.
 func kmemFields(out string) map[string]string {
 	m := map[string]string{}
-	inObj := false
+	inObj, inFree := false, 0
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimRight(l, " ")
+		// crash's free-area lines of a page in the buddy allocator: the
+		// zone line after its header, the area line after its header, the
+		// block's first page (and the address's place in it).
+		switch {
+		case strings.HasPrefix(l, "ZONE  NAME") || strings.HasPrefix(l, "AREA    SIZE"):
+			inFree = 1
+			continue
+		case inFree == 1:
+			m["free"] += strings.Join(strings.Fields(l), " ") + "|"
+			inFree = 2
+			continue
+		case inFree == 2 && strings.Contains(m["free"], "k ") && strings.Count(m["free"], "|") == 2:
+			m["free"] += l
+			inFree = 0
+			continue
+		}
+		inFree = 0
 		switch {
 		case strings.Contains(l, "FREE / [ALLOCATED]"):
 			inObj = true
@@ -235,6 +340,7 @@ func kmemAddrVsCrash(t *testing.T, arch, suite string) {
 	var aliases []string
 	type tally struct{ n, ok int }
 	per := map[string]*tally{}
+	var pages map[string]string // crash's kmem -p, read when needed
 	bad := 0
 	for i, s := range samples {
 		var out, errb bytes.Buffer
@@ -244,6 +350,9 @@ func kmemAddrVsCrash(t *testing.T, arch, suite string) {
 			continue
 		}
 		c, kf := kmemFields(outs[i]), kmemFields(out.String())
+		if s.want != "" && !strings.Contains(out.String(), s.want) {
+			t.Errorf("%s %s: kinspect does not print %q:\n%s", s.class, cmds[i], s.want, out.String())
+		}
 		tl := per[s.class]
 		if tl == nil {
 			tl = &tally{}
@@ -251,6 +360,14 @@ func kmemAddrVsCrash(t *testing.T, arch, suite string) {
 		}
 		tl.n++
 		if diff := fieldDiff(c, kf); diff != "" {
+			if pages == nil && c["page"] == "none" {
+				pages = crashPages(t, f)
+			}
+			if why := highmemPhys(k, s.addr, c, kf, pages); why != "" {
+				aliases = append(aliases, fmt.Sprintf("%s %s: %s", s.class, cmds[i], why))
+				tl.ok++
+				continue
+			}
 			if why := imageHead(k, s.addr, outs[i]); why != "" {
 				aliases = append(aliases, fmt.Sprintf("%s %s: %s", s.class, cmds[i], why))
 				tl.ok++
@@ -407,6 +524,44 @@ func keyedLines(s string) map[string]string {
 		m[f[0]] = strings.Join(f[1:], " ")
 	}
 	return m
+}
+
+// highmemPhys explains a physical address of arm's highmem for which
+// crash prints no struct page: kmem_search looks a physical address up
+// through PTOV, BADADDR above high_memory, and then skips the page array
+// (memory.c); kinspect shows the page of that pfn (crash's own kmem -p
+// lists it, and kinspect's page line must be that one). Every other
+// field must agree.
+func highmemPhys(k *kstructs.Kernel, addr uint64, c, kf, pages map[string]string) string {
+	if c["page"] != "none" || kf["page"] == "" || addr >= k.Layout.PageOffset {
+		return ""
+	}
+	pf := strings.Fields(kf["page"])
+	if len(pf) < 2 || pages[pf[0]] != strings.Join(pf[1:], " ") {
+		return ""
+	}
+	if va, err := k.PhysToVirt(addr); err == nil {
+		if back, err := k.Trans.Translate(va); err == nil && back == addr {
+			return "" // in the direct map: crash should have found it
+		}
+	}
+	for x := range c {
+		if x != "page" && c[x] != kf[x] {
+			return ""
+		}
+	}
+	return "a highmem physical address: crash's PTOV gives BADADDR and it shows no page, kinspect the pfn's struct page (as crash's kmem -p shows it)"
+}
+
+// crashPages is crash's kmem -p, keyed by struct page (the run of
+// TestKmemPagesVsCrash, cached).
+func crashPages(t *testing.T, f *fixture.Fixture) map[string]string {
+	t.Helper()
+	outs, err := oracle.RunFixture(t, f, oracle.DefaultDump(f.Arch), []string{"kmem -p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyedLines(outs[0])
 }
 
 // imageHead explains an address of the kernel image before _stext that

@@ -51,13 +51,7 @@ func openMem(t *testing.T, arch, suite string) *memTarget {
 }
 
 func forMem(t *testing.T, fn func(t *testing.T, m *memTarget)) {
-	for _, fx := range fixtures {
-		name := fx.Arch
-		if fx.Suite != fixture.DefaultSuite {
-			name += "-" + fx.Suite
-		}
-		t.Run(name, func(t *testing.T) { fn(t, openMem(t, fx.Arch, fx.Suite)) })
-	}
+	eachFixture(t, func(t *testing.T, arch, suite string) { fn(t, openMem(t, arch, suite)) })
 }
 
 // both returns crash's and kinspect's outputs of cmd.
