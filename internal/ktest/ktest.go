@@ -137,8 +137,9 @@ type Machine struct {
 	Kind   string
 	Arches []string
 	Dumps  []string // the dumps the tests read
-	// CrashDump is the dump crash reads (it cannot read the LPAE ELF32:
-	// its sizes are cut to 32 bits).
+	// CrashDump is the dump crash reads (crash 8.0.6 dies of SIGSEGV on the
+	// LPAE fixture's kdump-zlib after "compressed kdump: invalid nr_cpus
+	// value: 0": QEMU's 32-bit kdump header).
 	CrashDump string
 }
 
@@ -146,7 +147,7 @@ type Machine struct {
 // with LPAE and RAM above 4 GiB.
 var Machines = []Machine{
 	{Kind: fixture.KindRaspi, Arches: fixture.RaspiArches, Dumps: RaspiDumps, CrashDump: "vmcore.elf"},
-	{Kind: fixture.KindLPAE, Arches: fixture.LPAEArches, Dumps: LPAEDumps, CrashDump: "vmcore.kdump-zlib"},
+	{Kind: fixture.KindLPAE, Arches: fixture.LPAEArches, Dumps: LPAEDumps, CrashDump: "vmcore.elf"},
 }
 
 // ForEachMachine runs fn as a subtest ("arm-raspi/vmcore.elf",
