@@ -5,7 +5,6 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/fixture"
@@ -56,6 +55,14 @@ func stackAddrs(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) map[uint64
 	return out
 }
 
+// crashPTE is the last-level entry crash's vtop -c walks ("PTE: ADDR =>").
+var crashPTE = regexp.MustCompile(`(?m)^\s*PTE: ([0-9a-f]+) =>`)
+
+func parseHex(s string) uint64 {
+	v, _ := strconv.ParseUint(s, 16, 64)
+	return v
+}
+
 var vtopPair = regexp.MustCompile(`(?m)^([0-9a-f]+)\s+([0-9a-f]+)\s*$`)
 
 // TestLPAEAboveFourGiB: on the LPAE fixture (armmp-lpae, RAM from
@@ -78,6 +85,49 @@ func TestLPAEAboveFourGiB(t *testing.T) {
 	}
 }
 
+// probe is one translation compared with crash's: the command and
+// kinspect's physical address.
+type probe struct {
+	cmd  string
+	va   uint64
+	pa   uint64
+	what string
+	pte  uint64 // a user probe's last-level table, as kinspect walked it
+}
+
+// userProbes are the first mapped user page of the fifo task and of the
+// first sleeper: their page tables are highmem pages too (CONFIG_HIGHPTE),
+// compared with crash's vtop -c.
+func userProbes(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) []probe {
+	t.Helper()
+	var out []probe
+	for _, pid := range []int{f.GT.RolePID("fifo"), f.GT.Role("sleeper")[0]} {
+		tk, err := k.TaskByPID(pid)
+		if err != nil {
+			t.Fatalf("pid %d: %v", pid, err)
+		}
+		va, ok := firstMapped(k, tk.MM)
+		if !ok {
+			t.Errorf("pid %d: no mapped user page", pid)
+			continue
+		}
+		us, err := k.UserSpace(tk.MM)
+		if err != nil {
+			t.Fatalf("pid %d: %v", pid, err)
+		}
+		pa, err := us.Translate(va)
+		if err != nil {
+			t.Fatalf("pid %d user %#x: %v", pid, va, err)
+		}
+		var pte uint64
+		if err := us.Tables(va, func(_ string, table uint64) { pte = table }); err != nil {
+			t.Fatalf("pid %d user %#x tables: %v", pid, va, err)
+		}
+		out = append(out, probe{fmt.Sprintf("vtop -c %d %x", pid, va), va, pa, fmt.Sprintf("pid %d user page", pid), pte})
+	}
+	return out
+}
+
 func checkAboveFourGiB(t *testing.T, m ktest.Machine, arch, dumpFile string) {
 	k, f := ktest.OpenKind(t, arch, m.Kind, dumpFile)
 	if !k.Layout.LPAE {
@@ -87,51 +137,80 @@ func checkAboveFourGiB(t *testing.T, m ktest.Machine, arch, dumpFile string) {
 	if top := ram[len(ram)-1][1]; top < 1<<32 {
 		t.Fatalf("the guest's RAM ends at %#x, below 4 GiB: not an LPAE fixture", top)
 	}
-	stacks := stackAddrs(t, k, f)
-	got := map[uint64]uint64{}
-	high := 0
-	var cmds []string
-	for va, pid := range stacks {
+	var probes []probe
+	for va, pid := range stackAddrs(t, k, f) {
 		pa, err := k.Mem.Translator().Translate(va)
 		if err != nil {
 			t.Errorf("pid %d stack %#x: %v", pid, va, err)
 			continue
 		}
+		probes = append(probes, probe{cmd: fmt.Sprintf("vtop %x", va), va: va, pa: pa, what: fmt.Sprintf("pid %d stack", pid)})
+	}
+	stacks, highStacks := len(probes), 0
+	for _, p := range probes {
+		if p.pa >= 1<<32 {
+			highStacks++
+		}
+	}
+	if highStacks == 0 {
+		t.Errorf("no kernel stack above 4 GiB: %+v", probes)
+	}
+	user := userProbes(t, k, f)
+	highPTE := 0
+	for _, p := range user {
+		if p.pte >= 1<<32 {
+			highPTE++
+		}
+	}
+	if highPTE == 0 {
+		t.Errorf("no user page table above 4 GiB (CONFIG_HIGHPTE): %+v", user)
+	}
+	probes = append(probes, user...)
+	high := 0
+	for _, p := range probes {
 		inRAM := false
 		for _, r := range ram {
-			inRAM = inRAM || pa >= r[0] && pa <= r[1]
+			inRAM = inRAM || p.pa >= r[0] && p.pa <= r[1]
 		}
 		if !inRAM {
-			t.Errorf("pid %d stack %#x -> %#x: outside the console's RAM %x", pid, va, pa, ram)
+			t.Errorf("%s %#x -> %#x: outside the console's RAM %x", p.what, p.va, p.pa, ram)
 		}
-		if pa >= 1<<32 {
+		if p.pa >= 1<<32 {
 			high++
 		}
-		got[va] = pa
-		cmds = append(cmds, fmt.Sprintf("vtop %x", va))
 	}
-	if high == 0 {
-		t.Errorf("no stack above 4 GiB: %x", got)
+	t.Logf("%s %s: %d translations (%d kernel stacks), %d above 4 GiB; %d of %d user PTE tables above 4 GiB",
+		ktest.Name(f), dumpFile, len(probes), stacks, high, highPTE, len(user))
+	compareVtops(t, f, m, probes)
+}
+
+// compareVtops compares each probe's physical address with crash's (the
+// "VIRTUAL PHYSICAL" line of its vtop).
+func compareVtops(t *testing.T, f *fixture.Fixture, m ktest.Machine, probes []probe) {
+	cmds := make([]string, len(probes))
+	for i, p := range probes {
+		cmds[i] = p.cmd
 	}
-	t.Logf("%s %s: %d stacks, %d above 4 GiB", ktest.Name(f), dumpFile, len(got), high)
 	outs, err := oracle.RunFixture(t, f, m.CrashDump, cmds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	matched := 0
-	for i, c := range cmds {
-		va, _ := strconv.ParseUint(strings.TrimPrefix(c, "vtop "), 16, 64)
+	for i, p := range probes {
 		g := vtopPair.FindStringSubmatch(outs[i])
 		if g == nil {
-			t.Errorf("%s: no VIRTUAL PHYSICAL line in crash's output:\n%s", c, outs[i])
+			t.Errorf("%s: no VIRTUAL PHYSICAL line in crash's output:\n%s", p.cmd, outs[i])
 			continue
 		}
-		cpa, _ := strconv.ParseUint(g[2], 16, 64)
-		if cpa != got[va] {
-			t.Errorf("%s: kinspect %#x, crash %#x", c, got[va], cpa)
+		if cpa, _ := strconv.ParseUint(g[2], 16, 64); cpa != p.pa {
+			t.Errorf("%s (%s): kinspect %#x, crash %#x", p.cmd, p.what, p.pa, cpa)
+			continue
+		}
+		if e := crashPTE.FindStringSubmatch(outs[i]); p.pte != 0 && (e == nil || parseHex(e[1])&^0xfff != p.pte) {
+			t.Errorf("%s (%s): kinspect's PTE table %#x, crash's entry %v", p.cmd, p.what, p.pte, e)
 			continue
 		}
 		matched++
 	}
-	t.Logf("%s %s: %d/%d translations match crash's vtop", ktest.Name(f), dumpFile, matched, len(cmds))
+	t.Logf("%s: %d/%d translations match crash's vtop", ktest.Name(f), matched, len(probes))
 }
