@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -72,10 +73,11 @@ var vtopPair = regexp.MustCompile(`(?m)^([0-9a-f]+)\s+([0-9a-f]+)\s*$`)
 // console printed, at least one of them at or above 4 GiB, and each
 // translation is crash's vtop of the same address.
 func TestLPAEAboveFourGiB(t *testing.T) {
-	m := ktest.Machines[1]
-	if m.Kind != fixture.KindLPAE {
-		t.Fatalf("test bug: Machines[1] is %s", m.Kind)
+	i := slices.IndexFunc(ktest.Machines, func(m ktest.Machine) bool { return m.Kind == fixture.KindLPAE })
+	if i < 0 {
+		t.Fatal("test bug: no lpae in ktest.Machines")
 	}
+	m := ktest.Machines[i]
 	for _, arch := range m.Arches {
 		t.Run(arch+"-"+m.Kind, func(t *testing.T) {
 			for _, d := range m.Dumps {
