@@ -13,6 +13,9 @@ MODULE_FIXTURES := $(foreach a,$(ARCHES),$(a):bookworm:oops $(a):bookworm:hung)
 # The Raspberry Pi boards (testdata/raspi-fixture.sh): the sysrq guest on
 # QEMU's raspi2b (arm) and raspi3b (arm64), RAM at physical 0, no VMCOREINFO.
 RASPI_FIXTURES := arm:bookworm:raspi arm64:bookworm:raspi
+# LPAE (testdata/lpae-fixture.sh): the sysrq guest on Debian's armmp-lpae on
+# virt,highmem=on with 4 GiB of RAM from 0x40000000 (above 4 GiB physical).
+LPAE_FIXTURES := arm:bookworm:lpae
 # The live fixtures (testdata/live-fixture.sh): the guest runs kinspect on its
 # own /proc/kcore. Not arm: Debian's armmp kernel has no /proc/kcore.
 LIVE_FIXTURES := x86_64:bookworm:live arm64:bookworm:live
@@ -38,7 +41,7 @@ fixture-%: deps
 # build's log lines carry its name. KINSPECT_KERNEL=ABI selects a kernel.
 FIXTURE_JOBS ?= 3
 fixtures: deps
-	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) $(MODULE_FIXTURES) $(RASPI_FIXTURES) $(LIVE_FIXTURES) | \
+	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) $(MODULE_FIXTURES) $(RASPI_FIXTURES) $(LPAE_FIXTURES) $(LIVE_FIXTURES) | \
 	  xargs -P$(FIXTURE_JOBS) -I{} bash -c 'set -o pipefail; f={}; IFS=: read -r a s k <<<"$$f"; \
 	    testdata/build-fixture.sh $$a $$s $$k 2>&1 >/dev/null | sed -u "s|^|[$$f] |"'
 

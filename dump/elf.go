@@ -184,7 +184,44 @@ func parseELFProgs(s store, name string, h *elfHeader) ([]elfProg, error) {
 			p.memsz = uint64(bo.Uint32(e[20:]))
 		}
 	}
+	if h.class == 32 {
+		unwrapELF32Loads(progs, uint64(s.Size()))
+	}
 	return progs, nil
+}
+
+// unwrapELF32Loads restores the sizes of PT_LOADs of 4 GiB or more that a
+// 32-bit header could not hold. QEMU writes an arm guest's dump as ELF32
+// whatever its RAM (target/arm/arch_dump.c: cpu_get_dump_info), and
+// dump/dump.c's write_elf32_load stores p_filesz and p_memsz cut to 32
+// bits: an LPAE guest's 4 GiB of RAM from 0x40000000 becomes one PT_LOAD
+// of size 0. A segment's bytes run up to the next segment's (or the file's
+// end, less QEMU's trailing .shstrtab: a few bytes, whose sh_offset is cut
+// too): when that room exceeds p_filesz by whole multiples of 4 GiB plus
+// less than elf32Trailer bytes and p_filesz == p_memsz (QEMU stores all of
+// RAM), the size is p_filesz plus those multiples. (A p_paddr at or above
+// 4 GiB is cut too, and cannot be recovered.)
+// elf32Trailer bounds what may follow a wrapped PT_LOAD's bytes.
+const elf32Trailer = 1 << 16
+
+func unwrapELF32Loads(progs []elfProg, fileSize uint64) {
+	for i := range progs {
+		p := &progs[i]
+		if p.typ != ptLoad || p.filesz != p.memsz || p.off >= fileSize {
+			continue
+		}
+		end := fileSize
+		for _, q := range progs {
+			if q.off > p.off && q.off < end && (q.typ == ptLoad || q.typ == ptNote) {
+				end = q.off
+			}
+		}
+		room := end - p.off
+		if room >= p.filesz+1<<32 && (room-p.filesz)%(1<<32) < elf32Trailer {
+			size := room - (room-p.filesz)%(1<<32)
+			p.filesz, p.memsz = size, size
+		}
+	}
 }
 
 // elfDump is what an ELF vmcore yields.

@@ -82,7 +82,7 @@ func TestLogMatchesConsole(t *testing.T) {
 			}
 		})
 	}
-	ktest.ForEachRaspi(t, logMatchesConsole)
+	ktest.ForEachMachine(t, logMatchesConsole)
 }
 
 func logMatchesConsole(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
@@ -125,7 +125,7 @@ func TestPanicMessage(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 func TestTaint(t *testing.T) {

@@ -137,7 +137,7 @@ func TestBacktraceSleeper(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 // TestBacktraceEveryTask unwinds every task of every fixture, scale
@@ -150,7 +150,7 @@ func TestBacktraceEveryTask(t *testing.T) {
 	// The ELF dump only: raw RAM has no registers, and the tasks running
 	// when it was saved have only their last switch's stale context
 	// (TestRaspiRawRAM compares the sleeping ones with the ELF dump's).
-	ktest.ForEachRaspiDump(t, []string{"vmcore.elf"}, everyTask)
+	ktest.ForEachMachineDump(t, []string{"vmcore.elf"}, everyTask)
 	all, err := fixture.List()
 	if err != nil {
 		t.Fatal(err)

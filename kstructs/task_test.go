@@ -67,7 +67,7 @@ func TestTaskRoles(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 func equalInts(a, b []int) bool {
@@ -125,7 +125,7 @@ func TestTaskTree(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 // TestRunQueues: the CPU-bound tasks are running or queued.
@@ -172,7 +172,7 @@ func TestRunQueues(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 // corruptMem rewrites one pointer of the real dump.

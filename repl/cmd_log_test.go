@@ -89,7 +89,7 @@ func TestLogCommandMatchesConsole(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 func TestSysPanic(t *testing.T) {
@@ -101,7 +101,7 @@ func TestSysPanic(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 func TestTriage(t *testing.T) {

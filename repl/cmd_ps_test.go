@@ -106,7 +106,7 @@ func TestPsCommand(t *testing.T) {
 		}
 	}
 	ktest.ForEach(t, check)
-	ktest.ForEachRaspi(t, check)
+	ktest.ForEachMachine(t, check)
 }
 
 // TestPsTree: the 3-level tree the workload built, as ps --tree indents it.

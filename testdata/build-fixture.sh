@@ -4,7 +4,7 @@
 #   testdata/build-fixture.sh ARCH [SUITE [KIND]]
 #     ARCH  arm | arm64 | x86_64
 #     SUITE bookworm (default) | bullseye | trixie (best effort)
-#     KIND  sysrq (default) | oops | hung | raspi | live
+#     KIND  sysrq (default) | oops | hung | raspi | live | lpae
 #
 # Downloads Debian's kernel and its exactly matching -dbg package, boots the
 # kernel under QEMU (TCG) with a busybox initramfs running a known workload,
@@ -47,6 +47,12 @@
 # VMCOREINFO). Directory <arch>-<suite>-<release>-raspi/; the ELF dump and
 # QEMU's kdump-zlib only; 100 sleepers (KINSPECT_RASPI_SLEEPERS).
 #
+# KIND lpae (testdata/lpae-fixture.sh, arm only) boots the sysrq guest on
+# Debian's armmp-lpae kernel on virt,highmem=on with 4 GiB of RAM from
+# 0x40000000: RAM above 4 GiB physical, LPAE page tables. Directory
+# <arch>-<suite>-<release>-lpae/; the ELF dump and QEMU's kdump-zlib only;
+# 100 sleepers (KINSPECT_LPAE_SLEEPERS).
+#
 # KIND live (testdata/live-fixture.sh, x86_64 and arm64: Debian's armmp has
 # no /proc/kcore) builds a light guest (testdata/guest-live/) that runs the
 # static kinspect of this checkout on its own /proc/kcore, with the debug
@@ -72,6 +78,8 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 . "$HERE/raspi-fixture.sh"
 # shellcheck source=live-fixture.sh
 . "$HERE/live-fixture.sh"
+# shellcheck source=lpae-fixture.sh
+. "$HERE/lpae-fixture.sh"
 
 EXTRA_APPEND=""
 case "$ARCH" in
@@ -95,8 +103,8 @@ case "$SUITE" in
 esac
 case "$KIND" in
   sysrq) KINDSUFFIX="" ;;
-  oops|hung|raspi|live) KINDSUFFIX="-$KIND" ;;
-  *) die "unknown KIND '$KIND' (want sysrq, oops, hung, raspi or live)" ;;
+  oops|hung|raspi|live|lpae) KINDSUFFIX="-$KIND" ;;
+  *) die "unknown KIND '$KIND' (want sysrq, oops, hung, raspi, live or lpae)" ;;
 esac
 
 # The guest key: the fixture's ground truth is what these files print. Same
@@ -122,6 +130,8 @@ if [ "$KIND" = live ] && [ -z "${KINSPECT_GUEST_MEM:-}" ]; then MEM=2G; fi
 if [ "$ARCH" = arm ] && [ "$MEM" != 1G ] && [ -z "${KINSPECT_GUEST_MEM:-}" ]; then
   MEM=2G   # highmem=off: 32-bit virt has at most ~3 GiB of RAM below the devices
 fi
+# LPAE: its flavour, highmem=on and RAM across 4 GiB (after the MEM default).
+[ "$KIND" != lpae ] || lpae_machine
 SMP=${KINSPECT_SMP:-4}
 # The ground truth of N sleepers takes a while to go through the emulated UART.
 BOOT_TIMEOUT=${KINSPECT_BOOT_TIMEOUT:-$((600 + SLEEPERS / 10))}
@@ -142,7 +152,7 @@ done
 # ------------------------------------------------------------ apt for SUITE
 HOST_SUITE=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-}")
 SLEEPSUFFIX=""
-[ "$SLEEPERS" = 200 ] || [ "$KIND" = raspi ] || SLEEPSUFFIX="-scale$SLEEPERS"
+[ "$SLEEPERS" = 200 ] || [ "$KIND" = raspi ] || [ "$KIND" = lpae ] || SLEEPSUFFIX="-scale$SLEEPERS"
 # Fast path: a complete fixture of this arch/suite is reused without asking
 # apt (set KINSPECT_FIXTURE_REFRESH=1 to look for a newer kernel first).
 if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
@@ -150,8 +160,9 @@ if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
   for f in $(ls "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX$KINDSUFFIX/fixture.json" 2>/dev/null | sort -rV); do
     d=$(dirname "$f")
     if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
-    # The raspi boards run the sysrq guest (same key): not a virt fixture.
-    if [ -z "$KINDSUFFIX" ] && [[ "$d" == *-raspi ]]; then continue; fi
+    # The raspi boards and lpae run the sysrq guest (same key): not the
+    # plain virt fixture.
+    if [ -z "$KINDSUFFIX" ] && [[ "$d" == *-raspi || "$d" == *-lpae ]]; then continue; fi
     grep -q "\"guest_key\": \"$GUEST_KEY\"" "$f" || continue
     log "fixture complete, reusing: $d (KINSPECT_FIXTURE_REFRESH=1 to check for a newer kernel)"
     echo "$d"
@@ -334,7 +345,7 @@ mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,usr/bin,usr/sbin}
 cp "$BUSYBOX" "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 for ko in "${MODULES[@]}"; do cp "$ko" "$R/lib/modules/"; done
-if [ "$KIND" = sysrq ] || [ "$KIND" = raspi ]; then
+if [ "$KIND" = sysrq ] || [ "$KIND" = raspi ] || [ "$KIND" = lpae ]; then
   cp "$WBIN" "$R/bin/workload"
   cp "$HERE/guest/raspbian_proc" "$R/bin/raspbian_proc"
   cp "$HERE/guest/init" "$R/init"
@@ -463,7 +474,7 @@ T[ground_truth]=$(elapsed "$t0")
 MKDF_NOTES=()
 MKDF_REARRANGE_ONLY=0
 [ "$KIND" = sysrq ] || MKDF_REARRANGE_ONLY=1
-if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ] && [ "$KIND" != raspi ]; then
+if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ] && [ "$KIND" != raspi ] && [ "$KIND" != lpae ]; then
   # shellcheck source=/dev/null
   . "$HERE/makedumpfile-variants.sh"
 fi

@@ -5,6 +5,7 @@ package ktest
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -124,24 +125,55 @@ const RawRAM = "ram.bin@0x0"
 // ELF dump and its raw RAM cut.
 var RaspiDumps = []string{"vmcore.elf", RawRAM}
 
-// ForEachRaspi runs fn as a subtest ("arm-raspi/vmcore.elf",
-// "arm64-raspi/ram.bin@0x0"...) for every Raspberry Pi board fixture
-// (fixture.RaspiArches), opened from each of RaspiDumps.
-func ForEachRaspi(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
-	ForEachRaspiDump(t, RaspiDumps, fn)
+// LPAEDumps are the dumps of an LPAE fixture the tests read: the ELF dump
+// (ELF32 whose one PT_LOAD of 4 GiB QEMU wrote with 32-bit sizes) and the
+// kdump-compressed one (page frames above 4 GiB).
+var LPAEDumps = []string{"vmcore.elf", "vmcore.kdump-zlib"}
+
+// Machine is a fixture kind that runs the sysrq guest (same ground truth)
+// on another machine or kernel flavour than the plain virt fixtures: other
+// memory maps, other page tables.
+type Machine struct {
+	Kind   string
+	Arches []string
+	Dumps  []string // the dumps the tests read
+	// CrashDump is the dump crash reads (crash 8.0.6 dies of SIGSEGV on the
+	// LPAE fixture's kdump-zlib after "compressed kdump: invalid nr_cpus
+	// value: 0": QEMU's 32-bit kdump header).
+	CrashDump string
 }
 
-// ForEachRaspiDump is ForEachRaspi on the given dumps only (a test that
-// needs the CPUs' registers reads the ELF dump alone).
-func ForEachRaspiDump(t *testing.T, dumps []string, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
-	for _, arch := range fixture.RaspiArches {
-		t.Run(arch+"-"+fixture.KindRaspi, func(t *testing.T) {
-			for _, d := range dumps {
-				t.Run(d, func(t *testing.T) {
-					k, f := OpenKind(t, arch, fixture.KindRaspi, d)
-					fn(t, k, f)
-				})
-			}
-		})
+// Machines are the machine kinds: the Raspberry Pi boards and 32-bit arm
+// with LPAE and RAM above 4 GiB.
+var Machines = []Machine{
+	{Kind: fixture.KindRaspi, Arches: fixture.RaspiArches, Dumps: RaspiDumps, CrashDump: "vmcore.elf"},
+	{Kind: fixture.KindLPAE, Arches: fixture.LPAEArches, Dumps: LPAEDumps, CrashDump: "vmcore.elf"},
+}
+
+// ForEachMachine runs fn as a subtest ("arm-raspi/vmcore.elf",
+// "arm64-raspi/ram.bin@0x0", "arm-lpae/vmcore.kdump-zlib"...) for every
+// machine kind's fixtures (Machines), opened from each of its Dumps.
+func ForEachMachine(t *testing.T, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	ForEachMachineDump(t, nil, fn)
+}
+
+// ForEachMachineDump is ForEachMachine on those of the machines' dumps
+// that are in only (a test that needs the CPUs' registers reads the ELF
+// dump alone); nil: all of them.
+func ForEachMachineDump(t *testing.T, only []string, fn func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture)) {
+	for _, m := range Machines {
+		for _, arch := range m.Arches {
+			t.Run(arch+"-"+m.Kind, func(t *testing.T) {
+				for _, d := range m.Dumps {
+					if only != nil && !slices.Contains(only, d) {
+						continue
+					}
+					t.Run(d, func(t *testing.T) {
+						k, f := OpenKind(t, arch, m.Kind, d)
+						fn(t, k, f)
+					})
+				}
+			})
+		}
 	}
 }

@@ -146,10 +146,10 @@ func eachFixture(t *testing.T, fn func(t *testing.T, arch, suite string)) {
 	}
 }
 
-// raspiBT is the bt command the Raspberry Pi comparisons run: the
+// machineBT is the bt command the machine-kind comparisons run: the
 // workload's fifo task (in clock_nanosleep) and its first sleepers (in
 // pause): sleeping tasks, whose stacks need no CPU registers.
-func raspiBT(f *fixture.Fixture) string {
+func machineBT(f *fixture.Fixture) string {
 	pids := append([]int{f.GT.RolePID("fifo")}, f.GT.Role("sleeper")[:min(4, len(f.GT.Role("sleeper")))]...)
 	cmd := "bt"
 	for _, p := range pids {
@@ -158,23 +158,23 @@ func raspiBT(f *fixture.Fixture) string {
 	return cmd
 }
 
-// openRaspi returns the target of a Raspberry Pi board fixture: crash runs
-// a few commands (sys, ps, runq, log, raspiBT: under qemu-user every run
-// takes minutes) on its ELF dump; kinspect reads dumpFile (the ELF dump or
-// its raw RAM cut, ktest.RaspiDumps).
-func openRaspi(t *testing.T, arch, dumpFile string) *target {
+// openMachine returns the target of a machine-kind fixture (ktest.Machines:
+// the Raspberry Pi boards, LPAE): crash runs a few commands (sys, ps, runq,
+// log, machineBT: under qemu-user every run takes minutes) on its
+// m.CrashDump; kinspect reads dumpFile (one of m.Dumps).
+func openMachine(t *testing.T, m ktest.Machine, arch, dumpFile string) *target {
 	t.Helper()
 	oracle.Require(t, arch)
-	k, f := ktest.OpenKind(t, arch, fixture.KindRaspi, dumpFile)
+	k, f := ktest.OpenKind(t, arch, m.Kind, dumpFile)
 	crashMu.Lock()
 	defer crashMu.Unlock()
-	key := arch + "/" + fixture.KindRaspi + "/" + dumpFile
+	key := arch + "/" + m.Kind + "/" + dumpFile
 	if tg, ok := targets[key]; ok {
 		return tg
 	}
 	tg := &target{arch: arch, suite: f.Suite, k: k, f: f, outs: map[string]string{},
-		cmds: []string{"sys", "ps", "runq", "log", raspiBT(f)}}
-	outs, err := oracle.RunFixture(t, f, "vmcore.elf", tg.cmds)
+		cmds: []string{"sys", "ps", "runq", "log", machineBT(f)}}
+	outs, err := oracle.RunFixture(t, f, m.CrashDump, tg.cmds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,23 +185,26 @@ func openRaspi(t *testing.T, arch, dumpFile string) *target {
 	return tg
 }
 
-// forRaspi runs fn on the Raspberry Pi board fixtures ("arm-raspi/
-// vmcore.elf", "arm-raspi/ram.bin@0x0"...): crash reads the ELF dump,
-// kinspect each of ktest.RaspiDumps.
-func forRaspi(t *testing.T, fn func(t *testing.T, tg *target)) {
-	for _, arch := range fixture.RaspiArches {
-		t.Run(arch+"-"+fixture.KindRaspi, func(t *testing.T) {
-			for _, d := range ktest.RaspiDumps {
-				t.Run(d, func(t *testing.T) { fn(t, openRaspi(t, arch, d)) })
-			}
-		})
+// forMachines runs fn on the machine-kind fixtures ("arm-raspi/
+// vmcore.elf", "arm-raspi/ram.bin@0x0", "arm-lpae/vmcore.kdump-zlib"...):
+// crash reads each one's CrashDump, kinspect each of its Dumps.
+func forMachines(t *testing.T, fn func(t *testing.T, tg *target)) {
+	for _, m := range ktest.Machines {
+		for _, arch := range m.Arches {
+			t.Run(arch+"-"+m.Kind, func(t *testing.T) {
+				for _, d := range m.Dumps {
+					t.Run(d, func(t *testing.T) { fn(t, openMachine(t, m, arch, d)) })
+				}
+			})
+		}
 	}
 }
 
-// TestRaspiBTMatchesCrash: the sleeping tasks' backtraces on the Raspberry
-// Pi boards, from the ELF dump and from raw RAM, against crash's.
-func TestRaspiBTMatchesCrash(t *testing.T) {
-	testBTOn(t, forRaspi, func(tg *target) string { return raspiBT(tg.f) })
+// TestMachineBTMatchesCrash: the sleeping tasks' backtraces on the machine
+// kinds (Raspberry Pi boards from the ELF dump and from raw RAM, LPAE),
+// against crash's.
+func TestMachineBTMatchesCrash(t *testing.T) {
+	testBTOn(t, forMachines, func(tg *target) string { return machineBT(tg.f) })
 }
 
 var sysLine = regexp.MustCompile(`^\s*([A-Z][A-Z ]*[A-Z]): (.*)$`)
@@ -234,7 +237,7 @@ func TestSysMatchesCrash(t *testing.T) {
 		}
 	}
 	forArches(t, check)
-	forRaspi(t, check)
+	forMachines(t, check)
 }
 
 // psRow is one line of ps.
@@ -334,7 +337,7 @@ func TestPSMatchesCrash(t *testing.T) {
 		}
 	}
 	forArches(t, check)
-	forRaspi(t, check)
+	forMachines(t, check)
 }
 
 // runqueue is one CPU of runq: its current task and its queued entries in
@@ -407,7 +410,7 @@ func TestRunqMatchesCrash(t *testing.T) {
 		}
 	}
 	forArches(t, check)
-	forRaspi(t, check)
+	forMachines(t, check)
 }
 
 func TestLogMatchesCrash(t *testing.T) {
@@ -439,7 +442,7 @@ func TestLogMatchesCrash(t *testing.T) {
 		}
 	}
 	forArches(t, check)
-	forRaspi(t, check)
+	forMachines(t, check)
 }
 
 var (
