@@ -82,16 +82,13 @@ func buildMemBlockLayout(ls *layoutSet, dec decoder) (*memBlockLayout, error) {
 	return l, ls.err()
 }
 
-// memorySubsysPrivate is the memory bus's subsys_private: memory_subsys.p
+// memorySubsysPrivate is the memory bus's subsys_private (subsys: the
+// address of memory_subsys): memory_subsys.p
 // before 6.3, else the kset entry of bus_kset named "memory" (6.3
 // removed bus_type.p; drivers/base/bus.c bus_to_subsys).
-func (k *Kernel) memorySubsysPrivate(l *memBlockLayout) (uint64, error) {
-	v, err := k.Image.Variable("memory_subsys")
-	if err != nil {
-		return 0, err
-	}
+func (k *Kernel) memorySubsysPrivate(l *memBlockLayout, subsys uint64) (uint64, error) {
 	if l.busP.ok() {
-		return k.readPointer(v.Addr + uint64(l.busP.Off))
+		return k.readPointer(subsys + uint64(l.busP.Off))
 	}
 	ks, err := k.ReadUint("bus_kset")
 	if err != nil {
@@ -117,14 +114,15 @@ func (k *Kernel) memorySubsysPrivate(l *memBlockLayout) (uint64, error) {
 // MemoryBlocks lists the memory bus's devices in the order of its klist
 // (crash's dump_memory_blocks); nil when the kernel has none.
 func (k *Kernel) MemoryBlocks() ([]MemoryBlock, error) {
-	if _, err := k.Image.Variable("memory_subsys"); err != nil {
+	v, err := k.Image.Variable("memory_subsys")
+	if err != nil {
 		return nil, nil // no memory hotplug bus (and maybe no struct memory_block): no blocks
 	}
 	l, err := k.memBlockLayout()
 	if err != nil {
 		return nil, err
 	}
-	priv, err := k.memorySubsysPrivate(l)
+	priv, err := k.memorySubsysPrivate(l, v.Addr)
 	if err != nil || priv == 0 {
 		return nil, err
 	}
