@@ -61,7 +61,7 @@ live() { # NAME ARGS...: one kinspect run on the running kernel
 echo "live_sleeper $SLEEPER"
 echo "live_source $MEM $VMLINUX"
 # One command line for the JSON of the scheduler and memory commands (each
-# run costs 10-30 s under TCG): the sleeper's task, the classes, every
+# run costs 10-30 s under TCG; --keep-going: a failing one hides no other): the sleeper's task, the classes, every
 # online CPU's runqueue after a ps of the same process (its curr is one of
 # the tasks listed), the modules, kmem -i.
 TASKR=pid,comm,policy,prio,static_prio,normal_prio,rt_priority,nvcsw,nivcsw,se,sched_class
@@ -80,8 +80,8 @@ live runq-json --json -c runq
 live bt -c "bt $SLEEPER"
 live bt-panic -c bt
 live triage -c triage
-live sched -c "task -R $TASKR $NICE; sched_class $NICE; rq 0 cpu,nr_running,curr; kmem -i"
-live sched-json --json -c "$SCHED"
+live sched --keep-going -c "task -R $TASKR $NICE; sched_class $NICE; rq 0 cpu,nr_running,curr; kmem -i"
+live sched-json --json --keep-going -c "$SCHED"
 echo "==KINSPECT-LIVE-DONE=="
 # Let the UART drain (see testdata/guest/gt.sh): a panic never flushes it.
 i=0
