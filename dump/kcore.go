@@ -48,25 +48,31 @@ func isKcore(notes []Note) bool {
 // (file->private_data, for copy_from_kernel_nofault) under a shared lock,
 // so concurrent preads on one descriptor (kinspect decodes tasks on all
 // CPUs) can return each other's bytes: a task_struct read as another's.
+// /dev/mem (devmem.go) bounces each read through its own buffer
+// (read_mem, drivers/char/mem.c): mu is nil there.
 type liveMem struct {
-	seg *segmentMem
-	mu  *sync.Mutex
+	seg    *segmentMem
+	mu     *sync.Mutex
+	source string // "/proc/kcore", "/dev/mem"
 }
 
 func (m liveMem) readPhys(p []byte, addr uint64) error {
-	m.mu.Lock()
+	if m.mu != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+	}
 	err := m.seg.readPhys(p, addr)
-	m.mu.Unlock()
 	var re *ReadError
 	if err != nil && errors.As(err, &re) && errors.Is(re.Err, ErrCorrupt) {
-		re.Err = fmt.Errorf("%w: the running kernel did not let /proc/kcore read it: %s", ErrExcluded,
+		re.Err = fmt.Errorf("%w: the running kernel did not let %s read it: %s", ErrExcluded, m.source,
 			strings.TrimPrefix(re.Err.Error(), ErrCorrupt.Error()+": "))
 	}
 	return err
 }
 
-// Live reports whether the dump is the running kernel's /proc/kcore: its
-// memory changes while it is read, and no task has saved registers.
+// Live reports whether the dump is the running kernel (/proc/kcore or
+// /dev/mem): its memory changes while it is read, and no task has saved
+// registers.
 func (d *Dump) Live() bool { return d.live }
 
 // initKcore turns an ELF dump opened from /proc/kcore into a live one.
@@ -75,6 +81,6 @@ func (d *Dump) Live() bool { return d.live }
 func (d *Dump) initKcore(e *elfDump) {
 	d.live = true
 	d.format = fmt.Sprintf("live kernel (/proc/kcore, ELF%d)", e.hdr.class)
-	d.mem = liveMem{seg: e.mem, mu: new(sync.Mutex)}
+	d.mem = liveMem{seg: e.mem, mu: new(sync.Mutex), source: "/proc/kcore"}
 	d.cpus = nil
 }

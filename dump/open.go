@@ -46,7 +46,7 @@ type Dump struct {
 	notes      []Note
 	cpus       []CPUState
 	header     HeaderInfo
-	live       bool // /proc/kcore (kcore.go)
+	live       bool // /proc/kcore (kcore.go), /dev/mem (devmem.go)
 }
 
 // dumpKind is what sniffing a file's first bytes finds.

@@ -111,11 +111,27 @@ func Open(a, b string, opts Options) (*Kernel, error) {
 		}
 		return nil, fmt.Errorf("opening dump: %w", dErr)
 	}
+	return join(d, img, imgErr, opts)
+}
+
+// OpenDump joins a dump the caller opened (the running kernel's /dev/mem,
+// whose System RAM map Open cannot know: dump.OpenDevMem) with the
+// vmlinux. It owns d: d is closed if opening fails.
+func OpenDump(d *dump.Dump, vmlinux string, opts Options) (*Kernel, error) {
+	if opts.Progress != nil {
+		opts.Progress("indexing " + vmlinux)
+	}
+	img, err := dwarfx.OpenCached(vmlinux, opts.IndexCache)
+	return join(d, img, err, opts)
+}
+
+// join makes the Kernel of an open dump and the vmlinux's image (or the
+// error opening it), closing both on failure.
+func join(d *dump.Dump, img *dwarfx.Image, imgErr error, opts Options) (*Kernel, error) {
 	if imgErr != nil {
 		d.Close()
 		return nil, fmt.Errorf("opening vmlinux: %w", imgErr)
 	}
-
 	k := &Kernel{Dump: d, Image: img}
 	if err := k.setup(opts); err != nil {
 		k.Close()

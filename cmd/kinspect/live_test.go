@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	enchex "encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/kinspect/kinspect/dump"
 	"github.com/kinspect/kinspect/dwarfx"
 	"github.com/kinspect/kinspect/internal/fixture"
+	"github.com/kinspect/kinspect/kstructs"
 )
 
 // fakeRoot lays out a running system's files under a temporary root.
@@ -36,7 +38,7 @@ func fakeRoot(t *testing.T, files map[string]string) liveFiles {
 // and the error names every place looked at.
 func TestLiveFindVmlinux(t *testing.T) {
 	l := fakeRoot(t, map[string]string{"/proc/sys/kernel/osrelease": "6.1.0-9-arm64\n", "/proc/kcore": ""})
-	_, err := l.findVmlinux()
+	_, err := l.findVmlinux(kcorePath)
 	if err == nil {
 		t.Fatal("found a vmlinux in an empty root")
 	}
@@ -48,22 +50,126 @@ func TestLiveFindVmlinux(t *testing.T) {
 	}
 	l = fakeRoot(t, map[string]string{"/proc/sys/kernel/osrelease": "6.1.0-9-arm64\n", "/proc/kcore": "",
 		"/lib/modules/6.1.0-9-arm64/build/vmlinux": "x"})
-	kc, vml, ok, err := l.liveArgs(nil)
-	if err != nil || !ok || kc != l.path(kcorePath) || vml != l.path("/lib/modules/6.1.0-9-arm64/build/vmlinux") {
-		t.Fatalf("liveArgs() = %q %q %v %v", kc, vml, ok, err)
+	src, vml, ok, err := l.liveArgs(nil)
+	if err != nil || !ok || src.path != l.path(kcorePath) || src.devMem || vml != l.path("/lib/modules/6.1.0-9-arm64/build/vmlinux") {
+		t.Fatalf("liveArgs() = %+v %q %v %v", src, vml, ok, err)
 	}
 	if _, _, ok, _ := l.liveArgs([]string{"vmcore", "vmlinux"}); ok {
 		t.Error("a dump and a vmlinux taken for live mode")
 	}
 }
 
-// TestLiveNoKcore: a kernel without /proc/kcore (Debian's armmp) is a
-// clear error naming CONFIG_PROC_KCORE, not an open failure.
+// TestLiveNoKcore: a kernel without /proc/kcore (Debian's armmp) nor
+// /dev/mem is a clear error naming CONFIG_PROC_KCORE and CONFIG_DEVMEM,
+// not an open failure; with /dev/mem, /dev/mem is read.
 func TestLiveNoKcore(t *testing.T) {
 	l := fakeRoot(t, map[string]string{"/proc/sys/kernel/osrelease": "6.1.0-9-armmp\n"})
 	_, _, ok, err := l.liveArgs(nil)
-	if !ok || err == nil || !strings.Contains(err.Error(), "CONFIG_PROC_KCORE") {
-		t.Fatalf("liveArgs() = %v %v, want the CONFIG_PROC_KCORE error", ok, err)
+	if !ok || err == nil || !strings.Contains(err.Error(), "CONFIG_PROC_KCORE") || !strings.Contains(err.Error(), "CONFIG_DEVMEM") {
+		t.Fatalf("liveArgs() = %v %v, want the CONFIG_PROC_KCORE and CONFIG_DEVMEM error", ok, err)
+	}
+	l = fakeRoot(t, map[string]string{"/proc/sys/kernel/osrelease": "6.1.0-9-armmp\n", "/dev/mem": "",
+		"/boot/vmlinux-6.1.0-9-armmp": "x"})
+	src, vml, ok, err := l.liveArgs(nil)
+	if err != nil || !ok || !src.devMem || src.path != l.path("/dev/mem") || vml != l.path("/boot/vmlinux-6.1.0-9-armmp") {
+		t.Fatalf("liveArgs() without /proc/kcore = %+v %q %v %v, want /dev/mem", src, vml, ok, err)
+	}
+	for _, args := range [][]string{{l.path("/dev/mem"), "vmlinux"}, {"vmlinux", l.path("/dev/mem")}} {
+		if src, vml, ok, err := l.liveArgs(args); err != nil || !ok || !src.devMem || vml != "vmlinux" {
+			t.Errorf("liveArgs(%q) = %+v %q %v %v", args, src, vml, ok, err)
+		}
+	}
+}
+
+// devMemRoot is a fake root whose /dev/mem is a raw RAM image (a symlink
+// to ram, RAM from physical 0) and whose /proc/iomem says so, with the
+// fixture's /proc/version and release.
+func devMemRoot(t *testing.T, f *fixture.Fixture, ram string, iomem string) liveFiles {
+	t.Helper()
+	l := fakeRoot(t, map[string]string{
+		"/proc/sys/kernel/osrelease": f.GT.Release + "\n",
+		"/proc/version":              f.GT.Version + "\n",
+		"/proc/iomem":                iomem,
+	})
+	if err := os.MkdirAll(l.path("/dev"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(ram, l.path("/dev/mem")); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestLiveDevMemRaspi: the whole /dev/mem open path on a real 32-bit ARM
+// kernel: the raspi2b fixture's RAM (physical 0 up) stands in for /dev/mem
+// behind a Raspberry Pi's /proc/iomem (System RAM, then device windows
+// that are not in the image and must never be read). kinspect finds the
+// layout from memory and DWARF, reads it as live, and lists /proc's tasks.
+func TestLiveDevMemRaspi(t *testing.T) {
+	f := fixture.RequireKind(t, "arm", fixture.KindRaspi)
+	ram := f.Path("ram.bin")
+	fi, err := os.Stat(ram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// QEMU's raspi2b has 1 GiB of RAM where a Pi 2 has 1 GiB less the
+	// GPU's share; its ARM local peripherals follow at 1 GiB on both.
+	iomem := fmt.Sprintf("00000000-%08x : System RAM\n  00008000-00cfffff : Kernel code\n40000000-400000ff : local_intc@40000000\n", fi.Size()-1)
+	l := devMemRoot(t, f, ram, iomem)
+	src, vml, ok, err := l.liveArgs([]string{f.Vmlinux(), l.path("/dev/mem")})
+	if err != nil || !ok || !src.devMem {
+		t.Fatalf("liveArgs = %+v %v %v", src, ok, err)
+	}
+	k, err := l.openDevMem(src.path, vml, kstructs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if !k.Live() || !strings.Contains(k.Dump.Format(), "/dev/mem") {
+		t.Errorf("live %v, format %q", k.Live(), k.Dump.Format())
+	}
+	banner, err := k.Banner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.checkVersion(banner, src.path); err != nil {
+		t.Errorf("banner against /proc/version: %v", err)
+	}
+	tasks, err := k.Tasks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPID := map[int]*kstructs.Task{}
+	for _, tk := range tasks {
+		byPID[tk.PID] = tk
+	}
+	matched := 0
+	for _, g := range f.GT.Tasks {
+		if tk, ok := byPID[g.PID]; ok && procNameOf(tk.Comm, g.Comm) && tk.PPID == g.PPID {
+			matched++
+		} else if g.PPID != f.GT.CrashPID {
+			t.Errorf("pid %d (%s) of /proc: /dev/mem task %+v", g.PID, g.Comm, tk)
+		}
+	}
+	t.Logf("arm raspi2b through a /dev/mem: %d of %d /proc tasks matched (%d tasks)", matched, len(f.GT.Tasks), len(tasks))
+	if err := k.Dump.ReadPhys(make([]byte, 4), 0x40000000); !errors.Is(err, dump.ErrNotInDump) {
+		t.Error("read a device window (not System RAM) through /dev/mem")
+	}
+}
+
+// TestLiveDevMemErrors: /proc/iomem read by a user (addresses 0), and no
+// System RAM in it, are one-line errors naming the cause.
+func TestLiveDevMemErrors(t *testing.T) {
+	f := fixture.RequireKind(t, "arm", fixture.KindRaspi)
+	for iomem, want := range map[string]string{
+		"00000000-00000000 : System RAM\n  00000000-00000000 : Kernel code\n": "needs root",
+		"3f006000-3f006fff : dwc_otg\n":                                       "no top-level System RAM",
+	} {
+		l := devMemRoot(t, f, f.Path("ram.bin"), iomem)
+		_, err := l.openDevMem(l.path("/dev/mem"), f.Vmlinux(), kstructs.Options{})
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("iomem %q: %v, want one line saying %q", iomem, err, want)
+		}
 	}
 }
 

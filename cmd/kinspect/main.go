@@ -88,7 +88,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var f cliFlags
 	root := &cobra.Command{
-		Use:   "kinspect [VMCORE VMLINUX | /proc/kcore [VMLINUX]]",
+		Use:   "kinspect [VMCORE VMLINUX | /proc/kcore [VMLINUX] | /dev/mem [VMLINUX]]",
 		Short: "Linux kernel crash-dump inspector",
 		Long: `kinspect opens a kernel crash dump (kdump/QEMU ELF vmcore, kdump-compressed
 or flattened file, or raw RAM images as FILE@PHYSADDR[,FILE@PHYSADDR]) with the
@@ -97,6 +97,8 @@ the kernel's own types: sys, ps, task, runq, p, struct, v.v, log, bt, ...
 
 With no dump (or /proc/kcore) it reads the running kernel, as root, with the
 vmlinux given or found where Debian puts it (/usr/lib/debug/boot/vmlinux-RELEASE).
+Where the kernel has no /proc/kcore (32-bit ARM) it reads /dev/mem, System RAM
+only (/proc/iomem), if the kernel allows it (no CONFIG_STRICT_DEVMEM).
 
 Without -c or -i it opens an interactive session (when stdin is a terminal)
 or reads commands from stdin, crash-style.`,
@@ -112,7 +114,7 @@ or reads commands from stdin, crash-style.`,
 				f.scriptArgs = args[d:]
 				args = args[:d]
 			}
-			// No dump, or /proc/kcore alone: live mode (live.go).
+			// No dump, or /proc/kcore or /dev/mem alone: live mode (live.go).
 			return cobra.RangeArgs(0, 2)(cmd, args)
 		},
 		SilenceUsage:  true,
@@ -354,16 +356,21 @@ func openKernel(f cliFlags, args []string, opts kstructs.Options, stderr io.Writ
 		return &exitError{exitFailed, nil}
 	}
 	var live liveFiles
-	kc, vmlinux, isLive, err := live.liveArgs(args)
+	src, vmlinux, isLive, err := live.liveArgs(args)
 	switch {
 	case err != nil:
 		return nil, fail(err)
 	case isLive:
-		args = []string{kc, vmlinux}
+		args = []string{src.path, vmlinux}
 	case len(args) != 2:
-		return nil, &exitError{exitUsage, fmt.Errorf("want a dump and its vmlinux (or nothing, or %s, for the running kernel); got %d arguments", kcorePath, len(args))}
+		return nil, &exitError{exitUsage, fmt.Errorf("want a dump and its vmlinux (or nothing, %s or %s, for the running kernel); got %d arguments", kcorePath, dump.DevMemPath, len(args))}
 	}
-	k, err := kstructs.Open(args[0], args[1], opts)
+	var k *kstructs.Kernel
+	if src.devMem {
+		k, err = live.openDevMem(src.path, vmlinux, opts)
+	} else {
+		k, err = kstructs.Open(args[0], args[1], opts)
+	}
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -377,7 +384,7 @@ func openKernel(f cliFlags, args []string, opts kstructs.Options, stderr io.Writ
 		k.Warnings = append(k.Warnings, err.Error())
 	}
 	if b, err := k.Banner(); err == nil {
-		if err := live.checkVersion(b); err != nil {
+		if err := live.checkVersion(b, src.path); err != nil {
 			k.Warnings = append(k.Warnings, err.Error())
 		}
 	}
