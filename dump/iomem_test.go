@@ -57,9 +57,9 @@ func TestSystemRAM(t *testing.T) {
 		text string
 		want []PhysRange
 	}{
-		"pi3": {iomemPi3, []PhysRange{{0, 0x3b400000}}},
-		"pi4": {iomemPi4, []PhysRange{{0, 0x3b400000}, {0x40000000, 0xbc000000}, {0x100000000, 0x100000000}}},
-		"x86": {iomemX86, []PhysRange{{0x1000, 0x9f000 - 0x1000 + 0xc00}, {0x100000, 0x7ffe0000 - 0x100000}, {0x100000000, 0x80000000}}},
+		"pi3":             {iomemPi3, []PhysRange{{0, 0x3b400000}}},
+		"pi4":             {iomemPi4, []PhysRange{{0, 0x3b400000}, {0x40000000, 0xbc000000}, {0x100000000, 0x100000000}}},
+		"x86":             {iomemX86, []PhysRange{{0x1000, 0x9f000 - 0x1000 + 0xc00}, {0x100000, 0x7ffe0000 - 0x100000}, {0x100000000, 0x80000000}}},
 		"adjacent merged": {"1000-1fff : System RAM\n2000-2fff : System RAM\n", []PhysRange{{0x1000, 0x2000}}},
 	} {
 		got, err := SystemRAM([]byte(c.text))
