@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -196,11 +197,38 @@ func liveJSON(t *testing.T, l *fixture.Live, name string, v any) {
 }
 
 type psEntry struct {
-	PID       int    `json:"pid"`
-	PPID      int    `json:"ppid"`
-	CPU       int    `json:"cpu"`
-	Comm      string `json:"comm"`
-	StateChar string `json:"state_char"`
+	PID        int    `json:"pid"`
+	PPID       int    `json:"ppid"`
+	CPU        int    `json:"cpu"`
+	Task       string `json:"task"`
+	Comm       string `json:"comm"`
+	StateChar  string `json:"state_char"`
+	Policy     string `json:"policy"`
+	Prio       int    `json:"prio"`
+	StaticPrio int    `json:"static_prio"`
+	RTPriority int    `json:"rt_priority"`
+	Nice       int    `json:"nice"`
+}
+
+// policyNames are the SCHED_* policies by number (include/uapi/linux/sched.h).
+var policyNames = map[int]string{0: "NORMAL", 1: "FIFO", 2: "RR", 3: "BATCH", 5: "IDLE", 6: "DEADLINE"}
+
+// schedFields are the scheduling fields of a live ps entry that differ
+// from /proc's stat (policy, priority + 100, nice, rt_priority).
+func schedFields(p psEntry, g *fixture.GTTask) []string {
+	var bad []string
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"policy", p.Policy, policyNames[g.Policy]}, {"prio", p.Prio, g.Priority + 100},
+		{"nice", p.Nice, g.Nice}, {"rt_priority", p.RTPriority, g.RTPriority},
+	} {
+		if c.got != c.want {
+			bad = append(bad, fmt.Sprintf("%s %v (/proc %v)", c.name, c.got, c.want))
+		}
+	}
+	return bad
 }
 
 // psByPID indexes ps entries by pid (the idle tasks, all pid 0, by
@@ -234,7 +262,8 @@ func forLive(t *testing.T, check func(t *testing.T, f *fixture.Fixture, l *fixtu
 
 // TestLivePsMatchesProc: the ps kinspect printed on the guest's own
 // /proc/kcore lists every task of the /proc snapshot the guest printed just
-// before, with its comm, parent and (for sleeping tasks) state. The
+// before, with its comm, parent, (for sleeping tasks) state, and its
+// scheduling policy and priorities. The
 // snapshot's own commands (children of the snapshot shell) have exited
 // by then and are not looked for.
 func TestLivePsMatchesProc(t *testing.T) {
@@ -260,9 +289,13 @@ func TestLivePsMatchesProc(t *testing.T) {
 				t.Errorf("pid %d (%s): live ps state %s, /proc %s", g.PID, g.Comm, p.StateChar, g.State)
 				continue
 			}
+			if bad := schedFields(p, &g); len(bad) > 0 {
+				t.Errorf("pid %d (%s): live ps %s", g.PID, g.Comm, strings.Join(bad, ", "))
+				continue
+			}
 			matched++
 		}
-		t.Logf("%s: %d of %d /proc tasks matched in live ps (%d tasks listed)", f.Meta.Arch, matched, len(f.GT.Tasks), len(ps))
+		t.Logf("%s: %d of %d /proc tasks matched in live ps, with policy, prio, nice, rt_priority (%d tasks listed)", f.Meta.Arch, matched, len(f.GT.Tasks), len(ps))
 	})
 }
 
@@ -476,4 +509,469 @@ func TestLiveBuildID(t *testing.T) {
 	if err := (liveFiles{root: t.TempDir()}).checkBuildID(img, vmci); err == nil || !strings.Contains(err.Error(), "VMCOREINFO") {
 		t.Errorf("other build-id in VMCOREINFO: %v", err)
 	}
+}
+
+// liveDocs are the JSON documents of a live run of several commands, in
+// order; the run must have succeeded (the guest runs it --keep-going: a
+// failed command would show as a document with "error" and exit 1).
+func liveDocs(t *testing.T, l *fixture.Live, name string) []json.RawMessage {
+	t.Helper()
+	r, ok := l.Runs[name]
+	if !ok {
+		t.Fatalf("no live run %q on the console", name)
+	}
+	if r.RC != 0 {
+		t.Errorf("live %s exited %d: %s", name, r.RC, strings.Join(r.Output, "\n"))
+	}
+	var docs []json.RawMessage
+	for _, line := range r.Output {
+		if strings.HasPrefix(line, "{") || strings.HasPrefix(line, "[") {
+			if !json.Valid([]byte(line)) {
+				t.Fatalf("live %s: invalid JSON: %s", name, line)
+			}
+			docs = append(docs, json.RawMessage(line))
+		}
+	}
+	return docs
+}
+
+// dumpDocs runs kinspect --json on the fixture's dump and returns its
+// documents in order.
+func dumpDocs(t *testing.T, f *fixture.Fixture, cmds string) []json.RawMessage {
+	t.Helper()
+	code, out, errs := kinspectRun(t, "", f.Path("vmcore.elf"), f.Vmlinux(), "--json", "-c", cmds)
+	if code != 0 {
+		t.Fatalf("%s on the dump: exit %d: %s", cmds, code, errs)
+	}
+	var docs []json.RawMessage
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		docs = append(docs, json.RawMessage(line))
+	}
+	return docs
+}
+
+// vvDoc is a v.v-style document (rq, sched_class): the expression and
+// its value, with members for a struct.
+type vvDoc struct {
+	Expr  string `json:"expr"`
+	Value struct {
+		Addr    string                     `json:"addr"`
+		Value   json.RawMessage            `json:"value"`
+		Symbol  string                     `json:"symbol"`
+		Members map[string]json.RawMessage `json:"-"`
+	} `json:"value"`
+}
+
+// schedDocs sorts the sched-json run's documents by kind.
+type schedDocs struct {
+	task   []json.RawMessage // task -R
+	kmem   []json.RawMessage
+	mod    []json.RawMessage
+	ps     []psEntry
+	rq     []vvDoc
+	sclass []vvDoc
+}
+
+func sortSchedDocs(t *testing.T, docs []json.RawMessage) schedDocs {
+	t.Helper()
+	var s schedDocs
+	for _, d := range docs {
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(d, &probe) != nil { // an array: ps
+			if err := json.Unmarshal(d, &s.ps); err != nil {
+				t.Fatalf("ps document: %v", err)
+			}
+			continue
+		}
+		var vv vvDoc
+		switch {
+		case probe["tasks"] != nil:
+			s.task = append(s.task, d)
+		case probe["rows"] != nil:
+			s.kmem = append(s.kmem, d)
+		case probe["modules"] != nil:
+			s.mod = append(s.mod, d)
+		case json.Unmarshal(d, &vv) == nil && strings.HasPrefix(vv.Expr, "runqueues:"):
+			s.rq = append(s.rq, vv)
+		case vv.Expr == "sched_class":
+			s.sclass = append(s.sclass, vv)
+		default:
+			t.Errorf("unexpected document in sched-json: %s", d)
+		}
+	}
+	return s
+}
+
+// liveKallsyms is the guest's /proc/kallsyms lines it printed (the
+// sched_class symbols and init_task).
+func liveKallsyms(t *testing.T, f *fixture.Fixture) map[string]uint64 {
+	t.Helper()
+	m, err := fixture.Kallsyms(f.GT.Files["/proc/kallsyms"])
+	if err != nil || m["fair_sched_class"] == 0 {
+		t.Fatalf("the guest's kallsyms lines: %v %v", m, err)
+	}
+	return m
+}
+
+// taskMembers is a task -R document's one task.
+type taskMembers struct {
+	PID     int               `json:"pid"`
+	Task    string            `json:"task"`
+	Comm    string            `json:"comm"`
+	Members map[string]string `json:"members"`
+}
+
+func oneTask(t *testing.T, doc json.RawMessage) taskMembers {
+	t.Helper()
+	var td struct {
+		Tasks []taskMembers `json:"tasks"`
+	}
+	if err := json.Unmarshal(doc, &td); err != nil || len(td.Tasks) != 1 {
+		t.Fatalf("task document %s: %v", doc, err)
+	}
+	return td.Tasks[0]
+}
+
+// seField is a member of the gdb-format sched_entity text ("sum_exec_runtime = 41840920").
+func seField(se, name string) string {
+	for _, line := range strings.Split(se, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), " = "); ok && k == name {
+			return strings.TrimSuffix(v, ",")
+		}
+	}
+	return ""
+}
+
+// TestLiveTask: live `task -R ...` of the reniced sleeper (it sleeps all
+// along: nothing of it moves) shows /proc's pid, comm, policy, priorities
+// (stat's priority + 100, 120 + nice), rt_priority, context switches
+// (status), se.sum_exec_runtime (its schedstat) and se.nr_migrations (its
+// sched file), fair_sched_class at kallsyms' address, and the task
+// address of the dump taken later.
+func TestLiveTask(t *testing.T) {
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		pid := f.GT.RolePID("nice_sleeper")
+		g, ok := f.GT.Task(pid)
+		if pid == 0 || !ok || g.Nice != 5 {
+			t.Fatalf("the guest's reniced sleeper: pid %d, /proc %+v", pid, g)
+		}
+		s := sortSchedDocs(t, liveDocs(t, l, "sched-json"))
+		if len(s.task) != 1 {
+			t.Fatalf("%d task documents in sched-json", len(s.task))
+		}
+		live := oneTask(t, s.task[0])
+		sched := fixture.ProcFields(f.GT.Files[fmt.Sprintf("/proc/%d/sched", pid)], ":")
+		stat := strings.Fields(strings.Join(f.GT.Files[fmt.Sprintf("/proc/%d/schedstat", pid)], ""))
+		if len(stat) != 3 || sched["se.nr_migrations"] == "" {
+			t.Fatalf("the guest's /proc/%d/schedstat %q, sched %v", pid, stat, sched)
+		}
+		want := map[string]string{
+			"pid": strconv.Itoa(pid), "policy": strconv.Itoa(g.Policy), "prio": strconv.Itoa(g.Priority + 100),
+			"static_prio": strconv.Itoa(120 + g.Nice), "normal_prio": strconv.Itoa(120 + g.Nice),
+			"rt_priority": strconv.Itoa(g.RTPriority), "prio(sched)": sched["prio"],
+			"nvcsw": strconv.FormatUint(g.VolCtxt, 10), "nivcsw": strconv.FormatUint(g.NonvolCtxt, 10),
+			"se.sum_exec_runtime": stat[0], "se.nr_migrations": sched["se.nr_migrations"],
+			"sched_class": fmt.Sprintf("%#x <fair_sched_class>", liveKallsyms(t, f)["fair_sched_class"]),
+		}
+		got := maps.Clone(live.Members)
+		got["prio(sched)"] = got["prio"]
+		got["se.sum_exec_runtime"] = seField(got["se"], "sum_exec_runtime")
+		got["se.nr_migrations"] = seField(got["se"], "nr_migrations")
+		equal := 0
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("sleeper %d: live %s = %q, /proc %q", pid, k, got[k], w)
+			} else {
+				equal++
+			}
+		}
+		if live.PID != pid || !procNameOf(live.Comm, g.Comm) {
+			t.Errorf("live task: pid %d comm %q, /proc %d %q", live.PID, live.Comm, pid, g.Comm)
+		}
+		dumped := oneTask(t, dumpDocs(t, f, fmt.Sprintf("task -R pid %d", pid))[0])
+		if dumped.Task != live.Task {
+			t.Errorf("sleeper %d: live task %s, dump %s", pid, live.Task, dumped.Task)
+		}
+		r := l.Runs["sched"]
+		out := ""
+		if r != nil {
+			out = strings.Join(r.Output, "\n")
+		}
+		for _, w := range []string{fmt.Sprintf("PID: %d ", pid), "fair_sched_class", "runqueues:0", "TOTAL MEM"} {
+			if r == nil || r.RC != 0 || !strings.Contains(out, w) {
+				t.Errorf("live sched (text) lacks %q: %+v", w, r)
+			}
+		}
+		t.Logf("%s: sleeper %d: %d of %d fields equal to /proc", f.Meta.Arch, pid, equal, len(want))
+	})
+}
+
+// classOf is the scheduling class /proc's policy means for a task; the
+// stopper threads (migration/N) are FIFO to /proc but stop_sched_class
+// (kernel/stop_machine.c: sched_set_stop_task).
+func classOf(g *fixture.GTTask) string {
+	switch {
+	case strings.HasPrefix(g.Comm, "migration/"):
+		return "stop_sched_class"
+	case g.Policy == 1 || g.Policy == 2:
+		return "rt_sched_class"
+	case g.Policy == 6:
+		return "dl_sched_class"
+	}
+	return "fair_sched_class"
+}
+
+// TestLiveSchedClass: live sched_class of the reniced sleeper,
+// migration/0, watchdogd (where it runs) and init_task is the class their
+// /proc policy means (idle for init_task), at kallsyms' address. Each
+// live document is told by its address (&task->sched_class, which does
+// not move) from the dump's answers for the same tasks.
+func TestLiveSchedClass(t *testing.T) {
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		ksym := liveKallsyms(t, f)
+		var args, classes []string
+		for _, g := range f.GT.Tasks {
+			if g.PID == f.GT.RolePID("nice_sleeper") || g.Comm == "migration/0" || g.Comm == "watchdogd" {
+				args, classes = append(args, strconv.Itoa(g.PID)), append(classes, classOf(&g))
+			}
+		}
+		args, classes = append(args, fmt.Sprintf("%#x", ksym["init_task"])), append(classes, "idle_sched_class")
+		cmds := make([]string, len(args))
+		for i, a := range args {
+			cmds[i] = "sched_class " + a
+		}
+		byAddr := map[string]string{}
+		for i, d := range dumpDocs(t, f, strings.Join(cmds, "; ")) {
+			var vv vvDoc
+			if err := json.Unmarshal(d, &vv); err != nil {
+				t.Fatal(err)
+			}
+			byAddr[vv.Value.Addr] = classes[i]
+		}
+		live := sortSchedDocs(t, liveDocs(t, l, "sched-json")).sclass
+		if len(live) != len(args) {
+			t.Errorf("%d live sched_class documents for %d tasks (%v)", len(live), len(args), args)
+		}
+		matched := 0
+		for _, d := range live {
+			want, ok := byAddr[d.Value.Addr]
+			var v string
+			json.Unmarshal(d.Value.Value, &v)
+			switch {
+			case !ok:
+				t.Errorf("live sched_class at %s is none of the dump's tasks %v", d.Value.Addr, args)
+			case d.Value.Symbol != want || v != fmt.Sprintf("%#x", ksym[want]):
+				t.Errorf("live sched_class at %s: %s %s, want %s at %#x", d.Value.Addr, v, d.Value.Symbol, want, ksym[want])
+			default:
+				matched++
+			}
+		}
+		t.Logf("%s: %d of %d tasks' classes match /proc and kallsyms", f.Meta.Arch, matched, len(args))
+	})
+}
+
+// rqMember is one member of an rq document's value.
+func rqMember(t *testing.T, d vvDoc, name string) string {
+	t.Helper()
+	var ms map[string]struct {
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(d.Value.Value, &ms); err != nil {
+		t.Fatalf("%s: %v", d.Expr, err)
+	}
+	return strings.Trim(string(ms[name].Value), `"`)
+}
+
+// TestLiveRq: live `rq N cpu,nr_running,curr` for every online CPU: its
+// struct rq is the dump's (per-cpu runqueues do not move), cpu is N, and
+// curr is a task the same process's ps listed just before (the idle task
+// of that CPU, or a task running then).
+func TestLiveRq(t *testing.T) {
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		s := sortSchedDocs(t, liveDocs(t, l, "sched-json"))
+		if len(s.rq) != f.GT.CPUs || len(s.ps) == 0 {
+			t.Fatalf("%d live rq documents, %d ps entries; /sys online %q", len(s.rq), len(s.ps), f.GT.OnlineCPUs)
+		}
+		byTask := map[string]psEntry{}
+		for _, p := range s.ps {
+			byTask["0x"+p.Task] = p
+		}
+		cmds := make([]string, len(s.rq))
+		for i, d := range s.rq {
+			cmds[i] = "rq " + strings.TrimPrefix(d.Expr, "runqueues:") + " cpu"
+		}
+		dumped := dumpDocs(t, f, strings.Join(cmds, "; "))
+		idle := 0
+		for i, d := range s.rq {
+			n := strings.TrimPrefix(d.Expr, "runqueues:")
+			var dd vvDoc
+			if err := json.Unmarshal(dumped[i], &dd); err != nil || dd.Value.Addr != d.Value.Addr {
+				t.Errorf("rq %s: live at %s, dump at %s (%v)", n, d.Value.Addr, dd.Value.Addr, err)
+			}
+			if c := rqMember(t, d, "cpu"); c != n {
+				t.Errorf("live rq %s: cpu %s", n, c)
+			}
+			curr := rqMember(t, d, "curr")
+			p, ok := byTask[curr]
+			switch {
+			case !ok:
+				t.Errorf("live rq %s: curr %s is no task of the ps before it", n, curr)
+			case p.PID == 0 && strconv.Itoa(p.CPU) != n:
+				t.Errorf("live rq %s: curr %s is cpu %d's idle task", n, curr, p.CPU)
+			case p.PID == 0:
+				idle++
+			}
+		}
+		t.Logf("%s: %d runqueues at the dump's addresses, %d idle then", f.Meta.Arch, len(s.rq), idle)
+	})
+}
+
+// kmemRows are kmem -i's rows by name, in bytes.
+func kmemRows(t *testing.T, doc json.RawMessage) map[string]int64 {
+	t.Helper()
+	var k struct {
+		Rows []struct {
+			Name  string `json:"name"`
+			Bytes int64  `json:"bytes"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(doc, &k); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int64{}
+	for _, r := range k.Rows {
+		m[r.Name] = r.Bytes
+	}
+	return m
+}
+
+// TestLiveKmem: live kmem -i's totals, fixed at boot, are /proc/meminfo's
+// (MemTotal, SwapTotal, CommitLimit, the huge pages) and the dump's; its
+// free memory is at most the total.
+func TestLiveKmem(t *testing.T) {
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		s := sortSchedDocs(t, liveDocs(t, l, "sched-json"))
+		if len(s.kmem) != 1 {
+			t.Fatalf("%d kmem documents", len(s.kmem))
+		}
+		live := kmemRows(t, s.kmem[0])
+		mi := fixture.ProcFields(f.GT.Files["/proc/meminfo"], ":")
+		kb := func(k string) int64 {
+			n, err := fixture.ProcKB(mi, k)
+			if err != nil {
+				t.Fatalf("/proc/meminfo: %v", err)
+			}
+			return n
+		}
+		want := map[string]int64{"TOTAL MEM": kb("MemTotal"), "TOTAL SWAP": kb("SwapTotal"),
+			"COMMIT LIMIT": kb("CommitLimit"), "TOTAL HUGE": kb("HugePages_Total") * kb("Hugepagesize")}
+		equal := 0
+		for k, w := range want {
+			if live[k] != w {
+				t.Errorf("live kmem -i %s: %d bytes, /proc/meminfo %d", k, live[k], w)
+			} else {
+				equal++
+			}
+		}
+		if dumped := kmemRows(t, dumpDocs(t, f, "kmem -i")[0]); dumped["TOTAL MEM"] != live["TOTAL MEM"] {
+			t.Errorf("TOTAL MEM: live %d, dump %d", live["TOTAL MEM"], dumped["TOTAL MEM"])
+		}
+		if live["FREE"] <= 0 || live["FREE"] > live["TOTAL MEM"] {
+			t.Errorf("live kmem -i FREE %d of %d", live["FREE"], live["TOTAL MEM"])
+		}
+		t.Logf("%s: %d of %d kmem -i totals equal to /proc/meminfo", f.Meta.Arch, equal, len(want))
+	})
+}
+
+// TestLiveMod: live mod lists /proc/modules' modules with their base
+// address and size.
+func TestLiveMod(t *testing.T) {
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		s := sortSchedDocs(t, liveDocs(t, l, "sched-json"))
+		if len(s.mod) != 1 {
+			t.Fatalf("%d mod documents", len(s.mod))
+		}
+		var md struct {
+			Modules []struct {
+				Name string `json:"name"`
+				Base string `json:"base"`
+				Size int64  `json:"size"`
+			} `json:"modules"`
+		}
+		if err := json.Unmarshal(s.mod[0], &md); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, m := range md.Modules {
+			got[m.Name] = fmt.Sprintf("%d 0x%s", m.Size, m.Base)
+		}
+		procMods := f.GT.Files["/proc/modules"]
+		matched := 0
+		for _, line := range procMods {
+			fs := strings.Fields(line) // name size refs deps state address
+			if len(fs) < 6 {
+				t.Fatalf("/proc/modules line %q", line)
+			}
+			if w := fs[1] + " " + fs[5]; got[fs[0]] != w {
+				t.Errorf("module %s: live %q, /proc/modules %q", fs[0], got[fs[0]], w)
+				continue
+			}
+			matched++
+		}
+		if len(md.Modules) != len(procMods) || len(procMods) == 0 {
+			t.Errorf("live mod: %d modules, /proc/modules %d", len(md.Modules), len(procMods))
+		}
+		t.Logf("%s: %d of %d modules match /proc/modules", f.Meta.Arch, matched, len(procMods))
+	})
+}
+
+// TestLiveSource: the guest read /proc/kcore where its kernel has it,
+// else /dev/mem, said so, and live sys's format names it; the System RAM
+// of its /proc/iomem lies within the dump's RAM.
+func TestLiveSource(t *testing.T) {
+	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
+		cfg, err := os.ReadFile(f.Path("config"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "/dev/mem"
+		if strings.Contains(string(cfg), "\nCONFIG_PROC_KCORE=y") {
+			want = "/proc/kcore"
+		}
+		if l.Source != want || (l.Vmlinux != "/dev/vda" && l.Vmlinux != "/vmlinux") {
+			t.Errorf("live source %q vmlinux %q, want %s (the fixture's config)", l.Source, l.Vmlinux, want)
+		}
+		var s sysDoc
+		liveJSON(t, l, "sys-json", &s)
+		if !strings.Contains(s.Format, want) {
+			t.Errorf("live sys format %q does not name %s", s.Format, want)
+		}
+		ram, err := dump.SystemRAM([]byte(strings.Join(f.GT.Files["/proc/iomem"], "\n")))
+		if err != nil {
+			t.Fatalf("the guest's /proc/iomem: %v", err)
+		}
+		d, err := dump.Open(f.Path("vmcore.elf"), dump.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		var total uint64
+		for _, r := range ram {
+			if !within(r, d.Ranges()) {
+				t.Errorf("System RAM %#x-%#x is not in the dump's RAM %v", r.Start, r.End()-1, d.Ranges())
+			}
+			total += r.Size
+		}
+		t.Logf("%s: %s, %d System RAM ranges (%d MiB) within the dump", f.Meta.Arch, l.Source, len(ram), total>>20)
+	})
+}
+
+// within reports whether r lies inside one of rs.
+func within(r dump.PhysRange, rs []dump.PhysRange) bool {
+	for _, o := range rs {
+		if r.Start >= o.Start && r.End() <= o.End() {
+			return true
+		}
+	}
+	return false
 }
