@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	enchex "encoding/hex"
 	"encoding/json"
@@ -17,6 +19,7 @@ import (
 	"github.com/kinspect/kinspect/dwarfx"
 	"github.com/kinspect/kinspect/internal/fixture"
 	"github.com/kinspect/kinspect/kstructs"
+	"github.com/kinspect/kinspect/repl"
 )
 
 // fakeRoot lays out a running system's files under a temporary root.
@@ -103,9 +106,10 @@ func devMemRoot(t *testing.T, f *fixture.Fixture, ram string, iomem string) live
 
 // TestLiveDevMemRaspi: the whole /dev/mem open path on a real 32-bit ARM
 // kernel: the raspi2b fixture's RAM (physical 0 up) stands in for /dev/mem
-// behind a Raspberry Pi's /proc/iomem (System RAM, then device windows
-// that are not in the image and must never be read). kinspect finds the
-// layout from memory and DWARF, reads it as live, and lists /proc's tasks.
+// behind a Raspberry Pi's /proc/iomem (System RAM, then a device window
+// that must never be read). kinspect finds the layout from memory and
+// DWARF, checks the banner against /proc/version, reads it as live (triage
+// says so) and ps lists /proc's tasks.
 func TestLiveDevMemRaspi(t *testing.T) {
 	f := fixture.RequireKind(t, "arm", fixture.KindRaspi)
 	ram := f.Path("ram.bin")
@@ -117,42 +121,43 @@ func TestLiveDevMemRaspi(t *testing.T) {
 	// GPU's share; its ARM local peripherals follow at 1 GiB on both.
 	iomem := fmt.Sprintf("00000000-%08x : System RAM\n  00008000-00cfffff : Kernel code\n40000000-400000ff : local_intc@40000000\n", fi.Size()-1)
 	l := devMemRoot(t, f, ram, iomem)
-	src, vml, ok, err := l.liveArgs([]string{f.Vmlinux(), l.path("/dev/mem")})
-	if err != nil || !ok || !src.devMem {
-		t.Fatalf("liveArgs = %+v %v %v", src, ok, err)
-	}
-	k, err := l.openDevMem(src.path, vml, kstructs.Options{})
+	var stderr bytes.Buffer
+	k, err := openKernel(l, cliFlags{}, []string{f.Vmlinux(), l.path("/dev/mem")}, kstructs.Options{}, &stderr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: %s", err, stderr.String())
 	}
 	defer k.Close()
 	if !k.Live() || !strings.Contains(k.Dump.Format(), "/dev/mem") {
 		t.Errorf("live %v, format %q", k.Live(), k.Dump.Format())
 	}
-	banner, err := k.Banner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.checkVersion(banner, src.path); err != nil {
-		t.Errorf("banner against /proc/version: %v", err)
-	}
-	tasks, err := k.Tasks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byPID := map[int]*kstructs.Task{}
-	for _, tk := range tasks {
-		byPID[tk.PID] = tk
-	}
-	matched := 0
-	for _, g := range f.GT.Tasks {
-		if tk, ok := byPID[g.PID]; ok && procNameOf(tk.Comm, g.Comm) && tk.PPID == g.PPID {
-			matched++
-		} else if g.PPID != f.GT.CrashPID {
-			t.Errorf("pid %d (%s) of /proc: /dev/mem task %+v", g.PID, g.Comm, tk)
+	for _, w := range k.Warnings {
+		if strings.Contains(w, "/proc/version") {
+			t.Errorf("the banner read through /dev/mem is not /proc/version's: %s", w)
 		}
 	}
-	t.Logf("arm raspi2b through a /dev/mem: %d of %d /proc tasks matched (%d tasks)", matched, len(f.GT.Tasks), len(tasks))
+	var out bytes.Buffer
+	s := repl.NewSession(k, &out, &stderr)
+	s.JSON = true
+	if err := s.Exec(context.Background(), "ps", false); err != nil {
+		t.Fatalf("ps: %v: %s", err, stderr.String())
+	}
+	var ps []psEntry
+	if err := json.Unmarshal(out.Bytes(), &ps); err != nil {
+		t.Fatal(err)
+	}
+	byPID := psByPID(ps)
+	matched := 0
+	for _, g := range f.GT.Tasks {
+		if p, ok := byPID[strconv.Itoa(g.PID)]; ok && procNameOf(p.Comm, g.Comm) && p.PPID == g.PPID {
+			matched++
+		} else if g.PPID != f.GT.CrashPID {
+			t.Errorf("pid %d (%s) of /proc: /dev/mem ps %+v", g.PID, g.Comm, p)
+		}
+	}
+	t.Logf("arm raspi2b through a /dev/mem: %d of %d /proc tasks matched in ps (%d listed)", matched, len(f.GT.Tasks), len(ps))
+	if err := s.Exec(context.Background(), "triage", false); err == nil || !strings.Contains(stderr.String(), "live kernel") {
+		t.Errorf("triage on /dev/mem: %v: %s", err, stderr.String())
+	}
 	if err := k.Dump.ReadPhys(make([]byte, 4), 0x40000000); !errors.Is(err, dump.ErrNotInDump) {
 		t.Error("read a device window (not System RAM) through /dev/mem")
 	}

@@ -206,7 +206,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	stop := startProgress(stderr, isTerminal(stderr) && interactive)
 	opts.Progress = stop.set
 	opts.IndexCache = indexCacheOptions(f.noCache, stderr)
-	k, err := openKernel(f, args, opts, stderr)
+	k, err := openKernel(liveFiles{}, f, args, opts, stderr)
 	stop.done()
 	if err != nil {
 		return err
@@ -349,13 +349,12 @@ func loadModuleDebug(k *kstructs.Kernel, dir string, stderr io.Writer) {
 }
 
 // openKernel opens the dump and vmlinux of args, or the running kernel in
-// live mode (live.go).
-func openKernel(f cliFlags, args []string, opts kstructs.Options, stderr io.Writer) (*kstructs.Kernel, error) {
+// live mode (live.go) with the running system's files of live.
+func openKernel(live liveFiles, f cliFlags, args []string, opts kstructs.Options, stderr io.Writer) (*kstructs.Kernel, error) {
 	fail := func(err error) error {
 		fmt.Fprintf(stderr, "kinspect: %v\n", err)
 		return &exitError{exitFailed, nil}
 	}
-	var live liveFiles
 	src, vmlinux, isLive, err := live.liveArgs(args)
 	switch {
 	case err != nil:
