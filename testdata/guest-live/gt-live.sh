@@ -18,13 +18,12 @@ VMLINUX=/dev/vda
 NICE=$(cat /tmp/nice_sleeper 2>/dev/null)
 # The tasks whose scheduling class the runs show: the reniced sleeper
 # (fair), migration/0 (stop), watchdogd where a watchdog driver runs it
-# (SCHED_FIFO: rt), and CPU 0's idle task init_task, by address (idle).
+# (SCHED_FIFO: rt); and CPU 0's idle task init_task (idle), through p.
 SCPIDS=$NICE
 for s in /proc/[0-9]*/stat; do
   read -r l < "$s"
   case "$l" in *" (migration/0) "*|*" (watchdogd) "*) SCPIDS="$SCPIDS ${l%% *}" ;; esac
 done
-INIT_TASK=$(sed -n 's/^\([0-9a-f]*\) [A-Za-z] init_task$/\1/p' /proc/kallsyms)
 echo "==KINSPECT-GT-BEGIN=="
 echo "crash_pid $$"
 echo "uptime $(cat /proc/uptime)"
@@ -41,12 +40,14 @@ done
 grep -E '^Node|^ +present' /proc/zoneinfo | sed 's|^|procfile /proc/zoneinfo |'
 # The live runs' ground truth: the reniced sleeper's scheduler files (its
 # counters do not move while it sleeps), the scheduling classes' and
-# init_task's addresses, the runqueues' schedstat, System RAM.
+# init_task's addresses (data symbols need CONFIG_KALLSYMS_ALL, which
+# Debian's arm64 kernel lacks: _stext gives the KASLR offset to nm's),
+# the runqueues' schedstat, System RAM.
 [ -n "$NICE" ] && echo "role nice_sleeper $NICE"
 for f in /proc/$NICE/sched /proc/$NICE/schedstat /proc/schedstat; do
   [ -r "$f" ] && sed "s|^|procfile $f |" "$f"
 done
-grep -E ' (fair|rt|idle|stop|dl)_sched_class$| init_task$' /proc/kallsyms | sed 's|^|procfile /proc/kallsyms |'
+grep -E ' (fair|rt|idle|stop|dl)_sched_class$| init_task$| _stext$' /proc/kallsyms | sed 's|^|procfile /proc/kallsyms |'
 grep -v '^ ' /proc/iomem | sed 's|^|procfile /proc/iomem |'
 echo "uptime_end $(cat /proc/uptime)"
 echo "==KINSPECT-GT-END=="
@@ -69,7 +70,8 @@ SCHED="task -R $TASKR $NICE; kmem -i; mod; ps"
 for r in $(tr ',' ' ' < /sys/devices/system/cpu/online); do
   for c in $(seq "${r%-*}" "${r#*-}"); do SCHED="$SCHED; rq $c cpu,nr_running,curr"; done
 done
-for p in $SCPIDS ${INIT_TASK:+0x$INIT_TASK}; do SCHED="$SCHED; sched_class $p"; done
+for p in $SCPIDS; do SCHED="$SCHED; sched_class $p"; done
+SCHED="$SCHED; p init_task.sched_class"
 live ps-json --json -c ps
 live sys -c sys
 live sys-json --json -c sys
