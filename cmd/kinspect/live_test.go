@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -596,6 +597,14 @@ func sortSchedDocs(t *testing.T, docs []json.RawMessage) schedDocs {
 			s.kmem = append(s.kmem, d)
 		case probe["modules"] != nil:
 			s.mod = append(s.mod, d)
+		case probe["values"] != nil: // p init_task.sched_class
+			var p struct {
+				Values []vvDoc `json:"values"`
+			}
+			if err := json.Unmarshal(d, &p); err != nil || len(p.Values) != 1 {
+				t.Fatalf("p document %s: %v", d, err)
+			}
+			s.sclass = append(s.sclass, p.Values[0])
 		case json.Unmarshal(d, &vv) == nil && strings.HasPrefix(vv.Expr, "runqueues:"):
 			s.rq = append(s.rq, vv)
 		case vv.Expr == "sched_class":
@@ -607,13 +616,37 @@ func sortSchedDocs(t *testing.T, docs []json.RawMessage) schedDocs {
 	return s
 }
 
-// liveKallsyms is the guest's /proc/kallsyms lines it printed (the
-// sched_class symbols and init_task).
-func liveKallsyms(t *testing.T, f *fixture.Fixture) map[string]uint64 {
+// classNames are the kernel's scheduling classes (kernel/sched/sched.h).
+var classNames = []string{"stop_sched_class", "dl_sched_class", "rt_sched_class", "fair_sched_class", "idle_sched_class"}
+
+// liveSymbols are the running kernel's addresses of the scheduling classes
+// and init_task: /proc/kallsyms' lines the guest printed where the kernel
+// lists data symbols (CONFIG_KALLSYMS_ALL), else nm's link address plus
+// the KASLR offset of _stext (kallsyms always lists text).
+func liveSymbols(t *testing.T, f *fixture.Fixture) map[string]uint64 {
 	t.Helper()
-	m, err := fixture.Kallsyms(f.GT.Files["/proc/kallsyms"])
-	if err != nil || m["fair_sched_class"] == 0 {
-		t.Fatalf("the guest's kallsyms lines: %v %v", m, err)
+	ks, err := fixture.Kallsyms(f.GT.Files["/proc/kallsyms"])
+	if err != nil || ks["_stext"] == 0 {
+		t.Fatalf("the guest's kallsyms lines (want _stext): %v %v", ks, err)
+	}
+	out, err := exec.Command("nm", f.Vmlinux()).Output()
+	if err != nil {
+		t.Fatalf("nm %s: %v", f.Vmlinux(), err)
+	}
+	nm, err := fixture.Kallsyms(strings.Split(strings.TrimSpace(string(out)), "\n"))
+	if err != nil {
+		t.Fatalf("nm %s: %v", f.Vmlinux(), err)
+	}
+	m := map[string]uint64{}
+	for _, name := range append(classNames, "init_task") {
+		switch a, ok := ks[name], nm[name] != 0; {
+		case a != 0:
+			m[name] = a
+		case ok:
+			m[name] = nm[name] + ks["_stext"] - nm["_stext"]
+		default:
+			t.Fatalf("no %s in the guest's kallsyms nor in nm's", name)
+		}
 	}
 	return m
 }
@@ -672,7 +705,7 @@ func TestLiveTask(t *testing.T) {
 			"static_prio": strconv.Itoa(120 + g.Nice), "normal_prio": strconv.Itoa(120 + g.Nice),
 			"rt_priority": strconv.Itoa(g.RTPriority),
 			"nvcsw": strconv.FormatUint(g.VolCtxt, 10), "nivcsw": strconv.FormatUint(g.NonvolCtxt, 10),
-			"sched_class": fmt.Sprintf("%#x <fair_sched_class>", liveKallsyms(t, f)["fair_sched_class"]),
+			"sched_class": fmt.Sprintf("%#x <fair_sched_class>", liveSymbols(t, f)["fair_sched_class"]),
 		}
 		// /proc/PID/schedstat needs CONFIG_SCHED_INFO, /proc/PID/sched
 		// CONFIG_SCHED_DEBUG (Debian's kernels have both).
@@ -734,35 +767,28 @@ func classOf(g *fixture.GTTask) string {
 }
 
 // TestLiveSchedClass: live sched_class of the reniced sleeper,
-// migration/0, watchdogd (where it runs) and init_task is the class their
-// /proc policy means (idle for init_task), at kallsyms' address. Each
-// live document is told by its address (&task->sched_class, which does
-// not move) from the dump's answers for the same tasks.
+// migration/0 and watchdogd (where it runs), and p init_task.sched_class,
+// is the class their /proc policy means (idle for init_task) at the
+// running kernel's address of it. Each live document is told by its
+// address (&task->sched_class, which does not move) from the dump's
+// answers for the same tasks.
 func TestLiveSchedClass(t *testing.T) {
 	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
-		ksym := liveKallsyms(t, f)
-		var args, classes []string
+		syms := liveSymbols(t, f)
+		var cmds, classes []string
 		for _, g := range f.GT.Tasks {
 			if g.PID == f.GT.RolePID("nice_sleeper") || g.Comm == "migration/0" || g.Comm == "watchdogd" {
-				args, classes = append(args, strconv.Itoa(g.PID)), append(classes, classOf(&g))
+				cmds, classes = append(cmds, fmt.Sprintf("sched_class %d", g.PID)), append(classes, classOf(&g))
 			}
 		}
-		args, classes = append(args, fmt.Sprintf("%#x", ksym["init_task"])), append(classes, "idle_sched_class")
-		cmds := make([]string, len(args))
-		for i, a := range args {
-			cmds[i] = "sched_class " + a
-		}
+		cmds, classes = append(cmds, "p init_task.sched_class"), append(classes, "idle_sched_class")
 		byAddr := map[string]string{}
-		for i, d := range dumpDocs(t, f, strings.Join(cmds, "; ")) {
-			var vv vvDoc
-			if err := json.Unmarshal(d, &vv); err != nil {
-				t.Fatal(err)
-			}
-			byAddr[vv.Value.Addr] = classes[i]
+		for i, d := range sortSchedDocs(t, dumpDocs(t, f, strings.Join(cmds, "; "))).sclass {
+			byAddr[d.Value.Addr] = classes[i]
 		}
 		live := sortSchedDocs(t, liveDocs(t, l, "sched-json")).sclass
-		if len(live) != len(args) {
-			t.Errorf("%d live sched_class documents for %d tasks (%v)", len(live), len(args), args)
+		if len(live) != len(cmds) || len(byAddr) != len(cmds) {
+			t.Errorf("%d live sched_class documents, %d of the dump, for %v", len(live), len(byAddr), cmds)
 		}
 		matched := 0
 		for _, d := range live {
@@ -771,14 +797,14 @@ func TestLiveSchedClass(t *testing.T) {
 			json.Unmarshal(d.Value.Value, &v)
 			switch {
 			case !ok:
-				t.Errorf("live sched_class at %s is none of the dump's tasks %v", d.Value.Addr, args)
-			case d.Value.Symbol != want || v != fmt.Sprintf("%#x", ksym[want]):
-				t.Errorf("live sched_class at %s: %s %s, want %s at %#x", d.Value.Addr, v, d.Value.Symbol, want, ksym[want])
+				t.Errorf("live %s at %s is none of the dump's %v", d.Expr, d.Value.Addr, cmds)
+			case d.Value.Symbol != want || v != fmt.Sprintf("%#x", syms[want]):
+				t.Errorf("live %s at %s: %s %s, want %s at %#x", d.Expr, d.Value.Addr, v, d.Value.Symbol, want, syms[want])
 			default:
 				matched++
 			}
 		}
-		t.Logf("%s: %d of %d tasks' classes match /proc and kallsyms", f.Meta.Arch, matched, len(args))
+		t.Logf("%s: %d of %d tasks' classes match /proc and the kernel's symbols", f.Meta.Arch, matched, len(cmds))
 	})
 }
 
