@@ -701,10 +701,14 @@ func TestLiveTask(t *testing.T) {
 		sched := fixture.ProcFields(f.GT.Files[fmt.Sprintf("/proc/%d/sched", pid)], ":")
 		stat := strings.Fields(strings.Join(f.GT.Files[fmt.Sprintf("/proc/%d/schedstat", pid)], ""))
 		want := map[string]string{
-			"pid": strconv.Itoa(pid), "policy": strconv.Itoa(g.Policy), "prio": strconv.Itoa(g.Priority + 100),
-			"static_prio": strconv.Itoa(120 + g.Nice), "normal_prio": strconv.Itoa(120 + g.Nice),
+			"pid":         strconv.Itoa(pid),
+			"policy":      strconv.Itoa(g.Policy),
+			"prio":        strconv.Itoa(g.Priority + 100),
+			"static_prio": strconv.Itoa(120 + g.Nice),
+			"normal_prio": strconv.Itoa(120 + g.Nice),
 			"rt_priority": strconv.Itoa(g.RTPriority),
-			"nvcsw":       strconv.FormatUint(g.VolCtxt, 10), "nivcsw": strconv.FormatUint(g.NonvolCtxt, 10),
+			"nvcsw":       strconv.FormatUint(g.VolCtxt, 10),
+			"nivcsw":      strconv.FormatUint(g.NonvolCtxt, 10),
 			"sched_class": fmt.Sprintf("%#x <fair_sched_class>", liveSymbols(t, f)["fair_sched_class"]),
 		}
 		// /proc/PID/schedstat needs CONFIG_SCHED_INFO, /proc/PID/sched
