@@ -73,18 +73,20 @@ func OpenDevMem(path string, ram []PhysRange) (*Dump, error) {
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)
 	}
 	mem := &segmentMem{}
-	st := devStore{f: f}
 	for _, r := range ram {
 		end := r.Start + r.Size
 		if end == 0 || end > math.MaxInt64 {
 			end = math.MaxInt64 // pread's offsets are signed
 		}
-		if r.Start >= end {
-			continue
+		if r.Start < end {
+			mem.segs = append(mem.segs, segment{start: r.Start, end: end, off: int64(r.Start)})
 		}
-		mem.segs = append(mem.segs, segment{start: r.Start, end: end, st: st, off: int64(r.Start)})
-		st.size = int64(end)
 	}
+	if len(mem.segs) == 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s: no System RAM below 2^63 to read", path)
+	}
+	st := devStore{f: f, size: int64(mem.segs[len(mem.segs)-1].end)}
 	for i := range mem.segs {
 		mem.segs[i].st = st
 	}
