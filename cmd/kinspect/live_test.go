@@ -184,22 +184,13 @@ func TestLiveDevMemErrors(t *testing.T) {
 // kinspect's stderr).
 func liveJSON(t *testing.T, l *fixture.Live, name string, v any) {
 	t.Helper()
-	r, ok := l.Runs[name]
-	if !ok {
-		t.Fatalf("no live run %q on the console", name)
+	docs := liveDocs(t, l, name)
+	if len(docs) == 0 {
+		t.Fatalf("live %s printed no JSON: %+v", name, l.Runs[name])
 	}
-	if r.RC != 0 {
-		t.Fatalf("live %s exited %d: %s", name, r.RC, strings.Join(r.Output, "\n"))
+	if err := json.Unmarshal(docs[0], v); err != nil {
+		t.Fatalf("live %s: %v: %s", name, err, docs[0])
 	}
-	for _, line := range r.Output {
-		if strings.HasPrefix(line, "{") || strings.HasPrefix(line, "[") {
-			if err := json.Unmarshal([]byte(line), v); err != nil {
-				t.Fatalf("live %s: %v: %s", name, err, line)
-			}
-			return
-		}
-	}
-	t.Fatalf("live %s printed no JSON: %s", name, strings.Join(r.Output, "\n"))
 }
 
 type psEntry struct {
