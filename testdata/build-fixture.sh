@@ -529,6 +529,7 @@ cat > "$DIR/fixture.json.tmp" <<JSON
   "sleepers": $SLEEPERS,
   "guest_key": "$GUEST_KEY",
   "kinspect_commit": "${KINSPECT_COMMIT:-}",
+  "kinspect_release": "${KINSPECT_RELEASE:-}",
   "status_fields": "$STATUS_FIELDS",
   "qemu": "$QEMU_VERSION",
   "qemu_cmdline": "$(echo "${QEMU_CMD[*]}" | sed "s|$DIR/||g; s|$TMP/||g; s|\"|'|g")",

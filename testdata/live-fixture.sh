@@ -57,22 +57,26 @@ live_modules() {
   log "live guest modules: $(tr '\n' ' ' < "$TMP/live-modules/order")"
 }
 
-# live_kinspect cross-compiles the static kinspect for the guest.
+# live_kinspect builds the guest's kinspect with `make release`'s script
+# (scripts/release.sh: the static, version-stamped binary a user copies to
+# the board) for this arch only, and records its checksum.
 live_kinspect() {
-  local t0 goarch
+  local t0 target name
   t0=$(now)
   case "$ARCH" in
-    x86_64) goarch=amd64 ;;
-    arm64) goarch=arm64 ;;
-    arm) goarch=arm ;;   # GOARM=7: the Pi 2/3's Cortex-A7/A53
+    x86_64) target=linux/amd64 name=kinspect-linux-amd64 ;;
+    arm64) target=linux/arm64 name=kinspect-linux-arm64 ;;
+    arm) target=linux/arm/7 name=kinspect-linux-armv7 ;;   # the Pi 2/3's Cortex-A7/A53
     *) die "no live fixture for $ARCH" ;;
   esac
-  (cd "$REPO" && CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=7 go build -trimpath -o "$TMP/kinspect" ./cmd/kinspect) ||
-    die "cross-compiling kinspect for $goarch failed"
+  "$REPO/scripts/release.sh" "$TMP/dist" "$target" >/dev/null ||
+    die "scripts/release.sh $target failed"
+  cp "$TMP/dist/$name" "$TMP/kinspect"
+  KINSPECT_RELEASE="$name $(cut -d' ' -f1 "$TMP/dist/SHA256SUMS")"
   KINSPECT_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
   git -C "$REPO" diff --quiet HEAD 2>/dev/null || KINSPECT_COMMIT+="-dirty"
   T[kinspect_build]=$(elapsed "$t0")
-  log "built kinspect ($KINSPECT_COMMIT) for $goarch in ${T[kinspect_build]}s"
+  log "built $KINSPECT_RELEASE ($KINSPECT_COMMIT) in ${T[kinspect_build]}s"
 }
 
 # live_guest lays the live guest into the initramfs R.
