@@ -16,9 +16,14 @@ RASPI_FIXTURES := arm:bookworm:raspi arm64:bookworm:raspi
 # LPAE (testdata/lpae-fixture.sh): the sysrq guest on Debian's armmp-lpae on
 # virt,highmem=on with 4 GiB of RAM from 0x40000000 (above 4 GiB physical).
 LPAE_FIXTURES := arm:bookworm:lpae
+# The Raspberry Pi OS-like 32-bit kernel (testdata/rpios-fixture.sh): built
+# once from Debian's linux-source (2G/2G split) and booted on raspi2b. First
+# in the list: its kernel build is the longest step of a cold run.
+RPIOS_FIXTURES := arm:bookworm:rpios
 # The live fixtures (testdata/live-fixture.sh): the guest runs kinspect on its
-# own /proc/kcore. Not arm: Debian's armmp kernel has no /proc/kcore.
-LIVE_FIXTURES := x86_64:bookworm:live arm64:bookworm:live
+# own kernel: /proc/kcore, or /dev/mem on arm (32-bit ARM has no /proc/kcore;
+# the arm guest boots the rpios kernel, so it comes after it).
+LIVE_FIXTURES := x86_64:bookworm:live arm64:bookworm:live arm:bookworm:live
 
 .PHONY: build release fixtures test demo bench clean deps readme oracle $(addprefix fixture-,$(ARCHES))
 
@@ -41,7 +46,7 @@ fixture-%: deps
 # build's log lines carry its name. KINSPECT_KERNEL=ABI selects a kernel.
 FIXTURE_JOBS ?= 3
 fixtures: deps
-	printf '%s\n' $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) $(MODULE_FIXTURES) $(RASPI_FIXTURES) $(LPAE_FIXTURES) $(LIVE_FIXTURES) | \
+	printf '%s\n' $(RPIOS_FIXTURES) $(addsuffix :bookworm,$(ARCHES)) $(EXTRA_FIXTURES) $(MODULE_FIXTURES) $(RASPI_FIXTURES) $(LPAE_FIXTURES) $(LIVE_FIXTURES) | \
 	  xargs -P$(FIXTURE_JOBS) -I{} bash -c 'set -o pipefail; f={}; IFS=: read -r a s k <<<"$$f"; \
 	    testdata/build-fixture.sh $$a $$s $$k 2>&1 >/dev/null | sed -u "s|^|[$$f] |"'
 

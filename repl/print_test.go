@@ -13,7 +13,9 @@ import (
 	"context"
 	"debug/dwarf"
 	"fmt"
+	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -64,7 +66,74 @@ func TestPrintCrashFormats(t *testing.T) {
 // TestVViewGroundTruth checks v.v, rq and sched_class against the guest's
 // own view of its tasks.
 func TestVViewGroundTruth(t *testing.T) {
-	ktest.ForEach(t, func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	ktest.ForEach(t, checkVView)
+	ktest.ForEachMachine(t, checkVView)
+}
+
+// TestT32KernelSplit: on 32-bit arm the Trace32 view's task and list
+// addresses lie in the linear map from the kernel's own CONFIG_PAGE_OFFSET
+// (0x80000000 on the 2G/2G rpios kernel, as in Trace32 listings of a Pi;
+// 0xC0000000 on Debian's 3G/1G armmp), with init_task where the vmlinux's
+// symbol table puts it.
+func TestT32KernelSplit(t *testing.T) {
+	check := func(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+		if f.Arch != "arm" {
+			return
+		}
+		po, ok := f.KernelConfig("PAGE_OFFSET")
+		if !ok {
+			t.Fatalf("%s/config has no CONFIG_PAGE_OFFSET", f.Dir)
+		}
+		pageOffset, err := strconv.ParseUint(po, 0, 32)
+		if err != nil {
+			t.Fatalf("CONFIG_PAGE_OFFSET %q: %v", po, err)
+		}
+		out := run(t, k, "v.v %l %t %h init_task pid,comm,tasks")
+		want := nmAddress(t, f.Vmlinux(), "init_task")
+		if !strings.Contains(out, fmt.Sprintf("%X", want)) {
+			t.Errorf("v.v init_task does not show nm's address %#x:\n%s", want, out)
+		}
+		// Every member's location ([D:0x...]) and the tasks list's links.
+		addrs := regexp.MustCompile(`(?:\[D:|(?:next|prev) = )0x([0-9A-F]+)`).FindAllStringSubmatch(out, -1)
+		if len(addrs) < 6 {
+			t.Fatalf("v.v init_task: want 4 member locations and tasks.next/prev:\n%s", out)
+		}
+		for _, m := range addrs {
+			a, _ := strconv.ParseUint(m[1], 16, 32)
+			if a < pageOffset {
+				t.Errorf("task address %#x below CONFIG_PAGE_OFFSET %#x:\n%s", a, pageOffset, out)
+			}
+		}
+		t.Logf("CONFIG_PAGE_OFFSET %#x: init_task at %#x, %d addresses at or above it", pageOffset, want, len(addrs))
+	}
+	ktest.ForEach(t, check)
+	ktest.ForEachMachine(t, check)
+}
+
+// nmAddress is sym's address in nm's listing of vmlinux (an oracle
+// independent of kinspect's symbol table).
+func nmAddress(t *testing.T, vmlinux, sym string) uint64 {
+	t.Helper()
+	out, err := exec.Command("nm", vmlinux).Output()
+	if err != nil {
+		t.Fatalf("nm %s: %v", vmlinux, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[2] == sym {
+			a, err := strconv.ParseUint(f[0], 16, 64)
+			if err != nil {
+				t.Fatalf("nm: %q: %v", line, err)
+			}
+			return a
+		}
+	}
+	t.Fatalf("nm lists no %s in %s", sym, vmlinux)
+	return 0
+}
+
+func checkVView(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {
+	{
 		pid := f.GT.RolePID("raspbian_proc")
 		task, err := k.TaskByPID(pid)
 		if err != nil {
@@ -135,7 +204,7 @@ func TestVViewGroundTruth(t *testing.T) {
 		if !strings.Contains(out, fmt.Sprintf("sched_reset_on_fork = 0x%X", bit)) {
 			t.Errorf("bit-field sched_reset_on_fork: want %d:\n%s", bit, out)
 		}
-	})
+	}
 }
 
 func mustType(t *testing.T, k *kstructs.Kernel, name string) dwarf.Type {

@@ -4,7 +4,7 @@
 #   testdata/build-fixture.sh ARCH [SUITE [KIND]]
 #     ARCH  arm | arm64 | x86_64
 #     SUITE bookworm (default) | bullseye | trixie (best effort)
-#     KIND  sysrq (default) | oops | hung | raspi | live | lpae
+#     KIND  sysrq (default) | oops | hung | raspi | live | lpae | rpios
 #
 # Downloads Debian's kernel and its exactly matching -dbg package, boots the
 # kernel under QEMU (TCG) with a busybox initramfs running a known workload,
@@ -57,7 +57,15 @@
 # no /proc/kcore) builds a light guest (testdata/guest-live/) that runs the
 # static kinspect of this checkout on its own /proc/kcore, with the debug
 # vmlinux as a read-only virtio disk, prints its output, then crashes with
-# sysrq-c; the fixture records the kinspect commit it ran.
+# sysrq-c; the fixture records the kinspect commit it ran. On arm (32-bit
+# ARM never has /proc/kcore) it boots KIND rpios's kernel on raspi2b and
+# reads /dev/mem, the vmlinux a file in the initramfs.
+#
+# KIND rpios (testdata/rpios-fixture.sh, arm only) builds a Raspberry Pi
+# OS-like 32-bit kernel from Debian's linux-source (2G/2G split, BCM2836,
+# DWARF 5; cached in $KINSPECT_FIXTURES/.build) and boots the sysrq guest on
+# raspi2b with it. Directory <arch>-<suite>-<version>-v7-rpios/; the ELF dump,
+# QEMU's kdump-zlib and the raw RAM cut, as raspi.
 set -euo pipefail
 
 die() { echo "build-fixture: ERROR: $*" >&2; exit 1; }
@@ -80,6 +88,8 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 . "$HERE/live-fixture.sh"
 # shellcheck source=lpae-fixture.sh
 . "$HERE/lpae-fixture.sh"
+# shellcheck source=rpios-fixture.sh
+. "$HERE/rpios-fixture.sh"
 
 EXTRA_APPEND=""
 case "$ARCH" in
@@ -103,8 +113,8 @@ case "$SUITE" in
 esac
 case "$KIND" in
   sysrq) KINDSUFFIX="" ;;
-  oops|hung|raspi|live|lpae) KINDSUFFIX="-$KIND" ;;
-  *) die "unknown KIND '$KIND' (want sysrq, oops, hung, raspi, live or lpae)" ;;
+  oops|hung|raspi|live|lpae|rpios) KINDSUFFIX="-$KIND" ;;
+  *) die "unknown KIND '$KIND' (want sysrq, oops, hung, raspi, live, lpae or rpios)" ;;
 esac
 
 # The guest key: the fixture's ground truth is what these files print. Same
@@ -121,6 +131,7 @@ KERNEL=${KINSPECT_KERNEL:-}
 SLEEPERS=${KINSPECT_SLEEPERS:-200}
 # The board fixes its machine and sleepers (SCALE applies to virt only).
 [ "$KIND" != raspi ] || raspi_machine
+! rpios_uses || rpios_machine
 [[ "$SLEEPERS" =~ ^[0-9]+$ ]] || die "KINSPECT_SLEEPERS must be a number"
 if [ -n "${KINSPECT_GUEST_MEM:-}" ]; then MEM=$KINSPECT_GUEST_MEM
 elif [ "$SLEEPERS" -gt 1000 ]; then MEM=4G
@@ -152,7 +163,7 @@ done
 # ------------------------------------------------------------ apt for SUITE
 HOST_SUITE=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-}")
 SLEEPSUFFIX=""
-[ "$SLEEPERS" = 200 ] || [ "$KIND" = raspi ] || [ "$KIND" = lpae ] || SLEEPSUFFIX="-scale$SLEEPERS"
+[ "$SLEEPERS" = 200 ] || [ "$KIND" = raspi ] || [ "$KIND" = lpae ] || [ "$KIND" = rpios ] || SLEEPSUFFIX="-scale$SLEEPERS"
 # Fast path: a complete fixture of this arch/suite is reused without asking
 # apt (set KINSPECT_FIXTURE_REFRESH=1 to look for a newer kernel first).
 if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
@@ -160,9 +171,9 @@ if [ "${KINSPECT_FIXTURE_REFRESH:-0}" != 1 ]; then
   for f in $(ls "$FIXROOT/$ARCH-$SUITE-${KERNEL:+$KERNEL-}"*"$SLEEPSUFFIX$KINDSUFFIX/fixture.json" 2>/dev/null | sort -rV); do
     d=$(dirname "$f")
     if [ -z "$SLEEPSUFFIX" ] && [[ "$d" == *-scale* ]]; then continue; fi
-    # The raspi boards and lpae run the sysrq guest (same key): not the
+    # The raspi boards, lpae and rpios run the sysrq guest (same key): not the
     # plain virt fixture.
-    if [ -z "$KINDSUFFIX" ] && [[ "$d" == *-raspi || "$d" == *-lpae ]]; then continue; fi
+    if [ -z "$KINDSUFFIX" ] && [[ "$d" == *-raspi || "$d" == *-lpae || "$d" == *-rpios ]]; then continue; fi
     grep -q "\"guest_key\": \"$GUEST_KEY\"" "$f" || continue
     log "fixture complete, reusing: $d (KINSPECT_FIXTURE_REFRESH=1 to check for a newer kernel)"
     echo "$d"
@@ -208,34 +219,38 @@ fi
 aptc() { apt-cache "${APT_OPTS[@]}" "$@"; }
 
 # ------------------------------------------------------- resolve the kernel
-if [ -n "$KERNEL" ] && ! aptc show "linux-image-$KERNEL-$FLAVOR:$DEBARCH" >/dev/null 2>&1; then
-  log "KINSPECT_KERNEL=$KERNEL: $SUITE has no linux-image-$KERNEL-$FLAVOR:$DEBARCH; using its current kernel"
-  KERNEL=""
-fi
-if [ -n "$KERNEL" ]; then
-  IMGPKG="linux-image-$KERNEL-$FLAVOR"
-else
-  META="linux-image-$FLAVOR:$DEBARCH"
-  IMGPKG=$(aptc depends "$META" 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ && !p {p=$2} END {print p}')
-  IMGPKG=${IMGPKG%%:*}
-  [ -n "$IMGPKG" ] || die "cannot resolve the kernel for $SUITE/$DEBARCH: package $META not found (apt-get update? for bookworm: make deps)"
-fi
-RELEASE=${IMGPKG#linux-image-}
 candidate() { aptc show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ && !v {v=$2} END {print v}'; }
-IMGVER=$(candidate "$IMGPKG:$DEBARCH")
-DBGPKG="$IMGPKG-dbg"
-DBGVER=$(candidate "$DBGPKG:$DEBARCH")
-[ -n "$IMGVER" ] || die "package $IMGPKG:$DEBARCH not found"
-[ -n "$DBGVER" ] || die "debug package $DBGPKG:$DEBARCH not found"
-if [ "$IMGVER" != "$DBGVER" ]; then
-  # Signed images can lag behind; the -unsigned image always matches -dbg.
-  if [ -n "$(candidate "$IMGPKG-unsigned:$DEBARCH")" ] &&
-     [ "$(candidate "$IMGPKG-unsigned:$DEBARCH")" = "$DBGVER" ]; then
-    IMGPKG="$IMGPKG-unsigned"; IMGVER=$DBGVER
-  else
-    die "$IMGPKG $IMGVER does not match $DBGPKG $DBGVER"
+# debian_resolve picks Debian's kernel image and its matching -dbg package.
+debian_resolve() {
+  if [ -n "$KERNEL" ] && ! aptc show "linux-image-$KERNEL-$FLAVOR:$DEBARCH" >/dev/null 2>&1; then
+    log "KINSPECT_KERNEL=$KERNEL: $SUITE has no linux-image-$KERNEL-$FLAVOR:$DEBARCH; using its current kernel"
+    KERNEL=""
   fi
-fi
+  if [ -n "$KERNEL" ]; then
+    IMGPKG="linux-image-$KERNEL-$FLAVOR"
+  else
+    META="linux-image-$FLAVOR:$DEBARCH"
+    IMGPKG=$(aptc depends "$META" 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ && !p {p=$2} END {print p}')
+    IMGPKG=${IMGPKG%%:*}
+    [ -n "$IMGPKG" ] || die "cannot resolve the kernel for $SUITE/$DEBARCH: package $META not found (apt-get update? for bookworm: make deps)"
+  fi
+  RELEASE=${IMGPKG#linux-image-}
+  IMGVER=$(candidate "$IMGPKG:$DEBARCH")
+  DBGPKG="$IMGPKG-dbg"
+  DBGVER=$(candidate "$DBGPKG:$DEBARCH")
+  [ -n "$IMGVER" ] || die "package $IMGPKG:$DEBARCH not found"
+  [ -n "$DBGVER" ] || die "debug package $DBGPKG:$DEBARCH not found"
+  if [ "$IMGVER" != "$DBGVER" ]; then
+    # Signed images can lag behind; the -unsigned image always matches -dbg.
+    if [ -n "$(candidate "$IMGPKG-unsigned:$DEBARCH")" ] &&
+       [ "$(candidate "$IMGPKG-unsigned:$DEBARCH")" = "$DBGVER" ]; then
+      IMGPKG="$IMGPKG-unsigned"; IMGVER=$DBGVER
+    else
+      die "$IMGPKG $IMGVER does not match $DBGPKG $DBGVER"
+    fi
+  fi
+}
+if rpios_uses; then rpios_resolve; else debian_resolve; fi
 BBVER=$(candidate "busybox-static:$DEBARCH")
 [ -n "$BBVER" ] || die "busybox-static:$DEBARCH not found"
 
@@ -271,58 +286,69 @@ declare -A T
 
 # ---------------------------------------------------------------- download
 t0=$(now)
-(cd "$TMP" && apt-get "${APT_OPTS[@]}" download -q \
-   "$IMGPKG:$DEBARCH=$IMGVER" "$DBGPKG:$DEBARCH=$DBGVER" "busybox-static:$DEBARCH=$BBVER" >&2) ||
+PKGS=("busybox-static:$DEBARCH=$BBVER")
+rpios_uses || PKGS+=("$IMGPKG:$DEBARCH=$IMGVER" "$DBGPKG:$DEBARCH=$DBGVER")
+(cd "$TMP" && apt-get "${APT_OPTS[@]}" download -q "${PKGS[@]}" >&2) ||
   die "apt-get download failed"
 T[download]=$(elapsed "$t0")
-IMGDEB=$(ls "$TMP"/linux-image-*"$DEBARCH".deb | grep -v -- -dbg_ | head -1)
+if ! rpios_uses; then
+  IMGDEB=$(ls "$TMP"/linux-image-*"$DEBARCH".deb | grep -v -- -dbg_ | head -1)
+  DBGDEB=$(ls "$TMP"/linux-image-*-dbg_*.deb | head -1)
+fi
 case "$KIND" in oops|hung) module_download ;; raspi) raspi_dtb ;; esac
-DBGDEB=$(ls "$TMP"/linux-image-*-dbg_*.deb | head -1)
 BBDEB=$(ls "$TMP"/busybox-static_*.deb | head -1)
 log "downloaded in ${T[download]}s: $(du -sh "$TMP" | cut -f1)"
 
 # ----------------------------------------------------------------- extract
+# debian_extract takes the kernel, its config, qemu_fw_cfg (MODULES) and the
+# debug vmlinux (VMLINUX) out of Debian's packages.
+debian_extract() {
+  mkdir -p "$TMP/img" "$TMP/dbg"
+  dpkg-deb --fsys-tarfile "$IMGDEB" |
+    tar -x -C "$TMP/img" --wildcards './boot/vmlinuz-*' './boot/config-*' \
+        '*/modules/*/qemu_fw_cfg.ko*' 2>/dev/null || true
+  VMLINUZ=$(ls "$TMP"/img/boot/vmlinuz-* 2>/dev/null | head -1)
+  [ -n "$VMLINUZ" ] || die "no boot/vmlinuz-* in $IMGDEB"
+  cp "$VMLINUZ" "$DIR/vmlinuz"
+  cp "$TMP"/img/boot/config-* "$DIR/config" 2>/dev/null || true
+  while IFS= read -r ko; do
+    case "$ko" in
+      *.ko.xz) xz -dc "$ko" > "${ko%.xz}"; ko=${ko%.xz} ;;
+      *.ko.zst) zstd -qdc "$ko" > "${ko%.zst}"; ko=${ko%.zst} ;;
+      *.ko.gz) gzip -dc "$ko" > "${ko%.gz}"; ko=${ko%.gz} ;;
+    esac
+    MODULES+=("$ko")
+  done < <(find "$TMP/img" -name 'qemu_fw_cfg.ko*')
+  [ ${#MODULES[@]} -gt 0 ] || log "note: $IMGPKG has no qemu_fw_cfg module: the dumps will have no VMCOREINFO"
+  case "$KIND" in oops|hung) module_build ;; esac   # adds Debian's modules to MODULES
+  [ "$KIND" = live ] && live_check
+  # Only the debug vmlinux from the -dbg package (it is ~5 GB unpacked). tar
+  # stops reading once it has the member (--occurrence), which ends dpkg-deb with
+  # SIGPIPE: the pipeline's status is not meaningful, the extracted file is
+  # checked instead.
+  VMLINUX="$TMP/dbg/usr/lib/debug/boot/vmlinux-$RELEASE"
+  set +o pipefail
+  dpkg-deb --fsys-tarfile "$DBGDEB" 2>/dev/null |
+    tar -x -C "$TMP/dbg" --occurrence=1 "./usr/lib/debug/boot/vmlinux-$RELEASE" 2>"$TMP/tar-dbg.err"
+  set -o pipefail
+  if [ ! -s "$VMLINUX" ]; then
+    # Not under the expected name: scan the whole archive.
+    dpkg-deb --fsys-tarfile "$DBGDEB" |
+      tar -x -C "$TMP/dbg" --wildcards './usr/lib/debug/boot/vmlinux-*' ||
+      die "extracting usr/lib/debug/boot/vmlinux-* from $DBGDEB failed: $(cat "$TMP/tar-dbg.err")"
+    VMLINUX=$(ls "$TMP"/dbg/usr/lib/debug/boot/vmlinux-* 2>/dev/null | head -1)
+  fi
+  [ -n "$VMLINUX" ] && readelf -h "$VMLINUX" >/dev/null 2>&1 || die "no valid usr/lib/debug/boot/vmlinux-* in $DBGDEB"
+  mv "$VMLINUX" "$TMP/vmlinux"
+  VMLINUX="$TMP/vmlinux"
+  rm -f "$DBGDEB"
+  rm -rf "$TMP/dbg"
+}
 t0=$(now)
-mkdir -p "$TMP/img" "$TMP/dbg" "$TMP/bb"
-dpkg-deb --fsys-tarfile "$IMGDEB" |
-  tar -x -C "$TMP/img" --wildcards './boot/vmlinuz-*' './boot/config-*' \
-      '*/modules/*/qemu_fw_cfg.ko*' 2>/dev/null || true
-VMLINUZ=$(ls "$TMP"/img/boot/vmlinuz-* 2>/dev/null | head -1)
-[ -n "$VMLINUZ" ] || die "no boot/vmlinuz-* in $IMGDEB"
-cp "$VMLINUZ" "$DIR/vmlinuz"
-cp "$TMP"/img/boot/config-* "$DIR/config" 2>/dev/null || true
 MODULES=()
-while IFS= read -r ko; do
-  case "$ko" in
-    *.ko.xz) xz -dc "$ko" > "${ko%.xz}"; ko=${ko%.xz} ;;
-    *.ko.zst) zstd -qdc "$ko" > "${ko%.zst}"; ko=${ko%.zst} ;;
-    *.ko.gz) gzip -dc "$ko" > "${ko%.gz}"; ko=${ko%.gz} ;;
-  esac
-  MODULES+=("$ko")
-done < <(find "$TMP/img" -name 'qemu_fw_cfg.ko*')
-[ ${#MODULES[@]} -gt 0 ] || log "note: $IMGPKG has no qemu_fw_cfg module: the dumps will have no VMCOREINFO"
-case "$KIND" in oops|hung) module_build ;; esac   # adds Debian's modules to MODULES
-[ "$KIND" = live ] && live_check
-# Only the debug vmlinux from the -dbg package (it is ~5 GB unpacked). tar
-# stops reading once it has the member (--occurrence), which ends dpkg-deb with
-# SIGPIPE: the pipeline's status is not meaningful, the extracted file is
-# checked instead.
-VMLINUX="$TMP/dbg/usr/lib/debug/boot/vmlinux-$RELEASE"
-set +o pipefail
-dpkg-deb --fsys-tarfile "$DBGDEB" 2>/dev/null |
-  tar -x -C "$TMP/dbg" --occurrence=1 "./usr/lib/debug/boot/vmlinux-$RELEASE" 2>"$TMP/tar-dbg.err"
-set -o pipefail
-if [ ! -s "$VMLINUX" ]; then
-  # Not under the expected name: scan the whole archive.
-  dpkg-deb --fsys-tarfile "$DBGDEB" |
-    tar -x -C "$TMP/dbg" --wildcards './usr/lib/debug/boot/vmlinux-*' ||
-    die "extracting usr/lib/debug/boot/vmlinux-* from $DBGDEB failed: $(cat "$TMP/tar-dbg.err")"
-  VMLINUX=$(ls "$TMP"/dbg/usr/lib/debug/boot/vmlinux-* 2>/dev/null | head -1)
-fi
-[ -n "$VMLINUX" ] && readelf -h "$VMLINUX" >/dev/null 2>&1 || die "no valid usr/lib/debug/boot/vmlinux-* in $DBGDEB"
+if rpios_uses; then rpios_kernel; else debian_extract; fi
 mv "$VMLINUX" "$DIR/vmlinux"
-rm -f "$DBGDEB"
-rm -rf "$TMP/dbg"
+mkdir -p "$TMP/bb"
 dpkg-deb --fsys-tarfile "$BBDEB" | tar -x -C "$TMP/bb" --wildcards '*bin/busybox' 2>/dev/null || true
 BUSYBOX=$(find "$TMP/bb" -name busybox -type f | head -1)
 [ -n "$BUSYBOX" ] || die "no busybox binary in $BBDEB"
@@ -345,7 +371,7 @@ mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,usr/bin,usr/sbin}
 cp "$BUSYBOX" "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 for ko in "${MODULES[@]}"; do cp "$ko" "$R/lib/modules/"; done
-if [ "$KIND" = sysrq ] || [ "$KIND" = raspi ] || [ "$KIND" = lpae ]; then
+if [ "$KIND" = sysrq ] || [ "$KIND" = raspi ] || [ "$KIND" = lpae ] || [ "$KIND" = rpios ]; then
   cp "$WBIN" "$R/bin/workload"
   cp "$HERE/guest/raspbian_proc" "$R/bin/raspbian_proc"
   cp "$HERE/guest/init" "$R/init"
@@ -370,7 +396,7 @@ QEMU_CMD=("$QEMU" "${QEMU_MACHINE[@]}" -smp "$SMP" -m "$MEM" -accel tcg,thread=m
   -kernel "$DIR/vmlinuz" -initrd "$DIR/initramfs.cpio.gz" -append "$APPEND"
   -device vmcoreinfo -display none -serial "file:$DIR/console.log"
   -qmp "unix:$QMP_SOCK,server=on,wait=off" -monitor none -no-reboot)
-[ "$KIND" != raspi ] || raspi_qemu_cmd
+if [ "$KIND" = raspi ] || rpios_uses; then raspi_qemu_cmd; fi
 log "booting: ${QEMU_CMD[*]}"
 t0=$(now)
 "${QEMU_CMD[@]}" </dev/null >"$TMP/qemu.out" 2>&1 &
@@ -458,7 +484,7 @@ SOCAT_PID=""
 [ -f "$DIR/vmcore.elf" ] || die "QEMU wrote no ELF dump"
 chmod 0644 "$DIR"/vmcore.*   # QEMU creates them 0400
 
-[ "$KIND" != raspi ] || raspi_ram_cut
+[ "$KIND" != raspi ] && [ "$KIND" != rpios ] || raspi_ram_cut
 VMCOREINFO=false
 # (not grep -q: under pipefail, readelf's SIGPIPE would make the test fail)
 if readelf -n "$DIR/vmcore.elf" 2>/dev/null | grep VMCOREINFO >/dev/null; then VMCOREINFO=true; fi
@@ -474,7 +500,7 @@ T[ground_truth]=$(elapsed "$t0")
 MKDF_NOTES=()
 MKDF_REARRANGE_ONLY=0
 [ "$KIND" = sysrq ] || MKDF_REARRANGE_ONLY=1
-if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ] && [ "$KIND" != raspi ] && [ "$KIND" != lpae ]; then
+if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ] && [ "$KIND" != raspi ] && [ "$KIND" != lpae ] && [ "$KIND" != rpios ]; then
   # shellcheck source=/dev/null
   . "$HERE/makedumpfile-variants.sh"
 fi
@@ -483,7 +509,7 @@ chmod 0644 "$DIR"/vmcore.*
 # ------------------------------------------------------------ fixture.json
 json_list() { local out="" x; for x in "$@"; do out+="${out:+, }\"$x\""; done; echo "[$out]"; }
 TIMINGS=""
-for k in download extract module_build dtb kinspect_build initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_|raw_)' | sort); do
+for k in download extract kernel_build module_build dtb kinspect_build initramfs boot_to_panic ground_truth $(printf '%s\n' "${!T[@]}" | grep -E '^(dump_|mkdf_|raw_)' | sort); do
   [ -n "${T[$k]:-}" ] || continue
   TIMINGS+="${TIMINGS:+, }\"$k\": ${T[$k]}"
 done
@@ -503,6 +529,7 @@ cat > "$DIR/fixture.json.tmp" <<JSON
   "sleepers": $SLEEPERS,
   "guest_key": "$GUEST_KEY",
   "kinspect_commit": "${KINSPECT_COMMIT:-}",
+  "kinspect_release": "${KINSPECT_RELEASE:-}",
   "status_fields": "$STATUS_FIELDS",
   "qemu": "$QEMU_VERSION",
   "qemu_cmdline": "$(echo "${QEMU_CMD[*]}" | sed "s|$DIR/||g; s|$TMP/||g; s|\"|'|g")",

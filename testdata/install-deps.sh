@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the host packages that testdata/build-fixture.sh, the tests and
-# `make bench` (drgn, compared side by side in bench/compare.sh) need.
+# `make bench` (drgn, compared side by side in bench/compare.sh) need; the
+# kernel build tools are for the rpios fixture's kernel (testdata/rpios-fixture.sh).
 # Idempotent: when everything is already present it does nothing (no apt-get update).
 set -euo pipefail
 
@@ -15,6 +16,7 @@ PKGS=(
   trace-cmd
   python3-drgn
   device-tree-compiler
+  make bc bison flex libssl-dev
 )
 ARCHS=(arm64 armhf)
 

@@ -5,8 +5,10 @@
 # The guest (testdata/guest-live/) runs the static kinspect, cross-compiled
 # here from this checkout, on its own /proc/kcore with the fixture's debug
 # vmlinux as a read-only virtio disk (/dev/vda), prints its output, then
-# crashes with sysrq-c. Debian's armhf armmp kernel is built without
-# CONFIG_PROC_KCORE: the kind is for x86_64 and arm64 only.
+# crashes with sysrq-c. 32-bit ARM has no /proc/kcore (fs/proc/Kconfig: no
+# prompt on ARM): on arm the guest boots KIND rpios's Raspberry Pi OS-like
+# kernel on raspi2b (testdata/rpios-fixture.sh) and kinspect reads /dev/mem;
+# the board has no virtio, so the vmlinux is the initramfs's /vmlinux.
 
 # Debian builds the virtio PCI transport and virtio_blk as modules
 # (CONFIG_VIRTIO_BLK=m; CONFIG_VIRTIO=m on amd64): these roots and the
@@ -55,29 +57,41 @@ live_modules() {
   log "live guest modules: $(tr '\n' ' ' < "$TMP/live-modules/order")"
 }
 
-# live_kinspect cross-compiles the static kinspect for the guest.
+# live_kinspect builds the guest's kinspect with `make release`'s script
+# (scripts/release.sh: the static, version-stamped binary a user copies to
+# the board) for this arch only, and records its checksum.
 live_kinspect() {
-  local t0 goarch
+  local t0 target name
   t0=$(now)
   case "$ARCH" in
-    x86_64) goarch=amd64 ;;
-    arm64) goarch=arm64 ;;
+    x86_64) target=linux/amd64 name=kinspect-linux-amd64 ;;
+    arm64) target=linux/arm64 name=kinspect-linux-arm64 ;;
+    arm) target=linux/arm/7 name=kinspect-linux-armv7 ;;   # the Pi 2/3's Cortex-A7/A53
     *) die "no live fixture for $ARCH" ;;
   esac
-  (cd "$REPO" && CGO_ENABLED=0 GOOS=linux GOARCH=$goarch go build -trimpath -o "$TMP/kinspect" ./cmd/kinspect) ||
-    die "cross-compiling kinspect for $goarch failed"
+  "$REPO/scripts/release.sh" "$TMP/dist" "$target" >/dev/null ||
+    die "scripts/release.sh $target failed"
+  cp "$TMP/dist/$name" "$TMP/kinspect"
+  KINSPECT_RELEASE="$name $(cut -d' ' -f1 "$TMP/dist/SHA256SUMS")"
   KINSPECT_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
   git -C "$REPO" diff --quiet HEAD 2>/dev/null || KINSPECT_COMMIT+="-dirty"
   T[kinspect_build]=$(elapsed "$t0")
-  log "built kinspect ($KINSPECT_COMMIT) for $goarch in ${T[kinspect_build]}s"
+  log "built $KINSPECT_RELEASE ($KINSPECT_COMMIT) in ${T[kinspect_build]}s"
 }
 
 # live_guest lays the live guest into the initramfs R.
 live_guest() {
-  live_modules
-  live_kinspect
   mkdir -p "$R/lib/live-modules"
-  cp "$TMP"/live-modules/* "$R/lib/live-modules/"
+  if rpios_uses; then
+    # The self-built kernel has everything built in; its vmlinux rides in
+    # the initramfs (raspi2b has no virtio).
+    : > "$R/lib/live-modules/order"
+    cp "$DIR/vmlinux" "$R/vmlinux"
+  else
+    live_modules
+    cp "$TMP"/live-modules/* "$R/lib/live-modules/"
+  fi
+  live_kinspect
   cp "$TMP/kinspect" "$R/bin/kinspect"
   cp "$HERE/guest-live/init" "$R/init"
   cp "$HERE/guest-live/gt-live.sh" "$R/gt-live.sh"
@@ -87,6 +101,7 @@ live_guest() {
 # live_qemu_args are the QEMU options that give the guest its vmlinux as a
 # read-only virtio disk.
 live_qemu_args() {
+  if rpios_uses; then return 0; fi
   LIVE_QEMU=(-drive "file=$DIR/vmlinux,format=raw,if=none,id=vmlinux,readonly=on"
              -device virtio-blk-pci,drive=vmlinux)
 }

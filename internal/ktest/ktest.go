@@ -143,11 +143,13 @@ type Machine struct {
 	CrashDump string
 }
 
-// Machines are the machine kinds: the Raspberry Pi boards and 32-bit arm
-// with LPAE and RAM above 4 GiB.
+// Machines are the machine kinds: the Raspberry Pi boards, 32-bit arm with
+// LPAE and RAM above 4 GiB, and the Raspberry Pi OS-like 2G/2G kernel on
+// raspi2b.
 var Machines = []Machine{
 	{Kind: fixture.KindRaspi, Arches: fixture.RaspiArches, Dumps: RaspiDumps, CrashDump: "vmcore.elf"},
 	{Kind: fixture.KindLPAE, Arches: fixture.LPAEArches, Dumps: LPAEDumps, CrashDump: "vmcore.elf"},
+	{Kind: fixture.KindRPiOS, Arches: fixture.RPiOSArches, Dumps: RaspiDumps, CrashDump: "vmcore.elf"},
 }
 
 // ForEachMachine runs fn as a subtest ("arm-raspi/vmcore.elf",
