@@ -41,7 +41,8 @@ rpios_uses() { [ "$KIND" = rpios ] || { [ "$KIND" = live ] && [ "$ARCH" = arm ];
 rpios_machine() {
   [ "$ARCH" = arm ] || die "KIND rpios: arm only (a 32-bit Raspberry Pi OS kernel), not $ARCH"
   QEMU_MACHINE=(-M raspi2b) RASPI_DTB=$RPIOS_DTB
-  SLEEPERS=${KINSPECT_RASPI_SLEEPERS:-100}
+  # (The live guest has its own few sleepers: no -scaleN name for it.)
+  if [ "$KIND" = rpios ]; then SLEEPERS=${KINSPECT_RASPI_SLEEPERS:-100}; fi
 }
 
 # rpios_resolve picks the suite's kernel source package (the linux-source
