@@ -58,9 +58,8 @@ func encodeIndex(idx *index, st *symtab, warnings []error) [][]byte {
 		w.i32(d.next)
 		w.i32(d.rng)
 	}
-	defName := func(i int32) string { return idx.defs[i].name }
-	w.int32s(idx.vars.hashSlots(defName))
-	w.int32s(idx.funcs.hashSlots(defName))
+	w.int32s(idx.vars.slots)
+	w.int32s(idx.funcs.slots)
 	w.count(len(idx.pcs))
 	for _, p := range idx.pcs {
 		w.u64(p.lo)
@@ -94,7 +93,7 @@ func encodeSymtab(w *cacheWriter, st *symtab) {
 		w.u8(s.rank)
 		w.bool(s.noRel)
 	}
-	w.int32s(st.byName.hashSlots(func(i int32) string { return st.all[i].name }))
+	w.int32s(st.byName.slots)
 	w.int32s(st.byAddr)
 	w.u64(st.maxEnd)
 }
