@@ -32,25 +32,27 @@ func (im *Image) release(off, size uint64) {
 }
 
 // releaser drops the pages of .debug_info behind the scanning workers: it
-// tracks which units (in file order) are done and, whenever the done prefix
-// has grown by releaseStep bytes, releases it with one madvise. One call per
-// unit would cost a TLB shootdown across the workers thousands of times.
+// tracks which units are done and, whenever the done suffix (the workers
+// scan from the back: lazy.go) or the done prefix has grown by releaseStep
+// bytes, releases it with one madvise. One call per unit would cost a TLB
+// shootdown across the workers thousands of times.
 type releaser struct {
-	im      *Image
-	units   []unitInfo
-	scanned []atomic.Bool
-	mu      sync.Mutex
-	next    int // first unit not yet released
+	im         *Image
+	units      []unitInfo
+	scanned    []atomic.Bool
+	mu         sync.Mutex
+	next, back int // units[next:back] are not yet released
 }
 
 const releaseStep = 4 << 20
 
 func newReleaser(im *Image, units []unitInfo) *releaser {
-	return &releaser{im: im, units: units, scanned: make([]atomic.Bool, len(units))}
+	return &releaser{im: im, units: units, scanned: make([]atomic.Bool, len(units)), back: len(units)}
 }
 
-// done marks unit i scanned and releases the done prefix when it is large
-// enough. Only one worker releases at a time; the others go on scanning.
+// done marks unit i scanned and releases the done prefix or suffix when it
+// is large enough. Only one worker releases at a time; the others go on
+// scanning.
 func (r *releaser) done(i int) {
 	r.scanned[i].Store(true)
 	if r.im.infoFileOff < 0 || !r.mu.TryLock() {
@@ -58,16 +60,24 @@ func (r *releaser) done(i int) {
 	}
 	defer r.mu.Unlock()
 	j := r.next
-	for j < len(r.units) && r.scanned[j].Load() {
+	for j < r.back && r.scanned[j].Load() {
 		j++
 	}
-	if j == r.next {
-		return
+	if j > r.next && (r.units[j-1].end-r.units[r.next].off >= releaseStep || j == r.back) {
+		r.releaseUnits(r.next, j)
+		r.next = j
 	}
-	from, to := r.units[r.next].off, r.units[j-1].end
-	if to-from < releaseStep && j < len(r.units) {
-		return
+	k := r.back
+	for k > r.next && r.scanned[k-1].Load() {
+		k--
 	}
-	r.im.release(uint64(r.im.infoFileOff)+uint64(from), uint64(to-from))
-	r.next = j
+	if k < r.back && (r.units[r.back-1].end-r.units[k].off >= releaseStep || k == r.next) {
+		r.releaseUnits(k, r.back)
+		r.back = k
+	}
+}
+
+func (r *releaser) releaseUnits(lo, hi int) {
+	from, to := r.units[lo].off, r.units[hi-1].end
+	r.im.release(uint64(r.im.infoFileOff)+from, to-from)
 }

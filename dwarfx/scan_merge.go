@@ -47,7 +47,9 @@ func mergeTypes(ws []*scanner, n int, im *Image) map[typeKey]cand {
 				types[tk] = c
 			}
 		}
-		w.m, w.cands = keyTable{}, nil
+		if !w.keep {
+			w.m, w.cands = keyTable{}, nil
+		}
 	}
 	return types
 }
@@ -83,7 +85,9 @@ func mergeDefs(idx *index, ws []*scanner, im *Image) {
 		for _, p := range w.pcs {
 			pcs = append(pcs, pcRange{lo: p.lo, hi: p.hi, def: base + p.def})
 		}
-		w.defs, w.pcs = nil, nil
+		if !w.keep {
+			w.defs, w.pcs = nil, nil
+		}
 	}
 	// Ties (aliases sharing their code, e.g. ARM's __aeabi_llsl and
 	// __ashldi3) go by DIE offset: which worker met which unit first must not
