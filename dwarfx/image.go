@@ -252,7 +252,8 @@ func (im *Image) indexFresh(then func()) error {
 		return fmt.Errorf("dwarfx: %s: %w", im.path, uerr)
 	}
 	im.units = units
-	im.lazy.claims.hi = len(units)
+	im.lazy.claims = newUnitClaims(units)
+	im.lazy.rel = newReleaser(im, units, im.lazy.claims.split)
 	im.idxDone = make(chan struct{})
 	symsDone := make(chan struct{})
 	im.building.Add(1)

@@ -28,39 +28,57 @@ const lazyFirstRun = 16
 
 type lazyScan struct {
 	claims unitClaims
+	rel    *releaser // drops the pages of the units scanned (nil: none)
 	mu     sync.Mutex
 	runs   []*index   // indexes of consecutive runs of units from the first, in file order
+	next   int        // the unit after the last run; -1 once the index's workers took a run first
 	scans  []*scanner // the runs' scanners, merged into the full index
 	done   bool       // the full index has taken the scanners
 }
 
-// unitClaims hands out the units no one has scanned: lookups take runs
-// from the front (file order matters to them), the index's workers single
-// units from the back, until they meet.
+// unitClaims hands out the units no one has scanned. Every scanner meets
+// its units in file order, as the enumerations' deduplication needs
+// (scanner.seenEnum). .debug_info is split in two at about half its bytes:
+// the index's workers take single units of the back part, from its start;
+// lookups take runs of the front part from the first unit; workers done
+// with the back part take runs of what is left of the front.
 type unitClaims struct {
-	mu     sync.Mutex
-	lo, hi int // units[lo:hi] are unclaimed
+	mu        sync.Mutex
+	lo, split int // the front part: units[lo:split] are unclaimed
+	mid, end  int // the back part: units[mid:end] are unclaimed
 }
 
-// front claims up to n units from the front: units[lo:hi], empty when none
-// is left.
+// newUnitClaims splits units at half their bytes.
+func newUnitClaims(units []unitInfo) unitClaims {
+	split := 0
+	if n := len(units); n > 0 {
+		half := units[n-1].end / 2
+		for split < n && units[split].off < half {
+			split++
+		}
+	}
+	return unitClaims{split: split, mid: split, end: len(units)}
+}
+
+// front claims up to n units of the front part: units[lo:hi], empty when
+// none is left.
 func (c *unitClaims) front(n int) (lo, hi int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	lo, hi = c.lo, min(c.lo+n, c.hi)
+	lo, hi = c.lo, min(c.lo+n, c.split)
 	c.lo = hi
 	return lo, hi
 }
 
-// back claims the last unclaimed unit.
+// back claims the next unit of the back part.
 func (c *unitClaims) back() (int, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.hi <= c.lo {
+	if c.mid >= c.end {
 		return 0, false
 	}
-	c.hi--
-	return c.hi, true
+	c.mid++
+	return c.mid - 1, true
 }
 
 // index is the full name index, waiting for it to be built.
@@ -120,7 +138,7 @@ func (l *lazyScan) find(im *Image, final func(*index) bool, stop <-chan struct{}
 			return x
 		}
 	}
-	for !l.done {
+	for !l.done && l.next >= 0 {
 		select {
 		case <-stop:
 			return nil
@@ -128,10 +146,17 @@ func (l *lazyScan) find(im *Image, final func(*index) bool, stop <-chan struct{}
 		}
 		lo, hi := l.claims.front(lazyFirstRun << len(l.runs))
 		if lo == hi {
+			return nil // the rest is the workers'
+		}
+		s, x := im.scanRun(lo, hi, l.rel)
+		l.scans = append(l.scans, s)
+		if lo != l.next {
+			// A worker took the run before this one: the runs no longer
+			// cover a prefix of the units.
+			l.next = -1
 			return nil
 		}
-		s, x := im.scanRun(lo, hi)
-		l.runs, l.scans = append(l.runs, x), append(l.scans, s)
+		l.runs, l.next = append(l.runs, x), hi
 		if final(x) {
 			return x
 		}
@@ -141,18 +166,10 @@ func (l *lazyScan) find(im *Image, final func(*index) bool, stop <-chan struct{}
 
 // scanRun indexes units[lo:hi] as buildIndex indexes them all, keeping
 // the scanner's tables for the full index.
-func (im *Image) scanRun(lo, hi int) (*scanner, *index) {
-	units := im.units
-	s := newScanner(im, units, 12)
-	for i := lo; i < hi; i++ {
-		if err := s.scanUnitSafe(&units[i]); err != nil {
-			s.errs = append(s.errs, err)
-		}
-	}
-	if off := im.infoFileOff; off >= 0 {
-		im.release(uint64(off)+units[lo].off, units[hi-1].end-units[lo].off)
-	}
-	x := &index{units: units}
+func (im *Image) scanRun(lo, hi int, rel *releaser) (*scanner, *index) {
+	s := newScanner(im, im.units, 12)
+	s.scanUnits(lo, hi, rel)
+	x := &index{units: im.units}
 	s.keep = true
 	merge(x, []*scanner{s}, im)
 	s.keep = false

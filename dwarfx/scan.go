@@ -204,9 +204,9 @@ func (s *scanner) fail(off uint64, format string, args ...any) error {
 
 // buildIndex scans the units of the image (parseUnits; uerr is its
 // warning) in parallel and merges the workers' results with those of the
-// runs of units lookups scanned meanwhile (lazy.go): the workers take units
-// from the back of .debug_info, the lookups' runs from the front, until
-// they meet, so that no unit is scanned twice.
+// runs of units lookups scanned meanwhile (lazy.go): the workers scan the
+// back half of .debug_info, then what the lookups left of the front half,
+// so that no unit is scanned twice.
 func buildIndex(im *Image, uerr error) *index {
 	units := im.units
 	idx := &index{units: units}
@@ -220,34 +220,47 @@ func buildIndex(im *Image, uerr error) *index {
 	if nw < 1 {
 		nw = 1
 	}
-	// Units are scanned in (reverse) file order, so the scanned suffix of
-	// .debug_info grows steadily and its pages can be released behind the
+	// Units are scanned in file order within each half, so the scanned
+	// part of each grows steadily and its pages can be released behind the
 	// workers in a few large steps (release.go). Which unit's definition of
 	// a name wins is decided by cand.better, not by the order.
-	workers := make([]*scanner, nw)
-	rel := newReleaser(im, units)
+	workers := make([]*scanner, 2*nw)
+	claims := &im.lazy.claims
 	var wg sync.WaitGroup
-	for w := range workers {
-		s := newScanner(im, units, 16)
-		workers[w] = s
+	for w := 0; w < nw; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i, ok := im.lazy.claims.back()
-				if !ok {
-					return
-				}
-				if err := s.scanUnitSafe(&units[i]); err != nil {
-					s.errs = append(s.errs, err)
-				}
-				rel.done(i)
+			s := newScanner(im, units, 16)
+			workers[w] = s
+			for i, ok := claims.back(); ok; i, ok = claims.back() {
+				s.scanUnits(i, i+1, im.lazy.rel)
+			}
+			// The front half comes before the back half in the file: its
+			// units go to another scanner (seenEnum).
+			s = newScanner(im, units, 12)
+			workers[nw+w] = s
+			for lo, hi := claims.front(lazyFirstRun); lo < hi; lo, hi = claims.front(lazyFirstRun) {
+				s.scanUnits(lo, hi, im.lazy.rel)
 			}
 		}()
 	}
 	wg.Wait()
 	merge(idx, append(workers, im.lazy.scanners()...), im)
 	return idx
+}
+
+// scanUnits scans units[lo:hi], noting the errors and telling rel (if
+// set) which units are done.
+func (s *scanner) scanUnits(lo, hi int, rel *releaser) {
+	for i := lo; i < hi; i++ {
+		if err := s.scanUnitSafe(&s.units[i]); err != nil {
+			s.errs = append(s.errs, err)
+		}
+		if rel != nil {
+			rel.done(i)
+		}
+	}
 }
 
 // newScanner is a scanner of the image's units; its tables start with room
