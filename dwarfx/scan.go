@@ -505,9 +505,9 @@ func (s *scanner) record(tag uint32, off uint64, d *dieAttrs) bool {
 // bytes (which hold global .debug_str offsets and values). It reports the
 // position after the enumeration and whether the same fingerprint was met
 // before at a lower offset than off; if not, off is remembered. The lowest
-// offset wins as cand.better has it, whichever way the units are scanned:
-// the index's workers go backwards (lazy.go), and an enumeration met again
-// lower down gives its enumerators that offset.
+// offset wins as cand.better has it: every scanner meets its units in file
+// order (lazy.go's unitClaims), so a repeat is always further down, but a
+// repeat met lower down would give its enumerators its offset.
 func (s *scanner) seenEnum(b []byte, p int, name nameKey, off uint64) (int, bool) {
 	h := &s.fp
 	h.Reset()
