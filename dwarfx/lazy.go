@@ -90,6 +90,9 @@ func (im *Image) index() *index { return im.names(nil) }
 // index will answer. A nil final, or no run settling it, waits for the full
 // index.
 func (im *Image) names(final func(*index) bool) *index {
+	if im.idxDone == nil {
+		return &index{} // an Image made without an index (tests, eval): no names
+	}
 	select {
 	case <-im.idxDone:
 		return im.idx
