@@ -234,7 +234,7 @@ func splitLines(s string) []string {
 func BenchmarkCacheEncode(b *testing.B) {
 	benchArches(b, func(b *testing.B, im *Image) {
 		for i := 0; i < b.N; i++ {
-			encodeIndex(im.idx, &im.syms, im.warnings)
+			encodeIndex(im.index(), &im.syms, im.Warnings())
 		}
 	})
 }

@@ -18,7 +18,7 @@
 // # Opening
 //
 // The file is mapped read-only. A hand-written DIE scanner walks every unit
-// of .debug_info in parallel (smallest units first), skipping subtrees by
+// of .debug_info in parallel, skipping subtrees by
 // DW_AT_sibling and attributes by form size, and records only the names of
 // top-level struct/union/enum/typedef/base types, variable definitions and
 // declarations, functions with code (low_pc/high_pc or DW_AT_ranges) and
@@ -26,9 +26,10 @@
 // enums) are indexed once. No type is decoded while opening.
 //
 // For each type name the index keeps the definition (never a declaration
-// when a definition exists) from the smallest unit: decoding a type decodes
-// everything it reaches in its unit, so a small unit makes the first
-// Type("struct task_struct") take well under a millisecond. Types are decoded
+// when a definition exists) first in file order, so that a lookup made
+// before the index is complete is answered by scanning units in order up to
+// the first one defining the name (lazy.go), with the answer the index will
+// give. Types are decoded
 // by the standard library's debug/dwarf, one unit at a time (a reader per
 // unit: its cost and its cache stay per unit), which decodes GCC's
 // DW_AT_data_bit_offset bit-fields correctly. An opaque struct (a pointer's

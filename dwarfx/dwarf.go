@@ -22,7 +22,7 @@ type cuDwarf struct {
 
 // unitIndex returns the index of the unit holding section offset off.
 func (im *Image) unitIndex(off uint64) (int, bool) {
-	units := im.idx.units
+	units := im.units
 	i := sort.Search(len(units), func(i int) bool { return units[i].end > off })
 	if i >= len(units) || off < units[i].off {
 		return 0, false
@@ -40,7 +40,7 @@ func (im *Image) dwarfFor(off uint64) (*cuDwarf, error) {
 	if c := im.cuData[ui]; c != nil {
 		return c, nil
 	}
-	u := &im.idx.units[ui]
+	u := &im.units[ui]
 	info := im.sects[".debug_info"]
 	whole := unitUsesRefAddr(im, u)
 	key := ui
@@ -274,10 +274,20 @@ func (im *Image) Variables(name string) ([]Var, error) {
 }
 
 func (im *Image) variables(name string, first bool) ([]Var, error) {
+	var final func(*index) bool
+	if first {
+		final = definedExt(false, name)
+	}
+	return im.variablesIn(im.names(final), name, first)
+}
+
+// variablesIn answers variables from idx (the index, or a run of units
+// settling the question: lazy.go).
+func (im *Image) variablesIn(idx *index, name string, first bool) ([]Var, error) {
 	var out []Var
-	if head, ok := im.idx.vars.get(name); ok {
-		for i := head; i >= 0; i = im.idx.defs[i].next {
-			d := &im.idx.defs[i]
+	if head, ok := idx.vars.get(name); ok {
+		for i := head; i >= 0; i = idx.defs[i].next {
+			d := &idx.defs[i]
 			t, err := im.typeOfDIE(d.off)
 			if err != nil {
 				return nil, fmt.Errorf("variable %s: %w", name, err)
@@ -294,7 +304,7 @@ func (im *Image) variables(name string, first bool) ([]Var, error) {
 		}
 		return out, nil
 	}
-	if c, ok := im.idx.types[typeKey{kVarDecl, name}]; ok {
+	if c, ok := idx.types[typeKey{kVarDecl, name}]; ok {
 		if sym, ok := im.Lookup(name); ok && addrBearing(sym.Kind) {
 			t, err := im.typeOfDIE(c.off)
 			if err != nil {
@@ -334,12 +344,12 @@ type Func struct {
 	NoDWARF  bool         // found only in the ELF symbol table (assembly)
 }
 
-func (im *Image) funcFromDef(i int32) Func {
-	d := &im.idx.defs[i]
+func (im *Image) funcFromDef(idx *index, i int32) Func {
+	d := &idx.defs[i]
 	off := im.kaslr.Load()
 	f := Func{Name: strings.Clone(d.name), Low: d.lo + off, High: d.hi + off, External: d.ext, Offset: dwarf.Offset(d.off)}
 	if d.rng >= 0 {
-		for _, r := range im.idx.ranges[d.rng] {
+		for _, r := range idx.ranges[d.rng] {
 			f.Ranges = append(f.Ranges, [2]uint64{r[0] + off, r[1] + off})
 		}
 	} else {
@@ -356,8 +366,14 @@ func (im *Image) funcFromDef(i int32) Func {
 // Function finds the function called name: a global definition first, then
 // static ones; an assembly function without DWARF comes from the symbol table.
 func (im *Image) Function(name string) (Func, error) {
-	if head, ok := im.idx.funcs.get(name); ok {
-		return im.funcFromDef(head), nil
+	return im.functionIn(im.names(definedExt(true, name)), name)
+}
+
+// functionIn answers Function from idx (the index, or a run of units
+// settling the question: lazy.go).
+func (im *Image) functionIn(idx *index, name string) (Func, error) {
+	if head, ok := idx.funcs.get(name); ok {
+		return im.funcFromDef(idx, head), nil
 	}
 	if s, ok := im.Lookup(name); ok && (s.Kind == 'T' || s.Kind == 't' || s.Kind == 'W') {
 		return Func{Name: s.Name, Low: s.Addr, High: s.Addr + s.Size, Ranges: [][2]uint64{{s.Addr, s.Addr + s.Size}}, External: s.Global(), NoDWARF: true}, nil
@@ -368,9 +384,10 @@ func (im *Image) Function(name string) (Func, error) {
 // Functions returns every definition of name.
 func (im *Image) Functions(name string) []Func {
 	var out []Func
-	if head, ok := im.idx.funcs.get(name); ok {
-		for i := head; i >= 0; i = im.idx.defs[i].next {
-			out = append(out, im.funcFromDef(i))
+	idx := im.index()
+	if head, ok := idx.funcs.get(name); ok {
+		for i := head; i >= 0; i = idx.defs[i].next {
+			out = append(out, im.funcFromDef(idx, i))
 		}
 	}
 	return out
@@ -379,12 +396,13 @@ func (im *Image) Functions(name string) []Func {
 // FunctionAt finds the function whose code contains pc (a run-time address).
 func (im *Image) FunctionAt(pc uint64) (Func, bool) {
 	a := pc - im.kaslr.Load()
-	pcs := im.idx.pcs
+	idx := im.index()
+	pcs := idx.pcs
 	i := sort.Search(len(pcs), func(i int) bool { return pcs[i].lo > a })
 	// Ranges may nest or overlap slightly; look back a little.
 	for j := i - 1; j >= 0 && j >= i-16; j-- {
 		if a >= pcs[j].lo && a < pcs[j].hi {
-			return im.funcFromDef(pcs[j].def), true
+			return im.funcFromDef(idx, pcs[j].def), true
 		}
 	}
 	// arm64 kernels built with -fpatchable-function-entry put NOPs between
@@ -392,7 +410,7 @@ func (im *Image) FunctionAt(pc uint64) (Func, bool) {
 	// whose symbol covers both.
 	if i < len(pcs) && pcs[i].lo-a <= 32 {
 		if s, _, ok := im.SymbolAt(pc); ok && s.IsText() && s.Addr <= pc && s.Addr+s.Size > pcs[i].lo+im.kaslr.Load() {
-			return im.funcFromDef(pcs[i].def), true
+			return im.funcFromDef(idx, pcs[i].def), true
 		}
 	}
 	return Func{}, false
@@ -413,7 +431,7 @@ func (im *Image) FuncType(f Func) (*dwarf.FuncType, error) {
 // EnumConstant returns the value and enumeration type of the enumerator
 // called name.
 func (im *Image) EnumConstant(name string) (int64, dwarf.Type, bool) {
-	c, ok := im.idx.types[typeKey{kEnumerator, name}]
+	c, ok := im.index().types[typeKey{kEnumerator, name}]
 	if !ok {
 		return 0, nil, false
 	}
@@ -441,8 +459,9 @@ type IndexStats struct {
 
 // Stats counts what the index holds.
 func (im *Image) Stats() IndexStats {
-	st := IndexStats{Units: len(im.idx.units), DIEs: int(im.idx.dies), Variables: im.idx.vars.len(), Functions: im.idx.funcs.len(), PCRanges: len(im.idx.pcs), Symbols: len(im.syms.all)}
-	for k := range im.idx.types {
+	idx := im.index()
+	st := IndexStats{Units: len(idx.units), DIEs: int(idx.dies), Variables: idx.vars.len(), Functions: idx.funcs.len(), PCRanges: len(idx.pcs), Symbols: len(im.syms.all)}
+	for k := range idx.types {
 		switch k.kind {
 		case kEnumerator:
 			st.Enumerators++
@@ -459,12 +478,13 @@ func (im *Image) Stats() IndexStats {
 // first completion does not pay for it.
 func (im *Image) PrepareCompletion() {
 	im.completion.Do(func() {
+		idx := im.index()
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			names := make([]string, 0, len(im.idx.types))
-			for k := range im.idx.types {
+			names := make([]string, 0, len(idx.types))
+			for k := range idx.types {
 				switch k.kind {
 				case kStruct:
 					names = append(names, "struct "+k.name)
@@ -479,12 +499,12 @@ func (im *Image) PrepareCompletion() {
 			sortStrings(names)
 			im.typeNamesSorted = arena(dedupSorted(names))
 		}()
-		names := make([]string, 0, len(im.syms.all)+im.idx.vars.len())
+		names := make([]string, 0, len(im.syms.all)+idx.vars.len())
 		for i := range im.syms.all {
 			names = append(names, im.syms.all[i].name)
 		}
-		im.idx.vars.each(func(n string, _ int32) { names = append(names, n) })
-		for k := range im.idx.types {
+		idx.vars.each(func(n string, _ int32) { names = append(names, n) })
+		for k := range idx.types {
 			if k.kind == kEnumerator {
 				names = append(names, k.name)
 			}

@@ -107,7 +107,7 @@ func (im *Image) readVarScopes(a uint64) *pcScopes {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w := &scopeWalk{im: im, c: c, a: a, unit: &unitCtx{vers: im.idx.units[ui].vers}}
+	w := &scopeWalk{im: im, c: c, a: a, unit: &unitCtx{vers: im.units[ui].vers}}
 	if err := w.run(uoff); err != nil {
 		return &pcScopes{err: err}
 	}

@@ -58,7 +58,11 @@ type Image struct {
 	syms       symtab
 	extra      atomic.Pointer[ExtraSymbols] // module symbols (extsyms.go)
 	extraTypes typeSources                  // module types (extsyms.go)
-	idx        *index
+	units      []unitInfo                   // .debug_info's units, known before the index is
+	idx        *index                       // read through names/index (lazy.go): set in the background
+	idxDone    chan struct{}                // closed once idx is set
+	building   sync.WaitGroup               // the background index build and cache save; Close waits
+	lazy       lazyScan                     // runs of units scanned for lookups made before idx is set
 
 	// Kernel image bounds (link-time), from symbols; 0 if unknown.
 	stext, etext, sinittext, einittext, text, end uint64
@@ -185,15 +189,11 @@ func newImage(path string, m []byte, fileBacked bool, cache func(*Image) *cacheS
 	if im.cache != nil {
 		err = im.indexCached()
 	} else {
-		err = im.indexFresh()
+		err = im.indexFresh(nil)
 	}
 	if err != nil {
-		im.cache.close()
 		return nil, err
 	}
-	// Everything the open read is indexed: let the file's pages go from
-	// this process (they fault back in from the page cache when used).
-	im.release(0, uint64(len(im.mmap)))
 	return im, nil
 }
 
@@ -235,31 +235,47 @@ func (im *Image) addSection(s *elf.Section) error {
 	return nil
 }
 
-// indexFresh indexes the symbol table and the DWARF names from the image.
-func (im *Image) indexFresh() error {
+// indexFresh loads the symbol table and starts indexing the DWARF names in
+// the background: Open returns as soon as the symbols are read, and a lookup
+// made before the index is complete is answered by scanning units in file
+// order up to the first one that settles it (lazy.go), while the index is
+// built beside it. then, if set, runs once the index and the symbols are
+// complete (the cache save). Close waits for both.
+func (im *Image) indexFresh(then func()) error {
 	for _, name := range []string{".debug_info", ".debug_abbrev", ".debug_str"} {
 		if s := im.ef.Section(name); s != nil && s.Flags&elf.SHF_COMPRESSED == 0 {
 			adviseWillNeed(im.mmap, s.Offset, s.Size)
 		}
 	}
-	// Symbols and DWARF are indexed concurrently.
-	var wg sync.WaitGroup
-	var symErr error
-	wg.Add(1)
+	units, uerr := parseUnits(im.sects[".debug_info"], im.order)
+	if len(units) == 0 && uerr != nil {
+		return fmt.Errorf("dwarfx: %s: %w", im.path, uerr)
+	}
+	im.units = units
+	im.lazy.claims = newUnitClaims(units)
+	im.lazy.rel = newReleaser(im, units, im.lazy.claims.split)
+	im.idxDone = make(chan struct{})
+	symsDone := make(chan struct{})
+	im.building.Add(1)
 	go func() {
-		defer wg.Done()
-		symErr = im.loadSymbols()
+		defer im.building.Done()
+		idx := buildIndex(im, uerr)
+		<-symsDone // the warnings and the symbol table the save encodes
+		im.idx = idx
+		im.warnings = append(im.warnings, idx.warnings...)
+		close(im.idxDone)
+		im.lazy.drop()
+		// Everything the open read is indexed: let the file's pages go
+		// from this process (they fault back in from the page cache).
+		im.release(0, uint64(len(im.mmap)))
+		if then != nil {
+			then()
+		}
 	}()
-	idx, err := buildIndex(im)
-	wg.Wait()
-	if err != nil {
-		return fmt.Errorf("dwarfx: %s: %w", im.path, err)
+	if err := im.loadSymbols(); err != nil {
+		im.warnings = append(im.warnings, err)
 	}
-	if symErr != nil {
-		im.warnings = append(im.warnings, symErr)
-	}
-	im.idx = idx
-	im.warnings = append(im.warnings, idx.warnings...)
+	close(symsDone)
 	return nil
 }
 
@@ -280,6 +296,7 @@ func (im *Image) Close() error {
 		return nil
 	}
 	var err error
+	im.building.Wait()
 	im.cache.close()
 	if im.f != nil {
 		err = syscall.Munmap(im.mmap)
@@ -308,7 +325,10 @@ func (im *Image) BuildID() string { return im.buildID }
 
 // Warnings lists non-fatal problems met while indexing (malformed compile
 // units that were skipped, an unreadable symbol table).
-func (im *Image) Warnings() []error { return im.warnings }
+func (im *Image) Warnings() []error {
+	im.index()
+	return im.warnings
+}
 
 // SetKASLROffset sets the KASLR slide: every symbol, variable and function
 // address reported afterwards is shifted by off; addresses given to

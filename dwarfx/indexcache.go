@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,7 +52,6 @@ type cacheState struct {
 	path   string
 	mapped []byte // the mapped cache file, unmapped by Close
 	status CacheStatus
-	saving sync.WaitGroup // the background save, waited for by Close
 }
 
 // CacheStatus reports whether the index came from the cache.
@@ -179,12 +177,11 @@ func (c *cacheState) pruneOthers() {
 	}
 }
 
-// close waits for the save and unmaps the cache file.
+// close unmaps the cache file (the Image has waited for the save).
 func (c *cacheState) close() {
 	if c == nil {
 		return
 	}
-	c.saving.Wait()
 	if c.mapped != nil {
 		unix.Munmap(c.mapped)
 		c.mapped = nil
@@ -197,24 +194,26 @@ func (im *Image) indexCached() error {
 	c := im.cache
 	if ci := c.load(); ci != nil {
 		im.idx = ci.idx
+		im.units = ci.idx.units
 		im.syms = ci.syms
 		im.setTextBounds()
 		im.warnings = ci.warningErrors()
+		im.idxDone = make(chan struct{})
+		close(im.idxDone)
 		c.status = CacheHit
+		im.release(0, uint64(len(im.mmap)))
 		return nil
 	}
-	if err := im.indexFresh(); err != nil {
-		return err
-	}
-	// Saving (~0.1 s of sorting and writing 16 MB) overlaps whatever the
-	// caller does next; Close waits for it. The index is read-only now.
+	// The save (~0.1 s of encoding and writing 16 MB) runs in the
+	// background once the index is complete, like the index itself: Close
+	// waits for both, so a process that answers one command (-c) and exits
+	// still leaves the cache for the next one. It cannot be left to a
+	// detached process: the next kinspect, started at once, would not find
+	// the cache and index again.
 	c.status = CacheWritten
-	c.saving.Add(1)
-	go func() {
-		defer c.saving.Done()
+	return im.indexFresh(func() {
 		if err := c.save(im); err != nil {
 			c.warn("index cache: saving %s: %v", c.path, err)
 		}
-	}()
-	return nil
+	})
 }

@@ -27,7 +27,7 @@ const (
 	cacheMagic = "KINSPIDX"
 	// cacheFormat changes whenever the records below or what the scanner
 	// records change (it is also part of the key via the tool version).
-	cacheFormat = 2 // 2: name tables hashed (namemap.go), not sorted
+	cacheFormat = 3 // 2: name tables hashed (namemap.go), not sorted; 3: no unit size in type candidates
 	// cacheMaxCount bounds every record count read from the file so a
 	// damaged count cannot ask for a huge allocation.
 	cacheMaxCount = 1 << 28

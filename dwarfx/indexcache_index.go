@@ -23,7 +23,7 @@ func encodeIndex(idx *index, st *symtab, warnings []error) [][]byte {
 	// Sized up front: appending 16 MB of small records to a growing slice
 	// spent a fifth of the save copying it.
 	nsyms := len(st.all)
-	w.rec = make([]byte, 0, 64+36*len(idx.units)+30*len(idx.types)+50*len(idx.defs)+20*len(idx.pcs)+
+	w.rec = make([]byte, 0, 64+36*len(idx.units)+26*len(idx.types)+50*len(idx.defs)+20*len(idx.pcs)+
 		16*len(idx.ranges)+47*nsyms)
 	w.blob = make([]byte, 0, 24*(len(idx.types)+len(idx.defs)+nsyms))
 	w.u64(idx.dies)
@@ -43,7 +43,6 @@ func encodeIndex(idx *index, st *symtab, warnings []error) [][]byte {
 		w.u8(k.kind)
 		w.str(k.name)
 		w.u64(c.off)
-		w.u32(c.size)
 		w.bool(c.decl)
 		w.u64(uint64(c.val))
 	}
@@ -58,9 +57,8 @@ func encodeIndex(idx *index, st *symtab, warnings []error) [][]byte {
 		w.i32(d.next)
 		w.i32(d.rng)
 	}
-	defName := func(i int32) string { return idx.defs[i].name }
-	w.int32s(idx.vars.hashSlots(defName))
-	w.int32s(idx.funcs.hashSlots(defName))
+	w.int32s(idx.vars.slots)
+	w.int32s(idx.funcs.slots)
 	w.count(len(idx.pcs))
 	for _, p := range idx.pcs {
 		w.u64(p.lo)
@@ -94,7 +92,7 @@ func encodeSymtab(w *cacheWriter, st *symtab) {
 		w.u8(s.rank)
 		w.bool(s.noRel)
 	}
-	w.int32s(st.byName.hashSlots(func(i int32) string { return st.all[i].name }))
+	w.int32s(st.byName.slots)
 	w.int32s(st.byAddr)
 	w.u64(st.maxEnd)
 }
@@ -112,11 +110,11 @@ func decodeIndex(body []byte) (*cachedIndex, error) {
 		u.off, u.end, u.dieOff, u.abbrevOff = r.u64(), r.u64(), r.u64(), r.u64()
 		u.vers, u.asize, u.is64, u.utype = r.u8(), r.u8(), r.bool(), r.u8()
 	}
-	types := make([]typeKey, r.count(30))
+	types := make([]typeKey, r.count(26))
 	cands := make([]cand, len(types))
 	for i := range types {
 		types[i] = typeKey{kind: r.u8(), name: r.str()}
-		cands[i] = cand{off: r.u64(), size: r.u32(), decl: r.bool(), val: int64(r.u64())}
+		cands[i] = cand{off: r.u64(), decl: r.bool(), val: int64(r.u64())}
 	}
 	idx.defs = make([]def, r.count(42))
 	for i := range idx.defs {

@@ -23,7 +23,7 @@ func openCachedT(t testing.TB, path, dir string, want CacheStatus, warns *[]stri
 		t.Fatalf("cache status %d, want %d (warnings %q)", got, want, *warns)
 	}
 	if im.cache != nil {
-		im.cache.saving.Wait() // the next open must find the file
+		im.building.Wait() // the next open must find the file
 	}
 	return im
 }
@@ -206,7 +206,7 @@ func FuzzIndexCache(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		body := encodeIndex(im.idx, &im.syms, im.warnings)
+		body := encodeIndex(im.index(), &im.syms, im.Warnings())
 		f.Add(bytes.Join(append([][]byte{encodeHeader("k", body)}, body...), nil))
 		im.Close()
 	}

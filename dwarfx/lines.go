@@ -112,7 +112,7 @@ func (im *Image) unitAt(a uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return im.idx.units[ui].off, true
+	return im.units[ui].off, true
 }
 
 // unitLines returns the unit's reader (locked: the caller unlocks c.mu)

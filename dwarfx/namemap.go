@@ -1,16 +1,17 @@
 package dwarfx
 
-// nameMap finds an entry (an index into a table) by name: a Go map when the
-// index was built in this process, an open-addressing hash table of entry
-// indexes when it came from the index cache (indexcache.go). The table is
-// what the cache file stores: building it is one hash per name (a few
-// milliseconds for 150,000 symbols) where sorting the names by string
-// comparison took 0.4 s of every cold open's save, and loading it is a copy
-// where building a Go map of 100,000 names costs tens of milliseconds.
+// nameMap finds an entry (an index into a table) by name: an open-addressing
+// hash table of entry indexes, the same whether the index was built in this
+// process or loaded from the index cache (indexcache.go), which stores the
+// table as it is. Building it is one hash per name (a few milliseconds for
+// 150,000 symbols) where sorting the names by string comparison took 0.4 s
+// of every cold open's save; building a Go map first and laying it out as
+// this table for the cache cost a cold open another ~0.1 s of CPU, and
+// loading a Go map of 100,000 names costs tens of milliseconds where this
+// table loads as a copy.
 type nameMap struct {
-	m     map[string]int32
-	slots []int32            // hashed form: entry indexes, -1 for empty; len a power of two
-	name  func(int32) string // the name of entry i (hashed form)
+	slots []int32            // entry indexes, -1 for empty; len a power of two
+	name  func(int32) string // the name of entry i
 }
 
 // nameHash is FNV-1a (64-bit): stable across processes and Go versions, as a
@@ -24,16 +25,39 @@ func nameHash(s string) uint64 {
 	return h
 }
 
-func (n nameMap) get(name string) (int32, bool) {
-	if n.slots == nil {
-		i, ok := n.m[name]
-		return i, ok
+// newNameMap is an empty table for up to n names: at most half full, so
+// probes stay short and slot always finds an empty slot.
+func newNameMap(n int, name func(int32) string) nameMap {
+	size := 16
+	for size < 2*n {
+		size <<= 1
 	}
+	slots := make([]int32, size)
+	for i := range slots {
+		slots[i] = -1
+	}
+	return nameMap{slots: slots, name: name}
+}
+
+// slot is the slot holding name's entry, or the empty one where it belongs
+// (for building: the table must have been made for at least this many
+// names by newNameMap).
+func (n nameMap) slot(name string) *int32 {
+	mask := uint64(len(n.slots) - 1)
+	p := nameHash(name) & mask
+	for n.slots[p] >= 0 && n.name(n.slots[p]) != name {
+		p = (p + 1) & mask
+	}
+	return &n.slots[p]
+}
+
+func (n nameMap) get(name string) (int32, bool) {
 	if len(n.slots) == 0 {
 		return 0, false
 	}
 	mask := uint64(len(n.slots) - 1)
-	// At most len(slots) probes: a damaged table that is full cannot loop.
+	// At most len(slots) probes: a damaged table (from a cache file) that
+	// is full cannot loop.
 	for p, k := nameHash(name)&mask, 0; k < len(n.slots); p, k = (p+1)&mask, k+1 {
 		i := n.slots[p]
 		if i < 0 {
@@ -47,9 +71,6 @@ func (n nameMap) get(name string) (int32, bool) {
 }
 
 func (n nameMap) len() int {
-	if n.slots == nil {
-		return len(n.m)
-	}
 	c := 0
 	for _, i := range n.slots {
 		if i >= 0 {
@@ -61,37 +82,9 @@ func (n nameMap) len() int {
 
 // each calls fn for every name and entry, in no particular order.
 func (n nameMap) each(fn func(name string, i int32)) {
-	if n.slots == nil {
-		for k, v := range n.m {
-			fn(k, v)
-		}
-		return
-	}
 	for _, i := range n.slots {
 		if i >= 0 {
 			fn(n.name(i), i)
 		}
 	}
-}
-
-// hashSlots lays the entries out as the hashed form's table (for the cache
-// file): at most half full, so probes stay short.
-func (n nameMap) hashSlots(name func(int32) string) []int32 {
-	size := 16
-	for size < 2*n.len() {
-		size <<= 1
-	}
-	slots := make([]int32, size)
-	for i := range slots {
-		slots[i] = -1
-	}
-	mask := uint64(size - 1)
-	n.each(func(s string, i int32) {
-		p := nameHash(name(i)) & mask
-		for slots[p] >= 0 {
-			p = (p + 1) & mask
-		}
-		slots[p] = i
-	})
-	return slots
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// The hashed form (what the index cache stores) answers exactly as the map
-// it was laid out from, collisions included, and finds nothing it lacks.
+// The table (what the index cache stores) answers exactly as a Go map
+// of the same entries, collisions included, and finds nothing it lacks.
 func TestNameMapHashed(t *testing.T) {
 	names := make([]string, 5000)
 	m := map[string]int32{}
@@ -15,7 +15,10 @@ func TestNameMapHashed(t *testing.T) {
 		m[names[i]] = int32(i)
 	}
 	name := func(i int32) string { return names[i] }
-	h := nameMap{slots: nameMap{m: m}.hashSlots(name), name: name}
+	h := newNameMap(len(m), name)
+	for n, i := range m {
+		*h.slot(n) = i
+	}
 	if h.len() != len(m) {
 		t.Fatalf("len %d, want %d", h.len(), len(m))
 	}

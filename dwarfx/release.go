@@ -32,42 +32,51 @@ func (im *Image) release(off, size uint64) {
 }
 
 // releaser drops the pages of .debug_info behind the scanning workers: it
-// tracks which units (in file order) are done and, whenever the done prefix
-// has grown by releaseStep bytes, releases it with one madvise. One call per
-// unit would cost a TLB shootdown across the workers thousands of times.
+// tracks which units are done and, whenever the done prefix of one of the
+// parts the units are scanned in (lazy.go's unitClaims: a front and a back
+// half, each in file order) has grown by releaseStep bytes, releases it
+// with one madvise. One call per unit would cost a TLB shootdown across
+// the workers thousands of times.
 type releaser struct {
 	im      *Image
 	units   []unitInfo
 	scanned []atomic.Bool
 	mu      sync.Mutex
-	next    int // first unit not yet released
+	next    [2]int // per part, the first unit not yet released
+	ends    [2]int // per part, the unit after its last
 }
 
 const releaseStep = 4 << 20
 
-func newReleaser(im *Image, units []unitInfo) *releaser {
-	return &releaser{im: im, units: units, scanned: make([]atomic.Bool, len(units))}
+// newReleaser releases units[:split] and units[split:] as two parts.
+func newReleaser(im *Image, units []unitInfo, split int) *releaser {
+	return &releaser{im: im, units: units, scanned: make([]atomic.Bool, len(units)),
+		next: [2]int{0, split}, ends: [2]int{split, len(units)}}
 }
 
-// done marks unit i scanned and releases the done prefix when it is large
-// enough. Only one worker releases at a time; the others go on scanning.
+// done marks unit i scanned and releases the done prefix of its part when
+// it is large enough. Only one worker releases at a time; the others go on
+// scanning.
 func (r *releaser) done(i int) {
 	r.scanned[i].Store(true)
 	if r.im.infoFileOff < 0 || !r.mu.TryLock() {
 		return
 	}
 	defer r.mu.Unlock()
-	j := r.next
-	for j < len(r.units) && r.scanned[j].Load() {
-		j++
+	for p := range r.next {
+		next, end := r.next[p], r.ends[p]
+		j := next
+		for j < end && r.scanned[j].Load() {
+			j++
+		}
+		if j == next {
+			continue
+		}
+		from, to := r.units[next].off, r.units[j-1].end
+		if to-from < releaseStep && j < end {
+			continue
+		}
+		r.im.release(uint64(r.im.infoFileOff)+from, to-from)
+		r.next[p] = j
 	}
-	if j == r.next {
-		return
-	}
-	from, to := r.units[r.next].off, r.units[j-1].end
-	if to-from < releaseStep && j < len(r.units) {
-		return
-	}
-	r.im.release(uint64(r.im.infoFileOff)+uint64(from), uint64(to-from))
-	r.next = j
 }

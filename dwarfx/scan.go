@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // DWARF constants used by the scanner (values from the DWARF 5 standard).
@@ -161,9 +160,10 @@ type scanner struct {
 	tabBuf   abbrevTable
 
 	fp    maphash.Hash
-	enums map[uint64]struct{} // fingerprints of the enumerations indexed
+	enums map[uint64]uint64 // fingerprints of the enumerations indexed: the lowest offset
 
 	// per-worker results
+	keep  bool     // merge keeps them: a lazy run's, merged again into the full index (lazy.go)
 	m     keyTable // name key -> index into cands
 	cands []cand
 	rngs  [][][2]uint64 // DW_AT_ranges of functions (wdef.rng)
@@ -202,17 +202,17 @@ func (s *scanner) fail(off uint64, format string, args ...any) error {
 	return &FormatError{Section: ".debug_info", Offset: off, Msg: fmt.Sprintf(format, args...)}
 }
 
-func buildIndex(im *Image) (*index, error) {
-	info := im.sects[".debug_info"]
-	units, uerr := parseUnits(info, im.order)
-	if len(units) == 0 && uerr != nil {
-		return nil, uerr
-	}
+// buildIndex scans the units of the image (parseUnits; uerr is its
+// warning) in parallel and merges the workers' results with those of the
+// runs of units lookups scanned meanwhile (lazy.go): the workers scan the
+// back half of .debug_info, then what the lookups left of the front half,
+// so that no unit is scanned twice.
+func buildIndex(im *Image, uerr error) *index {
+	units := im.units
 	idx := &index{units: units}
 	if uerr != nil {
 		idx.warnings = append(idx.warnings, uerr)
 	}
-
 	nw := runtime.GOMAXPROCS(0)
 	if nw > len(units) {
 		nw = len(units)
@@ -220,54 +220,68 @@ func buildIndex(im *Image) (*index, error) {
 	if nw < 1 {
 		nw = 1
 	}
-	order := make([]int32, len(units))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	// Units are scanned in file order, so the scanned prefix of
-	// .debug_info grows steadily and its pages can be released behind the
+	// Units are scanned in file order within each half, so the scanned
+	// part of each grows steadily and its pages can be released behind the
 	// workers in a few large steps (release.go). Which unit's definition of
 	// a name wins is decided by cand.better, not by the order.
-	workers := make([]*scanner, nw)
-	rel := newReleaser(im, units)
-	var next atomic.Int64
+	workers := make([]*scanner, 2*nw)
+	claims := &im.lazy.claims
 	var wg sync.WaitGroup
-	for w := range workers {
-		s := &scanner{
-			order:    im.order,
-			info:     info,
-			abbrev:   im.sects[".debug_abbrev"],
-			str:      im.sects[".debug_str"],
-			strOff:   im.sects[".debug_str_offsets"],
-			addr:     im.sects[".debug_addr"],
-			ranges:   im.sects[".debug_ranges"],
-			rnglists: im.sects[".debug_rnglists"],
-			units:    units,
-			m:        newKeyTable(16),
-			defs:     make([]wdef, 0, 1<<16),
-			pcs:      make([]wpc, 0, 1<<15),
-			cands:    make([]cand, 0, 1<<15),
-			enums:    make(map[uint64]struct{}, 1<<12),
-		}
-		workers[w] = s
+	for w := 0; w < nw; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(order)) {
-					return
-				}
-				if err := s.scanUnitSafe(&units[order[i]]); err != nil {
-					s.errs = append(s.errs, err)
-				}
-				rel.done(int(order[i]))
+			s := newScanner(im, units, 16)
+			workers[w] = s
+			for i, ok := claims.back(); ok; i, ok = claims.back() {
+				s.scanUnits(i, i+1, im.lazy.rel)
+			}
+			// The front half comes before the back half in the file: its
+			// units go to another scanner (seenEnum).
+			s = newScanner(im, units, 12)
+			workers[nw+w] = s
+			for lo, hi := claims.front(lazyFirstRun); lo < hi; lo, hi = claims.front(lazyFirstRun) {
+				s.scanUnits(lo, hi, im.lazy.rel)
 			}
 		}()
 	}
 	wg.Wait()
-	merge(idx, workers, im)
-	return idx, nil
+	merge(idx, append(workers, im.lazy.scanners()...), im)
+	return idx
+}
+
+// scanUnits scans units[lo:hi], noting the errors and telling rel (if
+// set) which units are done.
+func (s *scanner) scanUnits(lo, hi int, rel *releaser) {
+	for i := lo; i < hi; i++ {
+		if err := s.scanUnitSafe(&s.units[i]); err != nil {
+			s.errs = append(s.errs, err)
+		}
+		if rel != nil {
+			rel.done(i)
+		}
+	}
+}
+
+// newScanner is a scanner of the image's units; its tables start with room
+// for about 1<<bits names (a worker of the full scan meets ~1<<16).
+func newScanner(im *Image, units []unitInfo, bits uint) *scanner {
+	return &scanner{
+		order:    im.order,
+		info:     im.sects[".debug_info"],
+		abbrev:   im.sects[".debug_abbrev"],
+		str:      im.sects[".debug_str"],
+		strOff:   im.sects[".debug_str_offsets"],
+		addr:     im.sects[".debug_addr"],
+		ranges:   im.sects[".debug_ranges"],
+		rnglists: im.sects[".debug_rnglists"],
+		units:    units,
+		m:        newKeyTable(bits),
+		defs:     make([]wdef, 0, 1<<bits),
+		pcs:      make([]wpc, 0, 1<<(bits-1)),
+		cands:    make([]cand, 0, 1<<(bits-1)),
+		enums:    make(map[uint64]uint64, 1<<(bits-4)),
+	}
 }
 
 // scanUnitSafe scans one unit, turning any out-of-range access on malformed
@@ -303,7 +317,6 @@ func (s *scanner) scanUnit(u *unitInfo) error {
 	s.tab = tab
 	b := s.info[:u.end]
 	p := int(u.dieOff)
-	cuSize := u.size()
 
 	// The unit DIE: find the DWARF 5 bases first.
 	code, p := uleb(b, p)
@@ -384,13 +397,13 @@ func (s *scanner) scanUnit(u *unitInfo) error {
 			if p < 0 {
 				return s.fail(uint64(dieOff), "truncated DIE")
 			}
-			s.record(ab.tag, uint64(dieOff), cuSize, &d)
+			s.record(ab.tag, uint64(dieOff), &d)
 			if ab.children {
 				if ab.tag == tagEnumerationType {
 					// Headers repeat the same enumerations in every unit:
 					// an enumeration whose enumerators are byte-for-byte
 					// those of one already indexed is skipped whole.
-					if end, dup := s.seenEnum(b, p, d.name); dup {
+					if end, dup := s.seenEnum(b, p, d.name, uint64(dieOff)); dup {
 						p = end
 						continue
 					}
@@ -410,7 +423,7 @@ func (s *scanner) scanUnit(u *unitInfo) error {
 				return s.fail(uint64(dieOff), "truncated DIE")
 			}
 			if d.name != nkNone && d.hasCval {
-				c := cand{off: enumOff, size: cuSize, decl: enumDecl, val: d.cval}
+				c := cand{off: enumOff, decl: enumDecl, val: d.cval}
 				s.put(withKind(d.name, kEnumerator), c)
 			}
 			if ab.children {
@@ -446,7 +459,7 @@ func interesting(tag uint32) bool {
 
 // record notes a top-level DIE; for a type it reports whether a definition
 // of that name was known already.
-func (s *scanner) record(tag uint32, off uint64, cuSize uint32, d *dieAttrs) bool {
+func (s *scanner) record(tag uint32, off uint64, d *dieAttrs) bool {
 	var kind uint8
 	switch tag {
 	case tagStructType:
@@ -468,7 +481,7 @@ func (s *scanner) record(tag uint32, off uint64, cuSize uint32, d *dieAttrs) boo
 			return false
 		}
 		kind = kVarDecl
-		s.put(withKind(d.name, kind), cand{off: off, size: cuSize})
+		s.put(withKind(d.name, kind), cand{off: off})
 		return false
 	case tagSubprogram:
 		if d.decl || !(d.hasLow || d.hasRanges) {
@@ -482,7 +495,7 @@ func (s *scanner) record(tag uint32, off uint64, cuSize uint32, d *dieAttrs) boo
 	if d.name == nkNone {
 		return false
 	}
-	s.put(withKind(d.name, kind), cand{off: off, size: cuSize, decl: d.decl})
+	s.put(withKind(d.name, kind), cand{off: off, decl: d.decl})
 	return true
 }
 
@@ -491,8 +504,11 @@ func (s *scanner) record(tag uint32, off uint64, cuSize uint32, d *dieAttrs) boo
 // abbreviation (not its code, which differs between units) and its attribute
 // bytes (which hold global .debug_str offsets and values). It reports the
 // position after the enumeration and whether the same fingerprint was met
-// before; if not, it is remembered.
-func (s *scanner) seenEnum(b []byte, p int, name nameKey) (int, bool) {
+// before at a lower offset than off; if not, off is remembered. The lowest
+// offset wins as cand.better has it: every scanner meets its units in file
+// order (lazy.go's unitClaims), so a repeat is always further down, but a
+// repeat met lower down would give its enumerators its offset.
+func (s *scanner) seenEnum(b []byte, p int, name nameKey, off uint64) (int, bool) {
 	h := &s.fp
 	h.Reset()
 	var buf [8]byte
@@ -509,10 +525,10 @@ func (s *scanner) seenEnum(b []byte, p int, name nameKey) (int, bool) {
 				return 0, false
 			}
 			sum := h.Sum64()
-			if _, ok := s.enums[sum]; ok {
+			if low, ok := s.enums[sum]; ok && low <= off {
 				return q, true
 			}
-			s.enums[sum] = struct{}{}
+			s.enums[sum] = off
 			return 0, false
 		}
 		ab := s.tab.get(code)

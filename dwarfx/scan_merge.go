@@ -47,7 +47,9 @@ func mergeTypes(ws []*scanner, n int, im *Image) map[typeKey]cand {
 				types[tk] = c
 			}
 		}
-		w.m, w.cands = keyTable{}, nil
+		if !w.keep {
+			w.m, w.cands = keyTable{}, nil
+		}
 	}
 	return types
 }
@@ -83,7 +85,9 @@ func mergeDefs(idx *index, ws []*scanner, im *Image) {
 		for _, p := range w.pcs {
 			pcs = append(pcs, pcRange{lo: p.lo, hi: p.hi, def: base + p.def})
 		}
-		w.defs, w.pcs = nil, nil
+		if !w.keep {
+			w.defs, w.pcs = nil, nil
+		}
 	}
 	// Ties (aliases sharing their code, e.g. ARM's __aeabi_llsl and
 	// __ashldi3) go by DIE offset: which worker met which unit first must not
@@ -105,37 +109,43 @@ func mergeDefs(idx *index, ws []*scanner, im *Image) {
 // deterministic order: external ones first, then by DIE offset.
 func chainDefs(idx *index) {
 	defs := idx.defs
-	vars := make(map[string]int32, len(defs)/2)
-	funcs := make(map[string]int32, len(defs)/2)
-	defer func() { idx.vars, idx.funcs = nameMap{m: vars}, nameMap{m: funcs} }()
+	nv, nf := 0, 0
+	for i := range defs {
+		if defs[i].isFn {
+			nf++
+		} else {
+			nv++
+		}
+	}
+	defName := func(i int32) string { return defs[i].name }
+	vars, funcs := newNameMap(nv, defName), newNameMap(nf, defName)
+	idx.vars, idx.funcs = vars, funcs
+	table := func(d *def) nameMap {
+		if d.isFn {
+			return funcs
+		}
+		return vars
+	}
 	var dups []int32 // heads of chains with more than one definition
 	for i := range defs {
 		d := &defs[i]
 		if d.name == "" {
 			continue
 		}
-		m := vars
-		if d.isFn {
-			m = funcs
-		}
-		if head, ok := m[d.name]; ok {
+		p := table(d).slot(d.name)
+		if head := *p; head >= 0 {
 			d.next = head
 			if defs[head].next < 0 {
 				dups = append(dups, int32(i))
 			}
 		}
-		m[d.name] = int32(i)
+		*p = int32(i)
 	}
 	var chain []int32
 	for _, h := range dups {
-		d := &defs[h]
-		m := vars
-		if d.isFn {
-			m = funcs
-		}
-		head := m[d.name] // the chain may have grown past h
+		p := table(&defs[h]).slot(defs[h].name) // the chain may have grown past h
 		chain = chain[:0]
-		for i := head; i >= 0; i = defs[i].next {
+		for i := *p; i >= 0; i = defs[i].next {
 			chain = append(chain, i)
 		}
 		slices.SortFunc(chain, func(a, b int32) int {
@@ -154,7 +164,7 @@ func chainDefs(idx *index) {
 				defs[i].next = -1
 			}
 		}
-		m[d.name] = chain[0]
+		*p = chain[0]
 	}
 }
 

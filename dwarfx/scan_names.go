@@ -6,20 +6,20 @@ package dwarfx
 // cand is a candidate DIE for a name: the best is kept (see better).
 type cand struct {
 	off  uint64 // DIE offset (enumerators: the enumeration type's DIE)
-	size uint32 // size of its unit: smaller units decode faster
 	decl bool   // a declaration only
 	val  int64  // enumerators: the value
 }
 
 // better reports whether a should be preferred to b: definitions first, then
-// the smallest unit, then the lowest offset (so that the choice does not
-// depend on the order the parallel scan met them).
+// the lowest offset, so that the choice does not depend on the order the
+// parallel scan met them, and so that the first definition in file order is
+// the answer: a lookup made while the index is being built can stop at the
+// first unit defining the name (lazy.go). (The unit's size used to come
+// before the offset, the smallest unit decoding fastest; the first unit
+// defining struct task_struct on x86_64 is head64.c, the second unit.)
 func (a cand) better(b cand) bool {
 	if a.decl != b.decl {
 		return !a.decl
-	}
-	if a.size != b.size {
-		return a.size < b.size
 	}
 	return a.off < b.off
 }
@@ -66,14 +66,10 @@ func (s *scanner) put(k uint64, c cand) (bool, uint32) {
 
 // rank orders candidates as better does, but for the offset: lower is better.
 func (a cand) rank() uint32 {
-	r := a.size
-	if r > 1<<31-1 {
-		r = 1<<31 - 1
-	}
 	if a.decl {
-		r |= 1 << 31
+		return 1
 	}
-	return r
+	return 0
 }
 
 // keyTable is an open-addressing hash table from name keys to candidate

@@ -20,14 +20,6 @@ type unitInfo struct {
 	utype     uint8
 }
 
-func (u *unitInfo) size() uint32 {
-	s := u.end - u.off
-	if s > 1<<32-1 {
-		return 1<<32 - 1
-	}
-	return uint32(s)
-}
-
 // parseUnits lists the units of .debug_info.
 func parseUnits(info []byte, order binary.ByteOrder) ([]unitInfo, error) {
 	var units []unitInfo

@@ -188,15 +188,15 @@ func symKind(shndx uint16, typ elf.SymType, bind elf.SymBind, secLetter []byte) 
 
 // indexByName: best rank wins, then first.
 func (st *symtab) indexByName() {
-	m := make(map[string]int32, len(st.all))
-	for i := range st.all {
-		s := &st.all[i]
-		if j, ok := m[s.name]; ok && st.all[j].rank >= s.rank {
+	all := st.all
+	st.byName = newNameMap(len(all), func(i int32) string { return all[i].name })
+	for i := range all {
+		p := st.byName.slot(all[i].name)
+		if *p >= 0 && all[*p].rank >= all[i].rank {
 			continue
 		}
-		m[s.name] = int32(i)
+		*p = int32(i)
 	}
-	st.byName = nameMap{m: m}
 }
 
 // indexByAddr sorts the symbols of allocated sections by address, best

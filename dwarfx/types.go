@@ -315,19 +315,20 @@ func (im *Image) resolveSpec(spec typeSpec) (dwarf.Type, error) {
 }
 
 func (im *Image) resolveBase(spec typeSpec) (dwarf.Type, error) {
-	if spec.base {
-		if spec.name == "void" {
-			return &dwarf.VoidType{}, nil
-		}
-		if c, ok := im.idx.types[typeKey{kBase, spec.name}]; ok {
-			return im.typeAt(c.off)
-		}
-		return im.syntheticBase(spec.name), nil
+	if spec.base && spec.name == "void" {
+		return &dwarf.VoidType{}, nil
 	}
-	for _, k := range spec.kinds() {
-		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok {
-			return im.typeAt(c.off)
-		}
+	kinds := spec.kinds()
+	if spec.base {
+		kinds = []uint8{kBase}
+	}
+	// The kinds are tried in order: a definition of the first is the
+	// answer as soon as a run of units has one (lazy.go).
+	if c, ok := typeIn(im.names(defined(kinds[0], spec.name)), kinds, spec.name); ok {
+		return im.typeAt(c.off)
+	}
+	if spec.base {
+		return im.syntheticBase(spec.name), nil
 	}
 	if t, ok := im.extraType(spec.kw, spec.name); ok {
 		return t, nil // a module's (extsyms.go)
@@ -339,20 +340,32 @@ func (im *Image) resolveBase(spec typeSpec) (dwarf.Type, error) {
 	return nil, &NotFoundError{What: what, Name: spec.name}
 }
 
+// typeIn is the candidate for name of the first of kinds idx (the index,
+// or a run of units settling the question: lazy.go) has.
+func typeIn(idx *index, kinds []uint8, name string) (cand, bool) {
+	for _, k := range kinds {
+		if c, ok := idx.types[typeKey{k, name}]; ok {
+			return c, true
+		}
+	}
+	return cand{}, false
+}
+
 // isTypeName reports whether a bare identifier names a type (and not a
 // variable, function or enumerator, which win in expressions).
 func (im *Image) isTypeName(name string) bool {
-	if _, ok := im.idx.vars.get(name); ok {
+	idx := im.index()
+	if _, ok := idx.vars.get(name); ok {
 		return false
 	}
-	if _, ok := im.idx.funcs.get(name); ok {
+	if _, ok := idx.funcs.get(name); ok {
 		return false
 	}
-	if _, ok := im.idx.types[typeKey{kEnumerator, name}]; ok {
+	if _, ok := idx.types[typeKey{kEnumerator, name}]; ok {
 		return false
 	}
 	for _, k := range []uint8{kTypedef, kStruct, kUnion, kEnum, kBase} {
-		if _, ok := im.idx.types[typeKey{k, name}]; ok {
+		if _, ok := idx.types[typeKey{k, name}]; ok {
 			return true
 		}
 	}
@@ -372,8 +385,9 @@ func (im *Image) HasType(name string) bool {
 	if spec.base {
 		return true
 	}
+	idx := im.index()
 	for _, k := range spec.kinds() {
-		if c, ok := im.idx.types[typeKey{k, spec.name}]; ok && !c.decl {
+		if c, ok := idx.types[typeKey{k, spec.name}]; ok && !c.decl {
 			return true
 		}
 	}
@@ -431,7 +445,7 @@ func Strip(t dwarf.Type) dwarf.Type {
 // incomplete struct or union (a declaration), as seen through pointers to
 // types opaque in the unit that declared them; otherwise t itself.
 func (im *Image) Complete(t dwarf.Type) dwarf.Type {
-	if im == nil || im.idx == nil {
+	if im == nil || im.idxDone == nil { // an Image made without an index (tests, eval)
 		return t
 	}
 	st, ok := Strip(t).(*dwarf.StructType)
@@ -449,7 +463,7 @@ func (im *Image) Complete(t dwarf.Type) dwarf.Type {
 		kind = kUnion
 	}
 	full = t
-	if c, ok := im.idx.types[typeKey{kind, st.StructName}]; ok && !c.decl {
+	if c, ok := im.names(defined(kind, st.StructName)).types[typeKey{kind, st.StructName}]; ok && !c.decl {
 		if ft, err := im.typeAt(c.off); err == nil {
 			full = ft
 		}

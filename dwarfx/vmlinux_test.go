@@ -214,12 +214,13 @@ func TestVmlinuxSymbols(t *testing.T) {
 		}
 		// Functions split in hot and cold parts (DW_AT_ranges; x86-64's
 		// .cold sections): a pc in any part belongs to the function.
-		for i := range im.idx.defs {
-			d := &im.idx.defs[i]
-			if d.rng < 0 || len(im.idx.ranges[d.rng]) < 2 {
+		idx := im.index()
+		for i := range idx.defs {
+			d := &idx.defs[i]
+			if d.rng < 0 || len(idx.ranges[d.rng]) < 2 {
 				continue
 			}
-			fn := im.funcFromDef(int32(i))
+			fn := im.funcFromDef(idx, int32(i))
 			last := fn.Ranges[len(fn.Ranges)-1]
 			if g, ok := im.FunctionAt(last[0] + 1); !ok || g.Name != fn.Name {
 				t.Errorf("FunctionAt(%s cold part %#x) = %+v %v", fn.Name, last[0]+1, g, ok)
