@@ -206,6 +206,8 @@ type psEntry struct {
 	StaticPrio int    `json:"static_prio"`
 	RTPriority int    `json:"rt_priority"`
 	Nice       int    `json:"nice"`
+	// KernelThread: PF_KTHREAD.
+	KernelThread bool `json:"kernel_thread"`
 }
 
 // policyNames are the SCHED_* policies by number (include/uapi/linux/sched.h).
@@ -260,8 +262,10 @@ func forLive(t *testing.T, check func(t *testing.T, f *fixture.Fixture, l *fixtu
 
 // TestLivePsMatchesProc: the ps kinspect printed on the guest's own
 // /proc/kcore lists every task of the /proc snapshot the guest printed just
-// before, with its comm, parent, (for sleeping tasks) state, and its
-// scheduling policy and priorities. The
+// before, with its comm, parent, (for sleeping user tasks) state, and its
+// scheduling policy and priorities. A kernel thread's state is not
+// compared: its own timers and work queues wake it at any moment between
+// the snapshot and the walk (a kworker in I was R in the cold run). The
 // snapshot's own commands (children of the snapshot shell) have exited
 // by then and are not looked for.
 func TestLivePsMatchesProc(t *testing.T) {
@@ -283,7 +287,7 @@ func TestLivePsMatchesProc(t *testing.T) {
 				t.Errorf("pid %d: live ps comm %q ppid %d, /proc %q %d", g.PID, p.Comm, p.PPID, g.Comm, g.PPID)
 				continue
 			}
-			if sleeping := strings.Contains("SID", g.State); sleeping && p.StateChar != g.State {
+			if sleeping := strings.Contains("SID", g.State); sleeping && !p.KernelThread && p.StateChar != g.State {
 				t.Errorf("pid %d (%s): live ps state %s, /proc %s", g.PID, g.Comm, p.StateChar, g.State)
 				continue
 			}
@@ -822,7 +826,9 @@ func rqMember(t *testing.T, d vvDoc, name string) string {
 // TestLiveRq: live `rq N cpu,nr_running,curr` for every online CPU: its
 // struct rq is the dump's (per-cpu runqueues do not move), cpu is N, and
 // curr is a task the same process's ps listed just before (the idle task
-// of that CPU, or a task running then).
+// of that CPU, or a task running then) on every CPU but at most one: the
+// CPU the reading kinspect runs on, whose curr is kinspect itself, maybe
+// on a thread Go's runtime started after the ps walked (seen once).
 func TestLiveRq(t *testing.T) {
 	forLive(t, func(t *testing.T, f *fixture.Fixture, l *fixture.Live) {
 		s := sortSchedDocs(t, liveDocs(t, l, "sched-json"))
@@ -838,7 +844,7 @@ func TestLiveRq(t *testing.T) {
 			cmds[i] = "rq " + strings.TrimPrefix(d.Expr, "runqueues:") + " cpu"
 		}
 		dumped := dumpDocs(t, f, strings.Join(cmds, "; "))
-		idle := 0
+		idle, unlisted := 0, 0
 		for i, d := range s.rq {
 			n := strings.TrimPrefix(d.Expr, "runqueues:")
 			var dd vvDoc
@@ -852,14 +858,18 @@ func TestLiveRq(t *testing.T) {
 			p, ok := byTask[curr]
 			switch {
 			case !ok:
-				t.Errorf("live rq %s: curr %s is no task of the ps before it", n, curr)
+				unlisted++
+				t.Logf("live rq %s: curr %s is no task of the ps before it (the reader's own CPU?)", n, curr)
 			case p.PID == 0 && strconv.Itoa(p.CPU) != n:
 				t.Errorf("live rq %s: curr %s is cpu %d's idle task", n, curr, p.CPU)
 			case p.PID == 0:
 				idle++
 			}
 		}
-		t.Logf("%s: %d runqueues at the dump's addresses, %d idle then", f.Meta.Arch, len(s.rq), idle)
+		if unlisted > 1 {
+			t.Errorf("%d runqueues' curr are no task of the ps before them: at most the reader's own CPU may be", unlisted)
+		}
+		t.Logf("%s: %d runqueues at the dump's addresses, %d idle then, %d curr not in the ps before", f.Meta.Arch, len(s.rq), idle, unlisted)
 	})
 }
 
