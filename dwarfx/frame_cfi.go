@@ -105,6 +105,14 @@ func (im *Image) fdeFor(pc uint64) (fde *frame.FrameDescriptionEntry, a uint64, 
 	return nil, 0, false, fmt.Errorf("no call frame information for %#x", pc)
 }
 
+// HasCFI reports whether run-time pc has call frame information (an FDE in
+// vmlinux's or a loaded module's .debug_frame); assembler such as the
+// exception vectors has none.
+func (im *Image) HasCFI(pc uint64) bool {
+	_, _, _, err := im.fdeFor(pc)
+	return err == nil
+}
+
 // CFIStep finds the CFI row for pc (a run-time address; pass return
 // address - 1 for frames that made a call), sets regs.CFA and returns the
 // caller's registers as far as the rules recover them.

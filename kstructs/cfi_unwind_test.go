@@ -112,9 +112,9 @@ func wantRecovered(t *testing.T, source string, agree, tried int) {
 }
 
 // cfiCandidate says whether frame fr's caller is one to recover by CFI:
-// fr is a function (of vmlinux, or of a module whose .ko is loaded) that
-// returns by a call, not an exception entry, and the oracle names fr
-// followed by the caller. It returns fr's function's start.
+// fr is a function (of vmlinux, or of a module whose .ko is loaded) with
+// call frame information that returns by a call, not an exception entry,
+// and the oracle names fr followed by the caller. It returns fr's function's start.
 func cfiCandidate(k *kstructs.Kernel, fr, caller kstructs.Frame, console []string) (uint64, bool) {
 	if fr.ExceptionRegs != nil || fr.Module != "" && k.ModuleDebugFile(fr.Module) == "" || fr.Inline || !caller.IsReturn {
 		return 0, false
@@ -126,6 +126,12 @@ func cfiCandidate(k *kstructs.Kernel, fr, caller kstructs.Frame, console []strin
 	look := fr.PC
 	if fr.IsReturn {
 		look--
+	}
+	if !k.Image.HasCFI(look) {
+		// Assembler without CFI (arm64's exception vectors, arm's
+		// call_with_stack): the fallback has nothing to answer with, by
+		// design; switching its frame off tests the primary unwinder only.
+		return 0, false
 	}
 	s, _, ok := k.Image.SymbolAt(look)
 	return s.Addr, ok
