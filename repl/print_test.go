@@ -13,7 +13,6 @@ import (
 	"context"
 	"debug/dwarf"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -89,7 +88,14 @@ func TestT32KernelSplit(t *testing.T) {
 			t.Fatalf("CONFIG_PAGE_OFFSET %q: %v", po, err)
 		}
 		out := run(t, k, "v.v %l %t %h init_task pid,comm,tasks")
-		want := nmAddress(t, f.Vmlinux(), "init_task")
+		nm, err := f.NMSymbols()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ok := nm["init_task"]
+		if !ok {
+			t.Fatalf("nm lists no init_task in %s", f.Vmlinux())
+		}
 		if !strings.Contains(out, fmt.Sprintf("%X", want)) {
 			t.Errorf("v.v init_task does not show nm's address %#x:\n%s", want, out)
 		}
@@ -108,28 +114,6 @@ func TestT32KernelSplit(t *testing.T) {
 	}
 	ktest.ForEach(t, check)
 	ktest.ForEachMachine(t, check)
-}
-
-// nmAddress is sym's address in nm's listing of vmlinux (an oracle
-// independent of kinspect's symbol table).
-func nmAddress(t *testing.T, vmlinux, sym string) uint64 {
-	t.Helper()
-	out, err := exec.Command("nm", vmlinux).Output()
-	if err != nil {
-		t.Fatalf("nm %s: %v", vmlinux, err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[2] == sym {
-			a, err := strconv.ParseUint(f[0], 16, 64)
-			if err != nil {
-				t.Fatalf("nm: %q: %v", line, err)
-			}
-			return a
-		}
-	}
-	t.Fatalf("nm lists no %s in %s", sym, vmlinux)
-	return 0
 }
 
 func checkVView(t *testing.T, k *kstructs.Kernel, f *fixture.Fixture) {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -625,13 +624,9 @@ func liveSymbols(t *testing.T, f *fixture.Fixture) map[string]uint64 {
 	if err != nil || ks["_stext"] == 0 {
 		t.Fatalf("the guest's kallsyms lines (want _stext): %v %v", ks, err)
 	}
-	out, err := exec.Command("nm", f.Vmlinux()).Output()
+	nm, err := f.NMSymbols()
 	if err != nil {
-		t.Fatalf("nm %s: %v", f.Vmlinux(), err)
-	}
-	nm, err := fixture.Kallsyms(strings.Split(strings.TrimSpace(string(out)), "\n"))
-	if err != nil {
-		t.Fatalf("nm %s: %v", f.Vmlinux(), err)
+		t.Fatal(err)
 	}
 	m := map[string]uint64{}
 	for _, name := range append(classNames, "init_task") {
