@@ -261,6 +261,11 @@ func (im *Image) indexFresh(then func()) error {
 		defer im.building.Done()
 		idx := buildIndex(im, uerr)
 		<-symsDone // the warnings and the symbol table the save encodes
+		if idx == nil { // abandoned by Close (handOff)
+			im.idx = &index{units: units}
+			close(im.idxDone)
+			return
+		}
 		im.idx = idx
 		im.warnings = append(im.warnings, idx.warnings...)
 		close(im.idxDone)
@@ -296,7 +301,9 @@ func (im *Image) Close() error {
 		return nil
 	}
 	var err error
-	im.building.Wait()
+	if !im.handOff() {
+		im.building.Wait()
+	}
 	im.cache.close()
 	if im.f != nil {
 		err = syscall.Munmap(im.mmap)

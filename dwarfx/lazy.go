@@ -46,6 +46,7 @@ type unitClaims struct {
 	mu        sync.Mutex
 	lo, split int // the front part: units[lo:split] are unclaimed
 	mid, end  int // the back part: units[mid:end] are unclaimed
+	gone      bool // abandoned: the index will not be completed
 }
 
 // newUnitClaims splits units at half their bytes.
@@ -68,6 +69,22 @@ func (c *unitClaims) front(n int) (lo, hi int) {
 	lo, hi = c.lo, min(c.lo+n, c.split)
 	c.lo = hi
 	return lo, hi
+}
+
+// abandon claims every unit left, for no one: the index will not be
+// completed (Close handed it off, indexcache.go). Scanners stop after the
+// unit they are in.
+func (c *unitClaims) abandon() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lo, c.mid, c.gone = c.split, c.end, true
+}
+
+// abandoned reports whether abandon was called.
+func (c *unitClaims) abandoned() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone
 }
 
 // back claims the next unit of the back part.

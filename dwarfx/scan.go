@@ -206,7 +206,8 @@ func (s *scanner) fail(off uint64, format string, args ...any) error {
 // warning) in parallel and merges the workers' results with those of the
 // runs of units lookups scanned meanwhile (lazy.go): the workers scan the
 // back half of .debug_info, then what the lookups left of the front half,
-// so that no unit is scanned twice.
+// so that no unit is scanned twice. It is nil if the build was abandoned
+// (Close handed the index off).
 func buildIndex(im *Image, uerr error) *index {
 	units := im.units
 	idx := &index{units: units}
@@ -246,6 +247,9 @@ func buildIndex(im *Image, uerr error) *index {
 		}()
 	}
 	wg.Wait()
+	if claims.abandoned() {
+		return nil // handed off: nothing will read the index
+	}
 	merge(idx, append(workers, im.lazy.scanners()...), im)
 	return idx
 }

@@ -6,12 +6,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kinspect/kinspect/internal/fixture"
 )
 
 // TestMain keeps every test of this package off the user's index cache.
+// The tests call run in this process: a cold run's background indexer
+// (indexer.go) is this test binary started as `kinspect index VMLINUX`.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "index" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	dir, err := os.MkdirTemp("", "kinspect-cache-test-")
 	if err != nil {
 		panic(err)
@@ -52,6 +60,7 @@ func TestIndexCacheStates(t *testing.T) {
 	check := func(state string, wantWarning bool) {
 		t.Helper()
 		out, errs := runCmds()
+		waitIndexer(t, vml)
 		if out != want {
 			t.Errorf("%s cache: output differs from a fresh index:\n%s", state, firstDiff(out, want))
 		}
@@ -88,6 +97,28 @@ func TestIndexCacheStates(t *testing.T) {
 	}
 }
 
+// waitIndexer waits until no background indexer of vml runs (it holds an
+// exclusive flock on the vmlinux from before the run that starts it exits).
+func waitIndexer(t *testing.T, vml string) {
+	t.Helper()
+	f, err := os.Open(vml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	done := make(chan error, 1)
+	go func() { done <- unix.Flock(int(f.Fd()), unix.LOCK_EX) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("waiting for the indexer of %s: %v", vml, err)
+		}
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the background indexer of %s still runs after 2 minutes", vml)
+	}
+}
+
 func flipByte(b []byte, i int) []byte {
 	c := append([]byte(nil), b...)
 	c[i] ^= 0x10
@@ -103,4 +134,26 @@ func firstDiff(got, want string) string {
 		}
 	}
 	return fmt.Sprintf("lengths differ: %d vs %d lines", len(g), len(w))
+}
+
+// TestColdRunLeavesCache: a cold run done before its index (one quick
+// command) leaves the cache all the same, written by the background indexer
+// it hands off to or by itself, and `kinspect index` then finds it valid.
+func TestColdRunLeavesCache(t *testing.T) {
+	f := fixture.Require(t, "x86_64")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	vml := f.Vmlinux()
+	code, out, errs := kinspectRun(t, "", f.Path("vmcore.mkdf-zlib-d31"), vml, "-c", "p init_task.comm")
+	if code != 0 || !strings.Contains(out, `"swapper/0`) || errs != "" {
+		t.Fatalf("cold run: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	waitIndexer(t, vml)
+	code, out, errs = kinspectRun(t, "", "index", vml)
+	if code != 0 || !strings.Contains(out, ": valid (") {
+		t.Fatalf("kinspect index after the cold run: exit %d, stdout %q, stderr %q; want the cache valid", code, out, errs)
+	}
+	t.Setenv("KINSPECT_CACHE", "off")
+	if code, _, errs = kinspectRun(t, "", "index", vml); code != exitUsage || !strings.Contains(errs, "cache is off") {
+		t.Errorf("kinspect index with KINSPECT_CACHE=off: exit %d, stderr %q; want a usage error", code, errs)
+	}
 }

@@ -148,6 +148,14 @@ or reads commands from stdin, crash-style.`,
 			fmt.Fprintf(stdout, "kinspect %s\n", version)
 		},
 	})
+	root.AddCommand(&cobra.Command{
+		Use:   "index VMLINUX",
+		Short: "index VMLINUX into the index cache and exit (a cold run that is done first starts this in the background)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runIndex(args[0], stdout, stderr)
+		},
+	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -205,7 +213,7 @@ func runSession(f cliFlags, args []string, stdin io.Reader, stdout, stderr io.Wr
 	interactive := f.commands == "" && f.inputFile == "" && f.script == "" && isTerminal(stdin) && isTerminal(stdout)
 	stop := startProgress(stderr, isTerminal(stderr) && interactive)
 	opts.Progress = stop.set
-	opts.IndexCache = indexCacheOptions(f.noCache, stderr)
+	opts.IndexCache = handOffOptions(indexCacheOptions(f.noCache, stderr))
 	k, err := openKernel(liveFiles{}, f, args, opts, stderr)
 	stop.done()
 	if err != nil {
