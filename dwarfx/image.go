@@ -302,6 +302,9 @@ func (im *Image) Close() error {
 	}
 	var err error
 	if !im.handOff() {
+		if im.idxDone != nil {
+			im.lazy.help(im)
+		}
 		im.building.Wait()
 	}
 	im.cache.close()

@@ -120,8 +120,30 @@ func (im *Image) names(final func(*index) bool) *index {
 			return x
 		}
 	}
+	im.lazy.help(im)
 	<-im.idxDone
 	return im.idx
+}
+
+// help scans, for the full index, the units of the front part no one has
+// claimed, as a caller that would only wait for the index: the index's
+// workers leave one core to the process's own work (buildIndex), and a
+// process whose work is waiting for the index gives it that core.
+func (l *lazyScan) help(im *Image) {
+	l.mu.Lock() // scanners() must not take the runs while one is scanned
+	defer l.mu.Unlock()
+	if l.done {
+		return
+	}
+	var s *scanner
+	for lo, hi := l.claims.front(lazyFirstRun); lo < hi; lo, hi = l.claims.front(lazyFirstRun) {
+		if s == nil {
+			s = newScanner(im, im.units, 12)
+			l.scans = append(l.scans, s)
+			l.next = -1 // the runs no longer cover a prefix of the units
+		}
+		s.scanUnits(lo, hi, l.rel)
+	}
 }
 
 // defined is the final of a lookup of a type: a definition (not a

@@ -214,7 +214,10 @@ func buildIndex(im *Image, uerr error) *index {
 	if uerr != nil {
 		idx.warnings = append(idx.warnings, uerr)
 	}
-	nw := runtime.GOMAXPROCS(0)
+	// One core is left to the process's own work (its first answer): a
+	// caller that waits for the index scans with the workers instead
+	// (lazyScan.help).
+	nw := runtime.GOMAXPROCS(0) - 1
 	if nw > len(units) {
 		nw = len(units)
 	}
