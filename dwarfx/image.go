@@ -260,7 +260,7 @@ func (im *Image) indexFresh(then func()) error {
 	go func() {
 		defer im.building.Done()
 		idx := buildIndex(im, uerr)
-		<-symsDone // the warnings and the symbol table the save encodes
+		<-symsDone      // the warnings and the symbol table the save encodes
 		if idx == nil { // abandoned by Close (handOff)
 			im.idx = &index{units: units}
 			close(im.idxDone)

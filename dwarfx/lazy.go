@@ -44,8 +44,8 @@ type lazyScan struct {
 // with the back part take runs of what is left of the front.
 type unitClaims struct {
 	mu        sync.Mutex
-	lo, split int // the front part: units[lo:split] are unclaimed
-	mid, end  int // the back part: units[mid:end] are unclaimed
+	lo, split int  // the front part: units[lo:split] are unclaimed
+	mid, end  int  // the back part: units[mid:end] are unclaimed
 	gone      bool // abandoned: the index will not be completed
 }
 
