@@ -260,8 +260,9 @@ func (im *Image) indexFresh(then func()) error {
 	go func() {
 		defer im.building.Done()
 		idx := buildIndex(im, uerr)
-		<-symsDone      // the warnings and the symbol table the save encodes
-		if idx == nil { // abandoned by Close (handOff)
+		<-symsDone // the warnings and the symbol table the save encodes
+		if idx == nil {
+			// Abandoned by Close (handOff): nothing reads the index.
 			im.idx = &index{units: units}
 			close(im.idxDone)
 			return
