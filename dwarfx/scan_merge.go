@@ -172,7 +172,7 @@ func chainDefs(idx *index) {
 // .debug_info (cross-unit references; rare).
 func (im *Image) refNameSlow(off uint64) string {
 	info := im.sects[".debug_info"]
-	units, _ := parseUnits(info, im.order)
+	units := im.units
 	i := sort.Search(len(units), func(i int) bool { return units[i].end > off })
 	if i >= len(units) || off < units[i].dieOff {
 		return ""

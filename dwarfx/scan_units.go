@@ -20,8 +20,14 @@ type unitInfo struct {
 	utype     uint8
 }
 
-// parseUnits lists the units of .debug_info.
-func parseUnits(info []byte, order binary.ByteOrder) ([]unitInfo, error) {
+// parseUnits lists the units of .debug_info. read, if set, is told every
+// few MB how far into info the headers have been read (the caller drops
+// those pages of its file mapping: image.go).
+func parseUnits(info []byte, order binary.ByteOrder, read func(end uint64)) ([]unitInfo, error) {
+	var told uint64
+	if read != nil {
+		defer func() { read(uint64(len(info))) }()
+	}
 	var units []unitInfo
 	p := uint64(0)
 	n := uint64(len(info))
@@ -107,6 +113,10 @@ func parseUnits(info []byte, order binary.ByteOrder) ([]unitInfo, error) {
 		u.dieOff = q
 		units = append(units, u)
 		p = u.end
+		if read != nil && p-told >= releaseStep {
+			read(p)
+			told = p
+		}
 	}
 	return units, nil
 }
