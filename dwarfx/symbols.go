@@ -410,7 +410,7 @@ func (im *Image) SearchSymbols(substr string) []Symbol {
 	for i, j := range idx {
 		out[i] = im.symbol(j)
 	}
-	if x := im.extra.Load(); x != nil {
+	if x := im.extras(); x != nil {
 		for _, s := range x.byAddr {
 			if strings.Contains(s.Name, substr) {
 				out = append(out, s)
@@ -424,16 +424,17 @@ func (im *Image) SearchSymbols(substr string) []Symbol {
 func (im *Image) NumSymbols() int { return len(im.syms.all) }
 
 // InText reports whether addr (run-time) lies within the kernel's text:
-// _stext.._etext or _sinittext.._einittext.
+// _stext.._etext or _sinittext.._einittext, or a module's text.
 func (im *Image) InText(addr uint64) bool {
-	if im.extraText(addr) {
-		return true
-	}
 	a := addr - im.kaslr.Load()
 	if im.stext != 0 && im.etext > im.stext && a >= im.stext && a < im.etext {
 		return true
 	}
-	return im.sinittext != 0 && im.einittext > im.sinittext && a >= im.sinittext && a < im.einittext
+	if im.sinittext != 0 && im.einittext > im.sinittext && a >= im.sinittext && a < im.einittext {
+		return true
+	}
+	r, ok := im.extraRange(addr)
+	return ok && r.Text
 }
 
 // InKernelImage reports whether addr (run-time) lies within the loaded

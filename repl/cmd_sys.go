@@ -155,6 +155,12 @@ func sysCmd() *Command {
 				}
 			}
 			s.fillSysExtras(&r)
+			// Read at first need, not at open (kstructs.Kernel.LoadModuleSymbols):
+			// sys lists what went wrong, so it reads them.
+			if _, err := k.LoadModuleSymbols(); err != nil {
+				r.Warnings = append(r.Warnings, "module symbols: "+err.Error())
+				_ = k.ModuleSymbolsWarning() // given here, not again after the command
+			}
 			for _, err := range errs {
 				r.Warnings = append(r.Warnings, err.Error())
 			}
