@@ -339,9 +339,19 @@ func (im *Image) symbol(i int32) Symbol {
 // Lookup finds the ELF symbol called name. Among several (static symbols of
 // the same name), a global, sized one is preferred.
 func (im *Image) Lookup(name string) (Symbol, bool) {
+	if s, ok := im.LookupKernel(name); ok {
+		return s, true
+	}
+	return im.extraLookup(name)
+}
+
+// LookupKernel is Lookup in the vmlinux's symbols alone: for a probe of a
+// kernel variable that may not exist, which a module's symbol must not
+// answer and whose miss must not read the module symbols (extsyms.go).
+func (im *Image) LookupKernel(name string) (Symbol, bool) {
 	i, ok := im.syms.byName.get(name)
 	if !ok {
-		return im.extraLookup(name)
+		return Symbol{}, false
 	}
 	return im.symbol(i), true
 }

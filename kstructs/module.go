@@ -416,14 +416,23 @@ func (k *Kernel) LoadModuleSymbols() ([]Module, error) {
 	return append([]Module(nil), st.mods...), st.err // callers may sort it
 }
 
+// ModuleSymbolsError is the error met reading the module list and symbols,
+// nil if none or if they have not been read yet.
+func (k *Kernel) ModuleSymbolsError() error {
+	if !k.mods.done.Load() {
+		return nil
+	}
+	return k.mods.err
+}
+
 // ModuleSymbolsWarning returns the error met reading the module list and
 // symbols, once, and only after they were read (by a lookup that needed
 // them, or LoadModuleSymbols): the REPL gives it after the command that
 // met it, as the open gave it before module symbols were read lazily.
 func (k *Kernel) ModuleSymbolsWarning() error {
-	st := &k.mods
-	if !st.done.Load() || st.err == nil || st.reported.Swap(true) {
+	err := k.ModuleSymbolsError()
+	if err == nil || k.mods.reported.Swap(true) {
 		return nil
 	}
-	return st.err
+	return err
 }

@@ -155,9 +155,10 @@ func sysCmd() *Command {
 				}
 			}
 			s.fillSysExtras(&r)
-			// Read at first need, not at open (kstructs.Kernel.LoadModuleSymbols):
-			// sys lists what went wrong, so it reads them.
-			if _, err := k.LoadModuleSymbols(); err != nil {
+			// Module symbols are read on first need, not at open: sys (the
+			// interactive start-up summary) does not read them, but lists
+			// their error once a command has.
+			if err := k.ModuleSymbolsError(); err != nil {
 				r.Warnings = append(r.Warnings, "module symbols: "+err.Error())
 				_ = k.ModuleSymbolsWarning() // given here, not again after the command
 			}
