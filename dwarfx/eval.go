@@ -17,7 +17,11 @@ type Env struct {
 	// its instance on cpu; set by the kernel layer. Used by per_cpu(x, n),
 	// per_cpu_ptr(p, n) and crash's x:n suffix.
 	PerCPU func(v Value, cpu int) (Value, error)
-	NrCPUs int // if > 0, cpu numbers must be below it
+	// NrCPUs, if set and > 0, bounds the cpu numbers. A function: the
+	// kernel layer's count reads the cpu masks, which only a per-cpu
+	// access needs (a cold open's `p init_task.comm` must not wait for
+	// their DWARF).
+	NrCPUs func() int
 
 	// History returns value history entry n for $n (n >= 1); $ asks for
 	// n = 0 (the last value), $$ for n = -1, $$k for n = -k.
@@ -29,6 +33,13 @@ type Env struct {
 	// LookupType, if set, resolves type names ("struct foo", "foo", "u32")
 	// before the image does.
 	LookupType func(name string) (dwarf.Type, bool)
+}
+
+func (e *Env) nrCPUs() int {
+	if e.NrCPUs == nil {
+		return 0
+	}
+	return e.NrCPUs()
 }
 
 // Eval parses and evaluates expr. Errors are *ExprError values naming the
@@ -843,8 +854,8 @@ func (ev *evaluator) perCPU(n *perCPUNode) (Value, error) {
 		return Value{}, ev.errAt(n.cpu.position(), "invalid cpu %d", int64(c))
 	}
 	cpu := int(c)
-	if ev.env.NrCPUs > 0 && cpu >= ev.env.NrCPUs {
-		return Value{}, ev.errAt(n.cpu.position(), "cpu %d out of range (the target has %d cpus)", cpu, ev.env.NrCPUs)
+	if nr := ev.env.nrCPUs(); nr > 0 && cpu >= nr {
+		return Value{}, ev.errAt(n.cpu.position(), "cpu %d out of range (the target has %d cpus)", cpu, nr)
 	}
 	if ev.env.PerCPU == nil {
 		return Value{}, ev.errAt(n.pos, "per-cpu access needs a kernel memory layout (Env.PerCPU is not set)")

@@ -73,7 +73,7 @@ func TestEvalMini(t *testing.T) {
 			}
 			return im.NewValueAt(v.Type(), a+percpu[cpu]), nil
 		}
-		env.NrCPUs = 3
+		env.NrCPUs = func() int { return 3 }
 		h1, _ := env.Eval("items[1].id")
 		history[1] = h1
 		history[0] = h1

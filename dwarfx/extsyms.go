@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Symbols of code loaded after boot (kernel modules): the Image holds them
@@ -13,7 +14,11 @@ import (
 // crash does ("func+off [module]") through the one seam of SymbolAt,
 // Lookup and InText. kstructs reads them from the dump (each module's own
 // kallsyms: kernel/module/kallsyms.c) and installs them with
-// SetExtraSymbols; dwarfx knows nothing of where they came from.
+// SetExtraSymbols, or, since reading them costs a cold open the DWARF
+// lookups of the modules list (most commands never name a module address),
+// installs a loader with SetExtraSymbolsLoader that runs on first need: a
+// name the vmlinux lacks, an address outside the kernel image, or
+// ExtraSymbols. dwarfx knows nothing of where they came from.
 
 // SymRange is one loaded region of a module: [Lo, Hi).
 type SymRange struct {
@@ -90,17 +95,71 @@ func (x *ExtraSymbols) at(addr uint64) (Symbol, uint64, bool) {
 	return s, addr - s.Addr, true
 }
 
-// SetExtraSymbols installs (or with nil removes) the module symbols.
-func (im *Image) SetExtraSymbols(x *ExtraSymbols) { im.extra.Store(x) }
+// extraSyms holds the module symbols, or the loader that reads them.
+type extraSyms struct {
+	st atomic.Pointer[extraState]
+	// loading is held by the one goroutine running the loader.
+	loading sync.Mutex
+}
 
-// ExtraSymbols returns the installed module symbols (nil if none).
-func (im *Image) ExtraSymbols() *ExtraSymbols { return im.extra.Load() }
+// extraState is immutable: replaced whole, so that a lookup sees the
+// loader or its result, never a half-installed set.
+type extraState struct {
+	load func() *ExtraSymbols // nil once run
+	x    *ExtraSymbols
+}
+
+// SetExtraSymbols installs (or with nil removes) the module symbols,
+// replacing any loader not yet run.
+func (im *Image) SetExtraSymbols(x *ExtraSymbols) { im.extra.st.Store(&extraState{x: x}) }
+
+// SetExtraSymbolsLoader installs load, run once when a lookup first needs
+// the module symbols; its result is what SetExtraSymbols would install.
+// Lookups load makes itself (it reads memory and names kernel symbols)
+// answer from the vmlinux alone, as do lookups of other goroutines while
+// it runs: a lookup never waits for the loader, so the loader cannot wait
+// for itself.
+func (im *Image) SetExtraSymbolsLoader(load func() *ExtraSymbols) {
+	im.extra.st.Store(&extraState{load: load})
+}
+
+// ExtraSymbols returns the module symbols (nil if none), loading them if
+// a loader is installed.
+func (im *Image) ExtraSymbols() *ExtraSymbols { return im.extras() }
+
+// extras returns the module symbols, running the loader on first call.
+func (im *Image) extras() *ExtraSymbols {
+	e := &im.extra
+	st := e.st.Load()
+	if st == nil || st.load == nil {
+		return stateSyms(st)
+	}
+	if !e.loading.TryLock() {
+		return nil // being loaded, maybe by this very goroutine
+	}
+	defer e.loading.Unlock()
+	if st = e.st.Load(); st == nil || st.load == nil {
+		return stateSyms(st) // loaded while we took the lock
+	}
+	e.st.CompareAndSwap(st, &extraState{x: st.load()}) // unless replaced meanwhile
+	return stateSyms(e.st.Load())
+}
+
+func stateSyms(st *extraState) *ExtraSymbols {
+	if st == nil {
+		return nil
+	}
+	return st.x
+}
 
 // extraAt names an address outside the kernel image from the module
 // symbols.
 func (im *Image) extraAt(addr uint64) (Symbol, uint64, bool) {
-	x := im.extra.Load()
-	if x == nil || im.InKernelImage(addr) {
+	if im.InKernelImage(addr) {
+		return Symbol{}, 0, false
+	}
+	x := im.extras()
+	if x == nil {
 		return Symbol{}, 0, false
 	}
 	return x.at(addr)
@@ -109,7 +168,7 @@ func (im *Image) extraAt(addr uint64) (Symbol, uint64, bool) {
 // extraLookup finds a module symbol by name: "name" or "module:name"
 // (crash's and gdb's spelling for a module's static symbol).
 func (im *Image) extraLookup(name string) (Symbol, bool) {
-	x := im.extra.Load()
+	x := im.extras()
 	if x == nil {
 		return Symbol{}, false
 	}
@@ -128,23 +187,22 @@ func (im *Image) extraLookup(name string) (Symbol, bool) {
 	return x.byAddr[i], true
 }
 
-// extraText reports whether addr lies in a module's text.
-func (im *Image) extraText(addr uint64) bool {
-	x := im.extra.Load()
-	if x == nil {
-		return false
+// extraRange is the module region holding addr, an address outside the
+// kernel image.
+func (im *Image) extraRange(addr uint64) (SymRange, bool) {
+	if im.InKernelImage(addr) {
+		return SymRange{}, false
 	}
-	r, ok := x.rangeOf(addr)
-	return ok && r.Text
+	x := im.extras()
+	if x == nil {
+		return SymRange{}, false
+	}
+	return x.rangeOf(addr)
 }
 
 // ModuleOf names the module whose loaded region holds addr ("" if none).
 func (im *Image) ModuleOf(addr uint64) string {
-	x := im.extra.Load()
-	if x == nil {
-		return ""
-	}
-	r, _ := x.rangeOf(addr)
+	r, _ := im.extraRange(addr)
 	return r.Module
 }
 

@@ -75,7 +75,7 @@ func FuzzEval(f *testing.F) {
 	im := fuzzIm
 	hist := im.NewConst(im.PointerTo(mustType(f, im, "struct item")), 0x403040)
 	env := &Env{
-		Img: im, Mem: fuzzMemory{}, NrCPUs: 4,
+		Img: im, Mem: fuzzMemory{}, NrCPUs: func() int { return 4 },
 		PerCPU: func(v Value, cpu int) (Value, error) {
 			a, _ := v.Addr()
 			return im.NewValueAt(v.Type(), a+uint64(cpu)<<12), nil

@@ -56,13 +56,13 @@ type Image struct {
 	percpuZero         bool
 
 	syms       symtab
-	extra      atomic.Pointer[ExtraSymbols] // module symbols (extsyms.go)
-	extraTypes typeSources                  // module types (extsyms.go)
-	units      []unitInfo                   // .debug_info's units, known before the index is
-	idx        *index                       // read through names/index (lazy.go): set in the background
-	idxDone    chan struct{}                // closed once idx is set
-	building   sync.WaitGroup               // the background index build and cache save; Close waits
-	lazy       lazyScan                     // runs of units scanned for lookups made before idx is set
+	extra      extraSyms      // module symbols (extsyms.go)
+	extraTypes typeSources    // module types (extsyms.go)
+	units      []unitInfo     // .debug_info's units, known before the index is
+	idx        *index         // read through names/index (lazy.go): set in the background
+	idxDone    chan struct{}  // closed once idx is set
+	building   sync.WaitGroup // the background index build and cache save; Close waits
+	lazy       lazyScan       // runs of units scanned for lookups made before idx is set
 
 	// Kernel image bounds (link-time), from symbols; 0 if unknown.
 	stext, etext, sinittext, einittext, text, end uint64

@@ -339,9 +339,19 @@ func (im *Image) symbol(i int32) Symbol {
 // Lookup finds the ELF symbol called name. Among several (static symbols of
 // the same name), a global, sized one is preferred.
 func (im *Image) Lookup(name string) (Symbol, bool) {
+	if s, ok := im.LookupKernel(name); ok {
+		return s, true
+	}
+	return im.extraLookup(name)
+}
+
+// LookupKernel is Lookup in the vmlinux's symbols alone: for a probe of a
+// kernel variable that may not exist, which a module's symbol must not
+// answer and whose miss must not read the module symbols (extsyms.go).
+func (im *Image) LookupKernel(name string) (Symbol, bool) {
 	i, ok := im.syms.byName.get(name)
 	if !ok {
-		return im.extraLookup(name)
+		return Symbol{}, false
 	}
 	return im.symbol(i), true
 }
@@ -410,7 +420,7 @@ func (im *Image) SearchSymbols(substr string) []Symbol {
 	for i, j := range idx {
 		out[i] = im.symbol(j)
 	}
-	if x := im.extra.Load(); x != nil {
+	if x := im.extras(); x != nil {
 		for _, s := range x.byAddr {
 			if strings.Contains(s.Name, substr) {
 				out = append(out, s)
@@ -424,16 +434,17 @@ func (im *Image) SearchSymbols(substr string) []Symbol {
 func (im *Image) NumSymbols() int { return len(im.syms.all) }
 
 // InText reports whether addr (run-time) lies within the kernel's text:
-// _stext.._etext or _sinittext.._einittext.
+// _stext.._etext or _sinittext.._einittext, or a module's text.
 func (im *Image) InText(addr uint64) bool {
-	if im.extraText(addr) {
-		return true
-	}
 	a := addr - im.kaslr.Load()
 	if im.stext != 0 && im.etext > im.stext && a >= im.stext && a < im.etext {
 		return true
 	}
-	return im.sinittext != 0 && im.einittext > im.sinittext && a >= im.sinittext && a < im.einittext
+	if im.sinittext != 0 && im.einittext > im.sinittext && a >= im.sinittext && a < im.einittext {
+		return true
+	}
+	r, ok := im.extraRange(addr)
+	return ok && r.Text
 }
 
 // InKernelImage reports whether addr (run-time) lies within the loaded

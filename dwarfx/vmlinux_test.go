@@ -357,7 +357,7 @@ func TestVmlinuxEval(t *testing.T) {
 		if f.GT != nil {
 			version = f.GT.Version
 		}
-		env := &Env{Img: im, Mem: im.StaticMemory(), NrCPUs: 4}
+		env := &Env{Img: im, Mem: im.StaticMemory(), NrCPUs: func() int { return 4 }}
 		env.PerCPU = func(v Value, cpu int) (Value, error) {
 			a, _ := v.Addr()
 			return im.NewValueAt(v.Type(), a+uint64(cpu)*0x1000), nil

@@ -19,3 +19,7 @@ func (k *Kernel) SetUnwindTableOff(fn uint64, off bool) error {
 	}
 	return nil
 }
+
+// ModulesRead reports whether the module list and symbols were read (they
+// are read on first need, not at open).
+func (k *Kernel) ModulesRead() bool { return k.mods.done.Load() }

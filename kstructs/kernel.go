@@ -137,9 +137,12 @@ func join(d *dump.Dump, img *dwarfx.Image, imgErr error, opts Options) (*Kernel,
 		k.Close()
 		return nil, err
 	}
-	if _, err := k.LoadModuleSymbols(); err != nil {
-		k.Warnings = append(k.Warnings, "module symbols: "+err.Error())
-	}
+	// Module symbols are read when a lookup first needs them: most
+	// commands never do, and on a cold open finding the modules list's
+	// DWARF costs more than the rest of the open. Their error is given
+	// then (ModuleSymbolsWarning).
+	k.mods.installed = true
+	img.SetExtraSymbolsLoader(k.moduleSymbols)
 	return k, nil
 }
 

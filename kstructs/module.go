@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kinspect/kinspect/dwarfx"
 )
@@ -193,7 +194,7 @@ func (k *Kernel) Modules() ([]Module, error) {
 	for _, n := range nodes {
 		m, err := k.readModule(l, n-uint64(l.list.ByteOffset))
 		if err != nil {
-			return out, err
+			return out, fmt.Errorf("the modules list at %#x: %w", head.Addr, err)
 		}
 		out = append(out, m)
 	}
@@ -358,18 +359,24 @@ func (c *strCache) at(off uint64) (string, error) {
 	return string(out), nil
 }
 
-// modState caches the module list and installs its symbols into the Image.
+// modState caches the module list and its symbols, read once, on first
+// need (kernel.go's join installs moduleSymbols as the Image's loader).
 type modState struct {
 	once sync.Once
 	mods []Module
 	err  error
+	syms *dwarfx.ExtraSymbols
+	// installed: this is the Image's loader (join), not a WithMemory
+	// view's own reading.
+	installed bool
+	done      atomic.Bool // the fields above are set
+	reported  atomic.Bool // err given by ModuleSymbolsWarning
 }
 
-// LoadModuleSymbols reads every module's symbol table and installs them in
-// the Image (dwarfx.Image.SetExtraSymbols), so every address lookup names
-// module addresses. It returns the modules; an error names what could not
-// be read (modules read before it keep their symbols).
-func (k *Kernel) LoadModuleSymbols() ([]Module, error) {
+// loadModules reads every module's symbol table, once. A lookup made
+// while it runs answers from the vmlinux alone (dwarfx.Image.extras): the
+// walk cannot need a module's symbol.
+func (k *Kernel) loadModules() *modState {
 	k.mods.once.Do(func() {
 		mods, err := k.Modules()
 		var syms []dwarfx.Symbol
@@ -382,8 +389,50 @@ func (k *Kernel) LoadModuleSymbols() ([]Module, error) {
 				err = serr
 			}
 		}
-		k.Image.SetExtraSymbols(dwarfx.NewExtraSymbols(syms, ranges))
 		k.mods.mods, k.mods.err = mods, err
+		k.mods.syms = dwarfx.NewExtraSymbols(syms, ranges)
+		k.mods.done.Store(true)
 	})
-	return append([]Module(nil), k.mods.mods...), k.mods.err // callers may sort it
+	return &k.mods
+}
+
+// moduleSymbols is the Image's loader of module symbols (join).
+func (k *Kernel) moduleSymbols() *dwarfx.ExtraSymbols { return k.loadModules().syms }
+
+// LoadModuleSymbols reads every module's symbol table and installs them in
+// the Image, so every address lookup names module addresses. It returns
+// the modules; an error names what could not be read (modules read before
+// it keep their symbols).
+func (k *Kernel) LoadModuleSymbols() ([]Module, error) {
+	// Through the Image's loader first: when it is k's, it holds the
+	// Image's loading lock around k.mods.once, and a lookup missing
+	// inside the walk must find that lock taken, not start the loader
+	// (which would wait on the once it runs in).
+	k.Image.ExtraSymbols()
+	st := k.loadModules()
+	if !st.installed {
+		k.Image.SetExtraSymbols(st.syms) // a WithMemory view's own reading
+	}
+	return append([]Module(nil), st.mods...), st.err // callers may sort it
+}
+
+// ModuleSymbolsError is the error met reading the module list and symbols,
+// nil if none or if they have not been read yet.
+func (k *Kernel) ModuleSymbolsError() error {
+	if !k.mods.done.Load() {
+		return nil
+	}
+	return k.mods.err
+}
+
+// ModuleSymbolsWarning returns the error met reading the module list and
+// symbols, once, and only after they were read (by a lookup that needed
+// them, or LoadModuleSymbols): the REPL gives it after the command that
+// met it, as the open gave it before module symbols were read lazily.
+func (k *Kernel) ModuleSymbolsWarning() error {
+	err := k.ModuleSymbolsError()
+	if err == nil || k.mods.reported.Swap(true) {
+		return nil
+	}
+	return err
 }

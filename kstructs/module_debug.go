@@ -324,6 +324,9 @@ func (k *Kernel) LoadModuleDebugDir(dir string) (loaded, missing []string, errs 
 // the files that could not be used.
 func (k *Kernel) LoadModuleDebugBeside() (loaded []string, errs []error) {
 	dir := filepath.Dir(k.Image.Path())
+	if !hasModuleFiles(dir) {
+		return nil, nil // no need to read the module list at every open
+	}
 	mods, _ := k.LoadModuleSymbols()
 	for _, m := range mods {
 		for _, name := range []string{m.Name, strings.ReplaceAll(m.Name, "_", "-")} {
@@ -346,4 +349,15 @@ func (k *Kernel) LoadModuleDebugBeside() (loaded []string, errs []error) {
 		}
 	}
 	return loaded, errs
+}
+
+// hasModuleFiles reports whether dir holds a .ko or .ko.debug file.
+func hasModuleFiles(dir string) bool {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".ko") || strings.HasSuffix(n, ".ko.debug") {
+			return true
+		}
+	}
+	return false
 }

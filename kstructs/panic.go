@@ -111,11 +111,11 @@ func findPanicMessage(lines []string, sysrqPressed func() (int32, bool)) string 
 // panic_threads and panic_processor exist too.
 func (k *Kernel) panicmsgSymbol() (string, bool, error) {
 	for _, name := range []string{"panic_threads", "panic_processor"} {
-		if _, ok := k.Image.Lookup(name); !ok {
+		if _, ok := k.Image.LookupKernel(name); !ok {
 			return "", false, nil
 		}
 	}
-	sym, ok := k.Image.Lookup("panicmsg")
+	sym, ok := k.Image.LookupKernel("panicmsg")
 	if !ok {
 		return "", false, nil
 	}

@@ -157,5 +157,5 @@ func (k *Kernel) PerCPU(v dwarfx.Value, cpu int) (dwarfx.Value, error) {
 
 // Env returns an expression environment bound to this kernel.
 func (k *Kernel) Env() *dwarfx.Env {
-	return &dwarfx.Env{Img: k.Image, Mem: k.memory(), PerCPU: k.PerCPU, NrCPUs: k.NrCPUs()}
+	return &dwarfx.Env{Img: k.Image, Mem: k.memory(), PerCPU: k.PerCPU, NrCPUs: k.NrCPUs}
 }

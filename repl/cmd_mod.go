@@ -78,6 +78,9 @@ func runMod(s *Session, inv *Invocation) (Result, error) {
 		}
 	}
 	mods, err := s.K.LoadModuleSymbols()
+	if err != nil {
+		_ = s.K.ModuleSymbolsWarning() // given here, not again after the command
+	}
 	if err != nil && len(mods) == 0 {
 		return nil, err
 	}

@@ -155,6 +155,13 @@ func sysCmd() *Command {
 				}
 			}
 			s.fillSysExtras(&r)
+			// Module symbols are read on first need, not at open: sys (the
+			// interactive start-up summary) does not read them, but lists
+			// their error once a command has.
+			if err := k.ModuleSymbolsError(); err != nil {
+				r.Warnings = append(r.Warnings, "module symbols: "+err.Error())
+				_ = k.ModuleSymbolsWarning() // given here, not again after the command
+			}
 			for _, err := range errs {
 				r.Warnings = append(r.Warnings, err.Error())
 			}

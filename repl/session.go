@@ -88,7 +88,9 @@ func (s *Session) Exec(ctx context.Context, line string, keepGoing bool) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := s.execSegment(ctx, seg); err != nil {
+		err := s.execSegment(ctx, seg)
+		s.warnModuleSymbols()
+		if err != nil {
 			name := seg.text
 			if seg.shell != "" {
 				name = "!" + seg.shell
@@ -103,6 +105,19 @@ func (s *Session) Exec(ctx context.Context, line string, keepGoing bool) error {
 		}
 	}
 	return first
+}
+
+// warnModuleSymbols gives, once, the error reading the module list and
+// symbols, after the command whose lookups first needed them (they are read
+// then, not at open: kstructs.Kernel.ModuleSymbolsWarning). A bt or sym
+// that cannot name a module address thus never hides a broken module list.
+func (s *Session) warnModuleSymbols() {
+	if s.K == nil {
+		return
+	}
+	if err := s.K.ModuleSymbolsWarning(); err != nil {
+		fmt.Fprintf(s.Stderr, "warning: module symbols: %v\n", err)
+	}
 }
 
 // report prints an error on stderr, and as a JSON document on stdout in JSON mode.
