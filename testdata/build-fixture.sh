@@ -170,7 +170,15 @@ SMP=${KINSPECT_SMP:-4}
 ACCEL=(-accel tcg,thread=multi)
 if [ "$SCALE" = 1 ] && [ "${KINSPECT_KVM:-1}" != 0 ] && [ "$ARCH" = "$(uname -m | sed s/aarch64/arm64/)" ] &&
    [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-  ACCEL=(-accel kvm)   # dump-guest-memory and sysrq-c work alike under KVM
+  if [ -d /sys/module/kvm_pvm ]; then
+    # PVM (a software nested hypervisor behind /dev/kvm) boots only kernels
+    # built as PVM guests: Debian's stops after the real-mode setup.
+    log "note: /dev/kvm is PVM (kvm_pvm), which cannot run Debian's kernel: booting under TCG"
+  else
+    ACCEL=(-accel kvm)
+  fi
+fi
+if [ "${ACCEL[1]}" = kvm ]; then   # dump-guest-memory and sysrq-c work alike under KVM
   for i in "${!QEMU_MACHINE[@]}"; do
     [ "${QEMU_MACHINE[$i]}" != -cpu ] || QEMU_MACHINE[$((i + 1))]=host
   done
