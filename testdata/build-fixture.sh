@@ -167,8 +167,9 @@ fi
 # LPAE: its flavour, highmem=on and RAM across 4 GiB (after the MEM default).
 [ "$KIND" != lpae ] || lpae_machine
 SMP=${KINSPECT_SMP:-4}
-# Scale fixtures boot under KVM where the guest is the host's arch: under
-# TCG the ground truth of 10,000 tasks took 26 min through the emulated UART.
+# Scale fixtures boot under KVM where the guest is the host's arch: under TCG
+# the ground truth goes through the emulated UART at ~50 KB/s (50,000 tasks:
+# 61 MB, 24 minutes from boot to panic on a shared 2-core machine).
 ACCEL=(-accel tcg,thread=multi)
 if [ "$SCALE" = 1 ] && [ "${KINSPECT_KVM:-1}" != 0 ] && [ "$ARCH" = "$(uname -m | sed s/aarch64/arm64/)" ] &&
    [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
