@@ -21,6 +21,9 @@
 #                 counting each cache's allocated objects with its slab
 #                 helpers), `kmem -n` and `vm -p 1` (kinspect, crash) on
 #                 the ~300-task dump (issue 12)
+#   KINSPECT_BENCH_TIMEOUT=S  stop a case after S seconds and report it as
+#                 timed out, n/a in the tables (default 0: no limit); drgn's
+#                 stack_trace loop over 50,000 tasks takes minutes
 #   KINSPECT_BENCH_SLOW_RUNS=N  run the slow cases (every crash run, drgn's
 #                 foreach bt on the scale dumps: minutes each on a busy
 #                 machine) only in the first N runs (default RUNS)
@@ -200,6 +203,7 @@ done
 # Warm kinspect's cache once per vmlinux; then the interleaved runs.
 for i in "${!DIRS[@]}"; do "$KIN" "${DIRS[$i]}$DUMP" "${DIRS[$i]}vmlinux" -c 'p 1' >/dev/null; done
 declare -A T M C
+TIMEOUT=${KINSPECT_BENCH_TIMEOUT:-0}
 for r in $(seq "$RUNS"); do
 	echo "run $r/$RUNS" >&2
 	for c in "${CASES[@]}"; do
@@ -209,7 +213,15 @@ for r in $(seq "$RUNS"); do
 		# A cold kinspect run's background indexer must not run into the
 		# next case: wait for it (it holds a lock on the vmlinux).
 		for i in "${!DIRS[@]}"; do flock "${DIRS[$i]}vmlinux" true; done
-		if ! /usr/bin/time -f '%e %M %U %S' -o "$TMP/t" bash -c "$CMD" >"$TMP/out" 2>"$TMP/err"; then
+		RUN=(bash -c "$CMD")
+		[ "$TIMEOUT" = 0 ] || RUN=(timeout -k 10 "$TIMEOUT" "${RUN[@]}")
+		rc=0
+		/usr/bin/time -f '%e %M %U %S' -o "$TMP/t" "${RUN[@]}" >"$TMP/out" 2>"$TMP/err" || rc=$?
+		if [ "$rc" = 124 ] && [ "$TIMEOUT" != 0 ]; then
+			echo "  $L $W $TOOL timed out after ${TIMEOUT}s (KINSPECT_BENCH_TIMEOUT)" >&2
+			T[$k]=NA M[$k]=NA
+			continue
+		elif [ "$rc" != 0 ]; then
 			echo "  $L $W $TOOL failed: $(tail -2 "$TMP/err" | tr '\n' ' ')" >&2
 			T[$k]=NA M[$k]=NA
 			continue

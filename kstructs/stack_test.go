@@ -163,7 +163,16 @@ func TestBacktraceEveryTask(t *testing.T) {
 			if testing.Short() {
 				t.Skip("scale fixture skipped in -short mode")
 			}
-			k, err := kstructs.Open(f.Path("vmcore.elf"), f.Vmlinux(), kstructs.Options{})
+			// A scale fixture keeps one dump: makedumpfile's (the ELF it
+			// was made from is deleted: GBs), or the ELF in older builds.
+			d, ok := f.Dump("elf", "qemu")
+			if !ok {
+				d, ok = f.Dump("kdump-zlib", "makedumpfile")
+			}
+			if !ok {
+				t.Fatalf("%s lists neither a QEMU ELF nor a makedumpfile dump", f.Dir)
+			}
+			k, err := kstructs.Open(f.Path(d.File), f.Vmlinux(), kstructs.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,8 +17,12 @@
 # Environment:
 #   KINSPECT_FIXTURES      cache root (default ~/.cache/kinspect/fixtures)
 #   KINSPECT_SLEEPERS      extra sleeping processes (default 200; another value
-#                          builds a "-scaleN" fixture)
-#   KINSPECT_GUEST_MEM     guest memory (default 1G, 4G when sleepers > 1000)
+#                          builds a "-scaleN" fixture; above 1000 a scale
+#                          fixture, see below)
+#   KINSPECT_GUEST_MEM     guest memory (default 1G; scale: 2 GiB + 120 KiB
+#                          a sleeper, rounded up to GiB)
+#   KINSPECT_KVM           0 to boot a scale fixture under TCG even where KVM
+#                          could run it (default 1)
 #   KINSPECT_SMP           vCPUs (default 4)
 #   KINSPECT_BOOT_TIMEOUT  seconds to wait for the panic (default 600 + sleepers/10)
 #   KINSPECT_MAKEDUMPFILE  0 to skip the makedumpfile variants (default 1)
@@ -30,6 +34,13 @@
 #                          newest one SUITE's linux-image-FLAVOR serves, where
 #                          SUITE still has it (else its current kernel); the
 #                          tests then use it too (internal/fixture.Find)
+#
+# Scale fixtures (KINSPECT_SLEEPERS > 1000, bench data only: the tests never
+# pick them) boot under KVM (-accel kvm -cpu host) when the guest arch is the
+# host's and /dev/kvm is read-write, raise pid_max and threads-max on the
+# kernel command line (sysctl.kernel.*), print only some status fields, and
+# keep a single dump: vmcore.mkdf-zlib-d31 (makedumpfile -c -d 31, what drgn
+# opens), made from QEMU's ELF dump, which is deleted after.
 #
 # A fixture records the guest key (a hash of testdata/guest/*): a fixture
 # built by another guest (other workload, other ground truth) is not reused.
@@ -129,12 +140,24 @@ KERNEL=${KINSPECT_KERNEL:-}
 [ -z "$KERNEL" ] || [[ "$KERNEL" =~ ^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$ ]] ||
   die "KINSPECT_KERNEL must be a kernel ABI such as 6.1.0-50 (got '$KERNEL')"
 SLEEPERS=${KINSPECT_SLEEPERS:-200}
+# scale_mem N: the guest memory of a scale fixture. Each sleeper is a process
+# of its own: task_struct, a 16 KiB vmap'ed kernel stack, mm_struct, page
+# tables, VMAs, signal and files structures, its stack and data pages. The
+# scale10000 guest's /proc/meminfo measured 97 KiB a sleeper (MemTotal -
+# MemFree 1011 MB, against 84 MB for the 300-task guest): 120 KiB a sleeper
+# and 2 GiB more, rounded up to GiB (10,000: 4G, 50,000: 8G).
+scale_mem() {
+  local mib=$(( 2048 + $1 * 120 / 1024 ))
+  echo "$(( (mib + 1023) / 1024 ))G"
+}
 # The board fixes its machine and sleepers (SCALE applies to virt only).
 [ "$KIND" != raspi ] || raspi_machine
 ! rpios_uses || rpios_machine
 [[ "$SLEEPERS" =~ ^[0-9]+$ ]] || die "KINSPECT_SLEEPERS must be a number"
+SCALE=0
+[ "$SLEEPERS" -le 1000 ] || SCALE=1
 if [ -n "${KINSPECT_GUEST_MEM:-}" ]; then MEM=$KINSPECT_GUEST_MEM
-elif [ "$SLEEPERS" -gt 1000 ]; then MEM=4G
+elif [ "$SCALE" = 1 ]; then MEM=$(scale_mem "$SLEEPERS")
 else MEM=1G; fi
 # The live guest holds kinspect and its reading of a 600 MB vmlinux.
 if [ "$KIND" = live ] && [ -z "${KINSPECT_GUEST_MEM:-}" ]; then MEM=2G; fi
@@ -144,6 +167,35 @@ fi
 # LPAE: its flavour, highmem=on and RAM across 4 GiB (after the MEM default).
 [ "$KIND" != lpae ] || lpae_machine
 SMP=${KINSPECT_SMP:-4}
+# Scale fixtures boot under KVM where the guest is the host's arch: under TCG
+# the ground truth goes through the emulated UART at ~50 KB/s (50,000 tasks:
+# 61 MB, 24 minutes from boot to panic on a shared 2-core machine).
+ACCEL=(-accel tcg,thread=multi)
+if [ "$SCALE" = 1 ] && [ "${KINSPECT_KVM:-1}" != 0 ] && [ "$ARCH" = "$(uname -m | sed s/aarch64/arm64/)" ] &&
+   [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+  if [ -d /sys/module/kvm_pvm ]; then
+    # PVM (a software nested hypervisor behind /dev/kvm) boots only kernels
+    # built as PVM guests: Debian's stops after the real-mode setup.
+    log "note: /dev/kvm is PVM (kvm_pvm), which cannot run Debian's kernel: booting under TCG"
+  else
+    ACCEL=(-accel kvm)
+  fi
+fi
+if [ "${ACCEL[1]}" = kvm ]; then   # dump-guest-memory and sysrq-c work alike under KVM
+  for i in "${!QEMU_MACHINE[@]}"; do
+    [ "${QEMU_MACHINE[$i]}" != -cpu ] || QEMU_MACHINE[$((i + 1))]=host
+  done
+fi
+# pid_max defaults to 32768 with up to 32 possible CPUs (kernel/pid.c
+# pid_idr_init) and threads-max to RAM / (8 * THREAD_SIZE) (kernel/fork.c
+# set_max_threads): both too small for 50,000 sleepers. The kernel applies
+# sysctl.* boot parameters before it starts init (init/main.c kernel_init,
+# do_sysctl_args, since 5.8).
+SCALE_APPEND=""
+if [ "$SCALE" = 1 ]; then
+  PID_MAX=$(( 2 * SLEEPERS + 32768 ))
+  SCALE_APPEND="sysctl.kernel.pid_max=$PID_MAX sysctl.kernel.threads-max=$PID_MAX"
+fi
 # The ground truth of N sleepers takes a while to go through the emulated UART.
 BOOT_TIMEOUT=${KINSPECT_BOOT_TIMEOUT:-$((600 + SLEEPERS / 10))}
 # The live guest runs kinspect nine times under TCG first.
@@ -388,11 +440,11 @@ fi
 T[initramfs]=$(elapsed "$t0")
 
 # ------------------------------------------------------------ boot & crash
-APPEND="console=$CONSOLE panic=0 $EXTRA_APPEND"
+APPEND="console=$CONSOLE panic=0 $EXTRA_APPEND${SCALE_APPEND:+ $SCALE_APPEND}"
 QMP_SOCK="$TMP/qmp.sock"
 LIVE_QEMU=()
 [ "$KIND" = live ] && live_qemu_args
-QEMU_CMD=("$QEMU" "${QEMU_MACHINE[@]}" -smp "$SMP" -m "$MEM" -accel tcg,thread=multi ${LIVE_QEMU[@]+"${LIVE_QEMU[@]}"}
+QEMU_CMD=("$QEMU" "${QEMU_MACHINE[@]}" -smp "$SMP" -m "$MEM" "${ACCEL[@]}" ${LIVE_QEMU[@]+"${LIVE_QEMU[@]}"}
   -kernel "$DIR/vmlinuz" -initrd "$DIR/initramfs.cpio.gz" -append "$APPEND"
   -device vmcoreinfo -display none -serial "file:$DIR/console.log"
   -qmp "unix:$QMP_SOCK,server=on,wait=off" -monitor none -no-reboot)
@@ -454,6 +506,9 @@ DUMP_SPECS=(elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib kdump-lzo:vmcore.kdump-l
 # rearranged by makedumpfile -R into the one makedumpfile kdump variant (raspi:
 # the two QEMU dumps, no makedumpfile).
 [ "$KIND" = sysrq ] || DUMP_SPECS=(elf:vmcore.elf kdump-zlib:vmcore.kdump-zlib)
+# A scale guest's dumps are GBs each: the ELF only, makedumpfile's input for
+# the one variant the bench reads (vmcore.mkdf-zlib-d31); deleted after it.
+[ "$SCALE" = 0 ] || DUMP_SPECS=(elf:vmcore.elf)
 for spec in "${DUMP_SPECS[@]}"; do
   fmt=${spec%%:*} file=${spec#*:}
   paging=false
@@ -499,12 +554,18 @@ T[ground_truth]=$(elapsed "$t0")
 # --------------------------------------------------- makedumpfile variants
 MKDF_NOTES=()
 MKDF_REARRANGE_ONLY=0
+MKDF_VARIANTS=("c zlib kdump-zlib" "l lzo kdump-lzo" "E elf elf")
+[ "$SCALE" = 0 ] || MKDF_VARIANTS=("c zlib kdump-zlib")
 [ "$KIND" = sysrq ] || MKDF_REARRANGE_ONLY=1
 if [ "${KINSPECT_MAKEDUMPFILE:-1}" != 0 ] && [ "$KIND" != raspi ] && [ "$KIND" != lpae ] && [ "$KIND" != rpios ]; then
   # shellcheck source=/dev/null
   . "$HERE/makedumpfile-variants.sh"
 fi
 
+if [ "$SCALE" = 1 ] && [ -s "$DIR/vmcore.mkdf-zlib-d31" ]; then
+  rm -f "$DIR/vmcore.elf"
+  DUMPS_JSON=$(grep -v '"file": "vmcore.elf"' <<<"$DUMPS_JSON")
+fi
 chmod 0644 "$DIR"/vmcore.*
 # ------------------------------------------------------------ fixture.json
 json_list() { local out="" x; for x in "$@"; do out+="${out:+, }\"$x\""; done; echo "[$out]"; }

@@ -1,12 +1,13 @@
 # Sourced by build-fixture.sh after the QEMU dumps exist: makedumpfile-written
 # variants (for comparisons with other tools). Uses DIR, TMP, ARCH, HERE, T,
-# DUMPS_JSON, MKDF_NOTES, log, now, elapsed from the caller.
+# DUMPS_JSON, MKDF_NOTES, MKDF_VARIANTS, log, now, elapsed from the caller.
 #
 #  * vmcore.kdump-zlib-rearranged: `makedumpfile -R` turns QEMU's flattened
 #    kdump-zlib file into a plain kdump file (any arch: no kernel knowledge).
 #  * vmcore.mkdf-{zlib,lzo,elf}-d31: `makedumpfile -c|-l|-E -d 31` from the
-#    ELF dump. makedumpfile only understands dumps of the arch it was built
-#    for, so these are made where the host's makedumpfile matches (x86_64 on an
+#    ELF dump (the caller's MKDF_VARIANTS: scale fixtures make zlib only).
+#    makedumpfile only understands dumps of the arch it was built for, so
+#    these are made where the host's makedumpfile matches (x86_64 on an
 #    x86_64 host) and, unless KINSPECT_MKDF_USER=0, with a target-arch
 #    makedumpfile under qemu-user-static (see mkdf_target below). makedumpfile 1.7.2
 #    requires the program headers right after the ELF header, so it is fed a
@@ -102,7 +103,7 @@ else
         MKDF=()
       fi
     fi
-    for v in "c zlib kdump-zlib" "l lzo kdump-lzo" "E elf elf"; do
+    for v in "${MKDF_VARIANTS[@]}"; do
       [ ${#MKDF[@]} -gt 0 ] || break
       set -- $v
       out="vmcore.mkdf-$2-d31"
