@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -434,6 +435,7 @@ type kdumpMem struct {
 	bo        binary.ByteOrder
 	dec       *decoder
 	cache     *pageCache
+	srcBufs   sync.Pool // *[]byte of blockSize: compressed page data (readUnmapped)
 }
 
 // kdumpDump is what a kdump-compressed file yields.
@@ -541,6 +543,7 @@ func readKdumpBitmaps(s store, h *kdumpHeader, ferr func(int64, string, error) e
 	}
 	m := &kdumpMem{st: s, blockSize: bs, shift: uint(bits.TrailingZeros64(bs)), bo: h.bo,
 		dec: newDecoder(int(bs)), cache: newPageCache(cacheBytes)}
+	m.srcBufs.New = func() any { b := make([]byte, bs); return &b }
 	maxMapnr := h.maxMapnr()
 	one := (maxMapnr + 7) / 8
 	if one <= math.MaxUint64-bs {
@@ -731,8 +734,10 @@ func (m *kdumpMem) readPage(dst []byte, pfn, in uint64, descBuf []byte) *ReadErr
 	key := pageKey{off, dsize, flags & compressionMask}
 	page := m.cache.get(key)
 	if page == nil {
-		src, err := bytesAt(m.st, off, uint64(dsize), nil)
-		if err != nil {
+		bp := m.srcBufs.Get().(*[]byte)
+		defer m.srcBufs.Put(bp)
+		src := (*bp)[:dsize]
+		if err := readUnmapped(m.st, src, off); err != nil {
 			return rerr(off, fmt.Errorf("%w: pfn %#x: %v", ErrTruncated, pfn, err))
 		}
 		page = make([]byte, m.blockSize)

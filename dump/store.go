@@ -105,6 +105,35 @@ func (s *fileStore) Close() error {
 	return err
 }
 
+// preader is a store that can read its file without its mapping.
+type preader interface {
+	pread(p []byte, off int64) (int, error)
+}
+
+// pread reads the file with pread(2), never through the mapping.
+func (s *fileStore) pread(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+
+// readUnmapped reads exactly len(p) bytes at off from s, as readFull, but
+// from a mapped file with pread: for data read once from all over the file
+// (a compressed page's 1–2 KB), where each read through the mapping would
+// leave up to 64 KB of the file resident in the process (the kernel maps
+// the cached pages around a read fault, mm/memory.c do_fault_around): a
+// ps over a 300 MB dump of 50,000 tasks held ~180 MB of it in its RSS.
+func readUnmapped(s store, p []byte, off int64) error {
+	pr, ok := s.(preader)
+	if !ok {
+		return readFull(s, p, off)
+	}
+	n, err := pr.pread(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // readFull reads exactly len(p) bytes at off from s. A short read is
 // reported as io.ErrUnexpectedEOF (wrapping nothing else) so callers can
 // tell truncation from I/O errors.
