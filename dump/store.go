@@ -124,14 +124,7 @@ func readUnmapped(s store, p []byte, off int64) error {
 	if !ok {
 		return readFull(s, p, off)
 	}
-	n, err := pr.pread(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
+	return fullRead(len(p))(pr.pread(p, off))
 }
 
 // readFull reads exactly len(p) bytes at off from s. A short read is
@@ -142,14 +135,21 @@ func readFull(s store, p []byte, off int64) error {
 		copy(p, b)
 		return nil
 	}
-	n, err := s.ReadAt(p, off)
-	if n == len(p) {
-		return nil
+	return fullRead(len(p))(s.ReadAt(p, off))
+}
+
+// fullRead judges a read of want bytes by what ReadAt returned: nil if all
+// came, io.ErrUnexpectedEOF if fewer did without another error.
+func fullRead(want int) func(n int, err error) error {
+	return func(n int, err error) error {
+		switch {
+		case n == want:
+			return nil
+		case err == nil || err == io.EOF:
+			return io.ErrUnexpectedEOF
+		}
+		return err
 	}
-	if err == nil || err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // bytesAt returns the n bytes at off, aliasing the store when it can and
