@@ -47,12 +47,11 @@ func startIndexer(vmlinux string) error {
 		return err
 	}
 	defer lock.Close() // the indexer's inherited copy keeps the lock
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil // another kinspect is indexing it
-		}
-		return fmt.Errorf("locking %s: %w", vmlinux, err)
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		return nil // another kinspect is indexing it
 	}
+	// Where the file system has no flock (ENOLCK), indexers are not
+	// deduplicated, which is only wasted work: each renames a whole file.
 	abs, err := filepath.Abs(vmlinux)
 	if err != nil {
 		return err
