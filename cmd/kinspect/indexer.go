@@ -102,7 +102,7 @@ func runIndex(vmlinux string, stdout, stderr io.Writer) error {
 			return fail(err)
 		}
 		defer lock.Close()
-		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil && !errors.Is(err, unix.ENOLCK) {
 			return fail(fmt.Errorf("locking %s: %w", vmlinux, err))
 		}
 	}
