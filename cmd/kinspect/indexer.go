@@ -70,7 +70,6 @@ func startIndexer(vmlinux string) error {
 	if err != nil {
 		return err
 	}
-	_ = unix.Setpriority(unix.PRIO_PROCESS, p.Pid, indexerNice)
 	return p.Release()
 }
 
@@ -96,7 +95,13 @@ func runIndex(vmlinux string, stdout, stderr io.Writer) error {
 	if opts.Dir == "" {
 		return &exitError{exitUsage, errors.New("the index cache is off (KINSPECT_CACHE=off, or no cache directory)")}
 	}
-	if os.Getenv(indexLockEnv) == "" {
+	if os.Getenv(indexLockEnv) != "" {
+		// Started by a hand-off, in a session and process group of its
+		// own. Nice is per thread on Linux and the Go runtime has threads
+		// already: PRIO_PGRP sets every thread of the group (kernel/sys.c
+		// setpriority), and threads made later inherit it from these.
+		_ = unix.Setpriority(unix.PRIO_PGRP, 0, indexerNice)
+	} else {
 		lock, err := os.Open(vmlinux)
 		if err != nil {
 			return fail(err)
